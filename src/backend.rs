@@ -1,0 +1,35 @@
+//! The one place that decides where tensors live.
+//!
+//! cdcgan runs on burn's Flex CPU backend (multi-threaded through rayon,
+//! SIMD kernels, AVX-512 `gemm` kernels picked at run time). Every other
+//! module asks this one for a device, so a GPU backend is a change here only.
+
+use burn::tensor::Device;
+
+/// The device for inference (generation, evaluation): no autodiff graph.
+pub fn inference_device() -> Device {
+    Device::flex()
+}
+
+/// The device for training: the inference device with autodiff enabled.
+pub fn training_device() -> Device {
+    inference_device().autodiff()
+}
+
+/// Sets the number of compute threads (rayon's global pool). Call once,
+/// before any tensor work; `None` keeps rayon's default (one per core).
+pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        anyhow::ensure!(n >= 1, "--threads must be at least 1 (got {n})");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("cannot set --threads {n}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// How many compute threads tensor work uses.
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}

@@ -1,0 +1,261 @@
+//! MNIST-style labelled image sets: which files make a set, where they are
+//! found, and the in-memory form the trainer and evaluator draw batches from.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::idx::read_idx;
+
+/// A data set with the MNIST file layout (four IDX files, 28x28 grey images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// Handwritten digits (LeCun et al.); ships in this repository under `data/mnist/`.
+    Mnist,
+    /// Zalando's garments (Xiao et al.); Debian's `dataset-fashion-mnist` package installs it.
+    FashionMnist,
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// Number of classes, i.e. the width of the one-hot condition.
+    pub fn num_classes(self) -> usize {
+        10
+    }
+
+    /// Where the set is looked for when `--data` is not given.
+    pub fn default_dirs(self) -> Vec<PathBuf> {
+        match self {
+            DatasetKind::Mnist => vec![
+                PathBuf::from("data/mnist"),
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist"),
+            ],
+            DatasetKind::FashionMnist => vec![
+                PathBuf::from("data/fashion-mnist"),
+                PathBuf::from("/usr/share/datasets/fashion-mnist"),
+            ],
+        }
+    }
+
+    /// How a user gets the files when they are missing.
+    fn how_to_get(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => {
+                "MNIST ships with cdcgan in data/mnist/; run from the repository root or pass --data DIR \
+                 with train-images-idx3-ubyte[.gz] and the three other MNIST files"
+            }
+            DatasetKind::FashionMnist => {
+                "install it with `apt-get install dataset-fashion-mnist` (files go to \
+                 /usr/share/datasets/fashion-mnist/) or pass --data DIR holding the four IDX files"
+            }
+        }
+    }
+}
+
+/// Training or test half of a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Split {
+    fn prefix(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "t10k",
+        }
+    }
+}
+
+/// Labelled grey images held as bytes (0..=255), row-major, `height * width` each.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub height: usize,
+    pub width: usize,
+    pub num_classes: usize,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn pixels_per_image(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The bytes of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.pixels_per_image();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// Keeps the first `n` samples (for quick runs and tests).
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.labels.truncate(n);
+            self.images.truncate(n * self.pixels_per_image());
+        }
+    }
+
+    /// Reads `images`/`labels` IDX files and checks that they agree.
+    pub fn from_files(images: &Path, labels: &Path, num_classes: usize) -> anyhow::Result<Self> {
+        let img = read_idx(images, 3)?;
+        let lab = read_idx(labels, 1)?;
+        ensure!(
+            img.dims[0] == lab.dims[0],
+            "{} holds {} images but {} holds {} labels: the files do not belong together",
+            images.display(),
+            img.dims[0],
+            labels.display(),
+            lab.dims[0]
+        );
+        ensure!(
+            img.dims[1] > 0 && img.dims[2] > 0,
+            "{}: empty image dimensions {:?}",
+            images.display(),
+            img.dims
+        );
+        if let Some((i, &l)) = lab
+            .data
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| l as usize >= num_classes)
+        {
+            bail!(
+                "{}: label {l} at index {i} is out of range: this data set has {num_classes} classes (0..={})",
+                labels.display(),
+                num_classes - 1
+            );
+        }
+        Ok(Dataset {
+            images: img.data,
+            labels: lab.data,
+            height: img.dims[1],
+            width: img.dims[2],
+            num_classes,
+        })
+    }
+
+    /// Loads one split of `kind` from `dir` (or the default places).
+    pub fn load(kind: DatasetKind, dir: Option<&Path>, split: Split) -> anyhow::Result<Self> {
+        let dir = resolve_dir(kind, dir)?;
+        let images = find_file(&dir, &format!("{}-images-idx3-ubyte", split.prefix()), kind)?;
+        let labels = find_file(&dir, &format!("{}-labels-idx1-ubyte", split.prefix()), kind)?;
+        let data = Self::from_files(&images, &labels, kind.num_classes())
+            .with_context(|| format!("loading the {} {} set", kind.name(), split.prefix()))?;
+        ensure!(
+            (data.height, data.width) == (28, 28),
+            "{}: images are {}x{}, cdcgan's networks take 28x28",
+            images.display(),
+            data.height,
+            data.width
+        );
+        Ok(data)
+    }
+}
+
+/// The directory holding the data set: `dir` if given, else the first default that exists.
+pub fn resolve_dir(kind: DatasetKind, dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = dir {
+        ensure!(
+            dir.is_dir(),
+            "--data {}: no such directory; {}",
+            dir.display(),
+            kind.how_to_get()
+        );
+        return Ok(dir.to_path_buf());
+    }
+    let candidates = kind.default_dirs();
+    if let Some(found) = candidates.iter().find(|d| d.is_dir()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    bail!(
+        "{} not found (looked in {}); {}",
+        kind.name(),
+        looked.join(", "),
+        kind.how_to_get()
+    )
+}
+
+/// `stem.gz` or `stem` inside `dir`.
+fn find_file(dir: &Path, stem: &str, kind: DatasetKind) -> anyhow::Result<PathBuf> {
+    for candidate in [dir.join(format!("{stem}.gz")), dir.join(stem)] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "{}: neither {stem}.gz nor {stem} is there; {}",
+        dir.display(),
+        kind.how_to_get()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::idx::write_idx;
+
+    #[test]
+    fn loads_real_mnist_test_split() {
+        let test = Dataset::load(DatasetKind::Mnist, None, Split::Test).unwrap();
+        assert_eq!(test.len(), 10_000);
+        assert_eq!((test.height, test.width), (28, 28));
+        assert_eq!(test.images.len(), 10_000 * 784);
+        // MNIST's first test digit is a 7 and every class appears.
+        assert_eq!(test.labels[0], 7);
+        let mut seen = [0usize; 10];
+        test.labels.iter().for_each(|&l| seen[l as usize] += 1);
+        assert!(seen.iter().all(|&c| c > 800), "{seen:?}");
+    }
+
+    #[test]
+    fn mismatched_counts_and_bad_labels_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("train-images-idx3-ubyte");
+        let lab = dir.path().join("train-labels-idx1-ubyte");
+        write_idx(&img, &[3, 28, 28], &[0; 3 * 784]).unwrap();
+        write_idx(&lab, &[2], &[1, 2]).unwrap();
+        let err = format!("{:#}", Dataset::from_files(&img, &lab, 10).unwrap_err());
+        assert!(
+            err.contains("3 images") && err.contains("2 labels"),
+            "{err}"
+        );
+
+        write_idx(&lab, &[3], &[1, 12, 2]).unwrap();
+        let err = format!("{:#}", Dataset::from_files(&img, &lab, 10).unwrap_err());
+        assert!(err.contains("label 12 at index 1"), "{err}");
+        assert!(err.contains("train-labels-idx1-ubyte"), "{err}");
+    }
+
+    #[test]
+    fn missing_dataset_says_where_it_looked_and_how_to_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!(
+            "{:#}",
+            Dataset::load(DatasetKind::FashionMnist, Some(dir.path()), Split::Train).unwrap_err()
+        );
+        assert!(err.contains("train-images-idx3-ubyte"), "{err}");
+        assert!(
+            err.contains("apt-get install dataset-fashion-mnist"),
+            "{err}"
+        );
+    }
+}

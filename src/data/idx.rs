@@ -1,0 +1,314 @@
+//! The IDX file format (LeCun's MNIST container): a 4-byte magic
+//! `00 00 <dtype> <ndims>`, `ndims` big-endian u32 dimensions, then the raw
+//! values. Only unsigned bytes (dtype `0x08`) occur in MNIST-style sets, so
+//! that is the one type read and written here.
+//!
+//! Files may be gzip-compressed (detected by their magic bytes, not by name).
+//! Every check happens before the payload is trusted: a header claiming more
+//! data than the file holds is rejected without allocating the claimed size.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+/// The only IDX element type used by MNIST-style data sets.
+const DTYPE_U8: u8 = 0x08;
+/// Upper bound on a payload: 2^30 bytes is 20x EMNIST's largest file.
+/// A header asking for more is treated as corrupt, never allocated.
+pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
+
+/// What can be wrong with an IDX file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum IdxError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not an IDX file (magic bytes {magic:02x?}, expected 00 00 08 0N)")]
+    BadMagic { path: PathBuf, magic: [u8; 4] },
+    #[error("{path}: IDX element type 0x{dtype:02x} is not supported (only unsigned bytes, 0x08)")]
+    UnsupportedDtype { path: PathBuf, dtype: u8 },
+    #[error("{path}: expected {expected} dimensions, the header says {found}")]
+    WrongRank {
+        path: PathBuf,
+        expected: usize,
+        found: usize,
+    },
+    #[error("{path}: header dimensions {dims:?} claim {claimed} bytes, above the {max} byte limit")]
+    TooLarge {
+        path: PathBuf,
+        dims: Vec<u32>,
+        claimed: u128,
+        max: u64,
+    },
+    #[error(
+        "{path}: truncated: header dimensions {dims:?} need {expected} data bytes, the file has {found}"
+    )]
+    Truncated {
+        path: PathBuf,
+        dims: Vec<u32>,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "{path}: {found} bytes of trailing data after the {expected} bytes the header declares"
+    )]
+    TrailingData {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+}
+
+/// A decoded IDX array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file of unsigned bytes with exactly `rank` dimensions
+/// (1 for labels, 3 for images), gzip or raw.
+pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray, IdxError> {
+    let io = |source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut raw = BufReader::new(file);
+    let mut magic = [0u8; 2];
+    let peeked = read_up_to(&mut raw, &mut magic).map_err(io)?;
+    let prefix = std::io::Cursor::new(magic[..peeked].to_vec());
+    let stream: Box<dyn Read> = if peeked == 2 && magic == [0x1f, 0x8b] {
+        Box::new(GzDecoder::new(prefix.chain(raw)))
+    } else {
+        Box::new(prefix.chain(raw))
+    };
+    decode(path, stream, rank)
+}
+
+/// Decodes an IDX stream; `path` is only used in error messages.
+pub fn decode(path: &Path, mut stream: impl Read, rank: usize) -> Result<IdxArray, IdxError> {
+    let path_buf = || path.to_path_buf();
+    let io = |source| IdxError::Io {
+        path: path_buf(),
+        source,
+    };
+    let mut magic = [0u8; 4];
+    let got = read_up_to(&mut stream, &mut magic).map_err(io)?;
+    if got < 4 || magic[0] != 0 || magic[1] != 0 {
+        return Err(IdxError::BadMagic {
+            path: path_buf(),
+            magic,
+        });
+    }
+    if magic[2] != DTYPE_U8 {
+        return Err(IdxError::UnsupportedDtype {
+            path: path_buf(),
+            dtype: magic[2],
+        });
+    }
+    let found_rank = magic[3] as usize;
+    if found_rank != rank {
+        return Err(IdxError::WrongRank {
+            path: path_buf(),
+            expected: rank,
+            found: found_rank,
+        });
+    }
+    let mut header = vec![0u8; 4 * rank];
+    let got = read_up_to(&mut stream, &mut header).map_err(io)?;
+    if got < header.len() {
+        return Err(IdxError::Truncated {
+            path: path_buf(),
+            dims: vec![],
+            expected: header.len() as u64,
+            found: got as u64,
+        });
+    }
+    let dims: Vec<u32> = header
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let claimed: u128 = dims.iter().map(|&d| d as u128).product();
+    if claimed > MAX_PAYLOAD_BYTES as u128 {
+        return Err(IdxError::TooLarge {
+            path: path_buf(),
+            dims,
+            claimed,
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let expected = claimed as u64;
+    // Read at most one byte more than declared: the vector grows with the
+    // data actually present, so a lying header cannot force an allocation.
+    let mut data = Vec::new();
+    (&mut stream)
+        .take(expected + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    let found = data.len() as u64;
+    if found < expected {
+        return Err(IdxError::Truncated {
+            path: path_buf(),
+            dims,
+            expected,
+            found,
+        });
+    }
+    if found > expected {
+        let rest = 1 + std::io::copy(&mut stream, &mut std::io::sink()).map_err(io)?;
+        return Err(IdxError::TrailingData {
+            path: path_buf(),
+            expected,
+            found: rest,
+        });
+    }
+    Ok(IdxArray {
+        dims: dims.into_iter().map(|d| d as usize).collect(),
+        data,
+    })
+}
+
+/// Writes a raw (uncompressed) IDX file of unsigned bytes.
+pub fn write_idx(path: &Path, dims: &[usize], data: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut bytes = encode(dims, data)?;
+    let mut file =
+        File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    file.write_all(&bytes)
+        .and_then(|_| file.sync_all())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    bytes.clear();
+    Ok(())
+}
+
+/// Encodes an IDX array of unsigned bytes.
+pub fn encode(dims: &[usize], data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(
+        dims.iter().product::<usize>() == data.len(),
+        "IDX dimensions {dims:?} do not match {} data bytes",
+        data.len()
+    );
+    anyhow::ensure!(dims.len() < 256, "IDX supports at most 255 dimensions");
+    let mut out = Vec::with_capacity(4 + 4 * dims.len() + data.len());
+    out.extend_from_slice(&[0, 0, DTYPE_U8, dims.len() as u8]);
+    for &d in dims {
+        let d = u32::try_from(d).map_err(|_| anyhow::anyhow!("IDX dimension {d} exceeds u32"))?;
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+/// Fills `buf` as far as the stream allows; returns how many bytes were read.
+fn read_up_to(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+
+    fn tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trip_raw_and_gzip() {
+        let data: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8 * 7).collect();
+        let bytes = encode(&[2, 3, 4], &data).unwrap();
+        for payload in [bytes.clone(), gzip(&bytes)] {
+            let (_d, path) = tmp("x-idx3-ubyte", &payload);
+            let arr = read_idx(&path, 3).unwrap();
+            assert_eq!(arr.dims, vec![2, 3, 4]);
+            assert_eq!(arr.data, data);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w-idx1-ubyte");
+        write_idx(&path, &[5], &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(read_idx(&path, 1).unwrap().data, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn rejects_each_kind_of_corruption() {
+        let good = encode(&[2, 2, 2], &[9; 8]).unwrap();
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "truncated data",
+                good[..good.len() - 3].to_vec(),
+                "truncated",
+            ),
+            ("truncated header", good[..6].to_vec(), "truncated"),
+            ("empty", vec![], "not an IDX file"),
+            (
+                "wrong magic",
+                [b"PK\x03\x04".as_slice(), &good[4..]].concat(),
+                "not an IDX file",
+            ),
+            (
+                "float dtype",
+                [&[0, 0, 0x0d, 3][..], &good[4..]].concat(),
+                "0x0d",
+            ),
+            (
+                "wrong rank",
+                encode(&[8], &[1; 8]).unwrap(),
+                "expected 3 dimensions",
+            ),
+            ("trailing", [good.as_slice(), &[1, 2]].concat(), "trailing"),
+            (
+                "huge header",
+                [
+                    &[0, 0, 8, 3][..],
+                    &0x8000_0000u32.to_be_bytes(),
+                    &[0, 0, 0, 28, 0, 0, 0, 28],
+                ]
+                .concat(),
+                "limit",
+            ),
+        ];
+        for (what, bytes, needle) in cases {
+            for payload in [bytes.clone(), gzip(&bytes)] {
+                let (_d, path) = tmp("bad-idx3-ubyte", &payload);
+                let err = read_idx(&path, 3).expect_err(what).to_string();
+                assert!(err.contains(needle), "{what}: {err}");
+                assert!(
+                    err.contains("bad-idx3-ubyte"),
+                    "{what}: error must name the file: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = read_idx(Path::new("/nonexistent/t10k-labels-idx1-ubyte"), 1).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/t10k-labels-idx1-ubyte")
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Data: the IDX reader/writer and MNIST-style data sets.
+
+pub mod dataset;
+pub mod idx;
+
+pub use dataset::{Dataset, DatasetKind, Split};

@@ -1,0 +1,11 @@
+//! cdcgan: a conditional DCGAN for MNIST-style images, in Rust on burn.
+//!
+//! The modules follow the data flow: [`data`] reads IDX sets, [`model`]
+//! holds the networks, [`train`] fits them, [`sample`] draws digits from a
+//! trained generator, [`store`] and [`run`] keep everything on disk, and
+//! [`cli`] is the command line.
+
+pub mod backend;
+pub mod data;
+pub mod model;
+pub mod store;

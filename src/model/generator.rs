@@ -1,0 +1,91 @@
+//! The conditional generator G(z, y): noise plus a one-hot class, up-sampled
+//! by transposed convolutions 1x1 -> 7x7 -> 14x14 -> 28x28 (the seed cDCGAN).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::init::DcganInit;
+
+/// Slope of LeakyReLU for negative inputs in both networks.
+pub const LEAKY_SLOPE: f64 = 0.2;
+
+#[derive(Config, Debug)]
+pub struct GeneratorConfig {
+    /// Length of the noise vector z.
+    #[config(default = 100)]
+    pub latent_dim: usize,
+    /// Number of classes (width of the one-hot condition).
+    #[config(default = 10)]
+    pub num_classes: usize,
+    /// Channels of the first (7x7) feature map.
+    #[config(default = 256)]
+    pub base_channels: usize,
+    /// Channels of the output image (1 for grey).
+    #[config(default = 1)]
+    pub image_channels: usize,
+}
+
+/// G: [B, latent+classes, 1, 1] -> ConvT(k7) -> BN -> LReLU -> ConvT(k5, s2)
+/// -> BN -> LReLU -> ConvT(k5, s2) -> tanh = [B, 1, 28, 28] in [-1, 1].
+#[derive(Module, Debug)]
+pub struct Generator {
+    pub deconv1: ConvTranspose2d,
+    pub bn1: BatchNorm,
+    pub deconv2: ConvTranspose2d,
+    pub bn2: BatchNorm,
+    pub deconv3: ConvTranspose2d,
+    /// Length of z.
+    pub latent_dim: usize,
+    /// Width of the one-hot condition.
+    pub num_classes: usize,
+}
+
+impl GeneratorConfig {
+    /// A generator initialised with seed 0.
+    pub fn init(&self, device: &Device) -> Generator {
+        self.init_seeded(device, 0)
+    }
+
+    /// A generator with DCGAN initialisation drawn from `seed`.
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> Generator {
+        let c1 = self.base_channels;
+        let c2 = self.base_channels / 2;
+        let up = |cin, cout| {
+            ConvTranspose2dConfig::new([cin, cout], [5, 5])
+                .with_stride([2, 2])
+                .with_padding([2, 2])
+                .with_padding_out([1, 1])
+        };
+        let g = Generator {
+            deconv1: ConvTranspose2dConfig::new([self.latent_dim + self.num_classes, c1], [7, 7])
+                .init(device),
+            bn1: BatchNormConfig::new(c1).init(device),
+            deconv2: up(c1, c2).init(device),
+            bn2: BatchNormConfig::new(c2).init(device),
+            deconv3: up(c2, self.image_channels).init(device),
+            latent_dim: self.latent_dim,
+            num_classes: self.num_classes,
+        };
+        g.map(&mut DcganInit::new(ChaCha8Rng::seed_from_u64(seed)))
+    }
+}
+
+impl Generator {
+    /// `z`: [B, latent], `labels`: [B, classes] one-hot (or a blend of
+    /// one-hots, for morphing between classes). Returns images in [-1, 1].
+    pub fn forward(&self, z: Tensor<2>, labels: Tensor<2>) -> Tensor<4> {
+        let [batch, _] = z.dims();
+        let x = Tensor::cat(vec![z, labels], 1);
+        let channels = x.dims()[1];
+        let x = x.reshape([batch, channels, 1, 1]);
+        let x = leaky_relu(self.bn1.forward(self.deconv1.forward(x)), LEAKY_SLOPE);
+        let x = leaky_relu(self.bn2.forward(self.deconv2.forward(x)), LEAKY_SLOPE);
+        self.deconv3.forward(x).tanh()
+    }
+}

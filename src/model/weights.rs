@@ -1,0 +1,148 @@
+//! Named host copies of a module's tensors, under the names a PyTorch user
+//! recognises (`deconv1.weight`, `bn1.weight`, `bn1.running_mean`): burn's
+//! batch-norm `gamma`/`beta` are PyTorch's `weight`/`bias`.
+//!
+//! This is the bridge between burn modules and everything that stores or
+//! updates weights on the host: safetensors checkpoints and the optimizer.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
+
+/// One tensor on the host: shape and row-major f32 values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// A module's tensors by PyTorch-style name, in sorted order.
+pub type NamedTensors = BTreeMap<String, HostTensor>;
+
+/// The PyTorch name of the tensor at burn module path `path`.
+pub fn torch_name(path: &[String]) -> String {
+    let mut parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    if let Some(last) = parts.last_mut() {
+        *last = match *last {
+            "gamma" => "weight",
+            "beta" => "bias",
+            other => other,
+        };
+    }
+    parts.join(".")
+}
+
+/// Copies every float tensor of `module` (parameters and running statistics) to the host.
+pub fn export<M: Module>(module: &M) -> NamedTensors {
+    collect(module, true)
+}
+
+/// The names (and shapes) `export` would produce, without copying values.
+pub fn export_names<M: Module>(module: &M) -> Vec<String> {
+    collect(module, false).into_keys().collect()
+}
+
+fn collect<M: Module>(module: &M, with_values: bool) -> NamedTensors {
+    struct Collect {
+        path: Vec<String>,
+        with_values: bool,
+        out: NamedTensors,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let tensor = param.val();
+            let shape = tensor.dims().to_vec();
+            let values = match self.with_values {
+                true => tensor
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("cdcgan models are f32"),
+                false => vec![],
+            };
+            self.out
+                .insert(torch_name(&self.path), HostTensor { shape, values });
+        }
+    }
+    let mut collect = Collect {
+        path: vec![],
+        with_values,
+        out: NamedTensors::new(),
+    };
+    module.visit(&mut collect);
+    collect.out
+}
+
+/// Replaces every float tensor of `module` by the one of the same name in
+/// `tensors`. Fails, naming the tensor, when one is missing, has another
+/// shape, or when `tensors` holds names the module does not have (a checkpoint
+/// of another architecture).
+pub fn import<M: Module>(module: M, tensors: &NamedTensors) -> anyhow::Result<M> {
+    struct Replace<'a> {
+        path: Vec<String>,
+        tensors: &'a NamedTensors,
+        used: usize,
+        error: Option<anyhow::Error>,
+    }
+    impl ModuleMapper for Replace<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if self.error.is_some() {
+                return param;
+            }
+            let name = torch_name(&self.path);
+            let (id, tensor, mapper) = param.consume();
+            let expected = tensor.dims().to_vec();
+            let fresh = match self.tensors.get(&name) {
+                None => {
+                    self.error = Some(anyhow!("tensor `{name}` (shape {expected:?}) is missing"));
+                    tensor
+                }
+                Some(host) if host.shape != expected => {
+                    self.error = Some(anyhow!(
+                        "tensor `{name}` has shape {:?}, this model needs {expected:?}",
+                        host.shape
+                    ));
+                    tensor
+                }
+                Some(host) => {
+                    self.used += 1;
+                    Tensor::<D>::from_data(
+                        TensorData::new(host.values.clone(), expected),
+                        &tensor.device(),
+                    )
+                    .set_require_grad(tensor.is_require_grad())
+                }
+            };
+            Param::from_mapped_value(id, fresh, mapper)
+        }
+    }
+    let mut replace = Replace {
+        path: vec![],
+        tensors,
+        used: 0,
+        error: None,
+    };
+    let module = module.map(&mut replace);
+    if let Some(e) = replace.error {
+        return Err(e);
+    }
+    if replace.used != tensors.len() {
+        let known = export_names(&module);
+        let extra: Vec<&String> = tensors.keys().filter(|k| !known.contains(k)).collect();
+        bail!("unexpected tensors {extra:?}: the weights belong to another architecture");
+    }
+    Ok(module)
+}

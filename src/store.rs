@@ -1,0 +1,153 @@
+//! Safetensors files on disk, written atomically.
+//!
+//! Every file is written to a temporary name in the same directory, synced,
+//! then renamed over the old one, and the directory is synced: a crash at any
+//! moment leaves either the old file or the new one, never a mix.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::model::weights::{HostTensor, NamedTensors};
+
+/// String metadata stored in a safetensors header (`__metadata__`).
+pub type Metadata = HashMap<String, String>;
+
+/// Writes `bytes` to `path` atomically (temp file + fsync + rename + dir fsync).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        let hint = match e.raw_os_error() {
+            Some(28) => " (the disk is full: free space and resume; the previous file is intact)",
+            Some(30) | Some(13) => " (the directory is not writable; the previous file is intact)",
+            _ => " (the previous file, if any, is intact)",
+        };
+        return Err(e).with_context(|| format!("{}: cannot write{hint}", path.display()));
+    }
+    Ok(())
+}
+
+/// Serialises named f32 tensors and metadata as safetensors bytes.
+pub fn to_bytes(tensors: &NamedTensors, metadata: &Metadata) -> anyhow::Result<Vec<u8>> {
+    let raw: Vec<(&String, &HostTensor, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let bytes = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, t, bytes)
+        })
+        .collect();
+    let views = raw
+        .iter()
+        .map(|(name, t, bytes)| {
+            Ok((
+                name.as_str(),
+                TensorView::new(Dtype::F32, t.shape.clone(), bytes)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    Ok(safetensors::serialize(views, Some(metadata.clone()))?)
+}
+
+/// Writes named tensors to `path` atomically.
+pub fn save(path: &Path, tensors: &NamedTensors, metadata: &Metadata) -> anyhow::Result<()> {
+    write_atomic(path, &to_bytes(tensors, metadata)?)
+}
+
+/// Reads a safetensors file of f32 tensors. Errors name the file.
+pub fn load(path: &Path) -> anyhow::Result<(NamedTensors, Metadata)> {
+    let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    from_bytes(&bytes)
+        .with_context(|| format!("{}: not a valid cdcgan weights file", path.display()))
+}
+
+/// Parses safetensors bytes holding f32 tensors.
+pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<(NamedTensors, Metadata)> {
+    let (_, header) = SafeTensors::read_metadata(bytes)?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let file = SafeTensors::deserialize(bytes)?;
+    let mut tensors = NamedTensors::new();
+    for (name, view) in file.tensors() {
+        if view.dtype() != Dtype::F32 {
+            bail!("tensor `{name}` is {:?}, cdcgan stores f32", view.dtype());
+        }
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(
+            name,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
+    }
+    Ok((tensors, metadata))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NamedTensors {
+        let mut t = NamedTensors::new();
+        t.insert(
+            "deconv1.weight".into(),
+            HostTensor {
+                shape: vec![2, 3],
+                values: vec![1.0, -2.5, 3.0, f32::MIN_POSITIVE, 0.0, 7.0],
+            },
+        );
+        t
+    }
+
+    #[test]
+    fn save_load_round_trip_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.safetensors");
+        let meta = Metadata::from([("step".to_string(), "42".to_string())]);
+        save(&path, &sample(), &meta).unwrap();
+        let (back, meta_back) = load(&path).unwrap();
+        assert_eq!(back, sample());
+        assert_eq!(meta_back["step"], "42");
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn corrupt_files_are_rejected_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.safetensors");
+        let good = to_bytes(&sample(), &Metadata::new()).unwrap();
+        for bad in [good[..good.len() - 5].to_vec(), b"garbage".to_vec(), vec![]] {
+            fs::write(&path, &bad).unwrap();
+            let err = format!("{:#}", load(&path).unwrap_err());
+            assert!(err.contains("g.safetensors"), "{err}");
+        }
+    }
+}
