@@ -6,6 +6,12 @@
 //! [`cli`] is the command line.
 
 pub mod backend;
+pub mod cli;
 pub mod data;
 pub mod model;
+pub mod plot;
+pub mod rng;
+pub mod run;
+pub mod sample;
 pub mod store;
+pub mod train;

@@ -1,0 +1,366 @@
+//! The command line: `cdcgan train | generate | export`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail, ensure};
+use clap::{Args, Parser, Subcommand};
+
+use crate::data::DatasetKind;
+use crate::data::idx::write_idx;
+use crate::model::GanConfig;
+use crate::run::RunDir;
+use crate::sample::{Sampler, image::write_grid, parse_digits};
+use crate::train::{self, Ending, TrainConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cdcgan",
+    version,
+    about = "Train a conditional DCGAN on MNIST-style digits, then write the digits you ask for"
+)]
+pub struct Cli {
+    /// Compute threads (default: one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a generator (or continue one with --resume).
+    Train(TrainArgs),
+    /// Write digits from a trained generator to a PNG.
+    Generate(GenerateArgs),
+    /// Write N labelled samples as IDX files (images-idx3-ubyte, labels-idx1-ubyte).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Data set.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
+    /// Directory with the four IDX files (default: data/mnist, or
+    /// /usr/share/datasets/fashion-mnist for fashion-mnist).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Epochs to train in total [default: 20].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size [default: 100].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate for both networks [default: 0.0002].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Adam beta1 [default: 0.5].
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Adam beta2 [default: 0.999].
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// Seed for initialisation, data order and noise [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Stop after N iterations in total.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Also write a checkpoint every N iterations (always: every epoch).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Write a metrics.csv row every N iterations [default: 50].
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Give D the AC-GAN auxiliary classifier head.
+    #[arg(long)]
+    pub aux_classifier: bool,
+    /// Weight of the auxiliary classification loss [default: 1.0].
+    #[arg(long)]
+    pub aux_weight: Option<f32>,
+    /// Run directory [default: runs/<UTC timestamp>, linked as runs/latest].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Which generator to sample from.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Source {
+    /// A run directory (uses its checkpoint/generator.safetensors).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// A generator.safetensors file.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Source {
+    fn load(&self) -> anyhow::Result<Sampler> {
+        match (&self.run, &self.checkpoint) {
+            (Some(run), _) => {
+                let run = RunDir::new(run);
+                run.ensure_trained()?;
+                Sampler::load(&run.generator())
+            }
+            (None, Some(file)) => {
+                ensure!(
+                    file.is_file(),
+                    "--checkpoint {}: no such file",
+                    file.display()
+                );
+                Sampler::load(file)
+            }
+            (None, None) => bail!("give --run DIR or --checkpoint FILE"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Write these digits in one row, e.g. 2026.
+    #[arg(long, group = "what")]
+    pub digits: Option<String>,
+    /// Write the 10x10 class grid: row r holds class r.
+    #[arg(long, group = "what")]
+    pub grid: bool,
+    /// Write --count samples of this class.
+    #[arg(long, group = "what", requires = "count")]
+    pub label: Option<u8>,
+    /// How many samples of --label (shown 10 per row).
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Seed for the noise (same seed, same handwriting).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Number of samples (an equal share per class).
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Seed for the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    crate::backend::set_threads(cli.threads)?;
+    match cli.command {
+        Command::Train(args) => run_train(args),
+        Command::Generate(args) => run_generate(args),
+        Command::Export(args) => run_export(args),
+    }
+}
+
+/// The run's config: defaults + flags for a new run, config.json + the
+/// flags that may change (length, logging) for a resumed one.
+fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let mut config = match &args.resume {
+        Some(dir) => {
+            let fixed = [
+                ("--dataset", args.dataset.is_some()),
+                ("--data", args.data.is_some()),
+                ("--batch-size", args.batch_size.is_some()),
+                ("--lr", args.lr.is_some()),
+                ("--beta1", args.beta1.is_some()),
+                ("--beta2", args.beta2.is_some()),
+                ("--seed", args.seed.is_some()),
+                ("--limit", args.limit.is_some()),
+                ("--aux-classifier", args.aux_classifier),
+                ("--aux-weight", args.aux_weight.is_some()),
+            ];
+            if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
+                bail!(
+                    "{flag} cannot change when resuming: a resumed run keeps the settings in {}",
+                    RunDir::new(dir).config().display()
+                );
+            }
+            let run = RunDir::new(dir);
+            ensure!(
+                run.train_state().is_file(),
+                "--resume {}: no checkpoint/train_state.safetensors there; nothing to resume",
+                dir.display()
+            );
+            TrainConfig::load(&run.config())?
+        }
+        None => {
+            let mut c = TrainConfig::default();
+            if let Some(d) = args.dataset {
+                c.dataset = d;
+            }
+            c.data_dir = args.data.clone();
+            c.batch_size = args.batch_size.unwrap_or(c.batch_size);
+            c.adam.lr = args.lr.unwrap_or(c.adam.lr);
+            c.adam.beta1 = args.beta1.unwrap_or(c.adam.beta1);
+            c.adam.beta2 = args.beta2.unwrap_or(c.adam.beta2);
+            c.seed = args.seed.unwrap_or(c.seed);
+            c.limit = args.limit;
+            c.aux_weight = args.aux_weight.unwrap_or(c.aux_weight);
+            c.model = GanConfig::seed_architecture(c.dataset.num_classes(), args.aux_classifier);
+            c
+        }
+    };
+    config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.max_steps = args.max_steps.or(config.max_steps);
+    config.checkpoint_every = args.checkpoint_every.or(config.checkpoint_every);
+    config.log_every = args.log_every.unwrap_or(config.log_every);
+    config.validate()?;
+    Ok(config)
+}
+
+fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    let config = train_config(&args)?;
+    let run = match (&args.resume, &args.out) {
+        (Some(dir), _) | (None, Some(dir)) => RunDir::new(dir),
+        (None, None) => RunDir::timestamped(Path::new("runs")),
+    };
+    if args.resume.is_none() && run.train_state().exists() {
+        bail!(
+            "--out {}: already holds a run; continue it with `cdcgan train --resume {}` or choose another --out",
+            run.root.display(),
+            run.root.display()
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without a checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to abort)"
+            );
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    tracing::info!(
+        run = %run.root.display(),
+        dataset = config.dataset.name(),
+        epochs = config.epochs,
+        seed = config.seed,
+        threads = crate::backend::threads(),
+        "training"
+    );
+    let options = train::Options {
+        resume: args.resume.is_some(),
+        progress_bar: !args.quiet,
+    };
+    if options.resume {
+        config.save(&run.config())?;
+    }
+    let summary = train::train(&config, &run, options, &stop)?;
+    run.mark_latest()?;
+    let p = summary.progress;
+    match summary.ending {
+        Ending::Interrupted => eprintln!(
+            "interrupted at step {}; checkpoint written. Resume with: cdcgan train --resume {}",
+            p.step,
+            run.root.display()
+        ),
+        Ending::MaxSteps | Ending::Finished => eprintln!(
+            "trained to step {} (epoch {} of {}), {:.1} samples/s, {:.0} s in all; run: {}",
+            p.step,
+            p.epoch,
+            config.epochs,
+            summary.samples_per_s,
+            p.wall_s,
+            run.root.display()
+        ),
+    }
+    Ok(())
+}
+
+fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let sampler = args.source.load()?;
+    let classes = sampler.num_classes();
+    let (images, rows, cols) = if let Some(text) = &args.digits {
+        let labels = parse_digits(text, classes)?;
+        let z = sampler.noise(args.seed, 0, labels.len());
+        (sampler.images(&z, &labels)?, 1, labels.len())
+    } else if args.grid {
+        let z = sampler.noise(args.seed, 0, classes);
+        (sampler.class_grid(&z)?, classes, classes)
+    } else if let Some(label) = args.label {
+        ensure!(
+            (label as usize) < classes,
+            "--label {label} is out of range: give a class 0..={}",
+            classes - 1
+        );
+        let count = args.count.unwrap_or(10);
+        ensure!(
+            (1..=10_000).contains(&count),
+            "--count must be in 1..=10000 (got {count})"
+        );
+        let z = sampler.noise(args.seed, 0, count);
+        (
+            sampler.images(&z, &vec![label; count])?,
+            count.div_ceil(10),
+            count.min(10),
+        )
+    } else {
+        bail!("say what to write: --digits 2026, --grid, or --label L --count N");
+    };
+    write_grid(&args.out, &images, 28, rows, cols)?;
+    eprintln!(
+        "wrote {} ({} digits)",
+        args.out.display(),
+        images.len() / 784
+    );
+    Ok(())
+}
+
+fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    ensure!(
+        (1..=1_000_000).contains(&args.count),
+        "--count must be in 1..=1000000 (got {})",
+        args.count
+    );
+    let sampler = args.source.load()?;
+    let labels = sampler.balanced_labels(args.count);
+    let z = sampler.noise(args.seed, 0, args.count);
+    let started = std::time::Instant::now();
+    let images = sampler.images(&z, &labels)?;
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("--out {}: cannot create", args.out.display()))?;
+    write_idx(
+        &args.out.join("images-idx3-ubyte"),
+        &[args.count, 28, 28],
+        &images,
+    )?;
+    write_idx(&args.out.join("labels-idx1-ubyte"), &[args.count], &labels)?;
+    eprintln!(
+        "wrote {} labelled samples to {} ({:.0} images/s)",
+        args.count,
+        args.out.display(),
+        args.count as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}

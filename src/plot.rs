@@ -1,0 +1,213 @@
+//! Charts drawn with `plotters` into an RGB buffer and saved as PNG.
+//!
+//! Text uses DejaVu Sans, embedded in the binary (assets/DejaVuSans.ttf), so
+//! plots look the same on every machine and need no system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::Context;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::train::metrics;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn ensure_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        if register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
+            tracing::warn!("the embedded font did not load; plot text may be missing");
+        }
+    });
+}
+
+/// One named line: (x, y) points.
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One chart panel.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub series: Vec<Series<'a>>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Draws panels stacked vertically into a `width` x (`panel_height` * n) PNG.
+pub fn draw_panels(
+    path: &Path,
+    panels: &[Panel],
+    width: u32,
+    panel_height: u32,
+) -> anyhow::Result<()> {
+    ensure_font();
+    let height = panel_height * panels.len().max(1) as u32;
+    let mut rgb = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (panel, area) in panels.iter().zip(areas.iter()) {
+            draw_panel(area, panel)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_rgb_png(path, width, height, &rgb)
+}
+
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    panel: &Panel,
+) -> anyhow::Result<()> {
+    let all = panel.series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all.filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label)
+        .y_desc(panel.y_label)
+        .label_style(("sans-serif", 13))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(plot_err)?;
+    for (i, s) in panel.series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label(s.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing the chart failed: {e:?}")
+}
+
+/// Writes an 8-bit RGB PNG atomically.
+pub fn write_rgb_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().context("PNG header")?;
+        writer.write_image_data(rgb).context("PNG data")?;
+    }
+    crate::store::write_atomic(path, &bytes)
+}
+
+/// `loss.png`: D and G losses, and D's mean outputs, against the step.
+pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
+    let rows = metrics::read(metrics_csv)?;
+    let pts = |f: fn(&metrics::MetricsRow) -> f32| {
+        rows.iter().map(|r| (r.step as f64, f(r) as f64)).collect()
+    };
+    let panels = [
+        Panel {
+            title: "Losses",
+            x_label: "iteration",
+            y_label: "BCE",
+            series: vec![
+                Series {
+                    name: "D loss",
+                    points: pts(|r| r.d_loss),
+                },
+                Series {
+                    name: "G loss",
+                    points: pts(|r| r.g_loss),
+                },
+            ],
+        },
+        Panel {
+            title: "Discriminator outputs",
+            x_label: "iteration",
+            y_label: "mean sigmoid",
+            series: vec![
+                Series {
+                    name: "D(real)",
+                    points: pts(|r| r.d_real),
+                },
+                Series {
+                    name: "D(G(z))",
+                    points: pts(|r| r.d_fake),
+                },
+            ],
+        },
+    ];
+    draw_panels(out, &panels, 900, 380)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_a_real_png_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.png");
+        let panel = Panel {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            series: vec![Series {
+                name: "a",
+                points: (0..50)
+                    .map(|i| (i as f64, (i as f64 * 0.2).sin()))
+                    .collect(),
+            }],
+        };
+        draw_panels(&path, &[panel], 400, 300).unwrap();
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut buf).unwrap();
+        assert_eq!((reader.info().width, reader.info().height), (400, 300));
+        // The line colour is present: something besides white, black and grey was drawn.
+        assert!(buf.chunks(3).any(|p| p == [31, 119, 180]));
+    }
+}

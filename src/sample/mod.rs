@@ -1,0 +1,173 @@
+//! Drawing digits from a trained generator: single digits, digit strings,
+//! class grids and labelled exports.
+
+pub mod image;
+
+use std::path::Path;
+
+use anyhow::{Context, ensure};
+use burn::module::Module;
+use burn::tensor::Device;
+
+use crate::backend::inference_device;
+use crate::model::weights::import;
+use crate::model::{Generator, GeneratorConfig, matrix, one_hot};
+use crate::rng::{Purpose, stream};
+
+/// How many images one generator forward pass handles.
+const BATCH: usize = 500;
+
+/// A generator in inference mode (batch norm uses its running statistics).
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    generator: Generator,
+    device: Device,
+}
+
+impl Sampler {
+    /// Wraps a (possibly training) generator as an inference copy.
+    pub fn from_generator(generator: &Generator) -> Self {
+        Self {
+            generator: generator.valid(),
+            device: inference_device(),
+        }
+    }
+
+    /// Loads `generator.safetensors` (its header carries the architecture).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let (tensors, meta) = crate::store::load(path)?;
+        let config = meta.get("config").with_context(|| {
+            format!(
+                "{}: no generator config in the header; not a cdcgan generator file",
+                path.display()
+            )
+        })?;
+        let config: GeneratorConfig = serde_json::from_str(config)
+            .with_context(|| format!("{}: unreadable generator config", path.display()))?;
+        let device = inference_device();
+        let generator = import(config.init(&device), &tensors).with_context(|| {
+            format!(
+                "{}: does not fit the generator it describes",
+                path.display()
+            )
+        })?;
+        Ok(Self { generator, device })
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.generator.num_classes
+    }
+
+    pub fn latent_dim(&self) -> usize {
+        self.generator.latent_dim
+    }
+
+    /// `n` noise vectors from the sampling stream of (`seed`, `index`).
+    pub fn noise(&self, seed: u64, index: u64, n: usize) -> Vec<f32> {
+        let mut rng = stream(seed, Purpose::Sample, index);
+        crate::model::init::normal_values(&mut rng, n * self.latent_dim(), 0.0, 1.0)
+    }
+
+    /// Generates one image per label, from the matching rows of `z`
+    /// (`labels.len() * latent_dim` values). Returns grey bytes, 784 per image.
+    pub fn images(&self, z: &[f32], labels: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let latent = self.latent_dim();
+        ensure!(
+            z.len() == labels.len() * latent,
+            "noise does not match the labels"
+        );
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.num_classes()) {
+            anyhow::bail!(
+                "label {bad} is out of range: this generator knows classes 0..={}",
+                self.num_classes() - 1
+            );
+        }
+        let mut out = Vec::with_capacity(labels.len() * 784);
+        for (zs, ys) in z.chunks(BATCH * latent).zip(labels.chunks(BATCH)) {
+            let z = matrix(zs.to_vec(), ys.len(), latent, &self.device);
+            let y = one_hot(ys, self.num_classes(), &self.device);
+            let values = self
+                .generator
+                .forward(z, y)
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32 images");
+            out.extend(image::to_u8(&values));
+        }
+        Ok(out)
+    }
+
+    /// The class grid: row r is class r, column c shares noise vector c.
+    pub fn class_grid(&self, z_columns: &[f32]) -> anyhow::Result<Vec<u8>> {
+        let classes = self.num_classes();
+        let latent = self.latent_dim();
+        ensure!(
+            z_columns.len() == classes * latent,
+            "need one noise vector per column"
+        );
+        let labels: Vec<u8> = (0..classes * classes)
+            .map(|i| (i / classes) as u8)
+            .collect();
+        let z: Vec<f32> = (0..classes)
+            .flat_map(|_| z_columns.iter().copied())
+            .collect();
+        self.images(&z, &labels)
+    }
+
+    /// `count` labels with an equal share for each class (the first classes
+    /// take the remainder), in class order.
+    pub fn balanced_labels(&self, count: usize) -> Vec<u8> {
+        let classes = self.num_classes();
+        (0..count)
+            .map(|i| (i * classes / count.max(1)) as u8)
+            .collect()
+    }
+}
+
+/// Parses a digit string such as "2026" into labels, rejecting anything else.
+pub fn parse_digits(text: &str, num_classes: usize) -> anyhow::Result<Vec<u8>> {
+    ensure!(
+        !text.is_empty(),
+        "--digits is empty: give digits such as 2026"
+    );
+    ensure!(
+        text.len() <= 1000,
+        "--digits has {} characters; at most 1000",
+        text.len()
+    );
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| match c.to_digit(10) {
+            Some(d) if (d as usize) < num_classes => Ok(d as u8),
+            _ => anyhow::bail!(
+                "--digits {text:?}: character {c:?} at position {} is not a digit 0-{}",
+                i + 1,
+                num_classes - 1
+            ),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_strings_are_validated() {
+        assert_eq!(parse_digits("2026", 10).unwrap(), vec![2, 0, 2, 6]);
+        let err = parse_digits("12a", 10).unwrap_err().to_string();
+        assert!(err.contains("'a'") && err.contains("position 3"), "{err}");
+        assert!(parse_digits("", 10).is_err());
+    }
+
+    #[test]
+    fn balanced_labels_split_evenly() {
+        let g = GeneratorConfig::new().init(&inference_device());
+        let s = Sampler::from_generator(&g);
+        let labels = s.balanced_labels(100);
+        for class in 0..10u8 {
+            assert_eq!(labels.iter().filter(|&&l| l == class).count(), 10);
+        }
+        assert_eq!(s.balanced_labels(13).len(), 13);
+    }
+}

@@ -1,0 +1,152 @@
+//! Checkpoints: everything needed to continue a run exactly.
+//!
+//! `train_state.safetensors` alone holds G, D, both Adam states and the
+//! progress counters, so resuming reads one file that was written atomically:
+//! it is either the previous checkpoint or the new one. `generator.safetensors`
+//! and `discriminator.safetensors` hold each network under PyTorch names, with
+//! its config in the header, for inference and for other tools.
+
+use anyhow::{Context, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::step::GanState;
+use crate::model::weights::{NamedTensors, export, import};
+use crate::run::RunDir;
+use crate::store::{self, Metadata};
+
+const FORMAT: &str = "cdcgan-train-state/1";
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Iterations done in total.
+    pub step: u64,
+    /// 0-based epoch in progress.
+    pub epoch: usize,
+    /// Batches of that epoch already trained on.
+    pub batch_in_epoch: usize,
+    /// Training wall time so far, across resumes.
+    pub wall_s: f64,
+}
+
+fn prefixed(
+    prefix: &str,
+    tensors: NamedTensors,
+) -> impl Iterator<Item = (String, crate::model::weights::HostTensor)> + '_ {
+    tensors
+        .into_iter()
+        .map(move |(k, v)| (format!("{prefix}.{k}"), v))
+}
+
+fn take_prefixed(all: &NamedTensors, prefix: &str) -> NamedTensors {
+    let p = format!("{prefix}.");
+    all.iter()
+        .filter_map(|(k, v)| k.strip_prefix(&p).map(|rest| (rest.to_string(), v.clone())))
+        .collect()
+}
+
+/// Writes the three checkpoint files (each atomically).
+pub fn save(
+    run: &RunDir,
+    state: &GanState,
+    progress: &Progress,
+    config: &TrainConfig,
+) -> anyhow::Result<()> {
+    let g = export(&state.generator);
+    let d = export(&state.discriminator);
+    let step = progress.step.to_string();
+    let g_meta = Metadata::from([
+        (
+            "config".into(),
+            serde_json::to_string(&config.model.generator)?,
+        ),
+        ("dataset".into(), config.dataset.name().into()),
+        ("step".into(), step.clone()),
+    ]);
+    let d_meta = Metadata::from([
+        (
+            "config".into(),
+            serde_json::to_string(&config.model.discriminator)?,
+        ),
+        ("dataset".into(), config.dataset.name().into()),
+        ("step".into(), step),
+    ]);
+    store::save(&run.generator(), &g, &g_meta)?;
+    store::save(&run.discriminator(), &d, &d_meta)?;
+
+    let mut all = NamedTensors::new();
+    all.extend(prefixed("generator", g));
+    all.extend(prefixed("discriminator", d));
+    all.extend(prefixed("adam_g", state.adam_g.state()));
+    all.extend(prefixed("adam_d", state.adam_d.state()));
+    let meta = Metadata::from([
+        ("format".into(), FORMAT.into()),
+        ("model".into(), serde_json::to_string(&config.model)?),
+        ("dataset".into(), config.dataset.name().into()),
+        ("progress".into(), serde_json::to_string(progress)?),
+        ("adam_g_steps".into(), state.adam_g.steps.to_string()),
+        ("adam_d_steps".into(), state.adam_d.steps.to_string()),
+    ]);
+    store::save(&run.train_state(), &all, &meta)
+}
+
+/// Restores a run's state into freshly built networks (`fresh`), checking that
+/// the checkpoint was made for the same architecture and data set.
+pub fn load(
+    run: &RunDir,
+    fresh: GanState,
+    config: &TrainConfig,
+) -> anyhow::Result<(GanState, Progress)> {
+    let path = run.train_state();
+    let (all, meta) = store::load(&path)?;
+    let context = || format!("{}: cannot resume from this checkpoint", path.display());
+    let field = |key: &str| {
+        meta.get(key)
+            .with_context(|| format!("{}: header field `{key}` is missing", path.display()))
+    };
+    ensure!(
+        field("format")? == FORMAT,
+        "{}: unknown checkpoint format {:?}",
+        path.display(),
+        field("format")?
+    );
+    if field("model")? != &serde_json::to_string(&config.model)? {
+        bail!(
+            "{}: the checkpoint is of another architecture than {} describes",
+            path.display(),
+            run.config().display()
+        );
+    }
+    if field("dataset")? != config.dataset.name() {
+        bail!(
+            "{}: the checkpoint was trained on {}, the run's config says {}",
+            path.display(),
+            field("dataset")?,
+            config.dataset.name()
+        );
+    }
+    let progress: Progress = serde_json::from_str(field("progress")?).with_context(context)?;
+    let steps = |key: &str| -> anyhow::Result<u64> { field(key)?.parse().with_context(context) };
+    let generator =
+        import(fresh.generator, &take_prefixed(&all, "generator")).with_context(context)?;
+    let discriminator =
+        import(fresh.discriminator, &take_prefixed(&all, "discriminator")).with_context(context)?;
+    let mut adam_g = fresh.adam_g;
+    adam_g
+        .load_state(&take_prefixed(&all, "adam_g"), steps("adam_g_steps")?)
+        .with_context(context)?;
+    let mut adam_d = fresh.adam_d;
+    adam_d
+        .load_state(&take_prefixed(&all, "adam_d"), steps("adam_d_steps")?)
+        .with_context(context)?;
+    Ok((
+        GanState {
+            generator,
+            discriminator,
+            adam_g,
+            adam_d,
+        },
+        progress,
+    ))
+}

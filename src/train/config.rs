@@ -1,0 +1,161 @@
+//! Training hyper-parameters, saved as the run's `config.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::optim::AdamConfig;
+use crate::data::DatasetKind;
+use crate::model::GanConfig;
+
+/// Everything that decides what a run learns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub dataset: DatasetKind,
+    /// Directory of the IDX files; `None` means the data set's default place.
+    pub data_dir: Option<PathBuf>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Adam for both networks (DCGAN: lr 2e-4, betas 0.5 / 0.999).
+    pub adam: AdamConfig,
+    /// Seeds initialisation, data order and noise.
+    pub seed: u64,
+    /// Train on the first N training images only.
+    pub limit: Option<usize>,
+    /// Stop after this many iterations in total.
+    pub max_steps: Option<u64>,
+    /// Also checkpoint every N iterations (a checkpoint is always written each epoch).
+    pub checkpoint_every: Option<u64>,
+    /// Write a metrics row every N iterations.
+    pub log_every: u64,
+    /// Weight of the auxiliary classification loss (used when D has the head).
+    pub aux_weight: f32,
+    pub model: GanConfig,
+    /// The cdcgan version that created the run.
+    pub cdcgan_version: String,
+}
+
+impl Default for TrainConfig {
+    /// The seed recipe on MNIST: 20 epochs, batch 100, Adam 2e-4 (0.5, 0.999).
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            data_dir: None,
+            epochs: 20,
+            batch_size: 100,
+            adam: AdamConfig::default(),
+            seed: 0,
+            limit: None,
+            max_steps: None,
+            checkpoint_every: None,
+            log_every: 50,
+            aux_weight: 1.0,
+            model: GanConfig::seed_architecture(10, false),
+            cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every numeric setting, naming the flag and its allowed range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        ensure!(
+            self.epochs >= 1,
+            "--epochs must be at least 1 (got {})",
+            self.epochs
+        );
+        ensure!(
+            (1..=10_000).contains(&self.batch_size),
+            "--batch-size must be in 1..=10000 (got {})",
+            self.batch_size
+        );
+        let lr = self.adam.lr;
+        ensure!(
+            lr.is_finite() && lr > 0.0 && lr <= 1.0,
+            "--lr must be in (0, 1] (got {lr})"
+        );
+        for (flag, beta) in [("--beta1", self.adam.beta1), ("--beta2", self.adam.beta2)] {
+            ensure!(
+                (0.0..1.0).contains(&beta),
+                "{flag} must be in [0, 1) (got {beta})"
+            );
+        }
+        ensure!(self.limit != Some(0), "--limit must be at least 1");
+        ensure!(self.max_steps != Some(0), "--max-steps must be at least 1");
+        ensure!(
+            self.checkpoint_every != Some(0),
+            "--checkpoint-every must be at least 1"
+        );
+        ensure!(self.log_every >= 1, "--log-every must be at least 1");
+        ensure!(
+            self.aux_weight.is_finite() && self.aux_weight >= 0.0,
+            "--aux-weight must be a finite number >= 0 (got {})",
+            self.aux_weight
+        );
+        Ok(())
+    }
+
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(self)?;
+        crate::store::write_atomic(path, json.as_bytes())
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the run's config", path.display()))?;
+        let config: Self = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a cdcgan training config", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("{}: invalid setting", path.display()))?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seed_recipe_and_round_trip() {
+        let config = TrainConfig::default();
+        config.validate().unwrap();
+        assert_eq!((config.batch_size, config.epochs), (100, 20));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        config.save(&path).unwrap();
+        let back = TrainConfig::load(&path).unwrap();
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&config).unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_and_range() {
+        let mut c = TrainConfig::default();
+        c.batch_size = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--batch-size must be in 1..=10000")
+        );
+        let mut c = TrainConfig::default();
+        c.adam.lr = -1.0;
+        assert!(c.validate().unwrap_err().to_string().contains("--lr"));
+    }
+
+    #[test]
+    fn garbage_config_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "{\"epochs\": \"many\"}").unwrap();
+        let err = format!("{:#}", TrainConfig::load(&path).unwrap_err());
+        assert!(
+            err.contains("config.json") && err.contains("not a cdcgan training config"),
+            "{err}"
+        );
+    }
+}

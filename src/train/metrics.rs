@@ -1,0 +1,142 @@
+//! `metrics.csv`: one row per logging window.
+//!
+//! Each row is written with a single `write` call of a whole line, and on
+//! resume the file is cut back to the rows at or before the checkpoint's step
+//! (dropping any torn last line), so a crash never leaves duplicates.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+pub const HEADER: &str = "epoch,step,d_loss,g_loss,d_real,d_fake,samples_per_s,wall_s";
+
+/// Averages over one logging window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricsRow {
+    /// 1-based epoch the window ended in.
+    pub epoch: usize,
+    /// Global iteration count at the end of the window.
+    pub step: u64,
+    pub d_loss: f32,
+    pub g_loss: f32,
+    /// Mean sigmoid(D(real)).
+    pub d_real: f32,
+    /// Mean sigmoid(D(fake)) in the D step.
+    pub d_fake: f32,
+    pub samples_per_s: f32,
+    /// Training wall time since the run started (across resumes).
+    pub wall_s: f64,
+}
+
+impl MetricsRow {
+    pub fn to_csv(&self) -> String {
+        format!(
+            "{},{},{:.5},{:.5},{:.4},{:.4},{:.1},{:.1}\n",
+            self.epoch,
+            self.step,
+            self.d_loss,
+            self.g_loss,
+            self.d_real,
+            self.d_fake,
+            self.samples_per_s,
+            self.wall_s
+        )
+    }
+
+    pub fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.len() != 8 {
+            return None;
+        }
+        Some(Self {
+            epoch: f[0].parse().ok()?,
+            step: f[1].parse().ok()?,
+            d_loss: f[2].parse().ok()?,
+            g_loss: f[3].parse().ok()?,
+            d_real: f[4].parse().ok()?,
+            d_fake: f[5].parse().ok()?,
+            samples_per_s: f[6].parse().ok()?,
+            wall_s: f[7].parse().ok()?,
+        })
+    }
+}
+
+/// Reads every well-formed row of a metrics file.
+pub fn read(path: &Path) -> anyhow::Result<Vec<MetricsRow>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(text.lines().skip(1).filter_map(MetricsRow::parse).collect())
+}
+
+/// Appends rows to a run's metrics file.
+pub struct MetricsLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl MetricsLog {
+    /// Opens the log for a run at `step`: rows after `step` (written after the
+    /// checkpoint being resumed) and torn lines are dropped first.
+    pub fn open(path: &Path, step: u64) -> anyhow::Result<Self> {
+        let kept: Vec<MetricsRow> = match path.exists() {
+            true => read(path)?.into_iter().filter(|r| r.step <= step).collect(),
+            false => vec![],
+        };
+        let mut text = format!("{HEADER}\n");
+        kept.iter().for_each(|r| text.push_str(&r.to_csv()));
+        crate::store::write_atomic(path, text.as_bytes())?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot open for appending", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn append(&mut self, row: &MetricsRow) -> anyhow::Result<()> {
+        self.file
+            .write_all(row.to_csv().as_bytes())
+            .with_context(|| format!("{}: cannot append a row", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: u64) -> MetricsRow {
+        MetricsRow {
+            epoch: 1,
+            step,
+            d_loss: 1.25,
+            g_loss: 0.75,
+            d_real: 0.5,
+            d_fake: 0.25,
+            samples_per_s: 150.0,
+            wall_s: step as f64,
+        }
+    }
+
+    #[test]
+    fn resume_cuts_rows_after_the_checkpoint_and_torn_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let mut log = MetricsLog::open(&path, 0).unwrap();
+        for step in [50, 100, 150] {
+            log.append(&row(step)).unwrap();
+        }
+        drop(log);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("1,200,0.3"); // a torn row, as a kill mid-write leaves it
+        std::fs::write(&path, text).unwrap();
+        let mut log = MetricsLog::open(&path, 100).unwrap();
+        log.append(&row(150)).unwrap();
+        let steps: Vec<u64> = read(&path).unwrap().iter().map(|r| r.step).collect();
+        assert_eq!(steps, vec![50, 100, 150]);
+        assert_eq!(MetricsRow::parse(&row(7).to_csv()), Some(row(7)));
+    }
+}

@@ -1,0 +1,13 @@
+//! Training: losses, the optimizer, one GAN step, the loop around it, and
+//! what a run writes (config, metrics, checkpoints).
+
+pub mod checkpoint;
+pub mod config;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod step;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use trainer::{Ending, Options, Summary, train};

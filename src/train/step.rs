@@ -1,0 +1,110 @@
+//! One training iteration of the conditional GAN (the seed recipe):
+//!
+//! 1. fake = G(z, y_fake), computed once and reused by both updates;
+//! 2. D step: BCE(D(real, y), 1) + BCE(D(fake.detach(), y_fake), 0)
+//!    [+ w * CE(aux(real), y) with the AC-GAN head], Adam on D;
+//! 3. G step: BCE(D'(fake, y_fake), 1) with the updated D' (non-saturating)
+//!    [+ w * CE(aux(fake), y_fake)], Adam on G.
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::sigmoid;
+
+use super::loss::{bce_with_logits, cross_entropy};
+use super::optim::Adam;
+use crate::model::{Discriminator, Generator};
+
+/// Both networks and their optimizers: everything a step changes.
+#[derive(Debug, Clone)]
+pub struct GanState {
+    pub generator: Generator,
+    pub discriminator: Discriminator,
+    pub adam_g: Adam,
+    pub adam_d: Adam,
+}
+
+/// Images with their one-hot conditions, on the training device.
+#[derive(Debug, Clone)]
+pub struct Conditioned<const D: usize> {
+    /// Real images [B, 1, 28, 28] in [-1, 1], or noise z [B, latent].
+    pub x: Tensor<D>,
+    /// One-hot labels [B, classes].
+    pub labels: Tensor<2>,
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    pub d_loss: f32,
+    pub g_loss: f32,
+    /// Mean sigmoid(D(real)).
+    pub d_real: f32,
+    /// Mean sigmoid(D(fake)) before D's update.
+    pub d_fake: f32,
+}
+
+impl StepStats {
+    /// The first non-finite figure, if any, by name.
+    pub fn non_finite(&self) -> Option<(&'static str, f32)> {
+        [
+            ("d_loss", self.d_loss),
+            ("g_loss", self.g_loss),
+            ("D(real)", self.d_real),
+            ("D(fake)", self.d_fake),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+    }
+}
+
+/// Runs one iteration in place. `aux_weight` scales the AC-GAN loss terms
+/// when the discriminator has the auxiliary head.
+pub fn train_step(
+    state: &mut GanState,
+    real: Conditioned<4>,
+    noise: Conditioned<2>,
+    aux_weight: f32,
+) -> StepStats {
+    let fake = state.generator.forward(noise.x, noise.labels.clone());
+
+    // D step.
+    let on_real = state.discriminator.forward(real.x, real.labels.clone());
+    let on_fake = state
+        .discriminator
+        .forward(fake.clone().detach(), noise.labels.clone());
+    let mut d_loss =
+        bce_with_logits(on_real.logits.clone(), 1.0) + bce_with_logits(on_fake.logits.clone(), 0.0);
+    if let Some(class_logits) = on_real.class_logits {
+        d_loss = d_loss + cross_entropy(class_logits, real.labels).mul_scalar(aux_weight);
+    }
+    let mut grads = d_loss.backward();
+    state.discriminator = state.adam_d.step(state.discriminator.clone(), &mut grads);
+
+    // G step, through the updated D.
+    let verdict = state.discriminator.forward(fake, noise.labels.clone());
+    let mut g_loss = bce_with_logits(verdict.logits, 1.0);
+    if let Some(class_logits) = verdict.class_logits {
+        g_loss = g_loss + cross_entropy(class_logits, noise.labels).mul_scalar(aux_weight);
+    }
+    let mut grads = g_loss.backward();
+    state.generator = state.adam_g.step(state.generator.clone(), &mut grads);
+
+    // One host read for all four figures.
+    let figures = Tensor::cat(
+        vec![
+            d_loss.detach(),
+            g_loss.detach(),
+            sigmoid(on_real.logits.detach()).mean(),
+            sigmoid(on_fake.logits.detach()).mean(),
+        ],
+        0,
+    )
+    .into_data()
+    .try_into_vec::<f32>()
+    .expect("f32 figures");
+    StepStats {
+        d_loss: figures[0],
+        g_loss: figures[1],
+        d_real: figures[2],
+        d_fake: figures[3],
+    }
+}

@@ -1,0 +1,340 @@
+//! The training loop: epochs of shuffled batches, logging, sample grids,
+//! checkpoints, interruption and the divergence guard.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use super::checkpoint::{self, Progress};
+use super::config::TrainConfig;
+use super::metrics::{MetricsLog, MetricsRow};
+use super::optim::Adam;
+use super::step::{Conditioned, GanState, StepStats, train_step};
+use crate::backend::training_device;
+use crate::data::{Dataset, Split};
+use crate::model::init::normal_values;
+use crate::model::{matrix, one_hot};
+use crate::rng::{Purpose, derived_seed, stream};
+use crate::run::RunDir;
+use crate::sample::{Sampler, image::write_grid};
+
+/// How a call to [`train`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// All `--epochs` are done.
+    Finished,
+    /// `--max-steps` was reached.
+    MaxSteps,
+    /// Ctrl-C / SIGTERM: a checkpoint was written first.
+    Interrupted,
+}
+
+/// What a call to [`train`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub ending: Ending,
+    pub progress: Progress,
+    /// Mean training throughput of this call, samples per second.
+    pub samples_per_s: f64,
+}
+
+/// Options that do not change what is learned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Continue from the run's checkpoint instead of starting anew.
+    pub resume: bool,
+    /// Draw an indicatif progress bar (hidden anyway when stderr is not a terminal).
+    pub progress_bar: bool,
+}
+
+/// The networks and optimizers a run starts from, before any checkpoint.
+pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
+    GanState {
+        generator: config
+            .model
+            .generator
+            .init_seeded(device, derived_seed(config.seed, Purpose::Init, 0)),
+        discriminator: config
+            .model
+            .discriminator
+            .init_seeded(device, derived_seed(config.seed, Purpose::Init, 1)),
+        adam_g: Adam::new(config.adam),
+        adam_d: Adam::new(config.adam),
+    }
+}
+
+/// Trains (or resumes) the run in `run` until `config.epochs`, `config.max_steps`,
+/// or `stop` becomes true.
+pub fn train(
+    config: &TrainConfig,
+    run: &RunDir,
+    options: Options,
+    stop: &AtomicBool,
+) -> anyhow::Result<Summary> {
+    config.validate()?;
+    let mut data = Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?;
+    if let Some(limit) = config.limit {
+        data.truncate(limit);
+    }
+    let batches_per_epoch = data.len() / config.batch_size;
+    if batches_per_epoch == 0 {
+        bail!(
+            "--batch-size {} is larger than the {} training images (--limit); lower one or raise the other",
+            config.batch_size,
+            data.len()
+        );
+    }
+    anyhow::ensure!(
+        config.model.generator.num_classes == data.num_classes,
+        "the model is built for {} classes, the data set has {}",
+        config.model.generator.num_classes,
+        data.num_classes
+    );
+
+    let device = training_device();
+    let fresh = initial_state(config, &device);
+    let (mut state, mut progress) = if options.resume {
+        checkpoint::load(run, fresh, config)?
+    } else {
+        run.create()?;
+        config.save(&run.config())?;
+        (fresh, Progress::default())
+    };
+    let mut metrics = MetricsLog::open(&run.metrics(), progress.step)?;
+    let fixed_z = normal_values(
+        &mut stream(config.seed, Purpose::FixedGrid, 0),
+        data.num_classes * config.model.generator.latent_dim,
+        0.0,
+        1.0,
+    );
+    if progress.epoch >= config.epochs || config.max_steps.is_some_and(|m| progress.step >= m) {
+        tracing::info!(
+            step = progress.step,
+            "nothing to do: the run is already past --epochs / --max-steps"
+        );
+        return Ok(Summary {
+            ending: Ending::Finished,
+            progress,
+            samples_per_s: 0.0,
+        });
+    }
+
+    let started = Instant::now();
+    let wall_at_start = progress.wall_s;
+    let steps_at_start = progress.step;
+    let mut window = Window::new(started);
+    let mut last_checkpoint = progress.step;
+    let mut ending = Ending::Finished;
+
+    'epochs: while progress.epoch < config.epochs {
+        let order = epoch_order(data.len(), config.seed, progress.epoch);
+        let bar = progress_bar(
+            options.progress_bar,
+            progress.epoch,
+            config.epochs,
+            batches_per_epoch,
+        );
+        bar.set_position(progress.batch_in_epoch as u64);
+        while progress.batch_in_epoch < batches_per_epoch {
+            if config.max_steps.is_some_and(|m| progress.step >= m) {
+                ending = Ending::MaxSteps;
+                break 'epochs;
+            }
+            if stop.load(Ordering::SeqCst) {
+                ending = Ending::Interrupted;
+                break 'epochs;
+            }
+            let start = progress.batch_in_epoch * config.batch_size;
+            let indices = &order[start..start + config.batch_size];
+            let real = real_batch(&data, indices, &device);
+            let noise = noise_batch(config, data.num_classes, progress.step, &device);
+            let stats = train_step(&mut state, real, noise, config.aux_weight);
+            if let Some((what, value)) = stats.non_finite() {
+                bar.abandon();
+                bail!(
+                    "training diverged at step {}: {what} is {value}. The last good checkpoint (step {last_checkpoint}) in {} \
+                     is kept untouched; lower --lr or change --seed and start again, or `cdcgan train --resume {}`",
+                    progress.step + 1,
+                    run.checkpoint().display(),
+                    run.root.display()
+                );
+            }
+            progress.step += 1;
+            progress.batch_in_epoch += 1;
+            progress.wall_s = wall_at_start + started.elapsed().as_secs_f64();
+            window.add(&stats, config.batch_size);
+            bar.inc(1);
+            bar.set_message(format!(
+                "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s",
+                stats.d_loss,
+                stats.g_loss,
+                stats.d_real,
+                stats.d_fake,
+                window.samples_per_s()
+            ));
+            if progress.step % config.log_every == 0 {
+                metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
+            }
+            if config
+                .checkpoint_every
+                .is_some_and(|k| progress.step % k == 0)
+            {
+                checkpoint::save(run, &state, &progress, config)?;
+                last_checkpoint = progress.step;
+            }
+        }
+        bar.finish_and_clear();
+        // Epoch done.
+        if !window.is_empty() {
+            metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
+        }
+        let epoch = progress.epoch + 1;
+        progress.epoch += 1;
+        progress.batch_in_epoch = 0;
+        let grid = Sampler::from_generator(&state.generator).class_grid(&fixed_z)?;
+        write_grid(
+            &run.epoch_grid(epoch),
+            &grid,
+            28,
+            data.num_classes,
+            data.num_classes,
+        )?;
+        checkpoint::save(run, &state, &progress, config)?;
+        last_checkpoint = progress.step;
+        crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
+        tracing::info!(
+            epoch,
+            step = progress.step,
+            wall_s = format!("{:.0}", progress.wall_s),
+            "epoch done; grid in {}",
+            run.epoch_grid(epoch).display()
+        );
+    }
+
+    if progress.step != last_checkpoint {
+        if !window.is_empty() {
+            metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
+        }
+        checkpoint::save(run, &state, &progress, config).context("writing the final checkpoint")?;
+        crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
+    }
+    let trained = (progress.step - steps_at_start) as f64 * config.batch_size as f64;
+    Ok(Summary {
+        ending,
+        progress,
+        samples_per_s: trained / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}
+
+/// The data order of `epoch`: a permutation drawn from (seed, epoch).
+pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64));
+    order
+}
+
+/// Real images scaled to [-1, 1] with their one-hot labels.
+fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned<4> {
+    let pixels = data.pixels_per_image();
+    let mut values = Vec::with_capacity(indices.len() * pixels);
+    let mut labels = Vec::with_capacity(indices.len());
+    for &i in indices {
+        values.extend(data.image(i).iter().map(|&p| p as f32 / 127.5 - 1.0));
+        labels.push(data.labels[i]);
+    }
+    let shape = [indices.len(), 1, data.height, data.width];
+    Conditioned {
+        x: Tensor::from_data(TensorData::new(values, shape), device),
+        labels: one_hot(&labels, data.num_classes, device),
+    }
+}
+
+/// z ~ N(0, 1) and fake labels uniform over all classes, from (seed, step).
+fn noise_batch(config: &TrainConfig, classes: usize, step: u64, device: &Device) -> Conditioned<2> {
+    let mut rng = stream(config.seed, Purpose::Noise, step);
+    let latent = config.model.generator.latent_dim;
+    let z = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
+    let labels: Vec<u8> = (0..config.batch_size)
+        .map(|_| rng.random_range(0..classes) as u8)
+        .collect();
+    Conditioned {
+        x: matrix(z, config.batch_size, latent, device),
+        labels: one_hot(&labels, classes, device),
+    }
+}
+
+fn progress_bar(enabled: bool, epoch: usize, epochs: usize, len: usize) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:25}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{epochs}", epoch + 1));
+    bar
+}
+
+/// Running sums over one logging window.
+struct Window {
+    sums: [f64; 4],
+    steps: usize,
+    samples: usize,
+    since: Instant,
+}
+
+impl Window {
+    fn new(since: Instant) -> Self {
+        Self {
+            sums: [0.0; 4],
+            steps: 0,
+            samples: 0,
+            since,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.steps == 0
+    }
+
+    fn add(&mut self, s: &StepStats, batch: usize) {
+        for (sum, v) in self
+            .sums
+            .iter_mut()
+            .zip([s.d_loss, s.g_loss, s.d_real, s.d_fake])
+        {
+            *sum += v as f64;
+        }
+        self.steps += 1;
+        self.samples += batch;
+    }
+
+    fn samples_per_s(&self) -> f64 {
+        self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// The window's averages as a metrics row; starts a new window.
+    fn take(&mut self, epoch: usize, step: u64, wall_s: f64) -> MetricsRow {
+        let n = self.steps.max(1) as f64;
+        let mean = |i: usize| (self.sums[i] / n) as f32;
+        let row = MetricsRow {
+            epoch,
+            step,
+            d_loss: mean(0),
+            g_loss: mean(1),
+            d_real: mean(2),
+            d_fake: mean(3),
+            samples_per_s: self.samples_per_s() as f32,
+            wall_s,
+        };
+        *self = Window::new(Instant::now());
+        row
+    }
+}
