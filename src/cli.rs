@@ -39,6 +39,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Data set.
     #[arg(long, value_enum)]
@@ -128,6 +129,7 @@ impl Source {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub source: Source,
@@ -152,6 +154,7 @@ pub struct GenerateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub source: Source,

@@ -44,7 +44,19 @@ pub fn export_names<M: Module>(module: &M) -> Vec<String> {
     collect(module, false).into_keys().collect()
 }
 
+/// Folds pending batch-norm running-statistic updates into the stored values.
+///
+/// burn's `RunningState` keeps the latest update of each thread aside until
+/// the next forward pass or a `valid()` call merges it; visitors read the
+/// stored value only. `valid()` merges in place (the state is shared with
+/// the module), so calling it before reading makes the running statistics
+/// on disk the ones the module would use next.
+pub fn sync_running_stats<M: Module>(module: &M) {
+    drop(module.valid());
+}
+
 fn collect<M: Module>(module: &M, with_values: bool) -> NamedTensors {
+    sync_running_stats(module);
     struct Collect {
         path: Vec<String>,
         with_values: bool,

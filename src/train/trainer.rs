@@ -239,7 +239,7 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
 }
 
 /// Real images scaled to [-1, 1] with their one-hot labels.
-fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned<4> {
+pub fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned<4> {
     let pixels = data.pixels_per_image();
     let mut values = Vec::with_capacity(indices.len() * pixels);
     let mut labels = Vec::with_capacity(indices.len());
@@ -255,7 +255,12 @@ fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned
 }
 
 /// z ~ N(0, 1) and fake labels uniform over all classes, from (seed, step).
-fn noise_batch(config: &TrainConfig, classes: usize, step: u64, device: &Device) -> Conditioned<2> {
+pub fn noise_batch(
+    config: &TrainConfig,
+    classes: usize,
+    step: u64,
+    device: &Device,
+) -> Conditioned<2> {
     let mut rng = stream(config.seed, Purpose::Noise, step);
     let latent = config.model.generator.latent_dim;
     let z = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);

@@ -1,0 +1,188 @@
+//! End-to-end: the `cdcgan` binary trains a tiny run on real MNIST, resumes
+//! it, writes digits and exports, and rejects bad input with clear messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cdcgan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = cdcgan(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "cdcgan {args:?} failed:\n{stderr}");
+    stderr
+}
+
+fn fails(args: &[&str], needle: &str) {
+    let out = cdcgan(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "cdcgan {args:?} should fail");
+    assert!(
+        stderr.contains(needle),
+        "cdcgan {args:?}: expected {needle:?} in:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "cdcgan {args:?} panicked:\n{stderr}"
+    );
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    (reader.info().width, reader.info().height)
+}
+
+#[test]
+fn train_resume_generate_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let tiny = [
+        "--limit",
+        "200",
+        "--batch-size",
+        "20",
+        "--log-every",
+        "2",
+        "--quiet",
+    ];
+    ok(&[&["train", "--out", run_s, "--max-steps", "4"], &tiny[..]].concat());
+    assert!(run.join("checkpoint/generator.safetensors").is_file());
+    // Training again into the same directory is refused, pointing at --resume.
+    fails(
+        &[&["train", "--out", run_s, "--max-steps", "4"], &tiny[..]].concat(),
+        "--resume",
+    );
+    // Resuming continues the step counter and the metrics file.
+    fails(
+        &["train", "--resume", run_s, "--lr", "0.1"],
+        "--lr cannot change when resuming",
+    );
+    let said = ok(&["train", "--resume", run_s, "--max-steps", "6", "--quiet"]);
+    assert!(said.contains("trained to step 6"), "{said}");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let steps: Vec<&str> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(steps, vec!["2", "4", "6"]);
+
+    let digits = dir.path().join("2026.png");
+    ok(&[
+        "generate",
+        "--run",
+        run_s,
+        "--digits",
+        "2026",
+        "--out",
+        digits.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&digits), (4 * 30 + 2, 32));
+    let grid = dir.path().join("grid.png");
+    ok(&[
+        "generate",
+        "--run",
+        run_s,
+        "--grid",
+        "--seed",
+        "5",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&grid), (302, 302));
+    let sevens = dir.path().join("sevens.png");
+    let checkpoint = run.join("checkpoint/generator.safetensors");
+    ok(&[
+        "generate",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--label",
+        "7",
+        "--count",
+        "25",
+        "--out",
+        sevens.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&sevens), (302, 3 * 30 + 2));
+
+    let export = dir.path().join("export");
+    ok(&[
+        "export",
+        "--run",
+        run_s,
+        "--count",
+        "30",
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    let images = cdcgan::data::idx::read_idx(&export.join("images-idx3-ubyte"), 3).unwrap();
+    let labels = cdcgan::data::idx::read_idx(&export.join("labels-idx1-ubyte"), 1).unwrap();
+    assert_eq!(images.dims, vec![30, 28, 28]);
+    assert_eq!(labels.data.iter().filter(|&&l| l == 9).count(), 3);
+
+    // Bad requests: each one message naming the flag and the allowed values.
+    fails(
+        &[
+            "generate", "--run", run_s, "--digits", "12a", "--out", "x.png",
+        ],
+        "position 3 is not a digit",
+    );
+    fails(
+        &[
+            "generate", "--run", run_s, "--label", "12", "--count", "3", "--out", "x.png",
+        ],
+        "--label 12 is out of range",
+    );
+    fails(
+        &["export", "--run", run_s, "--count", "0", "--out", "x"],
+        "--count must be in",
+    );
+}
+
+#[test]
+fn bad_flags_and_missing_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let out_s = out.to_str().unwrap();
+    fails(
+        &["train", "--out", out_s, "--batch-size", "0"],
+        "--batch-size must be in 1..=10000",
+    );
+    fails(
+        &["train", "--out", out_s, "--lr", "-1"],
+        "--lr must be in (0, 1]",
+    );
+    fails(
+        &["train", "--out", out_s, "--data", "/nonexistent/mnist"],
+        "/nonexistent/mnist",
+    );
+    fails(&["train", "--resume", out_s], "nothing to resume");
+    fails(
+        &["generate", "--run", out_s, "--grid", "--out", "x.png"],
+        "no such run directory",
+    );
+    let fake = dir.path().join("g.safetensors");
+    std::fs::write(&fake, b"not a checkpoint").unwrap();
+    fails(
+        &[
+            "generate",
+            "--checkpoint",
+            fake.to_str().unwrap(),
+            "--grid",
+            "--out",
+            "x.png",
+        ],
+        "g.safetensors",
+    );
+}
