@@ -36,6 +36,65 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Write N labelled samples as IDX files (images-idx3-ubyte, labels-idx1-ubyte).
     Export(ExportArgs),
+    /// Score generated (or any labelled) digits: accuracy, Frechet distance, precision/recall.
+    Eval(EvalArgs),
+    /// The evaluator classifier behind `eval`.
+    #[command(subcommand)]
+    Classifier(ClassifierCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct EvalArgs {
+    /// A run directory: generates --count samples from its generator.
+    #[arg(long, conflicts_with_all = ["images", "labels"], required_unless_present = "images")]
+    pub run: Option<PathBuf>,
+    /// An IDX image file of labelled samples (e.g. from `export` or another tool).
+    #[arg(long, requires = "labels")]
+    pub images: Option<PathBuf>,
+    /// The IDX label file matching --images.
+    #[arg(long, requires = "images")]
+    pub labels: Option<PathBuf>,
+    /// Samples to generate, an equal share per class.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Seed for the generated noise and the real-digit ceiling draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Data set of --images (with --run, the run's own).
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Directory with the data set's IDX files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Evaluator weights (default: models/<dataset>-classifier.safetensors).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassifierCommand {
+    /// Train the evaluator classifier and save it (default: models/<dataset>-classifier.safetensors).
+    Train(ClassifierTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifierTrainArgs {
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Directory with the four IDX files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +143,12 @@ pub struct TrainArgs {
     /// Weight of the auxiliary classification loss [default: 1.0].
     #[arg(long)]
     pub aux_weight: Option<f32>,
+    /// Measure sample quality every N epochs, 0 for never [default: 1].
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Samples per in-training evaluation [default: 2000].
+    #[arg(long)]
+    pub eval_samples: Option<usize>,
     /// Run directory [default: runs/<UTC timestamp>, linked as runs/latest].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -177,6 +242,8 @@ pub fn main() -> anyhow::Result<()> {
         Command::Train(args) => run_train(args),
         Command::Generate(args) => run_generate(args),
         Command::Export(args) => run_export(args),
+        Command::Eval(args) => run_eval(args),
+        Command::Classifier(ClassifierCommand::Train(args)) => run_classifier_train(args),
     }
 }
 
@@ -232,6 +299,8 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     config.max_steps = args.max_steps.or(config.max_steps);
     config.checkpoint_every = args.checkpoint_every.or(config.checkpoint_every);
     config.log_every = args.log_every.unwrap_or(config.log_every);
+    config.eval_every = args.eval_every.unwrap_or(config.eval_every);
+    config.eval_samples = args.eval_samples.unwrap_or(config.eval_samples);
     config.validate()?;
     Ok(config)
 }
@@ -346,10 +415,8 @@ fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         args.count
     );
     let sampler = args.source.load()?;
-    let labels = sampler.balanced_labels(args.count);
-    let z = sampler.noise(args.seed, 0, args.count);
     let started = std::time::Instant::now();
-    let images = sampler.images(&z, &labels)?;
+    let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
     let seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create", args.out.display()))?;
@@ -365,5 +432,98 @@ fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         args.out.display(),
         args.count as f64 / seconds.max(1e-9)
     );
+    Ok(())
+}
+
+fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
+    ensure!(
+        (1..=100).contains(&args.epochs),
+        "--epochs must be in 1..=100 (got {})",
+        args.epochs
+    );
+    let out = args
+        .out
+        .unwrap_or_else(|| crate::eval::default_classifier_path(args.dataset));
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
+    let config = crate::eval::fit::FitConfig {
+        dataset: args.dataset,
+        data_dir: args.data,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let acc = crate::eval::fit::fit_and_save(&config, &out, |epoch, acc| {
+        eprintln!(
+            "epoch {epoch}/{}: test accuracy {:.2}% ({:.0} s)",
+            config.epochs,
+            acc * 100.0,
+            started.elapsed().as_secs_f64()
+        )
+    })?;
+    eprintln!(
+        "saved {} (test accuracy {:.2}%)",
+        out.display(),
+        acc * 100.0
+    );
+    Ok(())
+}
+
+fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    ensure!(
+        (20..=100_000).contains(&args.count),
+        "--count must be in 20..=100000 (got {})",
+        args.count
+    );
+    let (report, save_to) = if let Some(dir) = &args.run {
+        let run = RunDir::new(dir);
+        run.ensure_trained()?;
+        let config = TrainConfig::load(&run.config())?;
+        let data_dir = args.data.clone().or(config.data_dir.clone());
+        let evaluator = crate::eval::Evaluator::new(
+            config.dataset,
+            data_dir.as_deref(),
+            args.classifier.as_deref(),
+        )?;
+        let sampler = Sampler::load(&run.generator())?;
+        let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
+        (
+            evaluator.report(&images, &labels, args.seed)?,
+            Some(run.root.join("eval.json")),
+        )
+    } else {
+        let (Some(images), Some(labels)) = (&args.images, &args.labels) else {
+            bail!("give --run DIR, or --images IDX with --labels IDX");
+        };
+        let data = crate::data::Dataset::from_files(images, labels, args.dataset.num_classes())?;
+        ensure!(
+            (data.height, data.width) == (28, 28),
+            "{}: images are {}x{}, the evaluator takes 28x28",
+            images.display(),
+            data.height,
+            data.width
+        );
+        let evaluator = crate::eval::Evaluator::new(
+            args.dataset,
+            args.data.as_deref(),
+            args.classifier.as_deref(),
+        )?;
+        (
+            evaluator.report(&data.images, &data.labels, args.seed)?,
+            None,
+        )
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = save_to {
+        crate::store::write_atomic(&path, json.as_bytes())?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
     Ok(())
 }

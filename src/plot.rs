@@ -181,6 +181,56 @@ pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
     draw_panels(out, &panels, 900, 380)
 }
 
+/// `quality.png`: the in-training evaluations from metrics.csv against the
+/// epoch (nothing is drawn until a row has one).
+pub fn quality_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
+    let rows: Vec<(f64, metrics::Quality)> = metrics::read(metrics_csv)?
+        .iter()
+        .filter_map(|r| r.quality.map(|q| (r.epoch as f64, q)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let pts =
+        |f: fn(&metrics::Quality) -> f32| rows.iter().map(|(x, q)| (*x, f(q) as f64)).collect();
+    let panels = [
+        Panel {
+            title: "Conditional accuracy (evaluator's verdict = requested label)",
+            x_label: "epoch",
+            y_label: "share",
+            series: vec![Series {
+                name: "accuracy",
+                points: pts(|q| q.accuracy),
+            }],
+        },
+        Panel {
+            title: "Frechet distance to the test set (evaluator features)",
+            x_label: "epoch",
+            y_label: "distance",
+            series: vec![Series {
+                name: "Frechet",
+                points: pts(|q| q.frechet),
+            }],
+        },
+        Panel {
+            title: "Precision and recall (k = 3)",
+            x_label: "epoch",
+            y_label: "share",
+            series: vec![
+                Series {
+                    name: "precision",
+                    points: pts(|q| q.precision),
+                },
+                Series {
+                    name: "recall",
+                    points: pts(|q| q.recall),
+                },
+            ],
+        },
+    ];
+    draw_panels(out, &panels, 900, 300)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //!   config.json                      every hyper-parameter, data set, seed, version
 //!   metrics.csv                      epoch, step, losses, D outputs, samples/s, wall time
 //!   loss.png                         the losses plotted from metrics.csv
+//!   quality.png                      accuracy, Frechet distance, precision/recall per epoch
+//!   eval.json                        the full evaluation after the last epoch
 //!   samples/epoch_NNN.png            fixed-noise 10x10 grid, row r = class r
 //!   checkpoint/generator.safetensors     G (inference: generate, export, eval)
 //!   checkpoint/discriminator.safetensors D
@@ -45,6 +47,9 @@ impl RunDir {
     }
     pub fn loss_plot(&self) -> PathBuf {
         self.root.join("loss.png")
+    }
+    pub fn quality_plot(&self) -> PathBuf {
+        self.root.join("quality.png")
     }
     pub fn samples(&self) -> PathBuf {
         self.root.join("samples")

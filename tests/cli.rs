@@ -131,6 +131,22 @@ fn train_resume_generate_export() {
     assert_eq!(images.dims, vec![30, 28, 28]);
     assert_eq!(labels.data.iter().filter(|&&l| l == 9).count(), 3);
 
+    // The exported set can be scored like any labelled IDX set.
+    let out = cdcgan(&[
+        "eval",
+        "--images",
+        export.join("images-idx3-ubyte").to_str().unwrap(),
+        "--labels",
+        export.join("labels-idx1-ubyte").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["generated"]["samples"], 30);
+    let ceiling = report["ceiling"]["accuracy"].as_f64().unwrap();
+    let generated = report["generated"]["accuracy"].as_f64().unwrap();
+    assert!(ceiling > 0.9 && generated < ceiling, "{report}");
+
     // Bad requests: each one message naming the flag and the allowed values.
     fails(
         &[

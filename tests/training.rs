@@ -17,6 +17,7 @@ fn tiny_config(max_steps: u64) -> TrainConfig {
         max_steps: Some(max_steps),
         log_every: 5,
         seed: 11,
+        eval_every: 0,
         ..TrainConfig::default()
     }
 }
@@ -33,7 +34,12 @@ fn train_quiet(config: &TrainConfig, run: &RunDir, resume: bool) -> train::Summa
 fn a_tiny_run_learns_and_writes_its_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::new(dir.path().join("run"));
-    let summary = train_quiet(&tiny_config(30), &run, false);
+    let config = TrainConfig {
+        eval_every: 1,
+        eval_samples: 200,
+        ..tiny_config(30)
+    };
+    let summary = train_quiet(&config, &run, false);
     assert_eq!(summary.ending, Ending::MaxSteps);
     assert_eq!(summary.progress.step, 30);
     // 400 images / 20 = 20 batches per epoch: one grid for epoch 1.

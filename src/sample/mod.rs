@@ -114,6 +114,14 @@ impl Sampler {
         self.images(&z, &labels)
     }
 
+    /// `count` samples with an equal share of each class, from the noise of `seed`:
+    /// (images, labels).
+    pub fn balanced_samples(&self, count: usize, seed: u64) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let labels = self.balanced_labels(count);
+        let z = self.noise(seed, 0, count);
+        Ok((self.images(&z, &labels)?, labels))
+    }
+
     /// `count` labels with an equal share for each class (the first classes
     /// take the remainder), in class order.
     pub fn balanced_labels(&self, count: usize) -> Vec<u8> {

@@ -31,6 +31,12 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Weight of the auxiliary classification loss (used when D has the head).
     pub aux_weight: f32,
+    /// Evaluate sample quality every N epochs (0: never).
+    #[serde(default)]
+    pub eval_every: usize,
+    /// Samples generated for each in-training evaluation.
+    #[serde(default)]
+    pub eval_samples: usize,
     pub model: GanConfig,
     /// The cdcgan version that created the run.
     pub cdcgan_version: String,
@@ -51,6 +57,8 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             log_every: 50,
             aux_weight: 1.0,
+            eval_every: 1,
+            eval_samples: 2000,
             model: GanConfig::seed_architecture(10, false),
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -92,6 +100,11 @@ impl TrainConfig {
             self.aux_weight.is_finite() && self.aux_weight >= 0.0,
             "--aux-weight must be a finite number >= 0 (got {})",
             self.aux_weight
+        );
+        ensure!(
+            self.eval_every == 0 || (20..=100_000).contains(&self.eval_samples),
+            "--eval-samples must be in 20..=100000 (got {})",
+            self.eval_samples
         );
         Ok(())
     }

@@ -10,7 +10,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub const HEADER: &str = "epoch,step,d_loss,g_loss,d_real,d_fake,samples_per_s,wall_s";
+pub const HEADER: &str =
+    "epoch,step,d_loss,g_loss,d_real,d_fake,samples_per_s,wall_s,accuracy,frechet,precision,recall";
+
+/// Sample quality measured at the end of a window (by `cdcgan eval`'s evaluator).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    pub accuracy: f32,
+    pub frechet: f32,
+    pub precision: f32,
+    pub recall: f32,
+}
 
 /// Averages over one logging window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,12 +38,21 @@ pub struct MetricsRow {
     pub samples_per_s: f32,
     /// Training wall time since the run started (across resumes).
     pub wall_s: f64,
+    /// Present on rows where the samples were evaluated.
+    pub quality: Option<Quality>,
 }
 
 impl MetricsRow {
     pub fn to_csv(&self) -> String {
+        let quality = match self.quality {
+            Some(q) => format!(
+                "{:.4},{:.4},{:.4},{:.4}",
+                q.accuracy, q.frechet, q.precision, q.recall
+            ),
+            None => ",,,".to_string(),
+        };
         format!(
-            "{},{},{:.5},{:.5},{:.4},{:.4},{:.1},{:.1}\n",
+            "{},{},{:.5},{:.5},{:.4},{:.4},{:.1},{:.1},{quality}\n",
             self.epoch,
             self.step,
             self.d_loss,
@@ -47,9 +66,18 @@ impl MetricsRow {
 
     pub fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
-        if f.len() != 8 {
+        if f.len() != 12 {
             return None;
         }
+        let quality = match f[8].is_empty() {
+            true => None,
+            false => Some(Quality {
+                accuracy: f[8].parse().ok()?,
+                frechet: f[9].parse().ok()?,
+                precision: f[10].parse().ok()?,
+                recall: f[11].parse().ok()?,
+            }),
+        };
         Some(Self {
             epoch: f[0].parse().ok()?,
             step: f[1].parse().ok()?,
@@ -59,6 +87,7 @@ impl MetricsRow {
             d_fake: f[5].parse().ok()?,
             samples_per_s: f[6].parse().ok()?,
             wall_s: f[7].parse().ok()?,
+            quality,
         })
     }
 }
@@ -118,6 +147,12 @@ mod tests {
             d_fake: 0.25,
             samples_per_s: 150.0,
             wall_s: step as f64,
+            quality: (step % 100 == 0).then_some(Quality {
+                accuracy: 0.5,
+                frechet: 12.25,
+                precision: 0.75,
+                recall: 0.125,
+            }),
         }
     }
 

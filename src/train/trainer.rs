@@ -12,13 +12,14 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
-use super::metrics::{MetricsLog, MetricsRow};
+use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::optim::Adam;
 use super::step::{Conditioned, GanState, StepStats, train_step};
 use crate::backend::training_device;
 use crate::data::{Dataset, Split};
+use crate::eval::Evaluator;
 use crate::model::init::normal_values;
-use crate::model::{matrix, one_hot};
+use crate::model::{Generator, matrix, one_hot};
 use crate::rng::{Purpose, derived_seed, stream};
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid};
@@ -130,6 +131,7 @@ pub fn train(
     let mut window = Window::new(started);
     let mut last_checkpoint = progress.step;
     let mut ending = Ending::Finished;
+    let mut quality = QualityProbe::new(config);
 
     'epochs: while progress.epoch < config.epochs {
         let order = epoch_order(data.len(), config.seed, progress.epoch);
@@ -177,7 +179,9 @@ pub fn train(
                 stats.d_fake,
                 window.samples_per_s()
             ));
-            if progress.step % config.log_every == 0 {
+            // The epoch's last step is logged below, with the epoch's evaluation.
+            if progress.step % config.log_every == 0 && progress.batch_in_epoch < batches_per_epoch
+            {
                 metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
             }
             if config
@@ -190,10 +194,12 @@ pub fn train(
         }
         bar.finish_and_clear();
         // Epoch done.
-        if !window.is_empty() {
-            metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
-        }
         let epoch = progress.epoch + 1;
+        let mut row = window.take(epoch, progress.step, progress.wall_s);
+        if config.eval_every > 0 && epoch % config.eval_every == 0 {
+            row.quality = quality.measure(&state.generator)?;
+        }
+        metrics.append(&row)?;
         progress.epoch += 1;
         progress.batch_in_epoch = 0;
         let grid = Sampler::from_generator(&state.generator).class_grid(&fixed_z)?;
@@ -207,6 +213,7 @@ pub fn train(
         checkpoint::save(run, &state, &progress, config)?;
         last_checkpoint = progress.step;
         crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
+        crate::plot::quality_plot(&run.metrics(), &run.quality_plot())?;
         tracing::info!(
             epoch,
             step = progress.step,
@@ -223,12 +230,83 @@ pub fn train(
         checkpoint::save(run, &state, &progress, config).context("writing the final checkpoint")?;
         crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
     }
+    if ending == Ending::Finished && config.eval_every > 0 {
+        if let Some(report) = quality.full_report(&state.generator)? {
+            let json = serde_json::to_string_pretty(&report)?;
+            crate::store::write_atomic(&run.root.join("eval.json"), json.as_bytes())?;
+            tracing::info!(
+                "final evaluation in {}:\n{}",
+                run.root.join("eval.json").display(),
+                report.table()
+            );
+        }
+    }
     let trained = (progress.step - steps_at_start) as f64 * config.batch_size as f64;
     Ok(Summary {
         ending,
         progress,
         samples_per_s: trained / started.elapsed().as_secs_f64().max(1e-9),
     })
+}
+
+/// Measures sample quality during training with the committed evaluator.
+/// The evaluator (classifier plus test-set features) is loaded on first use;
+/// when the data set has none, evaluation is skipped with one warning.
+struct QualityProbe<'a> {
+    config: &'a TrainConfig,
+    evaluator: Option<Option<Evaluator>>,
+}
+
+impl<'a> QualityProbe<'a> {
+    fn new(config: &'a TrainConfig) -> Self {
+        Self {
+            config,
+            evaluator: None,
+        }
+    }
+
+    fn evaluator(&mut self) -> Option<&Evaluator> {
+        let config = self.config;
+        self.evaluator
+            .get_or_insert_with(|| {
+                match Evaluator::new(config.dataset, config.data_dir.as_deref(), None) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        tracing::warn!("sample quality will not be measured: {e:#}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// The quick figures for metrics.csv: `eval_samples` samples from a fixed noise.
+    fn measure(&mut self, generator: &Generator) -> anyhow::Result<Option<Quality>> {
+        let n = self.config.eval_samples;
+        let Some(evaluator) = self.evaluator() else {
+            return Ok(None);
+        };
+        let (images, labels) = Sampler::from_generator(generator).balanced_samples(n, 0)?;
+        let f = evaluator.score(&images, &labels)?;
+        Ok(Some(Quality {
+            accuracy: f.accuracy as f32,
+            frechet: f.frechet as f32,
+            precision: f.precision as f32,
+            recall: f.recall as f32,
+        }))
+    }
+
+    /// The full evaluation (10,000 samples, with the real-data ceiling) for eval.json.
+    fn full_report(
+        &mut self,
+        generator: &Generator,
+    ) -> anyhow::Result<Option<crate::eval::report::Report>> {
+        let Some(evaluator) = self.evaluator() else {
+            return Ok(None);
+        };
+        let (images, labels) = Sampler::from_generator(generator).balanced_samples(10_000, 0)?;
+        Ok(Some(evaluator.report(&images, &labels, 0)?))
+    }
 }
 
 /// The data order of `epoch`: a permutation drawn from (seed, epoch).
@@ -338,6 +416,7 @@ impl Window {
             d_fake: mean(3),
             samples_per_s: self.samples_per_s() as f32,
             wall_s,
+            quality: None,
         };
         *self = Window::new(Instant::now());
         row

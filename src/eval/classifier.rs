@@ -1,0 +1,132 @@
+//! The evaluator network: a LeNet-style CNN with batch norm that classifies
+//! 28x28 digits (or garments). Its verdicts give the conditional accuracy of
+//! generated samples, and its 128-wide penultimate layer is the feature space
+//! for the Frechet distance and precision/recall.
+//!
+//! conv1(1->32, k5, p2) -> BN -> ReLU -> maxpool 2 -> conv2(32->64, k5, p2)
+//! -> BN -> ReLU -> maxpool 2 -> fc1 (64x7x7 -> 128) -> BN -> ReLU = features
+//! -> fc2 (128 -> classes) = logits.
+//!
+//! The two fully connected layers are stored as convolutions (k7 and k1), so
+//! every weight has PyTorch's convolution layout and name.
+
+use std::path::Path;
+
+use anyhow::Context;
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::backend::inference_device;
+use crate::model::weights::{export, import};
+use crate::store::{self, Metadata};
+
+/// Width of the feature layer used for distances.
+pub const FEATURES: usize = 128;
+
+#[derive(Config, Debug)]
+pub struct ClassifierConfig {
+    #[config(default = 10)]
+    pub num_classes: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub fc1: Conv2d,
+    pub bn3: BatchNorm,
+    pub fc2: Conv2d,
+}
+
+impl ClassifierConfig {
+    /// A classifier initialised from `seed` through the device's generator
+    /// (burn's Kaiming-uniform defaults).
+    pub fn init(&self, device: &Device, seed: u64) -> Classifier {
+        device.seed(seed);
+        let conv = |cin, cout, k: usize, p: usize| {
+            Conv2dConfig::new([cin, cout], [k, k])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init(device)
+        };
+        Classifier {
+            conv1: conv(1, 32, 5, 2),
+            bn1: BatchNormConfig::new(32).init(device),
+            conv2: conv(32, 64, 5, 2),
+            bn2: BatchNormConfig::new(64).init(device),
+            fc1: conv(64, FEATURES, 7, 0),
+            bn3: BatchNormConfig::new(FEATURES).init(device),
+            fc2: conv(FEATURES, self.num_classes, 1, 0),
+        }
+    }
+}
+
+impl Classifier {
+    /// `images`: [B, 1, 28, 28] in [-1, 1]. Returns (logits [B, classes], features [B, 128]).
+    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let [batch, ..] = images.dims();
+        let pool = |x| max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+        let x = pool(relu(self.bn1.forward(self.conv1.forward(images))));
+        let x = pool(relu(self.bn2.forward(self.conv2.forward(x))));
+        let features = relu(self.bn3.forward(self.fc1.forward(x)));
+        let logits = self.fc2.forward(features.clone());
+        let classes = logits.dims()[1];
+        (
+            logits.reshape([batch, classes]),
+            features.reshape([batch, FEATURES]),
+        )
+    }
+
+    /// Saves weights with the config in the header.
+    pub fn save(
+        &self,
+        path: &Path,
+        config: &ClassifierConfig,
+        meta: Metadata,
+    ) -> anyhow::Result<()> {
+        let mut meta = meta;
+        meta.insert("config".into(), serde_json::to_string(config)?);
+        store::save(path, &export(self), &meta)
+    }
+
+    /// Loads a classifier saved by [`Classifier::save`], for inference.
+    pub fn load(path: &Path) -> anyhow::Result<(Self, Metadata)> {
+        let (tensors, meta) = store::load(path)?;
+        let config: ClassifierConfig = meta
+            .get("config")
+            .map(|c| serde_json::from_str(c))
+            .transpose()?
+            .with_context(|| format!("{}: no classifier config in the header", path.display()))?;
+        let model = import(config.init(&inference_device(), 0), &tensors)
+            .with_context(|| format!("{}: not a cdcgan evaluator", path.display()))?;
+        Ok((model, meta))
+    }
+}
+
+/// Grey bytes (784 per image) as a [B, 1, 28, 28] tensor in [-1, 1].
+pub fn images_tensor(images: &[u8], device: &Device) -> Tensor<4> {
+    let n = images.len() / 784;
+    let values: Vec<f32> = images.iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
+    Tensor::from_data(TensorData::new(values, [n, 1, 28, 28]), device)
+}
+
+/// Runs the classifier in inference mode over many images: (logits, features) as host rows.
+pub fn classify(model: &Classifier, images: &[u8]) -> (Vec<f32>, Vec<f32>) {
+    const BATCH: usize = 1000;
+    let device = inference_device();
+    let model = model.valid();
+    let (mut logits, mut features) = (Vec::new(), Vec::new());
+    for chunk in images.chunks(BATCH * 784) {
+        let (l, f) = model.forward(images_tensor(chunk, &device));
+        logits.extend(l.into_data().try_into_vec::<f32>().expect("f32"));
+        features.extend(f.into_data().try_into_vec::<f32>().expect("f32"));
+    }
+    (logits, features)
+}

@@ -1,0 +1,227 @@
+//! Evaluation: how good generated digits are, measured by a classifier
+//! trained for the purpose (see [`classifier`]).
+
+pub mod classifier;
+pub mod fit;
+
+use std::path::{Path, PathBuf};
+
+use crate::data::DatasetKind;
+
+/// Where the committed evaluator for a data set lives.
+pub fn default_classifier_path(dataset: DatasetKind) -> PathBuf {
+    let relative = PathBuf::from(format!("models/{}-classifier.safetensors", dataset.name()));
+    if relative.is_file() {
+        return relative;
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(&relative);
+    if shipped.is_file() { shipped } else { relative }
+}
+
+pub mod frechet;
+pub mod precision_recall;
+pub mod report;
+
+use anyhow::{Context, ensure};
+use rand::seq::index::sample;
+
+use self::classifier::{Classifier, FEATURES, classify};
+use self::fit::argmax;
+use self::frechet::{Gaussian, frechet_distance};
+use self::precision_recall::{coverage, knn_radii};
+use self::report::{COLLAPSE_RATIO, Figures, Report};
+use crate::data::{Dataset, Split};
+use crate::rng::{Purpose, stream};
+
+/// Nearest neighbours defining the manifolds for precision and recall.
+pub const K: usize = 3;
+
+/// Features of the reference set (the real test split), computed once.
+struct Reference {
+    features: Vec<f32>,
+    radii: Vec<f32>,
+    overall: Gaussian,
+    per_class: Vec<Gaussian>,
+}
+
+/// Scores labelled image sets against a data set's test split.
+pub struct Evaluator {
+    classifier: Classifier,
+    classifier_name: String,
+    dataset: DatasetKind,
+    data_dir: Option<PathBuf>,
+    num_classes: usize,
+    reference: Reference,
+}
+
+impl Evaluator {
+    /// Loads the evaluator classifier (default: the committed one) and the test split.
+    pub fn new(
+        dataset: DatasetKind,
+        data_dir: Option<&Path>,
+        classifier: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let path = classifier
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| default_classifier_path(dataset));
+        ensure!(
+            path.is_file(),
+            "{}: no evaluator classifier for {}; train one with `cdcgan classifier train --dataset {}`",
+            path.display(),
+            dataset.name(),
+            dataset.name()
+        );
+        let (classifier, meta) = Classifier::load(&path)?;
+        if let Some(trained_on) = meta.get("dataset") {
+            ensure!(
+                trained_on == dataset.name(),
+                "{}: this evaluator was trained on {trained_on}, not {}",
+                path.display(),
+                dataset.name()
+            );
+        }
+        let test = Dataset::load(dataset, data_dir, Split::Test)?;
+        let (_, features) = classify(&classifier, &test.images);
+        let per_class = (0..test.num_classes)
+            .map(|c| Gaussian::fit(&rows_of_class(&features, &test.labels, c as u8), FEATURES))
+            .collect();
+        let reference = Reference {
+            radii: knn_radii(&features, FEATURES, K),
+            overall: Gaussian::fit(&features, FEATURES),
+            per_class,
+            features,
+        };
+        Ok(Self {
+            classifier,
+            classifier_name: path.display().to_string(),
+            dataset,
+            data_dir: data_dir.map(Path::to_path_buf),
+            num_classes: test.num_classes,
+            reference,
+        })
+    }
+
+    /// Scores `images` (784 bytes each) that were made for `labels`.
+    pub fn score(&self, images: &[u8], labels: &[u8]) -> anyhow::Result<Figures> {
+        let n = labels.len();
+        ensure!(
+            images.len() == n * 784,
+            "{} images but {n} labels",
+            images.len() / 784
+        );
+        ensure!(
+            n >= 2 * self.num_classes,
+            "need at least {} samples to evaluate",
+            2 * self.num_classes
+        );
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.num_classes) {
+            anyhow::bail!(
+                "label {bad} is out of range for {} classes",
+                self.num_classes
+            );
+        }
+        let (logits, features) = classify(&self.classifier, images);
+        let (mut hits, mut counts) = (
+            vec![0usize; self.num_classes],
+            vec![0usize; self.num_classes],
+        );
+        for (row, &label) in logits.chunks_exact(self.num_classes).zip(labels) {
+            counts[label as usize] += 1;
+            hits[label as usize] += (argmax(row) == label as usize) as usize;
+        }
+        let per_class_accuracy: Vec<f64> = hits
+            .iter()
+            .zip(&counts)
+            .map(|(&h, &c)| h as f64 / c.max(1) as f64)
+            .collect();
+        let (mut per_class_frechet, mut per_class_spread) = (vec![], vec![]);
+        for class in 0..self.num_classes {
+            let rows = rows_of_class(&features, labels, class as u8);
+            if rows.len() / FEATURES >= 2 {
+                let g = Gaussian::fit(&rows, FEATURES);
+                per_class_frechet.push(frechet_distance(&g, &self.reference.per_class[class]));
+                per_class_spread.push(g.spread());
+            } else {
+                per_class_frechet.push(f64::NAN);
+                per_class_spread.push(0.0);
+            }
+        }
+        let fake_radii = knn_radii(&features, FEATURES, K);
+        Ok(Figures {
+            samples: n,
+            accuracy: hits.iter().sum::<usize>() as f64 / n as f64,
+            per_class_accuracy,
+            frechet: frechet_distance(&Gaussian::fit(&features, FEATURES), &self.reference.overall),
+            mean_class_frechet: per_class_frechet.iter().sum::<f64>() / self.num_classes as f64,
+            per_class_frechet,
+            precision: coverage(
+                &features,
+                &self.reference.features,
+                &self.reference.radii,
+                FEATURES,
+            ),
+            recall: coverage(&self.reference.features, &features, &fake_radii, FEATURES),
+            per_class_spread,
+        })
+    }
+
+    /// The same figures for `n` real training digits (seeded draw): the ceiling.
+    pub fn ceiling(&self, n: usize, seed: u64) -> anyhow::Result<Figures> {
+        let train = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Train)?;
+        let n = n.min(train.len());
+        let picks = sample(&mut stream(seed, Purpose::Sample, u64::MAX), train.len(), n);
+        let mut images = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in picks.iter() {
+            images.extend_from_slice(train.image(i));
+            labels.push(train.labels[i]);
+        }
+        self.score(&images, &labels)
+    }
+
+    /// Generated figures beside the real-data ceiling, with diversity and collapse warnings.
+    pub fn report(&self, images: &[u8], labels: &[u8], seed: u64) -> anyhow::Result<Report> {
+        let started = std::time::Instant::now();
+        let generated = self
+            .score(images, labels)
+            .context("scoring the generated samples")?;
+        let ceiling = self
+            .ceiling(labels.len(), seed)
+            .context("scoring real digits")?;
+        let diversity: Vec<f64> = generated
+            .per_class_spread
+            .iter()
+            .zip(&self.reference.per_class)
+            .map(|(s, real)| s / real.spread().max(1e-12))
+            .collect();
+        let collapsed = (0..self.num_classes)
+            .filter(|&c| diversity[c] < COLLAPSE_RATIO)
+            .collect();
+        Ok(Report {
+            dataset: self.dataset.name().to_string(),
+            evaluator: self.classifier_name.clone(),
+            k: K,
+            generated,
+            ceiling,
+            diversity,
+            collapsed,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The classifier's accuracy on the real test set.
+    pub fn test_accuracy(&self) -> anyhow::Result<f64> {
+        let test = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Test)?;
+        Ok(fit::accuracy(&self.classifier, &test.images, &test.labels))
+    }
+}
+
+/// The feature rows whose label is `class`.
+fn rows_of_class(features: &[f32], labels: &[u8], class: u8) -> Vec<f32> {
+    features
+        .chunks_exact(FEATURES)
+        .zip(labels)
+        .filter(|(_, l)| **l == class)
+        .flat_map(|(row, _)| row.iter().copied())
+        .collect()
+}
