@@ -38,6 +38,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Score generated (or any labelled) digits: accuracy, Frechet distance, precision/recall.
     Eval(EvalArgs),
+    /// Measure training and generation throughput (samples/s).
+    Bench(BenchArgs),
     /// The evaluator classifier behind `eval`.
     #[command(subcommand)]
     Classifier(ClassifierCommand),
@@ -73,6 +75,24 @@ pub struct EvalArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed training iterations.
+    #[arg(long, default_value_t = 30)]
+    pub iters: usize,
+    /// Timed generator forwards.
+    #[arg(long, default_value_t = 30)]
+    pub gen_iters: usize,
+    /// Untimed warm-up iterations before each.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Benchmark with D's auxiliary classifier head.
+    #[arg(long)]
+    pub aux_classifier: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +263,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Generate(args) => run_generate(args),
         Command::Export(args) => run_export(args),
         Command::Eval(args) => run_eval(args),
+        Command::Bench(args) => run_bench(args),
         Command::Classifier(ClassifierCommand::Train(args)) => run_classifier_train(args),
     }
 }
@@ -343,6 +364,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let options = train::Options {
         resume: args.resume.is_some(),
         progress_bar: !args.quiet,
+        ..Default::default()
     };
     if options.resume {
         config.save(&run.config())?;
@@ -525,5 +547,19 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", report.table());
     }
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let config = crate::bench::BenchConfig {
+        train_iters: args.iters,
+        gen_iters: args.gen_iters,
+        warmup: args.warmup,
+        batch_size: args.batch_size,
+        aux_classifier: args.aux_classifier,
+    };
+    let (train, generate) = crate::bench::run(&config, |line| println!("{line}"))?;
+    println!("gen_images_per_s={generate:.1}");
+    println!("train_samples_per_s={train:.1}");
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! [`cli`] is the command line.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod eval;

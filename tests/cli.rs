@@ -140,7 +140,11 @@ fn train_resume_generate_export() {
         export.join("labels-idx1-ubyte").to_str().unwrap(),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["generated"]["samples"], 30);
     let ceiling = report["ceiling"]["accuracy"].as_f64().unwrap();

@@ -25,7 +25,7 @@ fn tiny_config(max_steps: u64) -> TrainConfig {
 fn train_quiet(config: &TrainConfig, run: &RunDir, resume: bool) -> train::Summary {
     let options = train::Options {
         resume,
-        progress_bar: false,
+        ..Default::default()
     };
     train::train(config, run, options, &AtomicBool::new(false)).unwrap()
 }
@@ -178,5 +178,43 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     assert!(
         err.contains("train_state.safetensors") && err.contains("another architecture"),
         "{err}"
+    );
+}
+
+#[test]
+fn divergence_stops_with_the_last_good_checkpoint_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path().join("run"));
+    let config = TrainConfig {
+        checkpoint_every: Some(2),
+        ..tiny_config(8)
+    };
+    train_quiet(
+        &TrainConfig {
+            max_steps: Some(4),
+            ..config.clone()
+        },
+        &run,
+        false,
+    );
+    let before = std::fs::read(run.train_state()).unwrap();
+    let options = train::Options {
+        resume: true,
+        inject_nan_at_step: Some(6),
+        ..Default::default()
+    };
+    let err = format!(
+        "{:#}",
+        train::train(&config, &run, options, &AtomicBool::new(false)).unwrap_err()
+    );
+    assert!(
+        err.contains("diverged at step 6") && err.contains("d_loss is NaN"),
+        "{err}"
+    );
+    // Step 5 trained fine but was not checkpointed (every 2): the last good one is step 4.
+    assert!(err.contains("last good checkpoint (step 4)"), "{err}");
+    assert!(
+        std::fs::read(run.train_state()).unwrap() == before,
+        "the checkpoint was touched"
     );
 }

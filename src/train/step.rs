@@ -3,9 +3,11 @@
 //! 1. fake = G(z, y_fake), computed once and reused by both updates;
 //! 2. D step: BCE(D(real, y), 1) + BCE(D(fake.detach(), y_fake), 0)
 //!    [+ w * CE(aux(real), y) with the AC-GAN head], Adam on D;
-//! 3. G step: BCE(D'(fake, y_fake), 1) with the updated D' (non-saturating)
+//! 3. G step: BCE(D'(fake, y_fake), 1) with the updated D' (non-saturating,
+//!    D' frozen so no D weight gradients are computed)
 //!    [+ w * CE(aux(fake), y_fake)], Adam on G.
 
+use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
@@ -79,8 +81,14 @@ pub fn train_step(
     let mut grads = d_loss.backward();
     state.discriminator = state.adam_d.step(state.discriminator.clone(), &mut grads);
 
-    // G step, through the updated D.
-    let verdict = state.discriminator.forward(fake, noise.labels.clone());
+    // G step, through the updated D. D's weights are frozen for this pass:
+    // the backward computes gradients for the image path only, not the
+    // D weight gradients the G step would throw away.
+    let verdict = state
+        .discriminator
+        .clone()
+        .no_grad()
+        .forward(fake, noise.labels.clone());
     let mut g_loss = bce_with_logits(verdict.logits, 1.0);
     if let Some(class_logits) = verdict.class_logits {
         g_loss = g_loss + cross_entropy(class_logits, noise.labels).mul_scalar(aux_weight);

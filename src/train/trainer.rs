@@ -51,6 +51,10 @@ pub struct Options {
     pub resume: bool,
     /// Draw an indicatif progress bar (hidden anyway when stderr is not a terminal).
     pub progress_bar: bool,
+    /// Fault injection for tests of the divergence guard: report the losses
+    /// of this step as NaN.
+    #[doc(hidden)]
+    pub inject_nan_at_step: Option<u64>,
 }
 
 /// The networks and optimizers a run starts from, before any checkpoint.
@@ -155,7 +159,10 @@ pub fn train(
             let indices = &order[start..start + config.batch_size];
             let real = real_batch(&data, indices, &device);
             let noise = noise_batch(config, data.num_classes, progress.step, &device);
-            let stats = train_step(&mut state, real, noise, config.aux_weight);
+            let mut stats = train_step(&mut state, real, noise, config.aux_weight);
+            if options.inject_nan_at_step == Some(progress.step + 1) {
+                stats.d_loss = f32::NAN;
+            }
             if let Some((what, value)) = stats.non_finite() {
                 bar.abandon();
                 bail!(

@@ -1,0 +1,102 @@
+//! `cdcgan bench`: throughput of the full training iteration (D step + G
+//! step) and of generation, on real MNIST batches, after a warm-up.
+//! Reports medians of per-iteration times; the last two lines are
+//! `gen_images_per_s=...` and `train_samples_per_s=...`, as the PyTorch
+//! peer prints them, so `bench/compare.sh` can set them side by side.
+
+use std::time::Instant;
+
+use anyhow::ensure;
+
+use crate::backend::{inference_device, training_device};
+use crate::data::{Dataset, DatasetKind, Split};
+use crate::model::{GanConfig, matrix, one_hot};
+use crate::train::TrainConfig;
+use crate::train::step::train_step;
+use crate::train::trainer::{initial_state, noise_batch, real_batch};
+use burn::module::Module;
+
+/// What to time.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub train_iters: usize,
+    pub gen_iters: usize,
+    pub warmup: usize,
+    pub batch_size: usize,
+    pub aux_classifier: bool,
+}
+
+/// Median of a set of durations in seconds.
+fn median(mut seconds: Vec<f64>) -> f64 {
+    seconds.sort_by(f64::total_cmp);
+    seconds[seconds.len() / 2]
+}
+
+/// Runs the benchmark and returns (train samples/s, generated images/s).
+pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result<(f64, f64)> {
+    ensure!(
+        config.train_iters >= 1 && config.gen_iters >= 1,
+        "--iters and --gen-iters must be at least 1"
+    );
+    ensure!(
+        (1..=10_000).contains(&config.batch_size),
+        "--batch-size must be in 1..=10000"
+    );
+    let train_config = TrainConfig {
+        batch_size: config.batch_size,
+        model: GanConfig::seed_architecture(10, config.aux_classifier),
+        ..TrainConfig::default()
+    };
+    let mut gen_rate = 0.0;
+    if config.gen_iters > 0 {
+        let device = inference_device();
+        let g = train_config.model.generator.init(&device).valid();
+        let labels: Vec<u8> = (0..config.batch_size).map(|i| (i % 10) as u8).collect();
+        let z = vec![0.5f32; config.batch_size * 100];
+        let forward = || {
+            let x = g.forward(
+                matrix(z.clone(), config.batch_size, 100, &device),
+                one_hot(&labels, 10, &device),
+            );
+            x.into_data(); // wait for the result
+        };
+        (0..config.warmup).for_each(|_| forward());
+        let times: Vec<f64> = (0..config.gen_iters)
+            .map(|_| {
+                let t = Instant::now();
+                forward();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        gen_rate = config.batch_size as f64 / median(times);
+        report(&format!(
+            "# generation: {} forwards of batch {}",
+            config.gen_iters, config.batch_size
+        ));
+    }
+
+    let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
+    let device = training_device();
+    let mut state = initial_state(&train_config, &device);
+    let batches = data.len() / config.batch_size;
+    let mut times = Vec::with_capacity(config.train_iters);
+    for i in 0..config.warmup + config.train_iters {
+        let indices: Vec<usize> =
+            ((i % batches) * config.batch_size..(i % batches + 1) * config.batch_size).collect();
+        let t = Instant::now();
+        let real = real_batch(&data, &indices, &device);
+        let noise = noise_batch(&train_config, 10, i as u64, &device);
+        train_step(&mut state, real, noise, train_config.aux_weight);
+        if i >= config.warmup {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let train_rate = config.batch_size as f64 / median(times);
+    report(&format!(
+        "# training: {} iterations of batch {} (D step + G step), threads={}",
+        config.train_iters,
+        config.batch_size,
+        crate::backend::threads()
+    ));
+    Ok((train_rate, gen_rate))
+}

@@ -1,0 +1,212 @@
+//! Interruptions done for real: SIGKILL at random moments (a checkpoint is
+//! written every 3 steps, so some kills land mid-write), then `--resume`
+//! until the run finishes; SIGINT and SIGTERM write a checkpoint and exit
+//! cleanly with the resume command.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cdcgan::train::metrics;
+
+const CHECKPOINT_EVERY: u64 = 3;
+const MAX_STEPS: u64 = 45;
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// The step recorded in the run's training checkpoint (which must load).
+fn checkpoint_step(run: &Path) -> Option<u64> {
+    let path = run.join("checkpoint/train_state.safetensors");
+    if !path.exists() {
+        return None;
+    }
+    let (_, meta) = cdcgan::store::load(&path).expect("every checkpoint on disk loads");
+    cdcgan::sample::Sampler::load(&run.join("checkpoint/generator.safetensors"))
+        .expect("the generator loads");
+    let progress: serde_json::Value = serde_json::from_str(&meta["progress"]).unwrap();
+    progress["step"].as_u64()
+}
+
+fn last_logged_step(run: &Path) -> u64 {
+    let path = run.join("metrics.csv");
+    match path.exists() {
+        true => metrics::read(&path).unwrap().last().map_or(0, |r| r.step),
+        false => 0,
+    }
+}
+
+#[test]
+fn survives_sigkill_at_random_moments_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let common = [
+        "--max-steps",
+        &MAX_STEPS.to_string(),
+        "--checkpoint-every",
+        &CHECKPOINT_EVERY.to_string(),
+        "--quiet",
+    ]
+    .map(str::to_string);
+    let first: Vec<String> = [
+        "train",
+        "--out",
+        run_s,
+        "--limit",
+        "400",
+        "--batch-size",
+        "20",
+        "--log-every",
+        "1",
+        "--eval-every",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(common.iter().cloned())
+    .collect();
+    let resume: Vec<String> = ["train", "--resume", run_s]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(common.iter().cloned())
+        .collect();
+
+    // Kill delays (ms) drawn from a fixed seed: a deterministic but irregular set.
+    let mut state = 0x2545_f491u64;
+    let mut kills = 0;
+    let mut last_checkpoint = 0u64;
+    for attempt in 0..12 {
+        let args = if checkpoint_step(&run).is_some() {
+            &resume
+        } else {
+            &first
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = spawn(&args);
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = Duration::from_millis(400 + state % 1600);
+        let started = Instant::now();
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() >= delay {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        match finished {
+            Some(status) => {
+                assert!(status.success(), "attempt {attempt} failed: {status}");
+                break;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+        // After a kill: the checkpoint loads, and nothing logged is more than
+        // one checkpoint interval ahead of it.
+        if let Some(step) = checkpoint_step(&run) {
+            assert!(
+                step >= last_checkpoint,
+                "checkpoint went back from {last_checkpoint} to {step}"
+            );
+            let logged = last_logged_step(&run);
+            assert!(
+                logged <= step + CHECKPOINT_EVERY,
+                "logged step {logged} vs checkpoint {step}"
+            );
+            last_checkpoint = step;
+        }
+    }
+    assert_eq!(checkpoint_step(&run), Some(MAX_STEPS), "the run finished");
+    assert!(
+        kills >= 2,
+        "the test should have killed the run several times ({kills})"
+    );
+    eprintln!("survived {kills} SIGKILLs (checkpoint every {CHECKPOINT_EVERY} steps)");
+    let steps: Vec<u64> = metrics::read(&run.join("metrics.csv"))
+        .unwrap()
+        .iter()
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(
+        steps,
+        (1..=MAX_STEPS).collect::<Vec<_>>(),
+        "metrics.csv: no duplicated, missing or torn rows"
+    );
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(text.lines().count() as u64, MAX_STEPS + 1);
+    // No temporary files are left behind in the checkpoint directory... except
+    // ones a kill interrupted, which are never read.
+    for entry in std::fs::read_dir(run.join("checkpoint")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            name.ends_with(".safetensors") || name.contains(".tmp-"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn sigint_and_sigterm_write_a_checkpoint_and_say_how_to_resume() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let child = spawn(&[
+            "train",
+            "--out",
+            run.to_str().unwrap(),
+            "--limit",
+            "400",
+            "--batch-size",
+            "20",
+            "--log-every",
+            "1",
+            "--eval-every",
+            "0",
+            "--max-steps",
+            "100000",
+            "--quiet",
+        ]);
+        // Wait until training is under way.
+        let started = Instant::now();
+        while last_logged_step(&run) < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "training did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("Resume with: cdcgan train --resume"),
+            "{stderr}"
+        );
+        let step = checkpoint_step(&run).expect("a checkpoint was written");
+        assert!(
+            step >= 2 && step >= last_logged_step(&run),
+            "checkpoint at {step}"
+        );
+    }
+}
