@@ -33,3 +33,23 @@ pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 pub fn threads() -> usize {
     rayon::current_num_threads()
 }
+
+/// Keeps freed tensor buffers in the process instead of handing them back to
+/// the kernel after every operation.
+///
+/// A training step allocates and frees many multi-megabyte buffers. With
+/// glibc's defaults, freed memory at the top of the heap is trimmed and
+/// re-faulted (zeroed) on the next step, and mid-size buffers are fresh
+/// mmaps each time. Raising the trim threshold and the top pad, and the mmap
+/// threshold to its maximum, removes most of those page faults: about 10%
+/// more training throughput in `cdcgan bench`. (mimalloc did not help here.)
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}

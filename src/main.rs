@@ -1,6 +1,7 @@
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    cdcgan::backend::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
