@@ -29,6 +29,12 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+impl<'a> Series<'a> {
+    pub fn new(name: &'a str, points: Vec<(f64, f64)>) -> Self {
+        Self { name, points }
+    }
+}
+
 /// One chart panel.
 pub struct Panel<'a> {
     pub title: &'a str,
@@ -152,14 +158,8 @@ pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
             x_label: "iteration",
             y_label: "BCE",
             series: vec![
-                Series {
-                    name: "D loss",
-                    points: pts(|r| r.d_loss),
-                },
-                Series {
-                    name: "G loss",
-                    points: pts(|r| r.g_loss),
-                },
+                Series::new("D loss", pts(|r| r.d_loss)),
+                Series::new("G loss", pts(|r| r.g_loss)),
             ],
         },
         Panel {
@@ -167,14 +167,8 @@ pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
             x_label: "iteration",
             y_label: "mean sigmoid",
             series: vec![
-                Series {
-                    name: "D(real)",
-                    points: pts(|r| r.d_real),
-                },
-                Series {
-                    name: "D(G(z))",
-                    points: pts(|r| r.d_fake),
-                },
+                Series::new("D(real)", pts(|r| r.d_real)),
+                Series::new("D(G(z))", pts(|r| r.d_fake)),
             ],
         },
     ];
@@ -198,33 +192,21 @@ pub fn quality_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
             title: "Conditional accuracy (evaluator's verdict = requested label)",
             x_label: "epoch",
             y_label: "share",
-            series: vec![Series {
-                name: "accuracy",
-                points: pts(|q| q.accuracy),
-            }],
+            series: vec![Series::new("accuracy", pts(|q| q.accuracy))],
         },
         Panel {
             title: "Frechet distance to the test set (evaluator features)",
             x_label: "epoch",
             y_label: "distance",
-            series: vec![Series {
-                name: "Frechet",
-                points: pts(|q| q.frechet),
-            }],
+            series: vec![Series::new("Frechet", pts(|q| q.frechet))],
         },
         Panel {
             title: "Precision and recall (k = 3)",
             x_label: "epoch",
             y_label: "share",
             series: vec![
-                Series {
-                    name: "precision",
-                    points: pts(|q| q.precision),
-                },
-                Series {
-                    name: "recall",
-                    points: pts(|q| q.recall),
-                },
+                Series::new("precision", pts(|q| q.precision)),
+                Series::new("recall", pts(|q| q.recall)),
             ],
         },
     ];

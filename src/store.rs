@@ -1,5 +1,8 @@
 //! Safetensors files on disk, written atomically.
 //!
+//! This module depends on nothing else in the crate (the fuzz targets in
+//! `fuzz/` compile it on its own).
+//!
 //! Every file is written to a temporary name in the same directory, synced,
 //! then renamed over the old one, and the directory is synced: a crash at any
 //! moment leaves either the old file or the new one, never a mix.
@@ -12,7 +15,15 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::model::weights::{HostTensor, NamedTensors};
+/// One tensor on the host: shape and row-major f32 values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Tensors by name, in sorted order.
+pub type NamedTensors = std::collections::BTreeMap<String, HostTensor>;
 
 /// String metadata stored in a safetensors header (`__metadata__`).
 pub type Metadata = HashMap<String, String>;

@@ -2,16 +2,9 @@
 //! it, writes digits and exports, and rejects bad input with clear messages.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn cdcgan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdcgan"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::cdcgan;
 
 fn ok(args: &[&str]) -> String {
     let out = cdcgan(args);

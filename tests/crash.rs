@@ -4,24 +4,16 @@
 //! cleanly with the resume command.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+mod common;
+use common::{TINY_TRAIN, spawn};
 use std::time::{Duration, Instant};
 
 use cdcgan::train::metrics;
 
 const CHECKPOINT_EVERY: u64 = 3;
 const MAX_STEPS: u64 = 45;
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cdcgan"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts")
-}
 
 /// The step recorded in the run's training checkpoint (which must load).
 fn checkpoint_step(run: &Path) -> Option<u64> {
@@ -49,36 +41,16 @@ fn survives_sigkill_at_random_moments_and_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
+    let (max_steps, every) = (MAX_STEPS.to_string(), CHECKPOINT_EVERY.to_string());
     let common = [
         "--max-steps",
-        &MAX_STEPS.to_string(),
+        &max_steps,
         "--checkpoint-every",
-        &CHECKPOINT_EVERY.to_string(),
+        &every,
         "--quiet",
-    ]
-    .map(str::to_string);
-    let first: Vec<String> = [
-        "train",
-        "--out",
-        run_s,
-        "--limit",
-        "400",
-        "--batch-size",
-        "20",
-        "--log-every",
-        "1",
-        "--eval-every",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(common.iter().cloned())
-    .collect();
-    let resume: Vec<String> = ["train", "--resume", run_s]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(common.iter().cloned())
-        .collect();
+    ];
+    let first: Vec<&str> = [&["train", "--out", run_s][..], &TINY_TRAIN, &common].concat();
+    let resume: Vec<&str> = [&["train", "--resume", run_s][..], &common].concat();
 
     // Kill delays (ms) drawn from a fixed seed: a deterministic but irregular set.
     let mut state = 0x2545_f491u64;
@@ -90,8 +62,7 @@ fn survives_sigkill_at_random_moments_and_finishes() {
         } else {
             &first
         };
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = spawn(&args);
+        let mut child = spawn(args);
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
@@ -166,22 +137,15 @@ fn sigint_and_sigterm_write_a_checkpoint_and_say_how_to_resume() {
     for signal in ["-INT", "-TERM"] {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
-        let child = spawn(&[
+        let out = [
             "train",
             "--out",
             run.to_str().unwrap(),
-            "--limit",
-            "400",
-            "--batch-size",
-            "20",
-            "--log-every",
-            "1",
-            "--eval-every",
-            "0",
             "--max-steps",
             "100000",
             "--quiet",
-        ]);
+        ];
+        let child = spawn(&[&out[..], &TINY_TRAIN].concat());
         // Wait until training is under way.
         let started = Instant::now();
         while last_logged_step(&run) < 2 {

@@ -3,16 +3,10 @@
 //! a clear message and the previous checkpoint stays intact and loadable.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn cdcgan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdcgan"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::cdcgan;
 
 /// Unmounts on drop, so a failing assertion does not leave a mount behind.
 struct Mount(PathBuf);

@@ -78,7 +78,7 @@ impl DiscriminatorConfig {
                 .then(|| Conv2dConfig::new([c2, self.num_classes], [7, 7]).init(device)),
             num_classes: self.num_classes,
         };
-        d.map(&mut DcganInit::new(ChaCha8Rng::seed_from_u64(seed)))
+        DcganInit::new(ChaCha8Rng::seed_from_u64(seed)).apply(d)
     }
 }
 

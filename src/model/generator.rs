@@ -72,7 +72,7 @@ impl GeneratorConfig {
             latent_dim: self.latent_dim,
             num_classes: self.num_classes,
         };
-        g.map(&mut DcganInit::new(ChaCha8Rng::seed_from_u64(seed)))
+        DcganInit::new(ChaCha8Rng::seed_from_u64(seed)).apply(g)
     }
 }
 

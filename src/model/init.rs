@@ -6,10 +6,12 @@
 //! fixed visiting order, so the same seed gives the same network on any
 //! backend and any thread count.
 
-use burn::module::{ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
+
+use super::weights::{PathMapper, map_with_paths};
 
 /// Draws `n` values from N(mean, std).
 pub fn normal_values(rng: &mut impl Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
@@ -22,26 +24,26 @@ pub fn normal_values(rng: &mut impl Rng, n: usize, mean: f32, std: f32) -> Vec<f
 /// statistics are buffers and keep their defaults (mean 0, var 1).
 pub struct DcganInit<R: Rng> {
     rng: R,
-    path: Vec<String>,
 }
 
 impl<R: Rng> DcganInit<R> {
     pub fn new(rng: R) -> Self {
-        Self { rng, path: vec![] }
+        Self { rng }
+    }
+
+    /// Re-initialises `module`.
+    pub fn apply<M: Module>(mut self, module: M) -> M {
+        map_with_paths(module, &mut self)
     }
 }
 
-impl<R: Rng> ModuleMapper for DcganInit<R> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let leaf = self.path.last().map(String::as_str).unwrap_or("");
+impl<R: Rng> PathMapper for DcganInit<R> {
+    fn map_at<const D: usize>(
+        &mut self,
+        path: &[String],
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        let leaf = path.last().map(String::as_str).unwrap_or("");
         let (mean, std) = match leaf {
             "weight" => (0.0, 0.02),
             "gamma" => (1.0, 0.02),

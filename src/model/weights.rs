@@ -5,21 +5,11 @@
 //! This is the bridge between burn modules and everything that stores or
 //! updates weights on the host: safetensors checkpoints and the optimizer.
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, bail};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
-/// One tensor on the host: shape and row-major f32 values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostTensor {
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
-
-/// A module's tensors by PyTorch-style name, in sorted order.
-pub type NamedTensors = BTreeMap<String, HostTensor>;
+pub use crate::store::{HostTensor, NamedTensors};
 
 /// The PyTorch name of the tensor at burn module path `path`.
 pub fn torch_name(path: &[String]) -> String {
@@ -32,6 +22,40 @@ pub fn torch_name(path: &[String]) -> String {
         };
     }
     parts.join(".")
+}
+
+/// A transformation of a module's float tensors that needs each tensor's
+/// module path (`["bn1", "gamma"]`): initialisers, loaders, optimizers.
+pub trait PathMapper {
+    fn map_at<const D: usize>(
+        &mut self,
+        path: &[String],
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>>;
+}
+
+/// Applies `mapper` to every float tensor of `module` (parameters and running
+/// statistics), telling it where in the module tree each one sits.
+pub fn map_with_paths<M: Module, P: PathMapper>(module: M, mapper: &mut P) -> M {
+    struct Walk<'a, P> {
+        path: Vec<String>,
+        inner: &'a mut P,
+    }
+    impl<P: PathMapper> ModuleMapper for Walk<'_, P> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            self.inner.map_at(&self.path, param)
+        }
+    }
+    module.map(&mut Walk {
+        path: vec![],
+        inner: mapper,
+    })
 }
 
 /// Copies every float tensor of `module` (parameters and running statistics) to the host.
@@ -98,23 +122,20 @@ fn collect<M: Module>(module: &M, with_values: bool) -> NamedTensors {
 /// of another architecture).
 pub fn import<M: Module>(module: M, tensors: &NamedTensors) -> anyhow::Result<M> {
     struct Replace<'a> {
-        path: Vec<String>,
         tensors: &'a NamedTensors,
         used: usize,
         error: Option<anyhow::Error>,
     }
-    impl ModuleMapper for Replace<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+    impl PathMapper for Replace<'_> {
+        fn map_at<const D: usize>(
+            &mut self,
+            path: &[String],
+            param: Param<Tensor<D>>,
+        ) -> Param<Tensor<D>> {
             if self.error.is_some() {
                 return param;
             }
-            let name = torch_name(&self.path);
+            let name = torch_name(path);
             let (id, tensor, mapper) = param.consume();
             let expected = tensor.dims().to_vec();
             let fresh = match self.tensors.get(&name) {
@@ -142,12 +163,11 @@ pub fn import<M: Module>(module: M, tensors: &NamedTensors) -> anyhow::Result<M>
         }
     }
     let mut replace = Replace {
-        path: vec![],
         tensors,
         used: 0,
         error: None,
     };
-    let module = module.map(&mut replace);
+    let module = map_with_paths(module, &mut replace);
     if let Some(e) = replace.error {
         return Err(e);
     }

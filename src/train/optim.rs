@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, ensure};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Gradients, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::weights::{HostTensor, NamedTensors, torch_name};
+use crate::model::weights::{HostTensor, NamedTensors, PathMapper, map_with_paths, torch_name};
 
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -65,12 +65,7 @@ impl Adam {
     /// `grads` (the result of `loss.backward()`); other gradients are ignored.
     pub fn step<M: Module>(&mut self, module: M, grads: &mut Gradients) -> M {
         self.steps += 1;
-        let mut mapper = Update {
-            adam: self,
-            grads,
-            path: vec![],
-        };
-        module.map(&mut mapper)
+        map_with_paths(module, &mut Update { adam: self, grads })
     }
 
     /// The moments as named tensors: `<param>.exp_avg`, `<param>.exp_avg_sq`.
@@ -165,19 +160,14 @@ impl Adam {
 struct Update<'a> {
     adam: &'a mut Adam,
     grads: &'a mut Gradients,
-    path: Vec<String>,
 }
 
-impl ModuleMapper for Update<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+impl PathMapper for Update<'_> {
+    fn map_at<const D: usize>(
+        &mut self,
+        path: &[String],
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = tensor.grad_remove(self.grads) else {
             return Param::from_mapped_value(id, tensor, mapper);
@@ -193,8 +183,7 @@ impl ModuleMapper for Update<'_> {
             .into_data()
             .try_into_vec::<f32>()
             .expect("f32 gradients");
-        self.adam
-            .update(&torch_name(&self.path), &mut values, &grad);
+        self.adam.update(&torch_name(path), &mut values, &grad);
         let fresh = Tensor::<D>::from_data(TensorData::new(values, shape), &device).require_grad();
         Param::from_mapped_value(id, fresh, mapper)
     }

@@ -1,0 +1,40 @@
+//! Running the `cdcgan` binary from the end-to-end tests.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cdcgan"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs `cdcgan ARGS` to completion.
+pub fn cdcgan(args: &[&str]) -> Output {
+    command(args).output().expect("the binary runs")
+}
+
+/// Starts `cdcgan ARGS` with stderr captured.
+pub fn spawn(args: &[&str]) -> Child {
+    command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// A tiny real training run: 400 MNIST images, batches of 20, a metrics row
+/// per step, no evaluation.
+pub const TINY_TRAIN: [&str; 8] = [
+    "--limit",
+    "400",
+    "--batch-size",
+    "20",
+    "--log-every",
+    "1",
+    "--eval-every",
+    "0",
+];
