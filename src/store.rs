@@ -80,7 +80,11 @@ pub fn to_bytes(tensors: &NamedTensors, metadata: &Metadata) -> anyhow::Result<V
             ))
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    Ok(safetensors::serialize(views, Some(metadata.clone()))?)
+    // safetensors 0.6 writes an unreadable header for an empty metadata map
+    // when there are no tensors (`{},"__metadata__":{}}`; found by fuzzing):
+    // leave the map out when it is empty.
+    let metadata = (!metadata.is_empty()).then(|| metadata.clone());
+    Ok(safetensors::serialize(views, metadata)?)
 }
 
 /// Writes named tensors to `path` atomically.
@@ -148,6 +152,19 @@ mod tests {
         assert_eq!(meta_back["step"], "42");
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn empty_files_round_trip() {
+        for meta in [
+            Metadata::new(),
+            Metadata::from([("a".to_string(), "b".to_string())]),
+        ] {
+            let bytes = to_bytes(&NamedTensors::new(), &meta).unwrap();
+            let (tensors, back) = from_bytes(&bytes).unwrap();
+            assert!(tensors.is_empty());
+            assert_eq!(back, meta);
+        }
     }
 
     #[test]
