@@ -36,6 +36,10 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Write N labelled samples as IDX files (images-idx3-ubyte, labels-idx1-ubyte).
     Export(ExportArgs),
+    /// Rebuild a run's samples/progress.gif from its epoch grids.
+    Gif(GifArgs),
+    /// Morph between two classes (fixed noise) or two noise vectors (--latent).
+    Morph(MorphArgs),
     /// Score generated (or any labelled) digits: accuracy, Frechet distance, precision/recall.
     Eval(EvalArgs),
     /// Measure training and generation throughput (samples/s).
@@ -75,6 +79,37 @@ pub struct EvalArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GifArgs {
+    /// The run directory.
+    #[arg(long)]
+    pub run: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct MorphArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Class to start from (with --latent: the class kept).
+    #[arg(long, default_value_t = 3)]
+    pub from: u8,
+    /// Class to end at.
+    #[arg(long, default_value_t = 8)]
+    pub to: u8,
+    /// Keep the class and walk the noise from --seed's vector to the next seed's (spherically).
+    #[arg(long)]
+    pub latent: bool,
+    /// Number of images.
+    #[arg(long, default_value_t = 16)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output: .gif for an animation, anything else for a PNG strip.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +297,14 @@ pub fn main() -> anyhow::Result<()> {
         Command::Train(args) => run_train(args),
         Command::Generate(args) => run_generate(args),
         Command::Export(args) => run_export(args),
+        Command::Gif(args) => {
+            let run = RunDir::new(&args.run);
+            let frames =
+                crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
+            eprintln!("wrote {} ({frames} epochs)", run.progress_gif().display());
+            Ok(())
+        }
+        Command::Morph(args) => run_morph(args),
         Command::Eval(args) => run_eval(args),
         Command::Bench(args) => run_bench(args),
         Command::Classifier(ClassifierCommand::Train(args)) => run_classifier_train(args),
@@ -561,5 +604,21 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     let (train, generate) = crate::bench::run(&config, |line| println!("{line}"))?;
     println!("gen_images_per_s={generate:.1}");
     println!("train_samples_per_s={train:.1}");
+    Ok(())
+}
+
+fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
+    use crate::sample::animation::{Morph, morph_images, write_morph};
+    let sampler = args.source.load()?;
+    let morph = match args.latent {
+        true => Morph::Latent { class: args.from },
+        false => Morph::Class {
+            from: args.from,
+            to: args.to,
+        },
+    };
+    let images = morph_images(&sampler, morph, args.steps, args.seed)?;
+    write_morph(&args.out, &images)?;
+    eprintln!("wrote {} ({} steps)", args.out.display(), args.steps);
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!   quality.png                      accuracy, Frechet distance, precision/recall per epoch
 //!   eval.json                        the full evaluation after the last epoch
 //!   samples/epoch_NNN.png            fixed-noise 10x10 grid, row r = class r
+//!   samples/progress.gif             those grids as an animation, epoch written on each
 //!   checkpoint/generator.safetensors     G (inference: generate, export, eval)
 //!   checkpoint/discriminator.safetensors D
 //!   checkpoint/train_state.safetensors   G, D, both Adam states, progress (resume)
@@ -56,6 +57,9 @@ impl RunDir {
     }
     pub fn epoch_grid(&self, epoch: usize) -> PathBuf {
         self.samples().join(format!("epoch_{epoch:03}.png"))
+    }
+    pub fn progress_gif(&self) -> PathBuf {
+        self.samples().join("progress.gif")
     }
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")

@@ -124,6 +124,41 @@ fn train_resume_generate_export() {
     assert_eq!(images.dims, vec![30, 28, 28]);
     assert_eq!(labels.data.iter().filter(|&&l| l == 9).count(), 3);
 
+    // Morphs: a class morph as a GIF, a latent walk as a PNG strip; the progress GIF rebuilds.
+    let morph = dir.path().join("morph.gif");
+    ok(&[
+        "morph",
+        "--run",
+        run_s,
+        "--from",
+        "3",
+        "--to",
+        "8",
+        "--steps",
+        "6",
+        "--out",
+        morph.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&morph).unwrap().starts_with(b"GIF89a"));
+    let walk = dir.path().join("walk.png");
+    ok(&[
+        "morph",
+        "--run",
+        run_s,
+        "--latent",
+        "--from",
+        "5",
+        "--steps",
+        "6",
+        "--out",
+        walk.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&walk), (6 * 30 + 2, 32));
+    fails(
+        &["morph", "--run", run_s, "--from", "11", "--out", "x.gif"],
+        "--from 11 is out of range",
+    );
+
     // The exported set can be scored like any labelled IDX set.
     let out = cdcgan(&[
         "eval",

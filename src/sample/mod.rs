@@ -1,6 +1,7 @@
 //! Drawing digits from a trained generator: single digits, digit strings,
 //! class grids and labelled exports.
 
+pub mod animation;
 pub mod image;
 
 use std::path::Path;
@@ -11,7 +12,7 @@ use burn::tensor::Device;
 
 use crate::backend::inference_device;
 use crate::model::weights::import;
-use crate::model::{Generator, GeneratorConfig, matrix, one_hot};
+use crate::model::{Generator, GeneratorConfig, matrix};
 use crate::rng::{Purpose, stream};
 
 /// How many images one generator forward pass handles.
@@ -82,10 +83,28 @@ impl Sampler {
                 self.num_classes() - 1
             );
         }
-        let mut out = Vec::with_capacity(labels.len() * 784);
-        for (zs, ys) in z.chunks(BATCH * latent).zip(labels.chunks(BATCH)) {
-            let z = matrix(zs.to_vec(), ys.len(), latent, &self.device);
-            let y = one_hot(ys, self.num_classes(), &self.device);
+        let classes = self.num_classes();
+        let mut conditions = vec![0f32; labels.len() * classes];
+        for (row, &label) in labels.iter().enumerate() {
+            conditions[row * classes + label as usize] = 1.0;
+        }
+        self.images_conditioned(z, &conditions)
+    }
+
+    /// Generates one image per row of `conditions` (`classes` weights each: a
+    /// one-hot row, or a blend of two for morphing between classes).
+    pub fn images_conditioned(&self, z: &[f32], conditions: &[f32]) -> anyhow::Result<Vec<u8>> {
+        let (latent, classes) = (self.latent_dim(), self.num_classes());
+        let n = conditions.len() / classes;
+        ensure!(z.len() == n * latent, "noise does not match the conditions");
+        let mut out = Vec::with_capacity(n * 784);
+        for (zs, ys) in z
+            .chunks(BATCH * latent)
+            .zip(conditions.chunks(BATCH * classes))
+        {
+            let rows = ys.len() / classes;
+            let z = matrix(zs.to_vec(), rows, latent, &self.device);
+            let y = matrix(ys.to_vec(), rows, classes, &self.device);
             let values = self
                 .generator
                 .forward(z, y)

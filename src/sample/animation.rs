@@ -1,0 +1,273 @@
+//! Animations: the training-progress GIF (one frame per epoch grid, the
+//! epoch written on it) and class / latent morphs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, ensure};
+use plotters::prelude::*;
+
+use super::Sampler;
+use super::image::{grid, write_png};
+
+/// Height of the caption band above each progress frame.
+const CAPTION: usize = 24;
+
+/// Reads an 8-bit grey PNG: (width, height, pixels).
+pub fn read_grey_png(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .with_context(|| format!("{}: not a PNG", path.display()))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("{}: unreadable PNG", path.display()))?;
+    ensure!(
+        info.color_type == png::ColorType::Grayscale && info.bit_depth == png::BitDepth::Eight,
+        "{}: expected an 8-bit grey PNG",
+        path.display()
+    );
+    buf.truncate(info.buffer_size());
+    Ok((info.width as usize, info.height as usize, buf))
+}
+
+/// Draws `text` into a band `width` pixels wide, returns grey pixels.
+fn caption(text: &str, width: usize) -> anyhow::Result<Vec<u8>> {
+    crate::plot::ensure_font();
+    let mut rgb = vec![0u8; width * CAPTION * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width as u32, CAPTION as u32))
+            .into_drawing_area();
+        root.draw(&Text::new(
+            text.to_string(),
+            (6, 3),
+            ("sans-serif", 17).into_font().color(&WHITE),
+        ))
+        .map_err(|e| anyhow::anyhow!("drawing the caption failed: {e:?}"))?;
+        root.present()
+            .map_err(|e| anyhow::anyhow!("drawing the caption failed: {e:?}"))?;
+    }
+    Ok(rgb.chunks_exact(3).map(|p| p[0]).collect())
+}
+
+/// Writes grey frames of one size as a looping GIF (`delay` in 1/100 s).
+pub fn write_gif(
+    path: &Path,
+    width: usize,
+    height: usize,
+    frames: &[Vec<u8>],
+    delay: u16,
+) -> anyhow::Result<()> {
+    ensure!(!frames.is_empty(), "no frames to write");
+    let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut bytes, width as u16, height as u16, &palette)?;
+        encoder.set_repeat(gif::Repeat::Infinite)?;
+        for pixels in frames {
+            ensure!(pixels.len() == width * height, "frames differ in size");
+            let mut frame =
+                gif::Frame::from_indexed_pixels(width as u16, height as u16, pixels.clone(), None);
+            frame.delay = delay;
+            encoder.write_frame(&frame)?;
+        }
+    }
+    crate::store::write_atomic(path, &bytes)
+}
+
+/// The epoch grids of a run, in epoch order.
+pub fn epoch_grids(samples_dir: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> {
+    let mut grids: Vec<(usize, PathBuf)> = std::fs::read_dir(samples_dir)
+        .with_context(|| format!("{}: cannot list", samples_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let epoch = name
+                .strip_prefix("epoch_")?
+                .strip_suffix(".png")?
+                .parse()
+                .ok()?;
+            Some((epoch, p))
+        })
+        .collect();
+    grids.sort();
+    Ok(grids)
+}
+
+/// `samples/progress.gif`: each epoch's grid with "epoch N" written above it.
+pub fn progress_gif(samples_dir: &Path, out: &Path) -> anyhow::Result<usize> {
+    let grids = epoch_grids(samples_dir)?;
+    ensure!(
+        !grids.is_empty(),
+        "{}: no epoch_NNN.png grids yet",
+        samples_dir.display()
+    );
+    let (mut width, mut height) = (0, 0);
+    let mut frames = Vec::with_capacity(grids.len());
+    for (epoch, path) in &grids {
+        let (w, h, pixels) = read_grey_png(path)?;
+        (width, height) = (w, h + CAPTION);
+        let mut frame = caption(&format!("epoch {epoch}"), w)?;
+        frame.extend(pixels);
+        frames.push(frame);
+    }
+    // Linger on the last frame.
+    let last = frames.last().cloned().expect("one frame");
+    frames.extend([last.clone(), last]);
+    write_gif(out, width, height, &frames, 60)?;
+    Ok(grids.len())
+}
+
+/// Spherical interpolation between two noise vectors (keeps them on the
+/// shell where N(0, I) puts its mass).
+pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let cos =
+        (a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b))).clamp(-1.0, 1.0);
+    let omega = cos.acos();
+    if omega.abs() < 1e-6 {
+        return a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect();
+    }
+    let (wa, wb) = (
+        ((1.0 - t) * omega).sin() / omega.sin(),
+        (t * omega).sin() / omega.sin(),
+    );
+    a.iter().zip(b).map(|(x, y)| wa * x + wb * y).collect()
+}
+
+/// What a morph varies.
+#[derive(Debug, Clone, Copy)]
+pub enum Morph {
+    /// Fixed noise; the condition slides from one class to another.
+    Class { from: u8, to: u8 },
+    /// Fixed class; the noise walks from one seed's vector to the next's.
+    Latent { class: u8 },
+}
+
+/// `steps` images of the morph (784 bytes each).
+pub fn morph_images(
+    sampler: &Sampler,
+    morph: Morph,
+    steps: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<u8>> {
+    let classes = sampler.num_classes();
+    ensure!(
+        (2..=256).contains(&steps),
+        "--steps must be in 2..=256 (got {steps})"
+    );
+    let check = |c: u8, flag: &str| {
+        ensure!(
+            (c as usize) < classes,
+            "{flag} {c} is out of range: give a class 0..={}",
+            classes - 1
+        );
+        Ok(())
+    };
+    let ts: Vec<f32> = (0..steps).map(|i| i as f32 / (steps - 1) as f32).collect();
+    let (z, conditions): (Vec<f32>, Vec<f32>) = match morph {
+        Morph::Class { from, to } => {
+            check(from, "--from")?;
+            check(to, "--to")?;
+            let z = sampler.noise(seed, 0, 1);
+            let mut conditions = vec![0f32; steps * classes];
+            for (i, t) in ts.iter().enumerate() {
+                conditions[i * classes + from as usize] += 1.0 - t;
+                conditions[i * classes + to as usize] += t;
+            }
+            (
+                ts.iter().flat_map(|_| z.iter().copied()).collect(),
+                conditions,
+            )
+        }
+        Morph::Latent { class } => {
+            check(class, "--from")?;
+            let (a, b) = (
+                sampler.noise(seed, 0, 1),
+                sampler.noise(seed.wrapping_add(1), 0, 1),
+            );
+            let mut conditions = vec![0f32; steps * classes];
+            (0..steps).for_each(|i| conditions[i * classes + class as usize] = 1.0);
+            (
+                ts.iter().flat_map(|&t| slerp(&a, &b, t)).collect(),
+                conditions,
+            )
+        }
+    };
+    sampler.images_conditioned(&z, &conditions)
+}
+
+/// Writes a morph as a GIF (by extension) or a PNG strip.
+pub fn write_morph(out: &Path, images: &[u8]) -> anyhow::Result<()> {
+    let n = images.len() / 784;
+    let is_gif = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gif"));
+    if is_gif {
+        let scale = 4; // 28 px digits are tiny on screen
+        let side = 28 * scale;
+        let frames: Vec<Vec<u8>> = images
+            .chunks_exact(784)
+            .map(|img| {
+                (0..side * side)
+                    .map(|i| img[(i / side / scale) * 28 + (i % side) / scale])
+                    .collect()
+            })
+            .collect();
+        // Forth and back.
+        let mut looped = frames.clone();
+        looped.extend(
+            frames
+                .iter()
+                .rev()
+                .skip(1)
+                .take(n.saturating_sub(2))
+                .cloned(),
+        );
+        write_gif(out, side, side, &looped, 8)
+    } else {
+        let (w, h, pixels) = grid(images, 28, 1, n);
+        write_png(out, w, h, &pixels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slerp_ends_at_its_endpoints_and_keeps_the_norm() {
+        let (a, b) = (vec![1.0f32, 0.0], vec![0.0f32, 1.0]);
+        assert_eq!(slerp(&a, &b, 0.0), a);
+        let end = slerp(&a, &b, 1.0);
+        assert!((end[0] - 0.0).abs() < 1e-6 && (end[1] - 1.0).abs() < 1e-6);
+        let mid = slerp(&a, &b, 0.5);
+        assert!(((mid[0].powi(2) + mid[1].powi(2)).sqrt() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gif_has_one_frame_per_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gif");
+        write_gif(
+            &path,
+            2,
+            2,
+            &[vec![0, 50, 100, 255], vec![255; 4], vec![0; 4]],
+            10,
+        )
+        .unwrap();
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::Indexed);
+        let mut decoder = options
+            .read_info(std::fs::File::open(&path).unwrap())
+            .unwrap();
+        let mut frames = 0;
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            assert_eq!((frame.width, frame.height), (2, 2));
+            frames += 1;
+        }
+        assert_eq!(frames, 3);
+    }
+}
