@@ -186,6 +186,9 @@ pub struct TrainArgs {
     /// Stop after N iterations in total.
     #[arg(long)]
     pub max_steps: Option<u64>,
+    /// Stop after M minutes of training wall time (then checkpoint and evaluate).
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
     /// Also write a checkpoint every N iterations (always: every epoch).
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
@@ -361,6 +364,7 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     };
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.max_steps = args.max_steps.or(config.max_steps);
+    config.max_minutes = args.max_minutes.or(config.max_minutes);
     config.checkpoint_every = args.checkpoint_every.or(config.checkpoint_every);
     config.log_every = args.log_every.unwrap_or(config.log_every);
     config.eval_every = args.eval_every.unwrap_or(config.eval_every);
@@ -421,7 +425,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             p.step,
             run.root.display()
         ),
-        Ending::MaxSteps | Ending::Finished => eprintln!(
+        Ending::MaxSteps | Ending::TimeBudget | Ending::Finished => eprintln!(
             "trained to step {} (epoch {} of {}), {:.1} samples/s, {:.0} s in all; run: {}",
             p.step,
             p.epoch,

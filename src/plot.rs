@@ -178,15 +178,17 @@ pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
 /// `quality.png`: the in-training evaluations from metrics.csv against the
 /// epoch (nothing is drawn until a row has one).
 pub fn quality_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
-    let rows: Vec<(f64, metrics::Quality)> = metrics::read(metrics_csv)?
+    let rows: Vec<(f64, f64, metrics::Quality)> = metrics::read(metrics_csv)?
         .iter()
-        .filter_map(|r| r.quality.map(|q| (r.epoch as f64, q)))
+        .filter_map(|r| r.quality.map(|q| (r.epoch as f64, r.wall_s / 60.0, q)))
         .collect();
     if rows.is_empty() {
         return Ok(());
     }
     let pts =
-        |f: fn(&metrics::Quality) -> f32| rows.iter().map(|(x, q)| (*x, f(q) as f64)).collect();
+        |f: fn(&metrics::Quality) -> f32| rows.iter().map(|(x, _, q)| (*x, f(q) as f64)).collect();
+    let by_time =
+        |f: fn(&metrics::Quality) -> f32| rows.iter().map(|(_, t, q)| (*t, f(q) as f64)).collect();
     let panels = [
         Panel {
             title: "Conditional accuracy (evaluator's verdict = requested label)",
@@ -207,6 +209,15 @@ pub fn quality_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
             series: vec![
                 Series::new("precision", pts(|q| q.precision)),
                 Series::new("recall", pts(|q| q.recall)),
+            ],
+        },
+        Panel {
+            title: "Against training wall time",
+            x_label: "minutes",
+            y_label: "share",
+            series: vec![
+                Series::new("accuracy", by_time(|q| q.accuracy)),
+                Series::new("recall", by_time(|q| q.recall)),
             ],
         },
     ];

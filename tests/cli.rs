@@ -63,6 +63,18 @@ fn train_resume_generate_export() {
     );
     let said = ok(&["train", "--resume", run_s, "--max-steps", "6", "--quiet"]);
     assert!(said.contains("trained to step 6"), "{said}");
+    // A time budget already spent: stops at once, at the next step boundary.
+    let said = ok(&[
+        "train",
+        "--resume",
+        run_s,
+        "--max-steps",
+        "9",
+        "--max-minutes",
+        "0.00001",
+        "--quiet",
+    ]);
+    assert!(said.contains("trained to step 6"), "{said}");
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let steps: Vec<&str> = metrics
         .lines()

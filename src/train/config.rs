@@ -25,6 +25,9 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     /// Stop after this many iterations in total.
     pub max_steps: Option<u64>,
+    /// Stop after this much training wall time (minutes), across resumes.
+    #[serde(default)]
+    pub max_minutes: Option<f64>,
     /// Also checkpoint every N iterations (a checkpoint is always written each epoch).
     pub checkpoint_every: Option<u64>,
     /// Write a metrics row every N iterations.
@@ -54,6 +57,7 @@ impl Default for TrainConfig {
             seed: 0,
             limit: None,
             max_steps: None,
+            max_minutes: None,
             checkpoint_every: None,
             log_every: 50,
             aux_weight: 1.0,

@@ -31,6 +31,8 @@ pub enum Ending {
     Finished,
     /// `--max-steps` was reached.
     MaxSteps,
+    /// `--max-minutes` of training wall time were used.
+    TimeBudget,
     /// Ctrl-C / SIGTERM: a checkpoint was written first.
     Interrupted,
 }
@@ -151,6 +153,13 @@ pub fn train(
                 ending = Ending::MaxSteps;
                 break 'epochs;
             }
+            if config
+                .max_minutes
+                .is_some_and(|m| progress.wall_s >= m * 60.0)
+            {
+                ending = Ending::TimeBudget;
+                break 'epochs;
+            }
             if stop.load(Ordering::SeqCst) {
                 ending = Ending::Interrupted;
                 break 'epochs;
@@ -232,12 +241,19 @@ pub fn train(
 
     if progress.step != last_checkpoint {
         if !window.is_empty() {
-            metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
+            let mut row = window.take(progress.epoch + 1, progress.step, progress.wall_s);
+            // A time budget ends the run: measure where it ended, for the curves against time.
+            if ending == Ending::TimeBudget && config.eval_every > 0 {
+                row.quality = quality.measure(&state.generator)?;
+            }
+            metrics.append(&row)?;
         }
         checkpoint::save(run, &state, &progress, config).context("writing the final checkpoint")?;
         crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
+        crate::plot::quality_plot(&run.metrics(), &run.quality_plot())?;
     }
-    if ending == Ending::Finished && config.eval_every > 0 {
+    let trained_now = progress.step > steps_at_start;
+    if matches!(ending, Ending::Finished | Ending::TimeBudget) && config.eval_every > 0 && trained_now {
         if let Some(report) = quality.full_report(&state.generator)? {
             let json = serde_json::to_string_pretty(&report)?;
             crate::store::write_atomic(&run.root.join("eval.json"), json.as_bytes())?;
