@@ -211,6 +211,39 @@ fn train_resume_generate_export() {
 }
 
 #[test]
+fn fashion_mnist_trains_and_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("fashion");
+    let run_s = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--out",
+        run_s,
+        "--limit",
+        "200",
+        "--batch-size",
+        "20",
+        "--max-steps",
+        "3",
+        "--quiet",
+    ]);
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("\"fashion-mnist\""), "{config}");
+    let grid = dir.path().join("garments.png");
+    ok(&[
+        "generate",
+        "--run",
+        run_s,
+        "--grid",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&grid), (302, 302));
+}
+
+#[test]
 fn bad_flags_and_missing_inputs_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");

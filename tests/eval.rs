@@ -84,3 +84,21 @@ fn evaluator_accuracy_and_bad_generators() {
     assert!(report.table().contains("class 3 has collapsed"));
     assert!(report.generated.recall < 0.05, "{:?}", report.generated);
 }
+
+/// Fashion-MNIST has its own committed evaluator (the data set comes from
+/// Debian's dataset-fashion-mnist package, which .ci/run installs).
+#[test]
+fn fashion_evaluator_accuracy() {
+    let evaluator = Evaluator::new(DatasetKind::FashionMnist, None, None).unwrap();
+    let accuracy = evaluator.test_accuracy().unwrap();
+    assert!(
+        accuracy >= 0.91,
+        "committed Fashion-MNIST evaluator: {accuracy}"
+    );
+    // The MNIST evaluator refuses to score Fashion-MNIST.
+    let mnist = cdcgan::eval::default_classifier_path(DatasetKind::Mnist);
+    let err = Evaluator::new(DatasetKind::FashionMnist, None, Some(&mnist))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("trained on mnist"), "{err}");
+}

@@ -253,7 +253,10 @@ pub fn train(
         crate::plot::quality_plot(&run.metrics(), &run.quality_plot())?;
     }
     let trained_now = progress.step > steps_at_start;
-    if matches!(ending, Ending::Finished | Ending::TimeBudget) && config.eval_every > 0 && trained_now {
+    if matches!(ending, Ending::Finished | Ending::TimeBudget)
+        && config.eval_every > 0
+        && trained_now
+    {
         if let Some(report) = quality.full_report(&state.generator)? {
             let json = serde_json::to_string_pretty(&report)?;
             crate::store::write_atomic(&run.root.join("eval.json"), json.as_bytes())?;
