@@ -4,7 +4,7 @@
 use std::path::Path;
 
 mod common;
-use common::cdcgan;
+use common::{cdcgan, generate_grid};
 
 fn ok(args: &[&str]) -> String {
     let out = cdcgan(args);
@@ -232,14 +232,12 @@ fn fashion_mnist_trains_and_generates() {
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
     assert!(config.contains("\"fashion-mnist\""), "{config}");
     let grid = dir.path().join("garments.png");
-    ok(&[
-        "generate",
-        "--run",
-        run_s,
-        "--grid",
-        "--out",
-        grid.to_str().unwrap(),
-    ]);
+    let out = generate_grid(run_s, &grid);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(png_size(&grid), (302, 302));
 }
 

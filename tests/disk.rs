@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::cdcgan;
+use common::{cdcgan, generate_grid};
 
 /// Unmounts on drop, so a failing assertion does not leave a mount behind.
 struct Mount(PathBuf);
@@ -122,14 +122,7 @@ fn a_read_only_run_directory_fails_clearly_and_keeps_the_checkpoint() {
     assert!(std::fs::read(run.join("checkpoint/train_state.safetensors")).unwrap() == before);
     // Reading still works: generation from a read-only run into a writable place.
     let grid = dir.path().join("grid.png");
-    let out = cdcgan(&[
-        "generate",
-        "--run",
-        run_s,
-        "--grid",
-        "--out",
-        grid.to_str().unwrap(),
-    ]);
+    let out = generate_grid(run_s, &grid);
     assert!(
         out.status.success(),
         "{}",
@@ -137,14 +130,7 @@ fn a_read_only_run_directory_fails_clearly_and_keeps_the_checkpoint() {
     );
     // Writing the picture into the read-only run fails with the path named.
     let inside = run.join("grid.png");
-    let out = cdcgan(&[
-        "generate",
-        "--run",
-        run_s,
-        "--grid",
-        "--out",
-        inside.to_str().unwrap(),
-    ]);
+    let out = generate_grid(run_s, &inside);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("grid.png") && stderr.contains("not writable"),

@@ -17,6 +17,18 @@ pub fn cdcgan(args: &[&str]) -> Output {
     command(args).output().expect("the binary runs")
 }
 
+/// Runs `cdcgan generate --run RUN --grid --out OUT`.
+pub fn generate_grid(run: &str, out: &std::path::Path) -> Output {
+    cdcgan(&[
+        "generate",
+        "--run",
+        run,
+        "--grid",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// Starts `cdcgan ARGS` with stderr captured.
 pub fn spawn(args: &[&str]) -> Child {
     command(args)
