@@ -4,11 +4,52 @@
 //! SIMD kernels, AVX-512 `gemm` kernels picked at run time). Every other
 //! module asks this one for a device, so a GPU backend is a change here only.
 
+use std::sync::OnceLock;
+
 use burn::tensor::Device;
+
+/// Where tensors run: the CPU (burn Flex, the default), or a GPU through
+/// burn's CUDA or wgpu backends when built with the `cuda` / `wgpu` feature.
+/// The GPU paths compile (`cargo check --features cuda`) but are untested:
+/// the development machines have no GPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceChoice {
+    #[default]
+    Cpu,
+    Cuda,
+    Wgpu,
+}
+
+static CHOICE: OnceLock<DeviceChoice> = OnceLock::new();
+
+/// Selects the device for this process (once, before any tensor work).
+pub fn select_device(choice: DeviceChoice) -> anyhow::Result<()> {
+    let (built, feature) = match choice {
+        DeviceChoice::Cpu => (true, ""),
+        DeviceChoice::Cuda => (cfg!(feature = "cuda"), "cuda"),
+        DeviceChoice::Wgpu => (cfg!(feature = "wgpu"), "wgpu"),
+    };
+    anyhow::ensure!(
+        built,
+        "--device {feature}: this binary was built without it; rebuild with `cargo build --release --features {feature}`"
+    );
+    let current = *CHOICE.get_or_init(|| choice);
+    anyhow::ensure!(
+        current == choice,
+        "the device is already set to {current:?}"
+    );
+    Ok(())
+}
 
 /// The device for inference (generation, evaluation): no autodiff graph.
 pub fn inference_device() -> Device {
-    Device::flex()
+    match CHOICE.get().copied().unwrap_or_default() {
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda => Device::cuda(0usize),
+        #[cfg(feature = "wgpu")]
+        DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        _ => Device::flex(),
+    }
 }
 
 /// The device for training: the inference device with autodiff enabled.

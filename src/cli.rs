@@ -24,6 +24,9 @@ pub struct Cli {
     /// Compute threads (default: one per core).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Where tensors run (cuda and wgpu need the cargo feature of that name; untested here).
+    #[arg(long, global = true, value_enum, default_value = "cpu")]
+    pub device: crate::backend::DeviceChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -296,6 +299,7 @@ pub struct ExportArgs {
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     crate::backend::set_threads(cli.threads)?;
+    crate::backend::select_device(cli.device)?;
     match cli.command {
         Command::Train(args) => run_train(args),
         Command::Generate(args) => run_generate(args),

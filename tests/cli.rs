@@ -259,6 +259,12 @@ fn bad_flags_and_missing_inputs_get_clear_errors() {
         "/nonexistent/mnist",
     );
     fails(&["train", "--resume", out_s], "nothing to resume");
+    if !cfg!(feature = "cuda") {
+        fails(
+            &["--device", "cuda", "train", "--out", out_s],
+            "built without it",
+        );
+    }
     fails(
         &["generate", "--run", out_s, "--grid", "--out", "x.png"],
         "no such run directory",
