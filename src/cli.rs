@@ -201,6 +201,10 @@ pub struct TrainArgs {
     /// Give D the AC-GAN auxiliary classifier head.
     #[arg(long)]
     pub aux_classifier: bool,
+    /// Keep a moving average of G's weights with this decay (e.g. 0.999); generate,
+    /// export and eval then use it.
+    #[arg(long)]
+    pub ema: Option<f32>,
     /// Weight of the auxiliary classification loss [default: 1.0].
     #[arg(long)]
     pub aux_weight: Option<f32>,
@@ -239,7 +243,7 @@ impl Source {
             (Some(run), _) => {
                 let run = RunDir::new(run);
                 run.ensure_trained()?;
-                Sampler::load(&run.generator())
+                Sampler::load(&run.sampling_generator())
             }
             (None, Some(file)) => {
                 ensure!(
@@ -334,6 +338,7 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 ("--limit", args.limit.is_some()),
                 ("--aux-classifier", args.aux_classifier),
                 ("--aux-weight", args.aux_weight.is_some()),
+                ("--ema", args.ema.is_some()),
             ];
             if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
                 bail!(
@@ -362,6 +367,7 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             c.seed = args.seed.unwrap_or(c.seed);
             c.limit = args.limit;
             c.aux_weight = args.aux_weight.unwrap_or(c.aux_weight);
+            c.ema = args.ema;
             c.model = GanConfig::seed_architecture(c.dataset.num_classes(), args.aux_classifier);
             c
         }
@@ -561,7 +567,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             data_dir.as_deref(),
             args.classifier.as_deref(),
         )?;
-        let sampler = Sampler::load(&run.generator())?;
+        let sampler = Sampler::load(&run.sampling_generator())?;
         let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
         (
             evaluator.report(&images, &labels, args.seed)?,

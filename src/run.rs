@@ -10,6 +10,7 @@
 //!   samples/epoch_NNN.png            fixed-noise 10x10 grid, row r = class r
 //!   samples/progress.gif             those grids as an animation, epoch written on each
 //!   checkpoint/generator.safetensors     G (inference: generate, export, eval)
+//!   checkpoint/generator_ema.safetensors the moving average of G (with --ema; sampled from)
 //!   checkpoint/discriminator.safetensors D
 //!   checkpoint/train_state.safetensors   G, D, both Adam states, progress (resume)
 //! ```
@@ -66,6 +67,17 @@ impl RunDir {
     }
     pub fn generator(&self) -> PathBuf {
         self.checkpoint().join("generator.safetensors")
+    }
+    /// The moving average of G (runs trained with `--ema`).
+    pub fn generator_ema(&self) -> PathBuf {
+        self.checkpoint().join("generator_ema.safetensors")
+    }
+    /// What generate, export and eval sample from: the average when there is one.
+    pub fn sampling_generator(&self) -> PathBuf {
+        match self.generator_ema().is_file() {
+            true => self.generator_ema(),
+            false => self.generator(),
+        }
     }
     pub fn discriminator(&self) -> PathBuf {
         self.checkpoint().join("discriminator.safetensors")

@@ -73,6 +73,9 @@ pub fn save(
         ("step".into(), step),
     ]);
     store::save(&run.generator(), &g, &g_meta)?;
+    if let Some(ema) = state.ema.as_ref().filter(|e| !e.tensors.is_empty()) {
+        store::save(&run.generator_ema(), &ema.tensors, &g_meta)?;
+    }
     store::save(&run.discriminator(), &d, &d_meta)?;
 
     let mut all = NamedTensors::new();
@@ -80,6 +83,9 @@ pub fn save(
     all.extend(prefixed("discriminator", d));
     all.extend(prefixed("adam_g", state.adam_g.state()));
     all.extend(prefixed("adam_d", state.adam_d.state()));
+    if let Some(ema) = &state.ema {
+        all.extend(prefixed("ema", ema.tensors.clone()));
+    }
     let meta = Metadata::from([
         ("format".into(), FORMAT.into()),
         ("model".into(), serde_json::to_string(&config.model)?),
@@ -87,6 +93,10 @@ pub fn save(
         ("progress".into(), serde_json::to_string(progress)?),
         ("adam_g_steps".into(), state.adam_g.steps.to_string()),
         ("adam_d_steps".into(), state.adam_d.steps.to_string()),
+        (
+            "ema_updates".into(),
+            state.ema.as_ref().map_or(0, |e| e.updates).to_string(),
+        ),
     ]);
     store::save(&run.train_state(), &all, &meta)
 }
@@ -140,12 +150,26 @@ pub fn load(
     adam_d
         .load_state(&take_prefixed(&all, "adam_d"), steps("adam_d_steps")?)
         .with_context(context)?;
+    let ema = match fresh.ema {
+        Some(mut ema) => {
+            ema.tensors = take_prefixed(&all, "ema");
+            ema.updates = steps("ema_updates")?;
+            ensure!(
+                ema.updates == 0 || !ema.tensors.is_empty(),
+                "{}: the run averages G (--ema) but the checkpoint holds no average",
+                path.display()
+            );
+            Some(ema)
+        }
+        None => None,
+    };
     Ok((
         GanState {
             generator,
             discriminator,
             adam_g,
             adam_d,
+            ema,
         },
         progress,
     ))

@@ -34,6 +34,9 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Weight of the auxiliary classification loss (used when D has the head).
     pub aux_weight: f32,
+    /// Keep an exponential moving average of G's weights with this decay.
+    #[serde(default)]
+    pub ema: Option<f32>,
     /// Evaluate sample quality every N epochs (0: never).
     #[serde(default)]
     pub eval_every: usize,
@@ -61,6 +64,7 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             log_every: 50,
             aux_weight: 1.0,
+            ema: None,
             eval_every: 1,
             eval_samples: 2000,
             model: GanConfig::seed_architecture(10, false),
@@ -100,6 +104,18 @@ impl TrainConfig {
             "--checkpoint-every must be at least 1"
         );
         ensure!(self.log_every >= 1, "--log-every must be at least 1");
+        if let Some(m) = self.max_minutes {
+            ensure!(
+                m.is_finite() && m > 0.0,
+                "--max-minutes must be a positive number (got {m})"
+            );
+        }
+        if let Some(d) = self.ema {
+            ensure!(
+                d > 0.0 && d < 1.0,
+                "--ema must be in (0, 1), e.g. 0.999 (got {d})"
+            );
+        }
         ensure!(
             self.aux_weight.is_finite() && self.aux_weight >= 0.0,
             "--aux-weight must be a finite number >= 0 (got {})",

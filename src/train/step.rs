@@ -22,6 +22,8 @@ pub struct GanState {
     pub discriminator: Discriminator,
     pub adam_g: Adam,
     pub adam_d: Adam,
+    /// The moving average of G, when training with `--ema`.
+    pub ema: Option<super::ema::Ema>,
 }
 
 /// Images with their one-hot conditions, on the training device.

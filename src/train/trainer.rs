@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
+use super::ema::Ema;
 use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::optim::Adam;
 use super::step::{Conditioned, GanState, StepStats, train_step};
@@ -72,6 +73,15 @@ pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
             .init_seeded(device, derived_seed(config.seed, Purpose::Init, 1)),
         adam_g: Adam::new(config.adam),
         adam_d: Adam::new(config.adam),
+        ema: config.ema.map(Ema::new),
+    }
+}
+
+/// The generator to sample from: the moving average when training keeps one.
+fn sampling_generator(state: &GanState, config: &TrainConfig) -> anyhow::Result<Generator> {
+    match &state.ema {
+        Some(ema) if !ema.tensors.is_empty() => ema.generator(&config.model.generator),
+        _ => Ok(state.generator.clone()),
     }
 }
 
@@ -172,6 +182,9 @@ pub fn train(
             if options.inject_nan_at_step == Some(progress.step + 1) {
                 stats.d_loss = f32::NAN;
             }
+            if let Some(ema) = &mut state.ema {
+                ema.update(&state.generator);
+            }
             if let Some((what, value)) = stats.non_finite() {
                 bar.abandon();
                 bail!(
@@ -213,12 +226,13 @@ pub fn train(
         let epoch = progress.epoch + 1;
         let mut row = window.take(epoch, progress.step, progress.wall_s);
         if config.eval_every > 0 && epoch % config.eval_every == 0 {
-            row.quality = quality.measure(&state.generator)?;
+            row.quality = quality.measure(&sampling_generator(&state, config)?)?;
         }
         metrics.append(&row)?;
         progress.epoch += 1;
         progress.batch_in_epoch = 0;
-        let grid = Sampler::from_generator(&state.generator).class_grid(&fixed_z)?;
+        let grid =
+            Sampler::from_generator(&sampling_generator(&state, config)?).class_grid(&fixed_z)?;
         write_grid(
             &run.epoch_grid(epoch),
             &grid,
@@ -244,7 +258,7 @@ pub fn train(
             let mut row = window.take(progress.epoch + 1, progress.step, progress.wall_s);
             // A time budget ends the run: measure where it ended, for the curves against time.
             if ending == Ending::TimeBudget && config.eval_every > 0 {
-                row.quality = quality.measure(&state.generator)?;
+                row.quality = quality.measure(&sampling_generator(&state, config)?)?;
             }
             metrics.append(&row)?;
         }
@@ -257,7 +271,7 @@ pub fn train(
         && config.eval_every > 0
         && trained_now
     {
-        if let Some(report) = quality.full_report(&state.generator)? {
+        if let Some(report) = quality.full_report(&sampling_generator(&state, config)?)? {
             let json = serde_json::to_string_pretty(&report)?;
             crate::store::write_atomic(&run.root.join("eval.json"), json.as_bytes())?;
             tracing::info!(
