@@ -188,15 +188,8 @@ impl Evaluator {
         let ceiling = self
             .ceiling(labels.len(), seed)
             .context("scoring real digits")?;
-        let diversity: Vec<f64> = generated
-            .per_class_spread
-            .iter()
-            .zip(&self.reference.per_class)
-            .map(|(s, real)| s / real.spread().max(1e-12))
-            .collect();
-        let collapsed = (0..self.num_classes)
-            .filter(|&c| diversity[c] < COLLAPSE_RATIO)
-            .collect();
+        let diversity = self.diversity(&generated);
+        let collapsed = collapsed_classes(&diversity);
         Ok(Report {
             dataset: self.dataset.name().to_string(),
             evaluator: self.classifier_name.clone(),
@@ -209,11 +202,28 @@ impl Evaluator {
         })
     }
 
+    /// Each class's feature spread relative to the real test digits of that class.
+    pub fn diversity(&self, figures: &Figures) -> Vec<f64> {
+        figures
+            .per_class_spread
+            .iter()
+            .zip(&self.reference.per_class)
+            .map(|(s, real)| s / real.spread().max(1e-12))
+            .collect()
+    }
+
     /// The classifier's accuracy on the real test set.
     pub fn test_accuracy(&self) -> anyhow::Result<f64> {
         let test = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Test)?;
         Ok(fit::accuracy(&self.classifier, &test.images, &test.labels))
     }
+}
+
+/// Classes whose diversity is below [`COLLAPSE_RATIO`].
+pub fn collapsed_classes(diversity: &[f64]) -> Vec<usize> {
+    (0..diversity.len())
+        .filter(|&c| diversity[c] < COLLAPSE_RATIO)
+        .collect()
 }
 
 /// The feature rows whose label is `class`.

@@ -226,7 +226,7 @@ pub fn train(
         let epoch = progress.epoch + 1;
         let mut row = window.take(epoch, progress.step, progress.wall_s);
         if config.eval_every > 0 && epoch % config.eval_every == 0 {
-            row.quality = quality.measure(&sampling_generator(&state, config)?)?;
+            row.quality = quality.measure(&sampling_generator(&state, config)?, progress.step)?;
         }
         metrics.append(&row)?;
         progress.epoch += 1;
@@ -258,7 +258,8 @@ pub fn train(
             let mut row = window.take(progress.epoch + 1, progress.step, progress.wall_s);
             // A time budget ends the run: measure where it ended, for the curves against time.
             if ending == Ending::TimeBudget && config.eval_every > 0 {
-                row.quality = quality.measure(&sampling_generator(&state, config)?)?;
+                row.quality =
+                    quality.measure(&sampling_generator(&state, config)?, progress.step)?;
             }
             metrics.append(&row)?;
         }
@@ -321,13 +322,22 @@ impl<'a> QualityProbe<'a> {
     }
 
     /// The quick figures for metrics.csv: `eval_samples` samples from a fixed noise.
-    fn measure(&mut self, generator: &Generator) -> anyhow::Result<Option<Quality>> {
+    /// Also the collapse guard: a class whose samples spread far less than
+    /// the real class's is reported with the step.
+    fn measure(&mut self, generator: &Generator, step: u64) -> anyhow::Result<Option<Quality>> {
         let n = self.config.eval_samples;
         let Some(evaluator) = self.evaluator() else {
             return Ok(None);
         };
         let (images, labels) = Sampler::from_generator(generator).balanced_samples(n, 0)?;
         let f = evaluator.score(&images, &labels)?;
+        let diversity = evaluator.diversity(&f);
+        for class in crate::eval::collapsed_classes(&diversity) {
+            tracing::warn!(
+                "class {class} is collapsing at step {step}: its samples spread {:.2}x as much as real ones",
+                diversity[class]
+            );
+        }
         Ok(Some(Quality {
             accuracy: f.accuracy as f32,
             frechet: f.frechet as f32,
