@@ -225,14 +225,14 @@ pub fn train(
         // Epoch done.
         let epoch = progress.epoch + 1;
         let mut row = window.take(epoch, progress.step, progress.wall_s);
+        let sampled = sampling_generator(&state, config)?;
         if config.eval_every > 0 && epoch % config.eval_every == 0 {
-            row.quality = quality.measure(&sampling_generator(&state, config)?, progress.step)?;
+            row.quality = quality.measure(&sampled, progress.step)?;
         }
         metrics.append(&row)?;
         progress.epoch += 1;
         progress.batch_in_epoch = 0;
-        let grid =
-            Sampler::from_generator(&sampling_generator(&state, config)?).class_grid(&fixed_z)?;
+        let grid = Sampler::from_generator(&sampled).class_grid(&fixed_z)?;
         write_grid(
             &run.epoch_grid(epoch),
             &grid,
