@@ -1,4 +1,4 @@
-//! The command line: `cdcgan train | generate | export`.
+//! The command line: `cdcgan train | generate | export | eval | serve | ...`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,6 +47,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure training and generation throughput (samples/s).
     Bench(BenchArgs),
+    /// Serve a web page that writes digits, with a PNG/GIF/JSON API under it.
+    Serve(ServeArgs),
     /// The evaluator classifier behind `eval`.
     #[command(subcommand)]
     Classifier(ClassifierCommand),
@@ -131,6 +133,19 @@ pub struct BenchArgs {
     /// Benchmark with D's auxiliary classifier head.
     #[arg(long)]
     pub aux_classifier: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The run directory whose generator answers (its EMA when it has one).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Address to listen on (port 0: any free port; printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Generations running at once; further requests wait their turn.
+    #[arg(long, default_value_t = 2)]
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,6 +314,9 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
+/// The longest `generate --digits` string.
+const MAX_DIGITS: usize = 1000;
+
 /// Parses the command line and runs it.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -318,6 +336,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Morph(args) => run_morph(args),
         Command::Eval(args) => run_eval(args),
         Command::Bench(args) => run_bench(args),
+        Command::Serve(args) => run_serve(args),
         Command::Classifier(ClassifierCommand::Train(args)) => run_classifier_train(args),
     }
 }
@@ -452,12 +471,10 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let sampler = args.source.load()?;
     let classes = sampler.num_classes();
     let (images, rows, cols) = if let Some(text) = &args.digits {
-        let labels = parse_digits(text, classes)?;
-        let z = sampler.noise(args.seed, 0, labels.len());
-        (sampler.images(&z, &labels)?, 1, labels.len())
+        let labels = parse_digits(text, classes, MAX_DIGITS, "--digits")?;
+        (sampler.digits(&labels, args.seed)?, 1, labels.len())
     } else if args.grid {
-        let z = sampler.noise(args.seed, 0, classes);
-        (sampler.class_grid(&z)?, classes, classes)
+        (sampler.seeded_grid(args.seed)?, classes, classes)
     } else if let Some(label) = args.label {
         ensure!(
             (label as usize) < classes,
@@ -635,4 +652,23 @@ fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
     write_morph(&args.out, &images)?;
     eprintln!("wrote {} ({} steps)", args.out.display(), args.steps);
     Ok(())
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let options = crate::serve::ServeOptions {
+        run: args.run,
+        addr: args.addr,
+        max_concurrent: args.max_concurrent,
+    };
+    crate::serve::serve(&options, |addr| {
+        use std::io::Write;
+        println!(
+            "serving http://{addr}/ (run {}; Ctrl-C to stop)",
+            options.run.display()
+        );
+        let _ = std::io::stdout().flush();
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening beyond this machine: anyone who can reach it can use the page");
+        }
+    })
 }

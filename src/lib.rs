@@ -2,7 +2,7 @@
 //!
 //! The modules follow the data flow: [`data`] reads IDX sets, [`model`]
 //! holds the networks, [`train`] fits them, [`sample`] draws digits from a
-//! trained generator, [`store`] and [`run`] keep everything on disk, and
+//! trained generator, [`serve`] puts it on a web page, [`store`] and [`run`] keep everything on disk, and
 //! [`cli`] is the command line.
 
 pub mod backend;
@@ -15,5 +15,6 @@ pub mod plot;
 pub mod rng;
 pub mod run;
 pub mod sample;
+pub mod serve;
 pub mod store;
 pub mod train;

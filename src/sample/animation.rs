@@ -7,7 +7,6 @@ use anyhow::{Context, ensure};
 use plotters::prelude::*;
 
 use super::Sampler;
-use super::image::{grid, write_png};
 
 /// Height of the caption band above each progress frame.
 const CAPTION: usize = 24;
@@ -51,14 +50,13 @@ fn caption(text: &str, width: usize) -> anyhow::Result<Vec<u8>> {
     Ok(rgb.chunks_exact(3).map(|p| p[0]).collect())
 }
 
-/// Writes grey frames of one size as a looping GIF (`delay` in 1/100 s).
-pub fn write_gif(
-    path: &Path,
+/// Encodes grey frames of one size as a looping GIF (`delay` in 1/100 s).
+pub fn encode_gif(
     width: usize,
     height: usize,
     frames: &[Vec<u8>],
     delay: u16,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<u8>> {
     ensure!(!frames.is_empty(), "no frames to write");
     let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
     let mut bytes = Vec::new();
@@ -73,6 +71,19 @@ pub fn write_gif(
             encoder.write_frame(&frame)?;
         }
     }
+    Ok(bytes)
+}
+
+/// Writes grey frames of one size as a looping GIF (atomically).
+pub fn write_gif(
+    path: &Path,
+    width: usize,
+    height: usize,
+    frames: &[Vec<u8>],
+    delay: u16,
+) -> anyhow::Result<()> {
+    let bytes = encode_gif(width, height, frames, delay)
+        .with_context(|| format!("{}: GIF encoding failed", path.display()))?;
     crate::store::write_atomic(path, &bytes)
 }
 
@@ -198,38 +209,42 @@ pub fn morph_images(
     sampler.images_conditioned(&z, &conditions)
 }
 
+/// A morph as an animated GIF: digits scaled 4x, played forth and back.
+pub fn morph_gif(images: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let n = images.len() / 784;
+    let scale = 4; // 28 px digits are tiny on screen
+    let side = 28 * scale;
+    let frames: Vec<Vec<u8>> = images
+        .chunks_exact(784)
+        .map(|img| {
+            (0..side * side)
+                .map(|i| img[(i / side / scale) * 28 + (i % side) / scale])
+                .collect()
+        })
+        .collect();
+    let mut looped = frames.clone();
+    looped.extend(
+        frames
+            .iter()
+            .rev()
+            .skip(1)
+            .take(n.saturating_sub(2))
+            .cloned(),
+    );
+    encode_gif(side, side, &looped, 8)
+}
+
 /// Writes a morph as a GIF (by extension) or a PNG strip.
 pub fn write_morph(out: &Path, images: &[u8]) -> anyhow::Result<()> {
-    let n = images.len() / 784;
     let is_gif = out
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gif"));
-    if is_gif {
-        let scale = 4; // 28 px digits are tiny on screen
-        let side = 28 * scale;
-        let frames: Vec<Vec<u8>> = images
-            .chunks_exact(784)
-            .map(|img| {
-                (0..side * side)
-                    .map(|i| img[(i / side / scale) * 28 + (i % side) / scale])
-                    .collect()
-            })
-            .collect();
-        // Forth and back.
-        let mut looped = frames.clone();
-        looped.extend(
-            frames
-                .iter()
-                .rev()
-                .skip(1)
-                .take(n.saturating_sub(2))
-                .cloned(),
-        );
-        write_gif(out, side, side, &looped, 8)
-    } else {
-        let (w, h, pixels) = grid(images, 28, 1, n);
-        write_png(out, w, h, &pixels)
+    let bytes = match is_gif {
+        true => morph_gif(images),
+        false => super::image::grid_png(images, 28, 1, images.len() / 784),
     }
+    .with_context(|| format!("{}: encoding failed", out.display()))?;
+    crate::store::write_atomic(out, &bytes)
 }
 
 #[cfg(test)]

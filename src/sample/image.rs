@@ -36,8 +36,8 @@ pub fn grid(images: &[u8], side: usize, rows: usize, cols: usize) -> (usize, usi
     (width, height, canvas)
 }
 
-/// Writes an 8-bit grey PNG (atomically: temp file + rename).
-pub fn write_png(path: &Path, width: usize, height: usize, pixels: &[u8]) -> anyhow::Result<()> {
+/// Encodes grey pixels as an 8-bit grey PNG.
+pub fn encode_png(width: usize, height: usize, pixels: &[u8]) -> anyhow::Result<Vec<u8>> {
     ensure!(
         pixels.len() == width * height,
         "image buffer does not match {width}x{height}"
@@ -47,14 +47,22 @@ pub fn write_png(path: &Path, width: usize, height: usize, pixels: &[u8]) -> any
         let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder
-            .write_header()
-            .with_context(|| format!("{}: PNG encoding failed", path.display()))?;
-        writer
-            .write_image_data(pixels)
-            .with_context(|| format!("{}: PNG encoding failed", path.display()))?;
+        encoder.write_header()?.write_image_data(pixels)?;
     }
+    Ok(bytes)
+}
+
+/// Writes an 8-bit grey PNG (atomically: temp file + rename).
+pub fn write_png(path: &Path, width: usize, height: usize, pixels: &[u8]) -> anyhow::Result<()> {
+    let bytes = encode_png(width, height, pixels)
+        .with_context(|| format!("{}: PNG encoding failed", path.display()))?;
     crate::store::write_atomic(path, &bytes)
+}
+
+/// `images` as a `rows x cols` grid, PNG-encoded.
+pub fn grid_png(images: &[u8], side: usize, rows: usize, cols: usize) -> anyhow::Result<Vec<u8>> {
+    let (w, h, pixels) = grid(images, side, rows, cols);
+    encode_png(w, h, &pixels)
 }
 
 /// Writes `images` as a `rows x cols` grid PNG.

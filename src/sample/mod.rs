@@ -133,6 +133,18 @@ impl Sampler {
         self.images(&z, &labels)
     }
 
+    /// One image per label, a row of handwriting: the noise of `seed`, vector i for label i
+    /// (so "2026" and "2027" share their first three digits).
+    pub fn digits(&self, labels: &[u8], seed: u64) -> anyhow::Result<Vec<u8>> {
+        let z = self.noise(seed, 0, labels.len());
+        self.images(&z, labels)
+    }
+
+    /// The class grid from the noise of `seed` (one vector per column).
+    pub fn seeded_grid(&self, seed: u64) -> anyhow::Result<Vec<u8>> {
+        self.class_grid(&self.noise(seed, 0, self.num_classes()))
+    }
+
     /// `count` samples with an equal share of each class, from the noise of `seed`:
     /// (images, labels).
     pub fn balanced_samples(&self, count: usize, seed: u64) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
@@ -152,22 +164,28 @@ impl Sampler {
 }
 
 /// Parses a digit string such as "2026" into labels, rejecting anything else.
-pub fn parse_digits(text: &str, num_classes: usize) -> anyhow::Result<Vec<u8>> {
+/// `what` names the input in the messages (`--digits`, `text`).
+pub fn parse_digits(
+    text: &str,
+    num_classes: usize,
+    max_len: usize,
+    what: &str,
+) -> anyhow::Result<Vec<u8>> {
     ensure!(
         !text.is_empty(),
-        "--digits is empty: give digits such as 2026"
+        "{what} is empty: give digits such as 2026"
     );
+    let len = text.chars().count();
     ensure!(
-        text.len() <= 1000,
-        "--digits has {} characters; at most 1000",
-        text.len()
+        len <= max_len,
+        "{what} has {len} characters; at most {max_len}"
     );
     text.chars()
         .enumerate()
         .map(|(i, c)| match c.to_digit(10) {
             Some(d) if (d as usize) < num_classes => Ok(d as u8),
             _ => anyhow::bail!(
-                "--digits {text:?}: character {c:?} at position {} is not a digit 0-{}",
+                "{what} {text:?}: character {c:?} at position {} is not a digit 0-{}",
                 i + 1,
                 num_classes - 1
             ),
@@ -181,10 +199,17 @@ mod tests {
 
     #[test]
     fn digit_strings_are_validated() {
-        assert_eq!(parse_digits("2026", 10).unwrap(), vec![2, 0, 2, 6]);
-        let err = parse_digits("12a", 10).unwrap_err().to_string();
+        assert_eq!(parse_digits("2026", 10, 8, "x").unwrap(), vec![2, 0, 2, 6]);
+        let err = parse_digits("12a", 10, 8, "--digits")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'a'") && err.contains("position 3"), "{err}");
-        assert!(parse_digits("", 10).is_err());
+        assert!(err.starts_with("--digits"), "{err}");
+        assert!(parse_digits("", 10, 8, "x").is_err());
+        let err = parse_digits("123456789", 10, 8, "text")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 8"), "{err}");
     }
 
     #[test]

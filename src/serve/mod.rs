@@ -1,0 +1,238 @@
+//! `cdcgan serve`: a small web server around a trained generator.
+//!
+//! One page (`page.html`, compiled into the binary) and the API it uses:
+//!
+//! ```text
+//! GET /                                    the page
+//! GET /api/digits?text=2026&seed=7         PNG: the digits in one row
+//! GET /api/grid?seed=7                     PNG: the 10x10 class grid
+//! GET /api/morph?from=3&to=8&steps=16      GIF: class morph (&latent=1: walk the noise)
+//! GET /api/info                            JSON: the run's config and latest evaluation
+//! GET /healthz                             JSON: {"status":"ok"}
+//! ```
+//!
+//! Bad parameters get HTTP 400 with `{"error": "..."}` before any work starts.
+//! Generation runs on the blocking pool, at most `max_concurrent` requests at a
+//! time; the rest wait their turn (up to [`QUEUE_WAIT`], then 503).
+
+mod params;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::sync::Semaphore;
+
+use params::Params;
+pub use params::{ApiError, MAX_DIGITS, MAX_STEPS};
+
+use crate::run::RunDir;
+use crate::sample::Sampler;
+use crate::sample::animation::{Morph, morph_gif, morph_images};
+use crate::sample::image::grid_png;
+
+/// The page, compiled in: no build step, no files beside the binary.
+const PAGE: &str = include_str!("page.html");
+
+/// How long a request waits for a generation slot before it gets 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(20);
+
+/// What `serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub run: PathBuf,
+    pub addr: SocketAddr,
+    /// Generations running at once; more requests queue.
+    pub max_concurrent: usize,
+}
+
+/// The state every request shares.
+struct App {
+    run: RunDir,
+    sampler: Arc<Sampler>,
+    slots: Semaphore,
+    max_concurrent: usize,
+}
+
+type QueryResult = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// Loads the run's generator and serves until Ctrl-C; `on_ready` gets the bound
+/// address (useful with port 0).
+pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=64).contains(&options.max_concurrent),
+        "--max-concurrent must be in 1..=64 (got {})",
+        options.max_concurrent
+    );
+    let run = RunDir::new(&options.run);
+    run.ensure_trained()?;
+    let sampler = Sampler::load(&run.sampling_generator())?;
+    let app = Arc::new(App {
+        run,
+        sampler: Arc::new(sampler),
+        slots: Semaphore::new(options.max_concurrent),
+        max_concurrent: options.max_concurrent,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "--addr {}: cannot listen there; choose another address or port with --addr",
+                    options.addr
+                )
+            })?;
+        on_ready(listener.local_addr()?);
+        axum::serve(listener, router(app))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("the server stopped")
+    })
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/api/info", get(info))
+        .route("/api/digits", get(digits))
+        .route("/api/grid", get(grid))
+        .route("/api/morph", get(morph))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "no such page; see /api/info, /api/digits, /api/grid, /api/morph".into(),
+            }
+        })
+        .with_state(app)
+}
+
+/// The query map, or a JSON 400 when it cannot be decoded.
+fn query(q: QueryResult) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("unreadable query: {e}")))
+}
+
+/// Runs one generation job on the blocking pool once a slot is free.
+async fn generate(
+    app: &App,
+    what: String,
+    job: impl FnOnce(&Sampler) -> anyhow::Result<Vec<u8>> + Send + 'static,
+) -> Result<Vec<u8>, ApiError> {
+    let started = Instant::now();
+    let _slot = tokio::time::timeout(QUEUE_WAIT, app.slots.acquire())
+        .await
+        .map_err(|_| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "busy: too many generations queued; try again shortly".into(),
+        })?
+        .expect("the semaphore is never closed");
+    let sampler = app.sampler.clone();
+    let bytes = tokio::task::spawn_blocking(move || job(&sampler))
+        .await
+        .map_err(|e| internal(anyhow::anyhow!("generation task failed: {e}")))?
+        .map_err(internal)?;
+    tracing::info!(%what, ms = started.elapsed().as_millis() as u64, "generated");
+    Ok(bytes)
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!("{e:#}");
+    ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("{e:#}"),
+    }
+}
+
+fn image(content_type: &'static str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn digits(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let p = Params::new(&q);
+    let labels = p.digits(app.sampler.num_classes())?;
+    let seed = p.seed()?;
+    let what = format!("digits {} (seed {seed})", labels.len());
+    let png = generate(&app, what, move |s| {
+        grid_png(&s.digits(&labels, seed)?, 28, 1, labels.len())
+    })
+    .await?;
+    Ok(image("image/png", png))
+}
+
+async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let seed = Params::new(&q).seed()?;
+    let classes = app.sampler.num_classes();
+    let png = generate(&app, format!("grid (seed {seed})"), move |s| {
+        grid_png(&s.seeded_grid(seed)?, 28, classes, classes)
+    })
+    .await?;
+    Ok(image("image/png", png))
+}
+
+async fn morph(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let p = Params::new(&q);
+    let classes = app.sampler.num_classes();
+    let (from, to) = (p.class("from", 3, classes)?, p.class("to", 8, classes)?);
+    let (steps, seed) = (p.steps()?, p.seed()?);
+    let morph = match p.switch("latent")? {
+        true => Morph::Latent { class: from },
+        false => Morph::Class { from, to },
+    };
+    let what = format!("morph {morph:?}, {steps} steps (seed {seed})");
+    let gif = generate(&app, what, move |s| {
+        morph_gif(&morph_images(s, morph, steps, seed)?)
+    })
+    .await?;
+    Ok(image("image/gif", gif))
+}
+
+/// The run's config, its latest full evaluation (eval.json) and the API's limits.
+async fn info(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let read = |path: PathBuf| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    };
+    let generator = app.run.sampling_generator();
+    Ok(Json(serde_json::json!({
+        "run": app.run.root.display().to_string(),
+        "generator": generator.file_name().map(|n| n.to_string_lossy().to_string()),
+        "classes": app.sampler.num_classes(),
+        "latent_dim": app.sampler.latent_dim(),
+        "config": read(app.run.config()),
+        "evaluation": read(app.run.root.join("eval.json")),
+        "limits": {
+            "max_digits": MAX_DIGITS,
+            "max_steps": MAX_STEPS,
+            "max_concurrent": app.max_concurrent,
+        },
+    })))
+}

@@ -1,0 +1,186 @@
+//! Query parameters of the web API, checked before any generation starts:
+//! every bad value becomes a [`ApiError`] naming the parameter (HTTP 400).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// The longest digit string one request may ask for.
+pub const MAX_DIGITS: usize = 64;
+/// The most frames one morph may have.
+pub const MAX_STEPS: usize = 64;
+
+/// An error answered as `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.message }));
+        (self.status, body).into_response()
+    }
+}
+
+/// A request's query parameters.
+pub struct Params<'a> {
+    query: &'a HashMap<String, String>,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(query: &'a HashMap<String, String>) -> Self {
+        Self { query }
+    }
+
+    /// `seed`, any unsigned 64-bit number (default 0).
+    pub fn seed(&self) -> Result<u64, ApiError> {
+        match self.query.get("seed") {
+            None => Ok(0),
+            Some(v) => v.trim().parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "seed: {:?} is not a number 0..={}",
+                    shorten(v),
+                    u64::MAX
+                ))
+            }),
+        }
+    }
+
+    /// A class parameter such as `from` (`default` when absent).
+    pub fn class(&self, name: &str, default: u8, classes: usize) -> Result<u8, ApiError> {
+        let Some(v) = self.query.get(name) else {
+            return Ok(default);
+        };
+        match v.trim().parse::<usize>() {
+            Ok(c) if c < classes => Ok(c as u8),
+            _ => Err(ApiError::bad_request(format!(
+                "{name}: {:?} is not a class 0..={}",
+                shorten(v),
+                classes - 1
+            ))),
+        }
+    }
+
+    /// `steps`: frames of a morph, 2..=[`MAX_STEPS`] (default 16).
+    pub fn steps(&self) -> Result<usize, ApiError> {
+        let Some(v) = self.query.get("steps") else {
+            return Ok(16);
+        };
+        match v.trim().parse::<usize>() {
+            Ok(n) if (2..=MAX_STEPS).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "steps: {:?} is not a number 2..={MAX_STEPS}",
+                shorten(v)
+            ))),
+        }
+    }
+
+    /// `text`: the digits to write, 1..=[`MAX_DIGITS`] of them.
+    pub fn digits(&self, classes: usize) -> Result<Vec<u8>, ApiError> {
+        let text = self.query.get("text").ok_or_else(|| {
+            ApiError::bad_request("text: missing; ask for digits like ?text=2026")
+        })?;
+        crate::sample::parse_digits(text.trim(), classes, MAX_DIGITS, "text")
+            .map_err(|e| ApiError::bad_request(shorten(&e.to_string())))
+    }
+
+    /// A yes/no switch such as `latent` (`1`/`true`/`yes` or `0`/`false`/`no`).
+    pub fn switch(&self, name: &str) -> Result<bool, ApiError> {
+        match self.query.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if ["1", "true", "yes", ""].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "no"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "{name}: {:?} is not true or false",
+                shorten(&v)
+            ))),
+        }
+    }
+}
+
+/// Keeps echoed input short: a 10,000-character value is cut to its start.
+fn shorten(text: &str) -> String {
+    const KEEP: usize = 80;
+    match text.char_indices().nth(KEEP) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn message(result: Result<impl std::fmt::Debug, ApiError>) -> String {
+        let err = result.unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        err.message
+    }
+
+    #[test]
+    fn good_values_parse() {
+        let q = query(&[
+            ("seed", "7"),
+            ("text", "2026"),
+            ("from", "3"),
+            ("steps", "8"),
+        ]);
+        let p = Params::new(&q);
+        assert_eq!(p.seed().unwrap(), 7);
+        assert_eq!(p.digits(10).unwrap(), vec![2, 0, 2, 6]);
+        assert_eq!(p.class("from", 0, 10).unwrap(), 3);
+        assert_eq!(p.class("to", 8, 10).unwrap(), 8);
+        assert_eq!(p.steps().unwrap(), 8);
+        assert!(!p.switch("latent").unwrap());
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        let q = query(&[
+            ("seed", "abc"),
+            ("text", "12a"),
+            ("from", "10"),
+            ("steps", "1000"),
+        ]);
+        let p = Params::new(&q);
+        assert!(message(p.seed()).starts_with("seed:"));
+        assert!(message(p.digits(10)).contains("not a digit"));
+        assert!(message(p.class("from", 0, 10)).starts_with("from:"));
+        assert!(message(p.steps()).starts_with("steps:"));
+        let q = query(&[("seed", "-1"), ("latent", "maybe")]);
+        let p = Params::new(&q);
+        assert!(message(p.seed()).starts_with("seed:"));
+        assert!(message(p.switch("latent")).starts_with("latent:"));
+        assert!(message(Params::new(&query(&[])).digits(10)).contains("missing"));
+    }
+
+    #[test]
+    fn long_input_is_refused_and_not_echoed_whole() {
+        let long = "7".repeat(10_000);
+        let q = query(&[("text", &long), ("seed", &long)]);
+        let p = Params::new(&q);
+        let m = message(p.digits(10));
+        assert!(m.contains("at most 64"), "{m}");
+        assert!(message(p.seed()).len() < 200);
+    }
+}
