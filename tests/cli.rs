@@ -28,11 +28,8 @@ fn fails(args: &[&str], needle: &str) {
 }
 
 fn png_size(path: &Path) -> (u32, u32) {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .unwrap();
-    (reader.info().width, reader.info().height)
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    common::png_dimensions(&bytes)
 }
 
 #[test]

@@ -50,3 +50,35 @@ pub const TINY_TRAIN: [&str; 8] = [
     "--eval-every",
     "0",
 ];
+
+/// Trains the tiny run into `run` for `steps` iterations (no progress bar).
+pub fn train_tiny(run: &std::path::Path, steps: u64) {
+    let steps = steps.to_string();
+    let out = cdcgan(
+        &[
+            &[
+                "train",
+                "--out",
+                run.to_str().unwrap(),
+                "--max-steps",
+                &steps,
+                "--quiet",
+            ][..],
+            &TINY_TRAIN,
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "tiny training failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (width, height) of PNG bytes.
+pub fn png_dimensions(bytes: &[u8]) -> (u32, u32) {
+    let reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    (reader.info().width, reader.info().height)
+}

@@ -1,0 +1,373 @@
+//! End-to-end: `cdcgan serve` over a tiny real run, first through its HTTP API,
+//! then in a real browser (Debian's headless Chromium, driven by ChromeDriver
+//! over WebDriver): type "42", wait for the picture, check it, screenshot it.
+//!
+//! The browser test needs `/usr/bin/chromium` and `/usr/bin/chromedriver`
+//! (`apt-get install chromium chromium-driver`; `.ci/run` installs them).
+//! Without them it fails, unless `CDCGAN_SKIP_BROWSER=1` is set.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod common;
+
+/// One tiny trained run shared by the tests of this file.
+fn trained_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let run = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-run");
+        let _ = std::fs::remove_dir_all(&run);
+        common::train_tiny(&run, 3);
+        run
+    })
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cdcgan serve` on a free port; returns the process and its base URL.
+fn start_server(run: &Path) -> (Process, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args([
+            "serve",
+            "--run",
+            run.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cdcgan serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (Process(child), url)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// GET `url`: (status, content type, body).
+fn get(agent: &ureq::Agent, url: &str) -> (u16, String, Vec<u8>) {
+    let mut response = agent.get(url).call().expect("the server answers");
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = response.body_mut().read_to_vec().unwrap();
+    (response.status().as_u16(), kind, body)
+}
+
+#[test]
+fn api_serves_images_and_refuses_bad_parameters() {
+    let (_server, base) = start_server(trained_run());
+    let agent = agent();
+    let (status, _, body) = get(&agent, &format!("{base}/healthz"));
+    assert_eq!((status, body.as_slice()), (200, &br#"{"status":"ok"}"#[..]));
+
+    // Digits: one 28 px cell per digit with 2 px padding; same seed, same bytes.
+    let (status, kind, png) = get(&agent, &format!("{base}/api/digits?text=20261128&seed=7"));
+    assert_eq!((status, kind.as_str()), (200, "image/png"));
+    assert_eq!(common::png_dimensions(&png), (8 * 30 + 2, 32));
+    let (_, _, again) = get(&agent, &format!("{base}/api/digits?text=20261128&seed=7"));
+    assert_eq!(png, again, "same request, same picture");
+    let (_, _, other) = get(&agent, &format!("{base}/api/digits?text=20261128&seed=8"));
+    assert_ne!(png, other, "another seed, other handwriting");
+
+    let (status, _, grid) = get(&agent, &format!("{base}/api/grid?seed=3"));
+    assert_eq!(status, 200);
+    assert_eq!(common::png_dimensions(&grid), (302, 302));
+
+    for query in ["from=3&to=8&steps=5", "from=2&latent=1&steps=4"] {
+        let (status, kind, gif) = get(&agent, &format!("{base}/api/morph?{query}"));
+        assert_eq!((status, kind.as_str()), (200, "image/gif"), "{query}");
+        assert!(gif.starts_with(b"GIF89a"), "{query}");
+    }
+
+    let (status, _, info) = get(&agent, &format!("{base}/api/info"));
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(info["classes"], 10);
+    assert_eq!(info["config"]["dataset"], "mnist");
+    assert_eq!(info["limits"]["max_digits"], 64);
+
+    // Bad parameters: 400 with a JSON message naming the parameter, never a panic.
+    let ten_thousand = "7".repeat(10_000);
+    for (query, needle) in [
+        ("/api/digits?text=4a2", "not a digit"),
+        ("/api/digits?text=", "empty"),
+        ("/api/digits", "text: missing"),
+        (
+            &format!("/api/digits?text={ten_thousand}")[..],
+            "at most 64",
+        ),
+        ("/api/digits?text=42&seed=abc", "seed:"),
+        ("/api/digits?text=42&seed=-1", "seed:"),
+        ("/api/grid?seed=1e9", "seed:"),
+        ("/api/morph?from=10", "from:"),
+        ("/api/morph?to=x", "to:"),
+        ("/api/morph?steps=1000", "steps:"),
+        ("/api/morph?latent=maybe", "latent:"),
+    ] {
+        let (status, kind, body) = get(&agent, &format!("{base}{query}"));
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(kind, "application/json", "{query}");
+        let message = serde_json::from_slice::<Value>(&body).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(needle), "{query}: {message}");
+        assert!(message.len() < 300, "{query}: echoes too much");
+    }
+    let (status, _, _) = get(&agent, &format!("{base}/no/such/page"));
+    assert_eq!(status, 404);
+    // Still serving after all that.
+    let (status, _, _) = get(&agent, &format!("{base}/api/digits?text=1"));
+    assert_eq!(status, 200);
+}
+
+/// A minimal WebDriver session (W3C protocol, JSON over HTTP).
+struct Browser {
+    agent: ureq::Agent,
+    session: String,
+    _driver: Process,
+}
+
+/// The W3C key under which WebDriver returns element references.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    fn start(profile: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Process(
+            Command::new("/usr/bin/chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        let agent = agent();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while agent.get(&format!("{base}/status")).call().is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1100,800",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+        }}});
+        let answer: Value = agent
+            .post(&format!("{base}/session"))
+            .send_json(&capabilities)
+            .expect("chromedriver answers")
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {answer}"))
+            .to_string();
+        Self {
+            agent,
+            session: format!("{base}/session/{session}"),
+            _driver: driver,
+        }
+    }
+
+    /// POST a WebDriver command; returns its `value`.
+    fn post(&self, path: &str, body: Value) -> Value {
+        let answer: Value = self
+            .agent
+            .post(&format!("{}{path}", self.session))
+            .send_json(&body)
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        assert!(
+            answer["value"].get("error").is_none(),
+            "WebDriver {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    fn script(&self, source: &str) -> Value {
+        self.post("/execute/sync", json!({"script": source, "args": []}))
+    }
+
+    /// Polls `source` until it returns something truthy (30 s at most).
+    fn wait_for(&self, what: &str, source: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.script(source);
+            if !(value.is_null() || value == json!(false)) {
+                return value;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let element = self.post("/element", json!({"using": "css selector", "value": css}))
+            [ELEMENT]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.post(&format!("/element/{element}/clear"), json!({}));
+        self.post(&format!("/element/{element}/value"), json!({"text": text}));
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let mut response = self
+            .agent
+            .get(&format!("{}/screenshot", self.session))
+            .call()
+            .unwrap();
+        let answer: Value = response.body_mut().read_json().unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(answer["value"].as_str().unwrap())
+            .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(&self.session).call();
+    }
+}
+
+/// Returns the digits picture once it shows `text`: its size and pixels as a
+/// data URL (drawn through a canvas, so it is what the page shows).
+fn shown_digits(browser: &Browser, text: &str) -> Value {
+    let source = format!(
+        r#"const img = document.getElementById("digits");
+        const src = img.dataset.src || "";
+        const shown = new URLSearchParams(src.split("?")[1] || "").get("text");
+        if (shown !== {text:?} || img.classList.contains("busy") || !img.complete || !img.naturalWidth) return null;
+        const canvas = document.createElement("canvas");
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        canvas.getContext("2d").drawImage(img, 0, 0);
+        return {{src, width: img.naturalWidth, height: img.naturalHeight, pixels: canvas.toDataURL()}};"#
+    );
+    browser.wait_for(&format!("the page to show {text:?}"), &source)
+}
+
+#[test]
+fn page_writes_typed_digits_in_chromium() {
+    if !Path::new("/usr/bin/chromedriver").exists() {
+        assert!(
+            std::env::var_os("CDCGAN_SKIP_BROWSER").is_some(),
+            "the browser test needs Debian's chromium and chromium-driver \
+             (apt-get install chromium chromium-driver); set CDCGAN_SKIP_BROWSER=1 to skip it"
+        );
+        eprintln!("skipped: no /usr/bin/chromedriver (CDCGAN_SKIP_BROWSER is set)");
+        return;
+    }
+    let (_server, base) = start_server(trained_run());
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::start(profile.path());
+    browser.post("/url", json!({"url": format!("{base}/")}));
+
+    // The page opens with "2026"; the grid and the morph load beside it.
+    let before = shown_digits(&browser, "2026");
+    assert_eq!(
+        (before["width"].as_u64(), before["height"].as_u64()),
+        (Some(122), Some(32))
+    );
+    browser.wait_for(
+        "the grid",
+        r#"const g = document.getElementById("grid"); return g.complete && g.naturalWidth === 302;"#,
+    );
+
+    // Type "42": the picture follows.
+    browser.type_into("#text", "42");
+    let after = shown_digits(&browser, "42");
+    assert_eq!(
+        (after["width"].as_u64(), after["height"].as_u64()),
+        (Some(62), Some(32))
+    );
+    assert_ne!(
+        after["pixels"], before["pixels"],
+        "the picture did not change"
+    );
+    // What the page showed is a real PNG from the API, of the size two digits take.
+    let src = after["src"].as_str().unwrap();
+    let (status, kind, png) = get(&browser.agent, &format!("{base}{src}"));
+    assert_eq!((status, kind.as_str()), (200, "image/png"));
+    assert_eq!(common::png_dimensions(&png), (62, 32));
+
+    let shot = browser.screenshot();
+    assert!(shot.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let path = std::env::var_os("CDCGAN_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png"));
+    std::fs::write(&path, &shot).unwrap();
+    eprintln!("screenshot: {}", path.display());
+
+    // A letter: the server's message appears on the page; the last good picture stays.
+    browser.type_into("#text", "4a2");
+    let message = browser.wait_for(
+        "the error message",
+        r#"const e = document.getElementById("error").textContent; return e.includes("not a digit") ? e : null;"#,
+    );
+    assert!(
+        message.as_str().unwrap().contains("position 2"),
+        "{message}"
+    );
+}
