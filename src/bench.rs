@@ -86,7 +86,7 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         let t = Instant::now();
         let real = real_batch(&data, &indices, &device);
         let noise = noise_batch(&train_config, 10, i as u64, &device);
-        train_step(&mut state, real, noise, train_config.aux_weight);
+        train_step(&mut state, real, noise, &train_config.step_recipe());
         if i >= config.warmup {
             times.push(t.elapsed().as_secs_f64());
         }

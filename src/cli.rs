@@ -223,6 +223,24 @@ pub struct TrainArgs {
     /// Weight of the auxiliary classification loss [default: 1.0].
     #[arg(long)]
     pub aux_weight: Option<f32>,
+    /// Adversarial loss [default: bce].
+    #[arg(long, value_enum)]
+    pub loss: Option<crate::train::recipe::GanLoss>,
+    /// One-sided label smoothing: D's target for real digits becomes 1 - S (e.g. 0.1).
+    #[arg(long, value_name = "S")]
+    pub label_smoothing: Option<f32>,
+    /// G's learning rate (two time-scale update rule) [default: --lr].
+    #[arg(long)]
+    pub lr_g: Option<f64>,
+    /// D's learning rate (two time-scale update rule) [default: --lr].
+    #[arg(long)]
+    pub lr_d: Option<f64>,
+    /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<crate::train::recipe::LrSchedule>,
+    /// How D is told the class: label planes, or a projection discriminator [default: planes].
+    #[arg(long = "cond", value_enum)]
+    pub conditioning: Option<crate::model::discriminator::Conditioning>,
     /// Measure sample quality every N epochs, 0 for never [default: 1].
     #[arg(long)]
     pub eval_every: Option<usize>,
@@ -358,6 +376,12 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 ("--aux-classifier", args.aux_classifier),
                 ("--aux-weight", args.aux_weight.is_some()),
                 ("--ema", args.ema.is_some()),
+                ("--loss", args.loss.is_some()),
+                ("--label-smoothing", args.label_smoothing.is_some()),
+                ("--lr-g", args.lr_g.is_some()),
+                ("--lr-d", args.lr_d.is_some()),
+                ("--lr-schedule", args.lr_schedule.is_some()),
+                ("--cond", args.conditioning.is_some()),
             ];
             if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
                 bail!(
@@ -388,6 +412,13 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             c.aux_weight = args.aux_weight.unwrap_or(c.aux_weight);
             c.ema = args.ema;
             c.model = GanConfig::seed_architecture(c.dataset.num_classes(), args.aux_classifier);
+            c.model.discriminator.conditioning = args.conditioning;
+            let r = &mut c.recipe;
+            r.loss = args.loss.unwrap_or(r.loss);
+            r.label_smoothing = args.label_smoothing.unwrap_or(r.label_smoothing);
+            r.lr_g = args.lr_g;
+            r.lr_d = args.lr_d;
+            r.lr_schedule = args.lr_schedule.unwrap_or(r.lr_schedule);
             c
         }
     };

@@ -351,6 +351,9 @@ fn page_writes_typed_digits_in_chromium() {
     let (status, kind, png) = get(&browser.agent, &format!("{base}{src}"));
     assert_eq!((status, kind.as_str()), (200, "image/png"));
     assert_eq!(common::png_dimensions(&png), (62, 32));
+    // The address bar now links to these digits.
+    let search = browser.script("return window.location.search;");
+    assert!(search.as_str().unwrap().contains("text=42"), "{search}");
 
     let shot = browser.screenshot();
     assert!(shot.starts_with(b"\x89PNG"), "the screenshot is a PNG");

@@ -138,7 +138,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
         let indices: Vec<usize> = (step as usize * 20..step as usize * 20 + 20).collect();
         let real = trainer::real_batch(&data, &indices, &device);
         let noise = trainer::noise_batch(&config, 10, step, &device);
-        let stats = train_step(&mut state, real, noise, config.aux_weight);
+        let stats = train_step(&mut state, real, noise, &config.step_recipe());
         assert!(stats.non_finite().is_none());
     }
     let progress = checkpoint::Progress {

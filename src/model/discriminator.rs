@@ -1,15 +1,20 @@
 //! The conditional discriminator D(x, y): the image plus its class broadcast
 //! as one constant plane per class, down-sampled by strided convolutions to
 //! one real/fake logit, and optionally (AC-GAN) to class logits as well.
+//!
+//! With [`Conditioning::Projection`] (Miyato & Koyama 2018) the label planes
+//! go: D sees the image alone, and the class enters at the end as
+//! `embed(y) . sum_pool(features)` added to the logit.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use super::generator::LEAKY_SLOPE;
 use super::init::DcganInit;
@@ -28,6 +33,20 @@ pub struct DiscriminatorConfig {
     /// Add the AC-GAN auxiliary classifier head on the 7x7 features.
     #[config(default = false)]
     pub aux_classifier: bool,
+    /// How the label enters D; absent means label planes (the seed's, and
+    /// what configs written before this option hold).
+    pub conditioning: Option<Conditioning>,
+}
+
+/// How D is told the class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conditioning {
+    /// One constant plane per class, stacked onto the image (the seed).
+    #[default]
+    Planes,
+    /// A learned class embedding dotted with D's pooled features.
+    Projection,
 }
 
 /// D: [B, 1+classes, 28, 28] -> Conv(k5, s2) -> LReLU -> Conv(k5, s2) -> BN
@@ -41,6 +60,9 @@ pub struct Discriminator {
     pub bn2: BatchNorm,
     pub conv3: Conv2d,
     pub aux: Option<Conv2d>,
+    /// The class embedding of a projection discriminator, [classes, 256]
+    /// (PyTorch's `nn.Embedding` layout, `embed.weight`).
+    pub embed: Option<Embedding>,
     pub num_classes: usize,
 }
 
@@ -68,14 +90,17 @@ impl DiscriminatorConfig {
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
         };
+        let projection = self.conditioning.unwrap_or_default() == Conditioning::Projection;
+        let planes = if projection { 0 } else { self.num_classes };
         let d = Discriminator {
-            conv1: down(self.image_channels + self.num_classes, c1).init(device),
+            conv1: down(self.image_channels + planes, c1).init(device),
             conv2: down(c1, c2).init(device),
             bn2: BatchNormConfig::new(c2).init(device),
             conv3: Conv2dConfig::new([c2, 1], [7, 7]).init(device),
             aux: self
                 .aux_classifier
                 .then(|| Conv2dConfig::new([c2, self.num_classes], [7, 7]).init(device)),
+            embed: projection.then(|| EmbeddingConfig::new(self.num_classes, c2).init(device)),
             num_classes: self.num_classes,
         };
         DcganInit::new(ChaCha8Rng::seed_from_u64(seed)).apply(d)
@@ -86,20 +111,31 @@ impl Discriminator {
     /// `images`: [B, C, H, W] in [-1, 1]; `labels`: [B, classes] one-hot.
     pub fn forward(&self, images: Tensor<4>, labels: Tensor<2>) -> DiscriminatorOutput {
         let [batch, _, height, width] = images.dims();
-        let planes = labels.reshape([batch, self.num_classes, 1, 1]).expand([
-            batch,
-            self.num_classes,
-            height,
-            width,
-        ]);
-        let x = Tensor::cat(vec![images, planes], 1);
+        let x = match self.embed {
+            Some(_) => images,
+            None => {
+                let planes = labels
+                    .clone()
+                    .reshape([batch, self.num_classes, 1, 1])
+                    .expand([batch, self.num_classes, height, width]);
+                Tensor::cat(vec![images, planes], 1)
+            }
+        };
         let x = leaky_relu(self.conv1.forward(x), LEAKY_SLOPE);
         let features = leaky_relu(self.bn2.forward(self.conv2.forward(x)), LEAKY_SLOPE);
         let class_logits = self.aux.as_ref().map(|head| {
             head.forward(features.clone())
                 .reshape([batch, self.num_classes])
         });
-        let logits = self.conv3.forward(features).reshape([batch]);
+        let mut logits = self.conv3.forward(features.clone()).reshape([batch]);
+        if let Some(embed) = &self.embed {
+            // Rows of `labels` may blend classes (morphs), so embed by a
+            // product with the table rather than a lookup.
+            let channels = features.dims()[1];
+            let pooled = features.sum_dim(3).sum_dim(2).reshape([batch, channels]);
+            let class_vectors = labels.matmul(embed.weight.val());
+            logits = logits + (pooled * class_vectors).sum_dim(1).reshape([batch]);
+        }
         DiscriminatorOutput {
             logits,
             class_logits,

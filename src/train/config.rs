@@ -6,6 +6,7 @@ use anyhow::{Context, ensure};
 use serde::{Deserialize, Serialize};
 
 use super::optim::AdamConfig;
+use super::recipe::{Recipe, StepRecipe};
 use crate::data::DatasetKind;
 use crate::model::GanConfig;
 
@@ -37,6 +38,9 @@ pub struct TrainConfig {
     /// Keep an exponential moving average of G's weights with this decay.
     #[serde(default)]
     pub ema: Option<f32>,
+    /// Loss, label smoothing, per-network learning rates, schedule.
+    #[serde(default)]
+    pub recipe: Recipe,
     /// Evaluate sample quality every N epochs (0: never).
     #[serde(default)]
     pub eval_every: usize,
@@ -65,6 +69,7 @@ impl Default for TrainConfig {
             log_every: 50,
             aux_weight: 1.0,
             ema: None,
+            recipe: Recipe::default(),
             eval_every: 1,
             eval_samples: 2000,
             model: GanConfig::seed_architecture(10, false),
@@ -116,6 +121,7 @@ impl TrainConfig {
                 "--ema must be in (0, 1), e.g. 0.999 (got {d})"
             );
         }
+        self.recipe.validate()?;
         ensure!(
             self.aux_weight.is_finite() && self.aux_weight >= 0.0,
             "--aux-weight must be a finite number >= 0 (got {})",
@@ -127,6 +133,31 @@ impl TrainConfig {
             self.eval_samples
         );
         Ok(())
+    }
+
+    /// G's Adam settings (`--lr-g` overrides `--lr`).
+    pub fn adam_g(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.recipe.lr_g.unwrap_or(self.adam.lr),
+            ..self.adam
+        }
+    }
+
+    /// D's Adam settings (`--lr-d` overrides `--lr`).
+    pub fn adam_d(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.recipe.lr_d.unwrap_or(self.adam.lr),
+            ..self.adam
+        }
+    }
+
+    /// What each step needs of the recipe.
+    pub fn step_recipe(&self) -> StepRecipe {
+        StepRecipe {
+            loss: self.recipe.loss,
+            label_smoothing: self.recipe.label_smoothing,
+            aux_weight: self.aux_weight,
+        }
     }
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {

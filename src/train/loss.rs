@@ -1,7 +1,9 @@
 //! GAN losses on logits, in their numerically stable forms.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, relu};
+
+use super::recipe::GanLoss;
 
 /// Mean binary cross-entropy of `logits` against a constant `target` in
 /// [0, 1]: `max(x, 0) - x t + log(1 + exp(-|x|))`, PyTorch's
@@ -9,6 +11,30 @@ use burn::tensor::activation::log_softmax;
 pub fn bce_with_logits(logits: Tensor<1>, target: f32) -> Tensor<1> {
     let softplus_neg_abs = logits.clone().abs().neg().exp().log1p();
     (logits.clone().clamp_min(0.0) - logits.mul_scalar(target) + softplus_neg_abs).mean()
+}
+
+/// D's adversarial loss on its logits for real and fake images. With BCE,
+/// `smoothing` lowers the real target to `1 - smoothing` (one-sided).
+pub fn discriminator_loss(
+    loss: GanLoss,
+    real: Tensor<1>,
+    fake: Tensor<1>,
+    smoothing: f32,
+) -> Tensor<1> {
+    match loss {
+        GanLoss::Bce => bce_with_logits(real, 1.0 - smoothing) + bce_with_logits(fake, 0.0),
+        GanLoss::Hinge => {
+            relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean()
+        }
+    }
+}
+
+/// G's adversarial loss on D's logits for its images.
+pub fn generator_loss(loss: GanLoss, fake: Tensor<1>) -> Tensor<1> {
+    match loss {
+        GanLoss::Bce => bce_with_logits(fake, 1.0),
+        GanLoss::Hinge => fake.mean().neg(),
+    }
 }
 
 /// Mean cross-entropy of class `logits` [B, C] against `targets` [B, C]
@@ -54,6 +80,28 @@ mod tests {
         let huge = Tensor::<1>::from_data(TensorData::new(vec![1e4f32, -1e4], [2]), &device);
         let loss = scalar(bce_with_logits(huge, 1.0));
         assert!((loss - 5e3).abs() < 1.0, "{loss}");
+    }
+
+    #[test]
+    fn hinge_losses_match_their_definitions() {
+        let device = inference_device();
+        let t =
+            |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
+        // relu(1 - r): 0, 0.5, 3 -> mean 3.5/3; relu(1 + f): 0, 1.5, 0 -> mean 0.5.
+        let d = discriminator_loss(
+            GanLoss::Hinge,
+            t(vec![2.0, 0.5, -2.0]),
+            t(vec![-3.0, 0.5, -1.0]),
+            0.0,
+        );
+        assert!((scalar(d) - (3.5 / 3.0 + 0.5)).abs() < 1e-6);
+        let g = generator_loss(GanLoss::Hinge, t(vec![1.0, -3.0]));
+        assert!((scalar(g) - 1.0).abs() < 1e-6);
+        // BCE with smoothing is BCE against 1 - s for the real half.
+        let (r, f) = (t(vec![0.3, -1.2]), t(vec![0.7]));
+        let smoothed = discriminator_loss(GanLoss::Bce, r.clone(), f.clone(), 0.1);
+        let expected = bce_with_logits(r, 0.9) + bce_with_logits(f, 0.0);
+        assert!((scalar(smoothed) - scalar(expected)).abs() < 1e-7);
     }
 
     #[test]

@@ -6,13 +6,16 @@
 //! 3. G step: BCE(D'(fake, y_fake), 1) with the updated D' (non-saturating,
 //!    D' frozen so no D weight gradients are computed)
 //!    [+ w * CE(aux(fake), y_fake)], Adam on G.
+//!
+//! [`StepRecipe`] swaps BCE for the hinge loss or smooths the real target.
 
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
-use super::loss::{bce_with_logits, cross_entropy};
+use super::loss::{cross_entropy, discriminator_loss, generator_loss};
 use super::optim::Adam;
+use super::recipe::StepRecipe;
 use crate::model::{Discriminator, Generator};
 
 /// Both networks and their optimizers: everything a step changes.
@@ -60,14 +63,15 @@ impl StepStats {
     }
 }
 
-/// Runs one iteration in place. `aux_weight` scales the AC-GAN loss terms
-/// when the discriminator has the auxiliary head.
+/// Runs one iteration in place. `recipe.aux_weight` scales the AC-GAN loss
+/// terms when the discriminator has the auxiliary head.
 pub fn train_step(
     state: &mut GanState,
     real: Conditioned<4>,
     noise: Conditioned<2>,
-    aux_weight: f32,
+    recipe: &StepRecipe,
 ) -> StepStats {
+    let aux_weight = recipe.aux_weight;
     let fake = state.generator.forward(noise.x, noise.labels.clone());
 
     // D step.
@@ -75,8 +79,12 @@ pub fn train_step(
     let on_fake = state
         .discriminator
         .forward(fake.clone().detach(), noise.labels.clone());
-    let mut d_loss =
-        bce_with_logits(on_real.logits.clone(), 1.0) + bce_with_logits(on_fake.logits.clone(), 0.0);
+    let mut d_loss = discriminator_loss(
+        recipe.loss,
+        on_real.logits.clone(),
+        on_fake.logits.clone(),
+        recipe.label_smoothing,
+    );
     if let Some(class_logits) = on_real.class_logits {
         d_loss = d_loss + cross_entropy(class_logits, real.labels).mul_scalar(aux_weight);
     }
@@ -91,7 +99,7 @@ pub fn train_step(
         .clone()
         .no_grad()
         .forward(fake, noise.labels.clone());
-    let mut g_loss = bce_with_logits(verdict.logits, 1.0);
+    let mut g_loss = generator_loss(recipe.loss, verdict.logits);
     if let Some(class_logits) = verdict.class_logits {
         g_loss = g_loss + cross_entropy(class_logits, noise.labels).mul_scalar(aux_weight);
     }

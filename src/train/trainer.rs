@@ -71,9 +71,24 @@ pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
             .model
             .discriminator
             .init_seeded(device, derived_seed(config.seed, Purpose::Init, 1)),
-        adam_g: Adam::new(config.adam),
-        adam_d: Adam::new(config.adam),
+        adam_g: Adam::new(config.adam_g()),
+        adam_d: Adam::new(config.adam_d()),
         ema: config.ema.map(Ema::new),
+    }
+}
+
+/// How much of the run is done before `step`: the larger of the step share
+/// (of --epochs, or --max-steps when that ends the run sooner) and the time
+/// share of --max-minutes. Drives the learning-rate schedule.
+fn run_fraction(config: &TrainConfig, step: u64, batches_per_epoch: usize, wall_s: f64) -> f64 {
+    let mut total = (config.epochs * batches_per_epoch) as u64;
+    if let Some(m) = config.max_steps {
+        total = total.min(m);
+    }
+    let by_steps = step as f64 / total.max(1) as f64;
+    match config.max_minutes {
+        Some(m) => by_steps.max(wall_s / (m * 60.0)),
+        None => by_steps,
     }
 }
 
@@ -178,7 +193,11 @@ pub fn train(
             let indices = &order[start..start + config.batch_size];
             let real = real_batch(&data, indices, &device);
             let noise = noise_batch(config, data.num_classes, progress.step, &device);
-            let mut stats = train_step(&mut state, real, noise, config.aux_weight);
+            let done = run_fraction(config, progress.step, batches_per_epoch, progress.wall_s);
+            let factor = config.recipe.lr_schedule.factor(done);
+            state.adam_g.config.lr = config.adam_g().lr * factor;
+            state.adam_d.config.lr = config.adam_d().lr * factor;
+            let mut stats = train_step(&mut state, real, noise, &config.step_recipe());
             if options.inject_nan_at_step == Some(progress.step + 1) {
                 stats.d_loss = f32::NAN;
             }
