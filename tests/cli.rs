@@ -280,3 +280,74 @@ fn bad_flags_and_missing_inputs_get_clear_errors() {
         "g.safetensors",
     );
 }
+
+#[test]
+fn recipe_options_train_and_are_kept_in_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("recipe");
+    let run_s = run.to_str().unwrap();
+    let recipe = [
+        "--cond",
+        "projection",
+        "--loss",
+        "hinge",
+        "--lr-d",
+        "0.0004",
+        "--lr-g",
+        "0.0001",
+        "--lr-schedule",
+        "cosine",
+    ];
+    let tiny = ["--limit", "200", "--batch-size", "20", "--quiet"];
+    ok(&[
+        &["train", "--out", run_s, "--max-steps", "3"],
+        &recipe[..],
+        &tiny[..],
+    ]
+    .concat());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["model"]["discriminator"]["conditioning"],
+        "projection"
+    );
+    assert_eq!(config["recipe"]["loss"], "hinge");
+    assert_eq!(config["recipe"]["lr_d"], 0.0004);
+    assert_eq!(config["recipe"]["lr_schedule"], "cosine");
+    // The projection discriminator's class embedding is saved under its PyTorch name.
+    let d = std::fs::read(run.join("checkpoint/discriminator.safetensors")).unwrap();
+    let d = safetensors::SafeTensors::deserialize(&d).unwrap();
+    assert_eq!(d.tensor("embed.weight").unwrap().shape(), &[10, 256]);
+    // The recipe is part of the run: resuming keeps it and refuses to change it.
+    fails(
+        &["train", "--resume", run_s, "--loss", "bce"],
+        "--loss cannot change when resuming",
+    );
+    let said = ok(&["train", "--resume", run_s, "--max-steps", "4", "--quiet"]);
+    assert!(said.contains("trained to step 4"), "{said}");
+    let grid = dir.path().join("grid.png");
+    assert!(generate_grid(run_s, &grid).status.success());
+    // Bad values name the flag.
+    let other = dir.path().join("other");
+    let other_s = other.to_str().unwrap();
+    fails(
+        &["train", "--out", other_s, "--label-smoothing", "0.9"],
+        "--label-smoothing must be in [0, 0.5)",
+    );
+    fails(
+        &[
+            "train",
+            "--out",
+            other_s,
+            "--loss",
+            "hinge",
+            "--label-smoothing",
+            "0.1",
+        ],
+        "bce only",
+    );
+    fails(
+        &["train", "--out", other_s, "--lr-g", "0"],
+        "--lr-g must be in (0, 1]",
+    );
+}

@@ -153,7 +153,10 @@ mod tests {
         let mut json = serde_json::to_value(DiscriminatorConfig::new()).unwrap();
         json.as_object_mut().unwrap().remove("conditioning");
         let old = json.to_string();
-        assert!(!old.contains("conditioning") && old.contains("num_classes"), "{old}");
+        assert!(
+            !old.contains("conditioning") && old.contains("num_classes"),
+            "{old}"
+        );
         let back: DiscriminatorConfig = serde_json::from_str(&old).unwrap();
         assert_eq!(back.conditioning, None);
     }

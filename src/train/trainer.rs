@@ -491,3 +491,20 @@ impl Window {
         row
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_fraction_follows_steps_or_the_time_budget() {
+        let mut c = TrainConfig::default();
+        c.epochs = 2;
+        assert_eq!(run_fraction(&c, 0, 100, 0.0), 0.0);
+        assert_eq!(run_fraction(&c, 100, 100, 5.0), 0.5);
+        c.max_steps = Some(50);
+        assert_eq!(run_fraction(&c, 25, 100, 5.0), 0.5);
+        c.max_minutes = Some(1.0);
+        assert_eq!(run_fraction(&c, 5, 100, 45.0), 0.75, "time runs out first");
+    }
+}
