@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Recipes at equal wall time: each recipe trains under a time budget, is scored by
+# `cdcgan eval` (10,000 digits) at each budget mark, and the figures land in one CSV.
+#
+#   bench/recipes.sh [OUT=bench/out/recipes]
+#
+# Environment (defaults in brackets):
+#   BIN       the cdcgan binary          [$CARGO_TARGET_DIR/release/cdcgan, built if missing]
+#   RECIPES   names from the list below  [all]
+#   SEEDS     training seeds             ["0 1"]
+#   BUDGETS   minute marks, ascending    ["2 5 10"]
+#   THREADS   threads per run            [2]
+#   PARALLEL  runs at once               [1: on a 2-core machine, one at a time]
+#   COUNT     digits scored per mark     [10000]
+#
+# A run is trained to the first mark, scored, resumed to the next mark, scored...
+# so the marks share one run (resume is exact); a recipe with --lr-schedule gets
+# one run per mark, since its schedule spans the budget.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-bench/out/recipes}"
+seeds="${SEEDS:-0 1}"
+budgets="${BUDGETS:-2 5 10}"
+threads="${THREADS:-2}"
+parallel="${PARALLEL:-1}"
+count="${COUNT:-10000}"
+if [ -z "${BIN:-}" ]; then
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cdcgan-target}"
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/cdcgan"
+fi
+
+# name|train flags
+all_recipes=(
+  "seed|"
+  "ema|--ema 0.999"
+  "ttur|--lr-d 0.0004 --lr-g 0.0001"
+  "smooth|--label-smoothing 0.1"
+  "hinge|--loss hinge"
+  "aux|--aux-classifier"
+  "projection|--cond projection --loss hinge"
+  "combo|--cond projection --loss hinge --lr-d 0.0004 --lr-g 0.0001 --ema 0.999"
+  "combo-sched|--cond projection --loss hinge --lr-d 0.0004 --lr-g 0.0001 --ema 0.999 --lr-schedule linear"
+)
+wanted="${RECIPES:-$(printf '%s\n' "${all_recipes[@]}" | cut -d'|' -f1 | tr '\n' ' ')}"
+mkdir -p "$out"
+
+# One recipe and seed through all marks; writes $out/NAME-sSEED-MIN.json (the
+# evaluation) and .steps (the steps trained by then) per mark.
+one() {
+  local name="$1" flags="$2" seed="$3" minutes run
+  local shared="$out/runs/$name-s$seed"
+  rm -rf "$shared" "$shared"-m*
+  mkdir -p "$out/runs"
+  for minutes in $budgets; do
+    run="$shared"
+    # A schedule decays over the whole budget, so each mark is its own run.
+    [[ "$flags" == *--lr-schedule* ]] && run="$shared-m$minutes"
+    if [ -d "$run/checkpoint" ]; then
+      "$BIN" --threads "$threads" train --resume "$run" --max-minutes "$minutes" --quiet >>"$run.log" 2>&1
+    else
+      # shellcheck disable=SC2086 # flags are words
+      "$BIN" --threads "$threads" train --out "$run" --seed "$seed" $flags --epochs 1000 \
+        --eval-every 0 --max-minutes "$minutes" --quiet >"$run.log" 2>&1
+    fi
+    "$BIN" --threads "$threads" eval --run "$run" --count "$count" --json >"$out/$name-s$seed-$minutes.json"
+    tail -n 1 "$run/metrics.csv" | cut -d, -f2 >"$out/$name-s$seed-$minutes.steps"
+    echo "$name seed $seed: scored at $minutes min ($(cat "$out/$name-s$seed-$minutes.steps") steps)"
+  done
+}
+
+jobs_running=0
+for name in $wanted; do
+  flags=$(printf '%s\n' "${all_recipes[@]}" | awk -F'|' -v n="$name" '$1 == n {print $2}')
+  for seed in $seeds; do
+    one "$name" "$flags" "$seed" &
+    jobs_running=$((jobs_running + 1))
+    if [ "$jobs_running" -ge "$parallel" ]; then wait -n; jobs_running=$((jobs_running - 1)); fi
+  done
+done
+wait
+
+# The table: one row per recipe, seed and mark, with the real-data ceiling.
+python3 - "$out" <<'EOF'
+import csv, glob, json, os, sys
+out = sys.argv[1]
+rows = []
+for path in sorted(glob.glob(os.path.join(out, "*-s*-*.json"))):
+    stem = os.path.basename(path)[:-5]
+    name, seed, minutes = stem.rsplit("-", 2)
+    report = json.load(open(path))
+    steps = int(open(path[:-5] + ".steps").read())
+    g, c = report["generated"], report["ceiling"]
+    rows.append([name, seed[1:], minutes, steps, g["accuracy"], g["frechet"], g["recall"], g["precision"],
+                 c["accuracy"], c["frechet"], c["recall"]])
+rows.sort(key=lambda r: (r[0], int(r[1]), float(r[2])))
+header = ["recipe", "seed", "minutes", "steps", "accuracy", "frechet", "recall", "precision",
+          "ceiling_accuracy", "ceiling_frechet", "ceiling_recall"]
+with open(os.path.join(out, "recipes.csv"), "w", newline="") as f:
+    csv.writer(f).writerows([header] + rows)
+print("| recipe | seed | min | steps | accuracy | Frechet | recall | precision |")
+print("|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.2f} | {r[6]:.3f} | {r[7]:.3f} |")
+if rows:
+    r = rows[0]
+    print(f"| real ceiling | | | | {r[8]:.3f} | {r[9]:.2f} | {r[10]:.3f} | |")
+EOF
