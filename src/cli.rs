@@ -238,6 +238,12 @@ pub struct TrainArgs {
     /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<crate::train::recipe::LrSchedule>,
+    /// G's width: channels of its 7x7 feature map, halved at 14x14 [default: 256].
+    #[arg(long)]
+    pub g_channels: Option<usize>,
+    /// D's width: channels after its first convolution, doubled after the second [default: 128].
+    #[arg(long)]
+    pub d_channels: Option<usize>,
     /// How D is told the class: label planes, or a projection discriminator [default: planes].
     #[arg(long = "cond", value_enum)]
     pub conditioning: Option<crate::model::discriminator::Conditioning>,
@@ -382,6 +388,8 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 ("--lr-d", args.lr_d.is_some()),
                 ("--lr-schedule", args.lr_schedule.is_some()),
                 ("--cond", args.conditioning.is_some()),
+                ("--g-channels", args.g_channels.is_some()),
+                ("--d-channels", args.d_channels.is_some()),
             ];
             if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
                 bail!(
@@ -413,6 +421,12 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             c.ema = args.ema;
             c.model = GanConfig::seed_architecture(c.dataset.num_classes(), args.aux_classifier);
             c.model.discriminator.conditioning = args.conditioning;
+            if let Some(n) = args.g_channels {
+                c.model.generator.base_channels = n;
+            }
+            if let Some(n) = args.d_channels {
+                c.model.discriminator.base_channels = n;
+            }
             let r = &mut c.recipe;
             r.loss = args.loss.unwrap_or(r.loss);
             r.label_smoothing = args.label_smoothing.unwrap_or(r.label_smoothing);

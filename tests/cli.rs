@@ -297,6 +297,10 @@ fn recipe_options_train_and_are_kept_in_the_run() {
         "0.0001",
         "--lr-schedule",
         "cosine",
+        "--g-channels",
+        "64",
+        "--d-channels",
+        "32",
     ];
     let tiny = ["--limit", "200", "--batch-size", "20", "--quiet"];
     ok(&[
@@ -317,7 +321,8 @@ fn recipe_options_train_and_are_kept_in_the_run() {
     // The projection discriminator's class embedding is saved under its PyTorch name.
     let d = std::fs::read(run.join("checkpoint/discriminator.safetensors")).unwrap();
     let d = safetensors::SafeTensors::deserialize(&d).unwrap();
-    assert_eq!(d.tensor("embed.weight").unwrap().shape(), &[10, 256]);
+    assert_eq!(d.tensor("embed.weight").unwrap().shape(), &[10, 64]);
+    assert_eq!(d.tensor("conv1.weight").unwrap().shape(), &[32, 1, 5, 5]);
     // The recipe is part of the run: resuming keeps it and refuses to change it.
     fails(
         &["train", "--resume", run_s, "--loss", "bce"],

@@ -122,6 +122,18 @@ impl TrainConfig {
             );
         }
         self.recipe.validate()?;
+        let (g, d) = (
+            self.model.generator.base_channels,
+            self.model.discriminator.base_channels,
+        );
+        ensure!(
+            (8..=1024).contains(&g) && g % 2 == 0,
+            "--g-channels must be an even number in 8..=1024 (got {g})"
+        );
+        ensure!(
+            (4..=512).contains(&d),
+            "--d-channels must be in 4..=512 (got {d})"
+        );
         ensure!(
             self.aux_weight.is_finite() && self.aux_weight >= 0.0,
             "--aux-weight must be a finite number >= 0 (got {})",
