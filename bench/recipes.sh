@@ -17,8 +17,10 @@
 # so the marks share one run (resume is exact); a recipe with --lr-schedule gets
 # one run per mark, since its schedule spans the budget.
 set -euo pipefail
+# Paths given relative to where the script is called from.
+out="$(realpath -m "${1:-$(dirname "$0")/out/recipes}")"
+[ -n "${BIN:-}" ] && BIN="$(realpath "$BIN")"
 cd "$(dirname "$0")/.."
-out="${1:-bench/out/recipes}"
 seeds="${SEEDS:-0 1}"
 budgets="${BUDGETS:-2 5 10}"
 threads="${THREADS:-2}"
@@ -46,15 +48,16 @@ all_recipes=(
   "combo-sched|--cond projection --loss hinge --lr-d 0.0004 --lr-g 0.0001 --ema 0.999 --lr-schedule linear"
 )
 wanted="${RECIPES:-$(printf '%s\n' "${all_recipes[@]}" | cut -d'|' -f1 | tr '\n' ' ')}"
-mkdir -p "$out"
+sorted="$(printf '%s\n' $budgets | sort -g | tr '\n' ' ')"
+[ "$sorted" = "$(printf '%s\n' $budgets | tr '\n' ' ')" ] || { echo "BUDGETS must ascend: $budgets" >&2; exit 2; }
+mkdir -p "$out/runs"
 
 # One recipe and seed through all marks; writes $out/NAME-sSEED-MIN.json (the
 # evaluation) and .steps (the steps trained by then) per mark.
 one() {
   local name="$1" flags="$2" seed="$3" minutes run
   local shared="$out/runs/$name-s$seed"
-  rm -rf "$shared" "$shared"-m*
-  mkdir -p "$out/runs"
+  rm -rf "$shared" "$shared"-m* "$out/$name-s$seed"-*
   for minutes in $budgets; do
     run="$shared"
     # A schedule decays over the whole budget, so each mark is its own run.
@@ -66,22 +69,26 @@ one() {
       "$BIN" --threads "$threads" train --out "$run" --seed "$seed" $flags --epochs 1000 \
         --eval-every 0 --max-minutes "$minutes" --quiet >"$run.log" 2>&1
     fi
-    "$BIN" --threads "$threads" eval --run "$run" --count "$count" --json >"$out/$name-s$seed-$minutes.json"
+    "$BIN" --threads "$threads" eval --run "$run" --count "$count" --json >"$out/eval.tmp-$name-$seed"
+    mv "$out/eval.tmp-$name-$seed" "$out/$name-s$seed-$minutes.json"
     tail -n 1 "$run/metrics.csv" | cut -d, -f2 >"$out/$name-s$seed-$minutes.steps"
     echo "$name seed $seed: scored at $minutes min ($(cat "$out/$name-s$seed-$minutes.steps") steps)"
   done
 }
 
-jobs_running=0
+declare -a pids=()
 for name in $wanted; do
-  flags=$(printf '%s\n' "${all_recipes[@]}" | awk -F'|' -v n="$name" '$1 == n {print $2}')
+  flags=$(printf '%s\n' "${all_recipes[@]}" | awk -F'|' -v n="$name" '$1 == n {print $2; found=1} END {exit !found}') \
+    || { echo "unknown recipe: $name" >&2; exit 2; }
   for seed in $seeds; do
+    while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do sleep 1; done
     one "$name" "$flags" "$seed" &
-    jobs_running=$((jobs_running + 1))
-    if [ "$jobs_running" -ge "$parallel" ]; then wait -n; jobs_running=$((jobs_running - 1)); fi
+    pids+=("$!")
   done
 done
-wait
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+[ "$failed" -eq 0 ] || echo "$failed recipe runs failed (see $out/runs/*.log); their marks are missing below" >&2
 
 # The table: one row per recipe, seed and mark, with the real-data ceiling.
 python3 - "$out" <<'EOF'

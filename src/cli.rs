@@ -403,7 +403,21 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 "--resume {}: no checkpoint/train_state.safetensors there; nothing to resume",
                 dir.display()
             );
-            TrainConfig::load(&run.config())?
+            let config = TrainConfig::load(&run.config())?;
+            let relength = [
+                ("--epochs", args.epochs.is_some()),
+                ("--max-steps", args.max_steps.is_some()),
+                ("--max-minutes", args.max_minutes.is_some()),
+            ];
+            if config.recipe.lr_schedule != crate::train::recipe::LrSchedule::Constant {
+                if let Some((flag, _)) = relength.iter().find(|(_, given)| *given) {
+                    bail!(
+                        "{flag} cannot change when resuming a run with a learning-rate schedule: \
+                         the schedule decays over the length fixed when the run started"
+                    );
+                }
+            }
+            config
         }
         None => {
             let mut c = TrainConfig::default();

@@ -52,10 +52,17 @@ fn start_server(run: &Path) -> (Process, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("cdcgan serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // The first line names the address; a server stuck before it fails the test, not hangs it.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("cdcgan serve printed no address within 120 s");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -170,7 +177,7 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
-        let driver = Process(
+        let mut driver = Process(
             Command::new("/usr/bin/chromedriver")
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
@@ -181,7 +188,18 @@ impl Browser {
         let agent = agent();
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        while agent.get(&format!("{base}/status")).call().is_err() {
+        // Ready means ChromeDriver itself says so (not just anything answering on the port).
+        let ready = |agent: &ureq::Agent| -> bool {
+            let Ok(mut response) = agent.get(&format!("{base}/status")).call() else {
+                return false;
+            };
+            let status: Value = response.body_mut().read_json().unwrap_or_default();
+            status["value"]["ready"] == json!(true)
+        };
+        while !ready(&agent) {
+            if let Ok(Some(exit)) = driver.0.try_wait() {
+                panic!("chromedriver exited at start ({exit}); port {port} taken?");
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "chromedriver did not come up"
@@ -302,8 +320,12 @@ fn shown_digits(browser: &Browser, text: &str) -> Value {
         if (shown !== {text:?} || img.classList.contains("busy") || !img.complete || !img.naturalWidth) return null;
         const canvas = document.createElement("canvas");
         canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-        canvas.getContext("2d").drawImage(img, 0, 0);
-        return {{src, width: img.naturalWidth, height: img.naturalHeight, pixels: canvas.toDataURL()}};"#
+        const context = canvas.getContext("2d");
+        context.drawImage(img, 0, 0);
+        const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let grey = 0;
+        for (let i = 0; i < rgba.length; i += 4) grey += rgba[i];
+        return {{src, width: img.naturalWidth, height: img.naturalHeight, grey, pixels: canvas.toDataURL()}};"#
     );
     browser.wait_for(&format!("the page to show {text:?}"), &source)
 }
@@ -351,6 +373,19 @@ fn page_writes_typed_digits_in_chromium() {
     let (status, kind, png) = get(&browser.agent, &format!("{base}{src}"));
     assert_eq!((status, kind.as_str()), (200, "image/png"));
     assert_eq!(common::png_dimensions(&png), (62, 32));
+    // ... and the page drew exactly those pixels (the sum of their grey values).
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(&png))
+        .read_info()
+        .unwrap();
+    let mut pixels = vec![0; decoder.output_buffer_size()];
+    decoder.next_frame(&mut pixels).unwrap();
+    let api_grey: u64 = pixels.iter().map(|&p| p as u64).sum();
+    assert!(api_grey > 0, "the API sent a black picture");
+    assert_eq!(
+        after["grey"].as_u64(),
+        Some(api_grey),
+        "the page shows other pixels"
+    );
     // The address bar now links to these digits.
     let search = browser.script("return window.location.search;");
     assert!(search.as_str().unwrap().contains("text=42"), "{search}");

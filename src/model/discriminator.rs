@@ -4,7 +4,10 @@
 //!
 //! With [`Conditioning::Projection`] (Miyato & Koyama 2018) the label planes
 //! go: D sees the image alone, and the class enters at the end as
-//! `embed(y) . sum_pool(features)` added to the logit.
+//! `embed(y) . mean_pool(features)` added to the logit (the k7 convolution
+//! stays as the unconditional term). The paper sum-pools under spectral
+//! normalisation; without it, summing 49 positions would start the class
+//! term several times larger than the hinge margin, so this averages them.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -132,7 +135,7 @@ impl Discriminator {
             // Rows of `labels` may blend classes (morphs), so embed by a
             // product with the table rather than a lookup.
             let channels = features.dims()[1];
-            let pooled = features.sum_dim(3).sum_dim(2).reshape([batch, channels]);
+            let pooled = features.mean_dim(3).mean_dim(2).reshape([batch, channels]);
             let class_vectors = labels.matmul(embed.weight.val());
             logits = logits + (pooled * class_vectors).sum_dim(1).reshape([batch]);
         }

@@ -59,7 +59,7 @@ pub struct ServeOptions {
 struct App {
     run: RunDir,
     sampler: Arc<Sampler>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     max_concurrent: usize,
 }
 
@@ -79,7 +79,7 @@ pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyho
     let app = Arc::new(App {
         run,
         sampler: Arc::new(sampler),
-        slots: Semaphore::new(options.max_concurrent),
+        slots: Arc::new(Semaphore::new(options.max_concurrent)),
         max_concurrent: options.max_concurrent,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -123,6 +123,12 @@ fn router(app: Arc<App>) -> Router {
                 message: "no such page; see /api/info, /api/digits, /api/grid, /api/morph".into(),
             }
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: "only GET is served here".into(),
+            }
+        })
         .with_state(app)
 }
 
@@ -139,7 +145,7 @@ async fn generate(
     job: impl FnOnce(&Sampler) -> anyhow::Result<Vec<u8>> + Send + 'static,
 ) -> Result<Vec<u8>, ApiError> {
     let started = Instant::now();
-    let _slot = tokio::time::timeout(QUEUE_WAIT, app.slots.acquire())
+    let slot = tokio::time::timeout(QUEUE_WAIT, app.slots.clone().acquire_owned())
         .await
         .map_err(|_| ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -147,10 +153,15 @@ async fn generate(
         })?
         .expect("the semaphore is never closed");
     let sampler = app.sampler.clone();
-    let bytes = tokio::task::spawn_blocking(move || job(&sampler))
-        .await
-        .map_err(|e| internal(anyhow::anyhow!("generation task failed: {e}")))?
-        .map_err(internal)?;
+    // The slot travels with the job: a client that hangs up frees it only
+    // when the generation it started has finished.
+    let bytes = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        job(&sampler)
+    })
+    .await
+    .map_err(|e| internal(anyhow::anyhow!("generation task failed: {e}")))?
+    .map_err(internal)?;
     tracing::info!(%what, ms = started.elapsed().as_millis() as u64, "generated");
     Ok(bytes)
 }

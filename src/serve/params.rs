@@ -93,11 +93,14 @@ impl<'a> Params<'a> {
         let text = self.query.get("text").ok_or_else(|| {
             ApiError::bad_request("text: missing; ask for digits like ?text=2026")
         })?;
+        // parse_digits checks the length before it echoes the text, so its
+        // messages stay short.
         crate::sample::parse_digits(text.trim(), classes, MAX_DIGITS, "text")
-            .map_err(|e| ApiError::bad_request(shorten(&e.to_string())))
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
-    /// A yes/no switch such as `latent` (`1`/`true`/`yes` or `0`/`false`/`no`).
+    /// A yes/no switch such as `latent` (`1`/`true`/`yes`, or a bare `latent`;
+    /// `0`/`false`/`no`).
     pub fn switch(&self, name: &str) -> Result<bool, ApiError> {
         match self.query.get(name).map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(false),
@@ -182,5 +185,10 @@ mod tests {
         let m = message(p.digits(10));
         assert!(m.contains("at most 64"), "{m}");
         assert!(message(p.seed()).len() < 200);
+        // A bad character late in a long (allowed) text still says where and what.
+        let text = format!("{}x", "1".repeat(39));
+        let q = query(&[("text", &text)]);
+        let m = message(Params::new(&q).digits(10));
+        assert!(m.contains("position 40 is not a digit"), "{m}");
     }
 }
