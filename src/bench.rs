@@ -24,6 +24,9 @@ pub struct BenchConfig {
     pub warmup: usize,
     pub batch_size: usize,
     pub aux_classifier: bool,
+    /// Network widths (None: the seed's 256 / 128).
+    pub g_channels: Option<usize>,
+    pub d_channels: Option<usize>,
 }
 
 /// Median of a set of durations in seconds.
@@ -42,11 +45,19 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         (1..=10_000).contains(&config.batch_size),
         "--batch-size must be in 1..=10000"
     );
+    let mut model = GanConfig::seed_architecture(10, config.aux_classifier);
+    if let Some(n) = config.g_channels {
+        model.generator.base_channels = n;
+    }
+    if let Some(n) = config.d_channels {
+        model.discriminator.base_channels = n;
+    }
     let train_config = TrainConfig {
         batch_size: config.batch_size,
-        model: GanConfig::seed_architecture(10, config.aux_classifier),
+        model,
         ..TrainConfig::default()
     };
+    train_config.validate()?;
     let mut gen_rate = 0.0;
     if config.gen_iters > 0 {
         let device = inference_device();

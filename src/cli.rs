@@ -133,6 +133,12 @@ pub struct BenchArgs {
     /// Benchmark with D's auxiliary classifier head.
     #[arg(long)]
     pub aux_classifier: bool,
+    /// G's width (as `train --g-channels`) [default: 256].
+    #[arg(long)]
+    pub g_channels: Option<usize>,
+    /// D's width (as `train --d-channels`) [default: 128].
+    #[arg(long)]
+    pub d_channels: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -690,6 +696,8 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         warmup: args.warmup,
         batch_size: args.batch_size,
         aux_classifier: args.aux_classifier,
+        g_channels: args.g_channels,
+        d_channels: args.d_channels,
     };
     let (train, generate) = crate::bench::run(&config, |line| println!("{line}"))?;
     println!("gen_images_per_s={generate:.1}");
