@@ -22,7 +22,13 @@ fn trained_run() -> &'static Path {
     RUN.get_or_init(|| {
         let run = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-run");
         let _ = std::fs::remove_dir_all(&run);
-        common::train_tiny(&run, 3);
+        // One whole epoch (400 images in batches of 20), so the run has its epoch files.
+        common::train_tiny(&run, 20);
+        assert!(run.join("samples/epoch_001.png").is_file());
+        assert!(
+            run.join("samples/progress.gif").is_file(),
+            "training writes the progress GIF each epoch"
+        );
         run
     })
 }

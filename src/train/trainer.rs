@@ -259,6 +259,7 @@ pub fn train(
             data.num_classes,
             data.num_classes,
         )?;
+        crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
         checkpoint::save(run, &state, &progress, config)?;
         last_checkpoint = progress.step;
         crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
