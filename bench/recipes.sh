@@ -45,6 +45,7 @@ all_recipes=(
   "half|--g-channels 128 --d-channels 64"
   "half-hinge|--g-channels 128 --d-channels 64 --loss hinge"
   "quarter|--g-channels 64 --d-channels 32"
+  "half-ema|--g-channels 128 --d-channels 64 --ema 0.999"
   "combo-sched|--cond projection --loss hinge --lr-d 0.0004 --lr-g 0.0001 --ema 0.999 --lr-schedule linear"
 )
 wanted="${RECIPES:-$(printf '%s\n' "${all_recipes[@]}" | cut -d'|' -f1 | tr '\n' ' ')}"
