@@ -45,13 +45,8 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         (1..=10_000).contains(&config.batch_size),
         "--batch-size must be in 1..=10000"
     );
-    let mut model = GanConfig::seed_architecture(10, config.aux_classifier);
-    if let Some(n) = config.g_channels {
-        model.generator.base_channels = n;
-    }
-    if let Some(n) = config.d_channels {
-        model.discriminator.base_channels = n;
-    }
+    let model = GanConfig::seed_architecture(10, config.aux_classifier)
+        .with_widths(config.g_channels, config.d_channels);
     let train_config = TrainConfig {
         batch_size: config.batch_size,
         model,

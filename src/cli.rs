@@ -439,14 +439,9 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             c.limit = args.limit;
             c.aux_weight = args.aux_weight.unwrap_or(c.aux_weight);
             c.ema = args.ema;
-            c.model = GanConfig::seed_architecture(c.dataset.num_classes(), args.aux_classifier);
+            c.model = GanConfig::seed_architecture(c.dataset.num_classes(), args.aux_classifier)
+                .with_widths(args.g_channels, args.d_channels);
             c.model.discriminator.conditioning = args.conditioning;
-            if let Some(n) = args.g_channels {
-                c.model.generator.base_channels = n;
-            }
-            if let Some(n) = args.d_channels {
-                c.model.discriminator.base_channels = n;
-            }
             let r = &mut c.recipe;
             r.loss = args.loss.unwrap_or(r.loss);
             r.label_smoothing = args.label_smoothing.unwrap_or(r.label_smoothing);

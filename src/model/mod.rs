@@ -31,6 +31,19 @@ impl GanConfig {
     }
 }
 
+impl GanConfig {
+    /// Overrides the networks' widths (`--g-channels`, `--d-channels`) where given.
+    pub fn with_widths(mut self, g_channels: Option<usize>, d_channels: Option<usize>) -> Self {
+        if let Some(n) = g_channels {
+            self.generator.base_channels = n;
+        }
+        if let Some(n) = d_channels {
+            self.discriminator.base_channels = n;
+        }
+        self
+    }
+}
+
 /// One-hot rows [B, classes] for `labels` (each < `classes`).
 pub fn one_hot(labels: &[u8], classes: usize, device: &Device) -> Tensor<2> {
     let mut values = vec![0f32; labels.len() * classes];
