@@ -32,8 +32,9 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release/cdcgan"
 fi
 
-# name|train flags
+# name|train flags; flags without --recipe are on top of `--recipe seed`.
 all_recipes=(
+  "fast|--recipe fast"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
@@ -46,6 +47,13 @@ all_recipes=(
   "half-hinge|--g-channels 128 --d-channels 64 --loss hinge"
   "quarter|--g-channels 64 --d-channels 32"
   "half-ema|--g-channels 128 --d-channels 64 --ema 0.999"
+  "quarter-ema|--g-channels 64 --d-channels 32 --ema 0.999"
+  "quarter-hinge-ema|--g-channels 64 --d-channels 32 --loss hinge --ema 0.999"
+  "quarter-ema-lr4|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0004"
+  "quarter-ema-b50|--g-channels 64 --d-channels 32 --ema 0.999 --batch-size 50"
+  "quarter-ema-lr4-b50|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0004 --batch-size 50"
+  "quarter-hinge-ema-lr4|--g-channels 64 --d-channels 32 --loss hinge --ema 0.999 --lr 0.0004"
+  "quarter-ema-lr8|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0008"
   "combo-sched|--cond projection --loss hinge --lr-d 0.0004 --lr-g 0.0001 --ema 0.999 --lr-schedule linear"
 )
 wanted="${RECIPES:-$(printf '%s\n' "${all_recipes[@]}" | cut -d'|' -f1 | tr '\n' ' ')}"
@@ -58,6 +66,7 @@ mkdir -p "$out/runs"
 one() {
   local name="$1" flags="$2" seed="$3" minutes run
   local shared="$out/runs/$name-s$seed"
+  [[ "$flags" == *--recipe* ]] || flags="--recipe seed $flags"
   rm -rf "$shared" "$shared"-m* "$out/$name-s$seed"-*
   for minutes in $budgets; do
     run="$shared"
@@ -116,4 +125,14 @@ for r in rows:
 if rows:
     r = rows[0]
     print(f"| real ceiling | | | | {r[8]:.3f} | {r[9]:.2f} | {r[10]:.3f} | |")
+# Mean over the seeds, per recipe and mark.
+groups = {}
+for r in rows:
+    groups.setdefault((r[0], float(r[2])), []).append(r)
+print()
+print("| recipe | min | seeds | steps | accuracy | Frechet | recall | precision |")
+print("|---|---|---|---|---|---|---|---|")
+for (name, minutes), g in sorted(groups.items()):
+    mean = lambda i: sum(r[i] for r in g) / len(g)
+    print(f"| {name} | {g[0][2]} | {len(g)} | {mean(3):.0f} | {mean(4):.3f} | {mean(5):.2f} | {mean(6):.3f} | {mean(7):.3f} |")
 EOF

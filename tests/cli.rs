@@ -359,3 +359,68 @@ fn recipe_options_train_and_are_kept_in_the_run() {
         "--lr-g must be in (0, 1]",
     );
 }
+
+/// `--recipe` picks the starting settings: the default is the measured fast
+/// recipe, `seed` the original post; flags still override either, and a resumed
+/// run keeps its recipe.
+#[test]
+fn recipe_presets_fill_the_settings_flags_leave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = [
+        "--limit",
+        "200",
+        "--batch-size",
+        "20",
+        "--max-steps",
+        "2",
+        "--quiet",
+    ];
+    let config_of = |name: &str, flags: &[&str]| {
+        let run = dir.path().join(name);
+        ok(&[&["train", "--out", run.to_str().unwrap()], flags, &tiny[..]].concat());
+        let text = std::fs::read_to_string(run.join("config.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let widths = |c: &serde_json::Value| {
+        (
+            c["model"]["generator"]["base_channels"].as_u64().unwrap(),
+            c["model"]["discriminator"]["base_channels"]
+                .as_u64()
+                .unwrap(),
+        )
+    };
+    let fast = config_of("fast", &[]);
+    assert_eq!(widths(&fast), (64, 32));
+    assert_eq!(fast["ema"], 0.999);
+    assert!(
+        dir.path()
+            .join("fast/checkpoint/generator_ema.safetensors")
+            .is_file()
+    );
+    let seed = config_of("seed", &["--recipe", "seed"]);
+    assert_eq!(widths(&seed), (256, 128));
+    assert!(seed["ema"].is_null());
+    assert_eq!(seed["recipe"]["loss"], "bce");
+    assert_eq!(seed["adam"]["lr"], 0.0002);
+    // Flags override the preset, in both directions.
+    let mixed = config_of(
+        "mixed",
+        &["--recipe", "seed", "--g-channels", "32", "--ema", "0.99"],
+    );
+    assert_eq!(widths(&mixed), (32, 128));
+    assert_eq!(mixed["ema"], 0.99);
+    let wide = config_of("wide", &["--g-channels", "128", "--d-channels", "64"]);
+    assert_eq!(widths(&wide), (128, 64));
+    assert_eq!(wide["ema"], 0.999);
+    fails(
+        &[
+            "train",
+            "--resume",
+            dir.path().join("fast").to_str().unwrap(),
+            "--recipe",
+            "seed",
+        ],
+        "--recipe cannot change when resuming",
+    );
+    fails(&["train", "--recipe", "fastest"], "invalid value 'fastest'");
+}

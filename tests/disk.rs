@@ -56,12 +56,14 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    // One checkpoint (about 50 MB) fits; writing the second beside it does not.
+    // One checkpoint of the seed network (about 50 MB) fits; writing the second
+    // beside it does not.
     let _mount = Mount::run(&["-t", "tmpfs", "-o", "size=70M", "tmpfs"], &mnt);
     let run = mnt.join("run");
     let out = cdcgan(
         &[
             &["train", "--out", run.to_str().unwrap(), "--max-steps", "6"],
+            &["--recipe", "seed"][..],
             &TINY[..],
             &["2"],
         ]

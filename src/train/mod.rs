@@ -7,6 +7,7 @@ pub mod ema;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod preset;
 pub mod recipe;
 pub mod step;
 pub mod trainer;
