@@ -114,6 +114,19 @@ fn api_serves_images_and_refuses_bad_parameters() {
     let (_, _, other) = get(&agent, &format!("{base}/api/digits?text=20261128&seed=8"));
     assert_ne!(png, other, "another seed, other handwriting");
 
+    // A page elsewhere that rebinds its name to 127.0.0.1 does not reach the API.
+    let mut response = agent
+        .get(format!("{base}/api/info"))
+        .header("Host", "rebound.example:8080")
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 421);
+    let body = response.body_mut().read_to_string().unwrap();
+    assert!(
+        body.contains("rebound.example") && body.contains("not this machine"),
+        "{body}"
+    );
+
     let (status, _, grid) = get(&agent, &format!("{base}/api/grid?seed=3"));
     assert_eq!(status, 200);
     assert_eq!(common::png_dimensions(&grid), (302, 302));

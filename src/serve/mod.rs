@@ -12,6 +12,9 @@
 //! ```
 //!
 //! Bad parameters get HTTP 400 with `{"error": "..."}` before any work starts.
+//! Bound to a loopback address, the server answers only requests whose `Host`
+//! names this machine (localhost, 127.0.0.1, [::1]): a web page elsewhere that
+//! rebinds its own name to 127.0.0.1 (DNS rebinding) gets 421, not the API.
 //! Generation runs on the blocking pool, at most `max_concurrent` requests at a
 //! time; the rest wait their turn (up to [`QUEUE_WAIT`], then 503).
 
@@ -25,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -97,7 +101,11 @@ pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyho
                 )
             })?;
         on_ready(listener.local_addr()?);
-        axum::serve(listener, router(app))
+        let mut routes = router(app);
+        if options.addr.ip().is_loopback() {
+            routes = routes.layer(from_fn(only_local_hosts));
+        }
+        axum::serve(listener, routes)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -130,6 +138,45 @@ fn router(app: Arc<App>) -> Router {
             }
         })
         .with_state(app)
+}
+
+/// Whether a `Host` header value names the loopback interface: `localhost`,
+/// a loopback IP, either with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [::1] or [::1]:8080
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        },
+        None => host.split_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses requests whose `Host` is not this machine (see the module doc).
+async fn only_local_hosts(request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST);
+    if let Some(host) = host
+        && !host.to_str().is_ok_and(loopback_host)
+    {
+        return ApiError {
+            status: StatusCode::MISDIRECTED_REQUEST,
+            message: format!(
+                "Host {:?} is not this machine: a server on a loopback address answers \
+                 only localhost, 127.0.0.1 or [::1] (serve --addr 0.0.0.0:PORT to answer others)",
+                String::from_utf8_lossy(host.as_bytes())
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
+            ),
+        }
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The query map, or a JSON 400 when it cannot be decoded.
@@ -246,4 +293,35 @@ async fn info(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, Ap
             "max_concurrent": app.max_concurrent,
         },
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_host;
+
+    #[test]
+    fn only_loopback_names_pass_the_host_check() {
+        for ok in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.8.9.1:1",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(loopback_host(ok), "{ok} should pass");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:8080",
+            "[::2]:8080",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!loopback_host(bad), "{bad} should be refused");
+        }
+    }
 }
