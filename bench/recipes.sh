@@ -54,6 +54,10 @@ all_recipes=(
   "quarter-ema-lr4-b50|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0004 --batch-size 50"
   "quarter-hinge-ema-lr4|--g-channels 64 --d-channels 32 --loss hinge --ema 0.999 --lr 0.0004"
   "quarter-ema-lr8|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0008"
+  "quarter-lr4-b25|--g-channels 64 --d-channels 32 --lr 0.0004 --batch-size 25"
+  "quarter-ema-lr4-b25|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0004 --batch-size 25"
+  "quarter-hinge-ema-lr4-b50|--g-channels 64 --d-channels 32 --loss hinge --ema 0.999 --lr 0.0004 --batch-size 50"
+  "quarter-ema-lr8-b50|--g-channels 64 --d-channels 32 --ema 0.999 --lr 0.0008 --batch-size 50"
   "combo-sched|--cond projection --loss hinge --lr-d 0.0004 --lr-g 0.0001 --ema 0.999 --lr-schedule linear"
 )
 wanted="${RECIPES:-$(printf '%s\n' "${all_recipes[@]}" | cut -d'|' -f1 | tr '\n' ' ')}"

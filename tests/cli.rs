@@ -392,6 +392,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     let fast = config_of("fast", &[]);
     assert_eq!(widths(&fast), (64, 32));
     assert_eq!(fast["ema"], 0.999);
+    assert_eq!(fast["adam"]["lr"], 0.0004);
     assert!(
         dir.path()
             .join("fast/checkpoint/generator_ema.safetensors")

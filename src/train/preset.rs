@@ -4,14 +4,16 @@
 //! the most in a short wall-time budget (README, "Recipes at equal wall time").
 
 use super::TrainConfig;
+use super::optim::AdamConfig;
 
 /// A named recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Preset {
-    /// Quarter-width networks (G 64, D 32 channels: about 4.7x the seed's steps per
-    /// second here) with an exponential moving average of G's weights (0.999). Each
-    /// step learns about as much as the seed network's, so a 10-minute run gets
-    /// several epochs' worth of learning.
+    /// Quarter-width networks (G 64, D 32 channels), batch 25, Adam 4e-4 for both
+    /// networks, and an exponential moving average of G's weights (0.999). The narrow
+    /// networks run ~4.7x the seed's samples per second here, the small batch turns
+    /// them into ~4x more steps, and the higher rate and the average make each step
+    /// count: in 10 minutes this reaches what the seed recipe reaches in ~2 hours.
     #[default]
     Fast,
     /// The original post exactly: G 256 / D 128 channels, BCE, Adam 2e-4 for both
@@ -26,6 +28,11 @@ impl Preset {
         match self {
             Preset::Seed => seed,
             Preset::Fast => TrainConfig {
+                batch_size: 25,
+                adam: AdamConfig {
+                    lr: 4e-4,
+                    ..seed.adam
+                },
                 ema: Some(0.999),
                 model: seed.model.with_widths(Some(64), Some(32)),
                 ..seed
@@ -65,5 +72,9 @@ mod tests {
             serde_json::to_string(&seed).unwrap()
         );
         assert_eq!(Preset::default(), Preset::Fast);
+        assert_eq!(
+            (fast.batch_size, fast.adam.lr, fast.ema),
+            (25, 4e-4, Some(0.999))
+        );
     }
 }
