@@ -13,7 +13,8 @@ pub enum Preset {
     /// networks, and an exponential moving average of G's weights (0.999). The narrow
     /// networks run ~4.7x the seed's samples per second here, the small batch turns
     /// them into ~4x more steps, and the higher rate and the average make each step
-    /// count: in 10 minutes this reaches what the seed recipe reaches in ~2 hours.
+    /// count: 10 minutes here give accuracy 0.99 and Frechet 0.84, which the seed
+    /// recipe reaches after about 11 epochs (~75 minutes); its recall stays lower.
     #[default]
     Fast,
     /// The original post exactly: G 256 / D 128 channels, BCE, Adam 2e-4 for both
