@@ -49,7 +49,9 @@ fn survives_sigkill_at_random_moments_and_finishes() {
         &every,
         "--quiet",
     ];
-    let first: Vec<&str> = [&["train", "--out", run_s][..], &TINY_TRAIN, &common].concat();
+    // The seed network: its steps are slow enough for the kills to land mid-run.
+    let seed = ["--recipe", "seed"];
+    let first: Vec<&str> = [&["train", "--out", run_s][..], &seed, &TINY_TRAIN, &common].concat();
     let resume: Vec<&str> = [&["train", "--resume", run_s][..], &common].concat();
 
     // Kill delays (ms) drawn from a fixed seed: a deterministic but irregular set.
