@@ -35,6 +35,8 @@ fi
 # name|train flags; flags without --recipe are on top of `--recipe seed`.
 all_recipes=(
   "fast|--recipe fast"
+  "fast-g128|--recipe fast --g-channels 128"
+  "fast-ema99|--recipe fast --ema 0.99"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"

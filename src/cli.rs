@@ -194,10 +194,10 @@ pub struct TrainArgs {
     /// Epochs to train in total [default: 20].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Batch size [default: 100].
+    /// Batch size [default: 25 with --recipe fast, 100 with seed].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Adam learning rate for both networks [default: 0.0002].
+    /// Adam learning rate for both networks [default: 0.0004 fast, 0.0002 seed].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Adam beta1 [default: 0.5].
@@ -227,8 +227,8 @@ pub struct TrainArgs {
     /// Give D the AC-GAN auxiliary classifier head.
     #[arg(long)]
     pub aux_classifier: bool,
-    /// Keep a moving average of G's weights with this decay (e.g. 0.999); generate,
-    /// export and eval then use it.
+    /// Keep a moving average of G's weights with this decay; generate, export, eval
+    /// and serve then use it; 0 for none [default: 0.999 fast, none seed].
     #[arg(long)]
     pub ema: Option<f32>,
     /// Weight of the auxiliary classification loss [default: 1.0].
@@ -249,10 +249,10 @@ pub struct TrainArgs {
     /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<crate::train::recipe::LrSchedule>,
-    /// G's width: channels of its 7x7 feature map, halved at 14x14 [default: 256].
+    /// G's width: channels of its 7x7 feature map, halved at 14x14 [default: 64 fast, 256 seed].
     #[arg(long)]
     pub g_channels: Option<usize>,
-    /// D's width: channels after its first convolution, doubled after the second [default: 128].
+    /// D's width: channels after its first convolution, doubled after the second [default: 32 fast, 128 seed].
     #[arg(long)]
     pub d_channels: Option<usize>,
     /// How D is told the class: label planes, or a projection discriminator [default: planes].
@@ -445,7 +445,8 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             c.seed = args.seed.unwrap_or(c.seed);
             c.limit = args.limit;
             c.aux_weight = args.aux_weight.unwrap_or(c.aux_weight);
-            c.ema = args.ema.or(c.ema);
+            // --ema 0 turns the preset's average off.
+            c.ema = args.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
             let (g, d) = (&preset.model.generator, &preset.model.discriminator);
             c.model = GanConfig::seed_architecture(
                 c.dataset.num_classes(),

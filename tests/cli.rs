@@ -413,6 +413,13 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     let wide = config_of("wide", &["--g-channels", "128", "--d-channels", "64"]);
     assert_eq!(widths(&wide), (128, 64));
     assert_eq!(wide["ema"], 0.999);
+    let plain = config_of("plain", &["--ema", "0"]);
+    assert!(plain["ema"].is_null());
+    assert!(
+        !dir.path()
+            .join("plain/checkpoint/generator_ema.safetensors")
+            .exists()
+    );
     fails(
         &[
             "train",

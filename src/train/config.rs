@@ -118,7 +118,7 @@ impl TrainConfig {
         if let Some(d) = self.ema {
             ensure!(
                 d > 0.0 && d < 1.0,
-                "--ema must be in (0, 1), e.g. 0.999 (got {d})"
+                "--ema must be in (0, 1), e.g. 0.999, or 0 for none (got {d})"
             );
         }
         self.recipe.validate()?;
