@@ -432,8 +432,7 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             config
         }
         None => {
-            let preset = args.recipe.unwrap_or_default().config();
-            let mut c = preset.clone();
+            let mut c = args.recipe.unwrap_or_default().config();
             if let Some(d) = args.dataset {
                 c.dataset = d;
             }
@@ -447,7 +446,9 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             c.aux_weight = args.aux_weight.unwrap_or(c.aux_weight);
             // --ema 0 turns the preset's average off.
             c.ema = args.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
-            let (g, d) = (&preset.model.generator, &preset.model.discriminator);
+            // The architecture again for the data set's classes, keeping the preset's choices.
+            let (g, d) = (&c.model.generator, &c.model.discriminator);
+            let conditioning = args.conditioning.or(d.conditioning);
             c.model = GanConfig::seed_architecture(
                 c.dataset.num_classes(),
                 args.aux_classifier || d.aux_classifier,
@@ -456,16 +457,12 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 Some(args.g_channels.unwrap_or(g.base_channels)),
                 Some(args.d_channels.unwrap_or(d.base_channels)),
             );
-            c.model.discriminator.conditioning = args.conditioning.or(d.conditioning);
+            c.model.discriminator.conditioning = conditioning;
             let r = &mut c.recipe;
             r.loss = args.loss.unwrap_or(r.loss);
             r.label_smoothing = args.label_smoothing.unwrap_or(r.label_smoothing);
-            // An explicit --lr sets both rates unless --lr-g / --lr-d say otherwise.
-            if args.lr.is_some() {
-                (r.lr_g, r.lr_d) = (args.lr_g, args.lr_d);
-            } else {
-                (r.lr_g, r.lr_d) = (args.lr_g.or(r.lr_g), args.lr_d.or(r.lr_d));
-            }
+            r.lr_g = args.lr_g.or(r.lr_g);
+            r.lr_d = args.lr_d.or(r.lr_d);
             r.lr_schedule = args.lr_schedule.unwrap_or(r.lr_schedule);
             c
         }
