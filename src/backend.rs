@@ -52,6 +52,12 @@ pub fn inference_device() -> Device {
     }
 }
 
+/// Whether tensors run on the CPU (burn Flex), where the generator's
+/// compiled inference path ([`crate::model::inference`]) is used.
+pub fn on_cpu() -> bool {
+    CHOICE.get().copied().unwrap_or_default() == DeviceChoice::Cpu
+}
+
 /// The device for training: the inference device with autodiff enabled.
 pub fn training_device() -> Device {
     inference_device().autodiff()

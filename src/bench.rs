@@ -11,6 +11,7 @@ use anyhow::ensure;
 use crate::backend::{inference_device, training_device};
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::{GanConfig, matrix, one_hot};
+use crate::sample::Sampler;
 use crate::train::TrainConfig;
 use crate::train::step::train_step;
 use crate::train::trainer::{initial_state, noise_batch, real_batch};
@@ -53,33 +54,41 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         ..TrainConfig::default()
     };
     train_config.validate()?;
-    let mut gen_rate = 0.0;
-    if config.gen_iters > 0 {
+    let gen_rate = {
         let device = inference_device();
         let g = train_config.model.generator.init(&device).valid();
+        let sampler = Sampler::from_generator(&g);
         let labels: Vec<u8> = (0..config.batch_size).map(|i| (i % 10) as u8).collect();
         let z = vec![0.5f32; config.batch_size * 100];
-        let forward = || {
+        let conditions = one_hot(&labels, 10, &device);
+        let rate = |forward: &dyn Fn()| {
+            (0..config.warmup).for_each(|_| forward());
+            let times: Vec<f64> = (0..config.gen_iters)
+                .map(|_| {
+                    let t = Instant::now();
+                    forward();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            config.batch_size as f64 / median(times)
+        };
+        // What `generate`, `export` and `serve` run (compiled on the CPU).
+        let host_conditions = conditions.clone().into_data().try_into_vec::<f32>()?;
+        let used = rate(&|| drop(sampler.forward(&z, &host_conditions)));
+        // The framework's own forward, for reference.
+        let framework = rate(&|| {
             let x = g.forward(
                 matrix(z.clone(), config.batch_size, 100, &device),
-                one_hot(&labels, 10, &device),
+                conditions.clone(),
             );
             x.into_data(); // wait for the result
-        };
-        (0..config.warmup).for_each(|_| forward());
-        let times: Vec<f64> = (0..config.gen_iters)
-            .map(|_| {
-                let t = Instant::now();
-                forward();
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        gen_rate = config.batch_size as f64 / median(times);
+        });
         report(&format!(
-            "# generation: {} forwards of batch {}",
+            "# generation: {} forwards of batch {}; the framework's forward alone: {framework:.1} images/s",
             config.gen_iters, config.batch_size
         ));
-    }
+        used
+    };
 
     let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
     let device = training_device();

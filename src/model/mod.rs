@@ -3,6 +3,7 @@
 
 pub mod discriminator;
 pub mod generator;
+pub mod inference;
 pub mod init;
 pub mod weights;
 

@@ -10,7 +10,8 @@ use anyhow::{Context, ensure};
 use burn::module::Module;
 use burn::tensor::Device;
 
-use crate::backend::inference_device;
+use crate::backend::{inference_device, on_cpu};
+use crate::model::inference::InferenceGenerator;
 use crate::model::weights::import;
 use crate::model::{Generator, GeneratorConfig, matrix};
 use crate::rng::{Purpose, stream};
@@ -23,14 +24,23 @@ const BATCH: usize = 500;
 pub struct Sampler {
     generator: Generator,
     device: Device,
+    /// The same generator compiled for the CPU (`None` on a GPU device,
+    /// where the framework's forward runs).
+    compiled: Option<InferenceGenerator>,
 }
 
 impl Sampler {
     /// Wraps a (possibly training) generator as an inference copy.
     pub fn from_generator(generator: &Generator) -> Self {
+        Self::new(generator.valid())
+    }
+
+    fn new(generator: Generator) -> Self {
+        let compiled = on_cpu().then(|| InferenceGenerator::new(&generator));
         Self {
-            generator: generator.valid(),
+            generator,
             device: inference_device(),
+            compiled,
         }
     }
 
@@ -45,14 +55,13 @@ impl Sampler {
         })?;
         let config: GeneratorConfig = serde_json::from_str(config)
             .with_context(|| format!("{}: unreadable generator config", path.display()))?;
-        let device = inference_device();
-        let generator = import(config.init(&device), &tensors).with_context(|| {
+        let generator = import(config.init(&inference_device()), &tensors).with_context(|| {
             format!(
                 "{}: does not fit the generator it describes",
                 path.display()
             )
         })?;
-        Ok(Self { generator, device })
+        Ok(Self::new(generator))
     }
 
     pub fn num_classes(&self) -> usize {
@@ -96,24 +105,34 @@ impl Sampler {
     pub fn images_conditioned(&self, z: &[f32], conditions: &[f32]) -> anyhow::Result<Vec<u8>> {
         let (latent, classes) = (self.latent_dim(), self.num_classes());
         let n = conditions.len() / classes;
-        ensure!(z.len() == n * latent, "noise does not match the conditions");
+        ensure!(
+            z.len() == n * latent && conditions.len() == n * classes,
+            "noise does not match the conditions"
+        );
         let mut out = Vec::with_capacity(n * 784);
         for (zs, ys) in z
             .chunks(BATCH * latent)
             .zip(conditions.chunks(BATCH * classes))
         {
-            let rows = ys.len() / classes;
-            let z = matrix(zs.to_vec(), rows, latent, &self.device);
-            let y = matrix(ys.to_vec(), rows, classes, &self.device);
-            let values = self
-                .generator
-                .forward(z, y)
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("f32 images");
-            out.extend(image::to_u8(&values));
+            out.extend(image::to_u8(&self.forward(zs, ys)));
         }
         Ok(out)
+    }
+
+    /// The generator's outputs in [-1, 1], [n, channels, 28, 28], for the
+    /// rows of `z` and `conditions` (checked by the caller).
+    pub fn forward(&self, z: &[f32], conditions: &[f32]) -> Vec<f32> {
+        if let Some(compiled) = &self.compiled {
+            return compiled.forward(z, conditions);
+        }
+        let rows = conditions.len() / self.num_classes();
+        let z = matrix(z.to_vec(), rows, self.latent_dim(), &self.device);
+        let y = matrix(conditions.to_vec(), rows, self.num_classes(), &self.device);
+        self.generator
+            .forward(z, y)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 images")
     }
 
     /// The class grid: row r is class r, column c shares noise vector c.

@@ -1,0 +1,391 @@
+//! The generator compiled for CPU inference: the same function as
+//! [`Generator::forward`] in evaluation mode, computed on host buffers.
+//!
+//! Why it exists: generation is one forward pass, and burn Flex's transposed
+//! convolution runs one gemm per image (packing the whole weight again for
+//! every image) and adds its columns into the NCHW output one scalar at a
+//! time. That scatter and packing were ~30% of generation time. Here, once
+//! per model:
+//! - each batch norm's running statistics are folded into the weights and
+//!   bias of the transposed convolution before it (`w * s`, `b * s + t`);
+//! - the weights are laid out so every layer is a single gemm whose output
+//!   rows are channels-last (NHWC) image positions.
+//!
+//! and per chunk of images: `h = x . W` (the `gemm` crate, the same AVX-512
+//! kernels burn uses), then a gather that sums, for each output pixel, the
+//! contiguous channel vectors its kernel taps produced, adding the bias and
+//! applying LeakyReLU or tanh in the same pass. Each thread works through its
+//! own contiguous share of the batch, so the result does not depend on the
+//! thread count.
+
+use burn::module::Module;
+use burn::nn::BatchNorm;
+use burn::nn::conv::ConvTranspose2d;
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use super::generator::{Generator, LEAKY_SLOPE};
+
+/// Kernel size of the two up-sampling layers (stride 2, padding 2, output padding 1).
+const KERNEL: usize = 5;
+const TAPS: usize = KERNEL * KERNEL;
+/// Side of the first feature map (deconv1's kernel).
+const FIRST_SIDE: usize = 7;
+/// Images one gemm handles at a time: enough rows for the kernels, few
+/// enough that the columns of the widest layer stay in cache.
+const CHUNK: usize = 8;
+
+/// A [`Generator`] in evaluation mode, with its batch norms folded away.
+#[derive(Debug, Clone)]
+pub struct InferenceGenerator {
+    /// Length of z plus the condition.
+    inputs: usize,
+    latent_dim: usize,
+    num_classes: usize,
+    c1: usize,
+    c2: usize,
+    out_channels: usize,
+    /// deconv1 * bn1: [inputs, 7*7*c1], each row position-major, channels last.
+    w1: Vec<f32>,
+    b1: Vec<f32>,
+    /// deconv2 * bn2: [c1, 25*c2], columns tap-major (ky, kx), channels last.
+    w2: Vec<f32>,
+    b2: Vec<f32>,
+    /// deconv3: [c2, 25*out_channels], laid out as w2.
+    w3: Vec<f32>,
+    b3: Vec<f32>,
+}
+
+/// Host values of a tensor.
+fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32 weights")
+}
+
+/// Batch norm in evaluation mode as `x * scale + shift`, per channel.
+fn fold_batch_norm(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
+    let gamma = host(bn.gamma.val());
+    let beta = host(bn.beta.val());
+    let mean = host(bn.running_mean.value());
+    let var = host(bn.running_var.value());
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(&var)
+        .map(|(g, v)| (*g as f64 / (*v as f64 + bn.epsilon).sqrt()) as f32)
+        .collect();
+    let shift = beta
+        .iter()
+        .zip(&mean)
+        .zip(&scale)
+        .map(|((b, m), s)| b - m * s)
+        .collect();
+    (scale, shift)
+}
+
+/// A transposed convolution's weight [in, out, k, k] as [in, k*k*out]
+/// (taps major, output channels last), each output channel scaled by
+/// `scale`; and its bias as `bias * scale + shift`.
+fn fold_transposed(
+    layer: &ConvTranspose2d,
+    norm: Option<(Vec<f32>, Vec<f32>)>,
+) -> (Vec<f32>, Vec<f32>) {
+    let [cin, cout, kh, kw] = layer.weight.val().dims();
+    let weight = host(layer.weight.val());
+    let bias = layer
+        .bias
+        .as_ref()
+        .map_or_else(|| vec![0.0; cout], |b| host(b.val()));
+    let (scale, shift) = norm.unwrap_or_else(|| (vec![1.0; cout], vec![0.0; cout]));
+    let taps = kh * kw;
+    let mut folded = vec![0f32; cin * taps * cout];
+    for i in 0..cin {
+        for o in 0..cout {
+            for t in 0..taps {
+                folded[(i * taps + t) * cout + o] = weight[(i * cout + o) * taps + t] * scale[o];
+            }
+        }
+    }
+    let bias = (0..cout).map(|o| bias[o] * scale[o] + shift[o]).collect();
+    (folded, bias)
+}
+
+/// `dst[m, n] = lhs[m, k] . rhs[k, n]`, all row-major, on this thread.
+fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    // SAFETY: the three buffers hold the row-major matrices the strides
+    // describe (checked above), and `dst` does not alias the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// For each output coordinate of a stride-2, kernel-5, padding-2 transposed
+/// convolution over `in_side` inputs: the (kernel index, input index) pairs
+/// that reach it (`o = 2i + k - 2`).
+fn taps_per_output(in_side: usize) -> Vec<Vec<(usize, usize)>> {
+    (0..2 * in_side)
+        .map(|o| {
+            (0..KERNEL)
+                .filter_map(|k| {
+                    let twice = (o + 2).checked_sub(k)?;
+                    (twice % 2 == 0 && twice / 2 < in_side).then_some((k, twice / 2))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The column-to-image half of a transposed convolution, channels last:
+/// `out[b, oy, ox, c] = act(bias[c] + sum col[b, iy, ix, (ky, kx), c])` over
+/// the taps that reach (oy, ox). `col` is [images * in_side^2, 25 * channels].
+fn gather(
+    col: &[f32],
+    in_side: usize,
+    bias: &[f32],
+    out: &mut [f32],
+    activation: impl Fn(f32) -> f32,
+) {
+    let channels = bias.len();
+    let out_side = 2 * in_side;
+    let taps = taps_per_output(in_side);
+    let image_in = in_side * in_side * TAPS * channels;
+    for (b, image) in out.chunks_mut(out_side * out_side * channels).enumerate() {
+        let col = &col[b * image_in..(b + 1) * image_in];
+        for (oy, row) in image.chunks_mut(out_side * channels).enumerate() {
+            for (ox, pixel) in row.chunks_mut(channels).enumerate() {
+                pixel.copy_from_slice(bias);
+                for &(ky, iy) in &taps[oy] {
+                    for &(kx, ix) in &taps[ox] {
+                        let at = ((iy * in_side + ix) * TAPS + ky * KERNEL + kx) * channels;
+                        for (p, v) in pixel.iter_mut().zip(&col[at..at + channels]) {
+                            *p += v;
+                        }
+                    }
+                }
+                pixel.iter_mut().for_each(|p| *p = activation(*p));
+            }
+        }
+    }
+}
+
+fn leaky(x: f32) -> f32 {
+    x.max(x * LEAKY_SLOPE as f32)
+}
+
+impl InferenceGenerator {
+    /// Compiles `generator` (its batch norms' running statistics are used,
+    /// as in evaluation mode).
+    pub fn new(generator: &Generator) -> Self {
+        let g = generator.valid();
+        let [inputs, c1, kh, kw] = g.deconv1.weight.val().dims();
+        assert_eq!(
+            (kh, kw),
+            (FIRST_SIDE, FIRST_SIDE),
+            "the seed generator's first kernel"
+        );
+        let (w1, b1) = fold_transposed(&g.deconv1, Some(fold_batch_norm(&g.bn1)));
+        let (w2, b2) = fold_transposed(&g.deconv2, Some(fold_batch_norm(&g.bn2)));
+        let (w3, b3) = fold_transposed(&g.deconv3, None);
+        Self {
+            inputs,
+            latent_dim: g.latent_dim,
+            num_classes: g.num_classes,
+            c1,
+            c2: b2.len(),
+            out_channels: b3.len(),
+            w1,
+            b1,
+            w2,
+            b2,
+            w3,
+            b3,
+        }
+    }
+
+    /// Values per generated image ([channels, 28, 28]).
+    pub fn image_len(&self) -> usize {
+        self.out_channels * 16 * FIRST_SIDE * FIRST_SIDE
+    }
+
+    /// Images for the rows of `z` ([n, latent]) and `conditions` ([n,
+    /// classes]): [n, channels, 28, 28] in [-1, 1], as `Generator::forward`.
+    pub fn forward(&self, z: &[f32], conditions: &[f32]) -> Vec<f32> {
+        let n = conditions.len() / self.num_classes;
+        assert_eq!(z.len(), n * self.latent_dim, "noise rows");
+        assert_eq!(conditions.len(), n * self.num_classes, "condition rows");
+        let mut input = Vec::with_capacity(n * self.inputs);
+        for (zr, yr) in z
+            .chunks(self.latent_dim)
+            .zip(conditions.chunks(self.num_classes))
+        {
+            input.extend_from_slice(zr);
+            input.extend_from_slice(yr);
+        }
+        let mut out = vec![0f32; n * self.image_len()];
+        // One contiguous share of the images per thread.
+        let share = n.div_ceil(rayon::current_num_threads()).max(1);
+        out.par_chunks_mut(share * self.image_len())
+            .zip(input.par_chunks(share * self.inputs))
+            .for_each(|(out, input)| {
+                for (out, input) in out
+                    .chunks_mut(CHUNK * self.image_len())
+                    .zip(input.chunks(CHUNK * self.inputs))
+                {
+                    self.forward_chunk(input, out);
+                }
+            });
+        out
+    }
+
+    /// All three layers for a few images, on the calling thread.
+    fn forward_chunk(&self, input: &[f32], out: &mut [f32]) {
+        let n = input.len() / self.inputs;
+        let (s1, s2, s3) = (FIRST_SIDE, 2 * FIRST_SIDE, 4 * FIRST_SIDE);
+        let (c1, c2, co) = (self.c1, self.c2, self.out_channels);
+
+        // deconv1 on a 1x1 input is a product with the weight: [n, 7*7*c1].
+        let mut h1 = vec![0f32; n * s1 * s1 * c1];
+        matmul(&mut h1, input, &self.w1, n, self.inputs, s1 * s1 * c1);
+        for pixel in h1.chunks_mut(c1) {
+            for (p, b) in pixel.iter_mut().zip(&self.b1) {
+                *p = leaky(*p + b);
+            }
+        }
+
+        // deconv2: every 7x7 position's 25 taps, then summed into 14x14.
+        let mut col = vec![0f32; n * s1 * s1 * TAPS * c2];
+        matmul(&mut col, &h1, &self.w2, n * s1 * s1, c1, TAPS * c2);
+        let mut h2 = vec![0f32; n * s2 * s2 * c2];
+        gather(&col, s1, &self.b2, &mut h2, leaky);
+
+        // deconv3, the same way, into 28x28 with tanh.
+        let mut col = vec![0f32; n * s2 * s2 * TAPS * co];
+        matmul(&mut col, &h2, &self.w3, n * s2 * s2, c2, TAPS * co);
+        if co == 1 {
+            gather(&col, s2, &self.b3, out, f32::tanh);
+        } else {
+            // Channels last to the [channels, 28, 28] layout of the framework's output.
+            let mut nhwc = vec![0f32; out.len()];
+            gather(&col, s2, &self.b3, &mut nhwc, f32::tanh);
+            for (image, src) in out.chunks_mut(s3 * s3 * co).zip(nhwc.chunks(s3 * s3 * co)) {
+                for (pos, pixel) in src.chunks(co).enumerate() {
+                    for (c, v) in pixel.iter().enumerate() {
+                        image[c * s3 * s3 + pos] = *v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::inference_device;
+    use crate::model::init::normal_values;
+    use crate::model::{GeneratorConfig, matrix};
+    use burn::module::Param;
+    use burn::tensor::TensorData;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Sets every batch-norm statistic and affine parameter to random values,
+    /// so the folding is exercised (fresh ones are 0, 1, ~1 and 0).
+    fn perturb(bn: &mut BatchNorm, rng: &mut ChaCha8Rng) {
+        let c = bn.gamma.val().dims()[0];
+        let device = inference_device();
+        let vec = |rng: &mut ChaCha8Rng, mean: f32, std: f32| {
+            Tensor::<1>::from_data(
+                TensorData::new(normal_values(rng, c, mean, std), [c]),
+                &device,
+            )
+        };
+        bn.gamma = Param::from_tensor(vec(rng, 1.0, 0.3));
+        bn.beta = Param::from_tensor(vec(rng, 0.0, 0.3));
+        bn.running_mean = burn::module::RunningState::new(vec(rng, 0.0, 0.05));
+        bn.running_var = burn::module::RunningState::new(vec(rng, 0.0, 0.5).abs().add_scalar(0.01));
+    }
+
+    fn max_relative_error(config: GeneratorConfig, n: usize) -> f32 {
+        let device = inference_device();
+        let mut g = config.init_seeded(&device, 3);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        perturb(&mut g.bn1, &mut rng);
+        perturb(&mut g.bn2, &mut rng);
+        let g = g.valid();
+        let (latent, classes) = (g.latent_dim, g.num_classes);
+        let z = normal_values(&mut rng, n * latent, 0.0, 1.0);
+        // One-hot rows and one blend, as morphing uses.
+        let mut y = vec![0f32; n * classes];
+        for r in 0..n {
+            y[r * classes + r % classes] = 0.7;
+            y[r * classes + (r + 3) % classes] += 0.3;
+        }
+        let reference = host(g.forward(
+            matrix(z.clone(), n, latent, &device),
+            matrix(y.clone(), n, classes, &device),
+        ));
+        let fast = InferenceGenerator::new(&g).forward(&z, &y);
+        assert_eq!(fast.len(), reference.len());
+        let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.05, "outputs too small to compare: {scale}");
+        reference
+            .iter()
+            .zip(&fast)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale
+    }
+
+    #[test]
+    fn matches_the_framework_forward_at_the_seed_width() {
+        // 11 images: more than one chunk, and a chunk that is not full.
+        let err = max_relative_error(GeneratorConfig::new(), 11);
+        assert!(err < 1e-4, "relative error {err}");
+    }
+
+    #[test]
+    fn matches_the_framework_forward_for_other_shapes() {
+        let config = GeneratorConfig::new()
+            .with_base_channels(24)
+            .with_latent_dim(7)
+            .with_num_classes(4)
+            .with_image_channels(3);
+        let err = max_relative_error(config, 5);
+        assert!(err < 1e-4, "relative error {err}");
+    }
+
+    #[test]
+    fn taps_cover_each_output_as_the_definition_says() {
+        // o = 2i + k - 2 for the 7 -> 14 layer: the first output sees
+        // (k=2, i=0) and (k=0, i=1); the last (13) sees (k=3, i=6) and (k=1, i=7: none).
+        let taps = taps_per_output(7);
+        assert_eq!(taps.len(), 14);
+        assert_eq!(taps[0], vec![(0, 1), (2, 0)]);
+        assert_eq!(taps[13], vec![(3, 6)]);
+        let total: usize = taps.iter().map(Vec::len).sum();
+        // 7 inputs x 5 taps, minus the 3 that fall outside (two before, one after).
+        assert_eq!(total, 32);
+    }
+}
