@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod cpu;
 pub mod data;
 pub mod eval;
 pub mod model;

@@ -24,11 +24,11 @@ use burn::nn::conv::ConvTranspose2d;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::generator::{Generator, LEAKY_SLOPE};
+use super::generator::Generator;
+use crate::cpu::conv::{TAPS, gather};
+use crate::cpu::gemm::{Operand, Threads, matmul};
+use crate::cpu::leaky;
 
-/// Kernel size of the two up-sampling layers (stride 2, padding 2, output padding 1).
-const KERNEL: usize = 5;
-const TAPS: usize = KERNEL * KERNEL;
 /// Side of the first feature map (deconv1's kernel).
 const FIRST_SIDE: usize = 7;
 /// Images one gemm handles at a time: enough rows for the kernels, few
@@ -111,89 +111,6 @@ fn fold_transposed(
     (folded, bias)
 }
 
-/// `dst[m, n] = lhs[m, k] . rhs[k, n]`, all row-major, on this thread.
-fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    // SAFETY: the three buffers hold the row-major matrices the strides
-    // describe (checked above), and `dst` does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-/// For each output coordinate of a stride-2, kernel-5, padding-2 transposed
-/// convolution over `in_side` inputs: the (kernel index, input index) pairs
-/// that reach it (`o = 2i + k - 2`).
-fn taps_per_output(in_side: usize) -> Vec<Vec<(usize, usize)>> {
-    (0..2 * in_side)
-        .map(|o| {
-            (0..KERNEL)
-                .filter_map(|k| {
-                    let twice = (o + 2).checked_sub(k)?;
-                    (twice % 2 == 0 && twice / 2 < in_side).then_some((k, twice / 2))
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// The column-to-image half of a transposed convolution, channels last:
-/// `out[b, oy, ox, c] = act(bias[c] + sum col[b, iy, ix, (ky, kx), c])` over
-/// the taps that reach (oy, ox). `col` is [images * in_side^2, 25 * channels].
-fn gather(
-    col: &[f32],
-    in_side: usize,
-    bias: &[f32],
-    out: &mut [f32],
-    activation: impl Fn(f32) -> f32,
-) {
-    let channels = bias.len();
-    let out_side = 2 * in_side;
-    let taps = taps_per_output(in_side);
-    let image_in = in_side * in_side * TAPS * channels;
-    for (b, image) in out.chunks_mut(out_side * out_side * channels).enumerate() {
-        let col = &col[b * image_in..(b + 1) * image_in];
-        for (oy, row) in image.chunks_mut(out_side * channels).enumerate() {
-            for (ox, pixel) in row.chunks_mut(channels).enumerate() {
-                pixel.copy_from_slice(bias);
-                for &(ky, iy) in &taps[oy] {
-                    for &(kx, ix) in &taps[ox] {
-                        let at = ((iy * in_side + ix) * TAPS + ky * KERNEL + kx) * channels;
-                        for (p, v) in pixel.iter_mut().zip(&col[at..at + channels]) {
-                            *p += v;
-                        }
-                    }
-                }
-                pixel.iter_mut().for_each(|p| *p = activation(*p));
-            }
-        }
-    }
-}
-
-fn leaky(x: f32) -> f32 {
-    x.max(x * LEAKY_SLOPE as f32)
-}
-
 impl InferenceGenerator {
     /// Compiles `generator` (its batch norms' running statistics are used,
     /// as in evaluation mode).
@@ -267,7 +184,8 @@ impl InferenceGenerator {
 
         // deconv1 on a 1x1 input is a product with the weight: [n, 7*7*c1].
         let mut h1 = vec![0f32; n * s1 * s1 * c1];
-        matmul(&mut h1, input, &self.w1, n, self.inputs, s1 * s1 * c1);
+        let w1 = Operand::new(&self.w1, self.inputs, s1 * s1 * c1);
+        matmul(&mut h1, Operand::new(input, n, self.inputs), w1, false, Threads::This);
         for pixel in h1.chunks_mut(c1) {
             for (p, b) in pixel.iter_mut().zip(&self.b1) {
                 *p = leaky(*p + b);
@@ -276,13 +194,15 @@ impl InferenceGenerator {
 
         // deconv2: every 7x7 position's 25 taps, then summed into 14x14.
         let mut col = vec![0f32; n * s1 * s1 * TAPS * c2];
-        matmul(&mut col, &h1, &self.w2, n * s1 * s1, c1, TAPS * c2);
+        let w2 = Operand::new(&self.w2, c1, TAPS * c2);
+        matmul(&mut col, Operand::new(&h1, n * s1 * s1, c1), w2, false, Threads::This);
         let mut h2 = vec![0f32; n * s2 * s2 * c2];
         gather(&col, s1, &self.b2, &mut h2, leaky);
 
         // deconv3, the same way, into 28x28 with tanh.
         let mut col = vec![0f32; n * s2 * s2 * TAPS * co];
-        matmul(&mut col, &h2, &self.w3, n * s2 * s2, c2, TAPS * co);
+        let w3 = Operand::new(&self.w3, c2, TAPS * co);
+        matmul(&mut col, Operand::new(&h2, n * s2 * s2, c2), w3, false, Threads::This);
         if co == 1 {
             gather(&col, s2, &self.b3, out, f32::tanh);
         } else {
@@ -374,18 +294,5 @@ mod tests {
             .with_image_channels(3);
         let err = max_relative_error(config, 5);
         assert!(err < 1e-4, "relative error {err}");
-    }
-
-    #[test]
-    fn taps_cover_each_output_as_the_definition_says() {
-        // o = 2i + k - 2 for the 7 -> 14 layer: the first output sees
-        // (k=2, i=0) and (k=0, i=1); the last (13) sees (k=3, i=6) and (k=1, i=7: none).
-        let taps = taps_per_output(7);
-        assert_eq!(taps.len(), 14);
-        assert_eq!(taps[0], vec![(0, 1), (2, 0)]);
-        assert_eq!(taps[13], vec![(3, 6)]);
-        let total: usize = taps.iter().map(Vec::len).sum();
-        // 7 inputs x 5 taps, minus the 3 that fall outside (two before, one after).
-        assert_eq!(total, 32);
     }
 }

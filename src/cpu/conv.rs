@@ -1,0 +1,141 @@
+//! The memory halves of the stride-2, kernel-5, padding-2 convolutions,
+//! channels last. With `col` the product of an activation and a weight:
+//!
+//! - a transposed convolution (`S -> 2S`) is `col = x . W` over the S x S
+//!   input positions, then [`gather`]: each output pixel sums the channel
+//!   vectors of the taps that reach it;
+//! - a convolution (`2S -> S`) is [`im2col`] (each output position's 25
+//!   input pixels side by side), then `im2col(x) . W`.
+//!
+//! Each is the other's backward: a convolution's input gradient is a
+//! gather of `dy . W^T`, a transposed convolution's column gradient is
+//! `im2col(dy)`.
+
+use rayon::prelude::*;
+
+/// Kernel size.
+pub const KERNEL: usize = 5;
+/// Kernel taps (5 x 5).
+pub const TAPS: usize = KERNEL * KERNEL;
+const PADDING: usize = 2;
+
+/// For each coordinate `o` of the larger (2S) side: the (kernel index,
+/// smaller-side index) pairs with `o = 2i + k - 2`.
+pub fn taps_per_output(small_side: usize) -> Vec<Vec<(usize, usize)>> {
+    (0..2 * small_side)
+        .map(|o| {
+            (0..KERNEL)
+                .filter_map(|k| {
+                    let twice = (o + PADDING).checked_sub(k)?;
+                    (twice % 2 == 0 && twice / 2 < small_side).then_some((k, twice / 2))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `out[b, y, x, c] = act(bias[c] + sum col[b, i, j, (ky, kx), c])` over the
+/// taps that reach (y, x) of the 2S x 2S image; `col` is
+/// [images * S * S, 25 * channels] and `channels = bias.len()`.
+pub fn gather(
+    col: &[f32],
+    small_side: usize,
+    bias: &[f32],
+    out: &mut [f32],
+    activation: impl Fn(f32) -> f32 + Sync,
+) {
+    let channels = bias.len();
+    let side = 2 * small_side;
+    let taps = taps_per_output(small_side);
+    let image_col = small_side * small_side * TAPS * channels;
+    assert!(col.len() >= out.len() / (side * side * channels) * image_col);
+    out.par_chunks_mut(side * side * channels)
+        .enumerate()
+        .for_each(|(b, image)| {
+            let col = &col[b * image_col..(b + 1) * image_col];
+            for (y, row) in image.chunks_mut(side * channels).enumerate() {
+                for (x, pixel) in row.chunks_mut(channels).enumerate() {
+                    pixel.copy_from_slice(bias);
+                    for &(ky, i) in &taps[y] {
+                        for &(kx, j) in &taps[x] {
+                            let at = ((i * small_side + j) * TAPS + ky * KERNEL + kx) * channels;
+                            for (p, v) in pixel.iter_mut().zip(&col[at..at + channels]) {
+                                *p += v;
+                            }
+                        }
+                    }
+                    pixel.iter_mut().for_each(|p| *p = activation(*p));
+                }
+            }
+        });
+}
+
+/// The columns of a stride-2 convolution over `src` ([images, 2S, 2S,
+/// channels]): row (b, i, j) holds the 25 input pixels of output (i, j),
+/// tap-major, zeros where they fall in the padding. Returns
+/// [images * S * S, 25 * channels].
+pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
+    let small = side / 2;
+    let images = src.len() / (side * side * channels);
+    let row_len = TAPS * channels;
+    let mut col = vec![0f32; images * small * small * row_len];
+    col.par_chunks_mut(small * small * row_len)
+        .zip(src.par_chunks(side * side * channels))
+        .for_each(|(col, image)| {
+            for (pos, row) in col.chunks_mut(row_len).enumerate() {
+                let (i, j) = (pos / small, pos % small);
+                for ky in 0..KERNEL {
+                    let Some(y) = (2 * i + ky).checked_sub(PADDING).filter(|&y| y < side) else {
+                        continue;
+                    };
+                    for kx in 0..KERNEL {
+                        let Some(x) = (2 * j + kx).checked_sub(PADDING).filter(|&x| x < side)
+                        else {
+                            continue;
+                        };
+                        let from = (y * side + x) * channels;
+                        let to = (ky * KERNEL + kx) * channels;
+                        row[to..to + channels].copy_from_slice(&image[from..from + channels]);
+                    }
+                }
+            }
+        });
+    col
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_cover_each_output_as_the_definition_says() {
+        // o = 2i + k - 2 for the 7 -> 14 layer: the first output sees
+        // (k=0, i=1) and (k=2, i=0); the last (13) only (k=3, i=6).
+        let taps = taps_per_output(7);
+        assert_eq!(taps.len(), 14);
+        assert_eq!(taps[0], vec![(0, 1), (2, 0)]);
+        assert_eq!(taps[13], vec![(3, 6)]);
+        let total: usize = taps.iter().map(Vec::len).sum();
+        // 7 inputs x 5 taps, minus the 3 that fall outside (two before, one after).
+        assert_eq!(total, 32);
+    }
+
+    /// gather is the adjoint of im2col: <gather(c), x> = <c, im2col(x)>
+    /// for any columns c and image x (no bias, identity activation).
+    #[test]
+    fn gather_and_im2col_are_adjoint() {
+        let (small, channels, images) = (3, 2, 2);
+        let side = 2 * small;
+        let n_col = images * small * small * TAPS * channels;
+        let col: Vec<f32> = (0..n_col).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+        let x: Vec<f32> = (0..images * side * side * channels)
+            .map(|i| ((i * 5 % 11) as f32) - 5.0)
+            .collect();
+        let mut gathered = vec![0f32; x.len()];
+        gather(&col, small, &vec![0.0; channels], &mut gathered, |v| v);
+        let lhs: f32 = gathered.iter().zip(&x).map(|(a, b)| a * b).sum();
+        let rhs: f32 = col.iter().zip(&im2col(&x, side, channels)).map(|(a, b)| a * b).sum();
+        assert_eq!(lhs, rhs);
+        assert!(lhs != 0.0);
+    }
+}

@@ -1,0 +1,126 @@
+//! Matrix products on row-major host buffers, through the `gemm` crate.
+
+/// A row-major matrix operand, possibly read transposed.
+#[derive(Debug, Clone, Copy)]
+pub struct Operand<'a> {
+    values: &'a [f32],
+    /// Rows and columns as stored.
+    rows: usize,
+    cols: usize,
+    transposed: bool,
+}
+
+impl<'a> Operand<'a> {
+    /// `values` as a [rows, cols] matrix.
+    pub fn new(values: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(values.len() >= rows * cols, "matrix smaller than its shape");
+        Self {
+            values,
+            rows,
+            cols,
+            transposed: false,
+        }
+    }
+
+    /// The same matrix read as its transpose.
+    pub fn t(self) -> Self {
+        Self {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// (rows, cols) as read.
+    fn shape(&self) -> (usize, usize) {
+        if self.transposed {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
+    }
+
+    /// (row stride, column stride) as read.
+    fn strides(&self) -> (isize, isize) {
+        if self.transposed {
+            (1, self.cols as isize)
+        } else {
+            (self.cols as isize, 1)
+        }
+    }
+}
+
+/// Whether a product may use every compute thread, or must stay on the
+/// calling one (when the caller already runs one product per thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    All,
+    This,
+}
+
+/// `dst = lhs . rhs` (or `dst += lhs . rhs` with `accumulate`); `dst` is
+/// row-major [m, n].
+pub fn matmul(dst: &mut [f32], lhs: Operand, rhs: Operand, accumulate: bool, threads: Threads) {
+    let (m, k) = lhs.shape();
+    let (k2, n) = rhs.shape();
+    assert_eq!(k, k2, "inner dimensions of a product");
+    assert!(dst.len() >= m * n, "product output smaller than [{m}, {n}]");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (lhs_rs, lhs_cs) = lhs.strides();
+    let (rhs_rs, rhs_cs) = rhs.strides();
+    let parallelism = match threads {
+        Threads::All if rayon::current_num_threads() > 1 => gemm::Parallelism::Rayon(0),
+        _ => gemm::Parallelism::None,
+    };
+    // SAFETY: the operands' strides describe matrices inside their slices
+    // (checked by `Operand::new` and above); `dst` is a distinct, mutable
+    // buffer of at least m * n values.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.values.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.values.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_with_transposes_and_accumulation() {
+        // a = [[1, 2, 3], [4, 5, 6]], b = [[1, 0], [0, 1], [1, 1]].
+        let a = [1., 2., 3., 4., 5., 6.];
+        let b = [1., 0., 0., 1., 1., 1.];
+        let mut c = [0f32; 4];
+        matmul(&mut c, Operand::new(&a, 2, 3), Operand::new(&b, 3, 2), false, Threads::All);
+        assert_eq!(c, [4., 5., 10., 11.]);
+        // a^T . a = [[17, 22, 27], [22, 29, 36], [27, 36, 45]].
+        let mut d = [0f32; 9];
+        let a_ = Operand::new(&a, 2, 3);
+        matmul(&mut d, a_.t(), a_, false, Threads::This);
+        assert_eq!(d, [17., 22., 27., 22., 29., 36., 27., 36., 45.]);
+        // c += a . (b^T)^T
+        let bt = [1., 0., 1., 0., 1., 1.];
+        matmul(&mut c, a_, Operand::new(&bt, 2, 3).t(), true, Threads::All);
+        assert_eq!(c, [8., 10., 20., 22.]);
+    }
+}
