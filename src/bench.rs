@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::ensure;
 
-use crate::backend::{inference_device, training_device};
+use crate::backend::{inference_device, on_cpu, training_device};
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::{GanConfig, matrix, one_hot};
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
+use crate::train::cpu_step::{CpuGan, unsupported};
 use crate::train::step::train_step;
-use crate::train::trainer::{initial_state, noise_batch, real_batch};
+use crate::train::trainer::{HostBatch, initial_state, noise_batch, real_batch};
 use burn::module::Module;
 
 /// What to time.
@@ -28,6 +29,9 @@ pub struct BenchConfig {
     /// Network widths (None: the seed's 256 / 128).
     pub g_channels: Option<usize>,
     pub d_channels: Option<usize>,
+    /// Time the framework's (autodiff) training step even where the
+    /// compiled one applies.
+    pub framework_step: bool,
 }
 
 /// Median of a set of durations in seconds.
@@ -93,24 +97,55 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
     let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
     let device = training_device();
     let mut state = initial_state(&train_config, &device);
+    let recipe = train_config.step_recipe();
+    // The step `cdcgan train` runs: compiled on the CPU where it applies.
+    let mut compiled = match config.framework_step || !on_cpu() {
+        true => None,
+        false => unsupported(&train_config.model)
+            .is_none()
+            .then(|| CpuGan::new(&state, &train_config.model))
+            .transpose()?,
+    };
     let batches = data.len() / config.batch_size;
     let mut times = Vec::with_capacity(config.train_iters);
     for i in 0..config.warmup + config.train_iters {
         let indices: Vec<usize> =
             ((i % batches) * config.batch_size..(i % batches + 1) * config.batch_size).collect();
         let t = Instant::now();
-        let real = real_batch(&data, &indices, &device);
-        let noise = noise_batch(&train_config, 10, i as u64, &device);
-        train_step(&mut state, real, noise, &train_config.step_recipe());
+        match &mut compiled {
+            Some(gan) => {
+                let real = HostBatch::real(&data, &indices);
+                let noise = HostBatch::noise(&train_config, 10, i as u64);
+                gan.step(
+                    &mut state.adam_g,
+                    &mut state.adam_d,
+                    &real.x,
+                    &real.one_hot(10),
+                    &noise.x,
+                    &noise.one_hot(10),
+                    &recipe,
+                );
+            }
+            None => {
+                let real = real_batch(&data, &indices, &device);
+                let noise = noise_batch(&train_config, 10, i as u64, &device);
+                train_step(&mut state, real, noise, &recipe);
+            }
+        }
         if i >= config.warmup {
             times.push(t.elapsed().as_secs_f64());
         }
     }
     let train_rate = config.batch_size as f64 / median(times);
     report(&format!(
-        "# training: {} iterations of batch {} (D step + G step), threads={}",
+        "# training: {} iterations of batch {} (D step + G step, {} step), threads={}",
         config.train_iters,
         config.batch_size,
+        if compiled.is_some() {
+            "compiled"
+        } else {
+            "framework"
+        },
         crate::backend::threads()
     ));
     Ok((train_rate, gen_rate))

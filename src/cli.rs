@@ -140,6 +140,9 @@ pub struct BenchArgs {
     /// D's width (as `train --d-channels`) [default: 128].
     #[arg(long)]
     pub d_channels: Option<usize>,
+    /// Time burn's autodiff training step instead of the compiled one.
+    #[arg(long)]
+    pub framework_step: bool,
 }
 
 #[derive(Debug, Args)]
@@ -709,6 +712,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         aux_classifier: args.aux_classifier,
         g_channels: args.g_channels,
         d_channels: args.d_channels,
+        framework_step: args.framework_step,
     };
     let (train, generate) = crate::bench::run(&config, |line| println!("{line}"))?;
     println!("gen_images_per_s={generate:.1}");

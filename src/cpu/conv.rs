@@ -134,7 +134,11 @@ mod tests {
         let mut gathered = vec![0f32; x.len()];
         gather(&col, small, &vec![0.0; channels], &mut gathered, |v| v);
         let lhs: f32 = gathered.iter().zip(&x).map(|(a, b)| a * b).sum();
-        let rhs: f32 = col.iter().zip(&im2col(&x, side, channels)).map(|(a, b)| a * b).sum();
+        let rhs: f32 = col
+            .iter()
+            .zip(&im2col(&x, side, channels))
+            .map(|(a, b)| a * b)
+            .sum();
         assert_eq!(lhs, rhs);
         assert!(lhs != 0.0);
     }

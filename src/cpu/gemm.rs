@@ -111,7 +111,13 @@ mod tests {
         let a = [1., 2., 3., 4., 5., 6.];
         let b = [1., 0., 0., 1., 1., 1.];
         let mut c = [0f32; 4];
-        matmul(&mut c, Operand::new(&a, 2, 3), Operand::new(&b, 3, 2), false, Threads::All);
+        matmul(
+            &mut c,
+            Operand::new(&a, 2, 3),
+            Operand::new(&b, 3, 2),
+            false,
+            Threads::All,
+        );
         assert_eq!(c, [4., 5., 10., 11.]);
         // a^T . a = [[17, 22, 27], [22, 29, 36], [27, 36, 45]].
         let mut d = [0f32; 9];

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 const BLOCK: usize = 256;
 
 /// Per-channel sums of `a[r, c] * b[r, c]` (or of `a` alone).
-fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
+pub fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
     let block = BLOCK * channels;
     let partials: Vec<Vec<f64>> = a
         .par_chunks(block)
@@ -18,25 +18,29 @@ fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
         .map(|(k, a)| {
             let mut sums = vec![0f64; channels];
             match b {
-                None => a.chunks(channels).for_each(|row| {
-                    sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64)
-                }),
+                None => a
+                    .chunks(channels)
+                    .for_each(|row| sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64)),
                 Some(b) => {
                     let b = &b[k * block..k * block + a.len()];
-                    a.chunks(channels).zip(b.chunks(channels)).for_each(|(x, y)| {
-                        for ((s, x), y) in sums.iter_mut().zip(x).zip(y) {
-                            *s += (*x * *y) as f64;
-                        }
-                    })
+                    a.chunks(channels)
+                        .zip(b.chunks(channels))
+                        .for_each(|(x, y)| {
+                            for ((s, x), y) in sums.iter_mut().zip(x).zip(y) {
+                                *s += (*x * *y) as f64;
+                            }
+                        })
                 }
             }
             sums
         })
         .collect();
-    partials.into_iter().fold(vec![0f64; channels], |mut acc, p| {
-        acc.iter_mut().zip(p).for_each(|(a, p)| *a += p);
-        acc
-    })
+    partials
+        .into_iter()
+        .fold(vec![0f64; channels], |mut acc, p| {
+            acc.iter_mut().zip(p).for_each(|(a, p)| *a += p);
+            acc
+        })
 }
 
 /// What the backward pass needs from a training-mode forward.
@@ -143,17 +147,29 @@ mod tests {
         let mut y = x.clone();
         let cache = forward_train(&mut y, &gamma, &beta, 1e-5);
         for c in 0..channels {
-            let col: Vec<f32> = cache.normalized.iter().skip(c).step_by(channels).copied().collect();
+            let col: Vec<f32> = cache
+                .normalized
+                .iter()
+                .skip(c)
+                .step_by(channels)
+                .copied()
+                .collect();
             let mean = col.iter().sum::<f32>() / rows as f32;
             let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / rows as f32;
-            assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "{mean} {var}");
+            assert!(
+                mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
+                "{mean} {var}"
+            );
         }
         // Loss = sum(w * y) for fixed weights w; compare dL/dx with central differences.
         let w: Vec<f32> = (0..x.len()).map(|i| ((i * 13 % 7) as f32) - 3.0).collect();
         let loss = |x: &[f32]| -> f64 {
             let mut y = x.to_vec();
             forward_train(&mut y, &gamma, &beta, 1e-5);
-            y.iter().zip(&w).map(|(a, b)| (*a as f64) * (*b as f64)).sum()
+            y.iter()
+                .zip(&w)
+                .map(|(a, b)| (*a as f64) * (*b as f64))
+                .sum()
         };
         let mut grad = w.clone();
         let (d_gamma, d_beta) = backward(&mut grad, &cache, &gamma);
@@ -163,7 +179,11 @@ mod tests {
             plus[i] += h;
             minus[i] -= h;
             let numeric = (loss(&plus) - loss(&minus)) / (2.0 * h as f64);
-            assert!((numeric - grad[i] as f64).abs() < 2e-2, "{i}: {numeric} vs {}", grad[i]);
+            assert!(
+                (numeric - grad[i] as f64).abs() < 2e-2,
+                "{i}: {numeric} vs {}",
+                grad[i]
+            );
         }
         let db0: f32 = w.iter().step_by(channels).sum();
         assert!((d_beta[0] - db0).abs() < 1e-3);

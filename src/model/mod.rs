@@ -47,11 +47,17 @@ impl GanConfig {
 
 /// One-hot rows [B, classes] for `labels` (each < `classes`).
 pub fn one_hot(labels: &[u8], classes: usize, device: &Device) -> Tensor<2> {
+    let values = one_hot_values(labels, classes);
+    Tensor::from_data(TensorData::new(values, [labels.len(), classes]), device)
+}
+
+/// One-hot rows [B * classes] for `labels` (each < `classes`), on the host.
+pub fn one_hot_values(labels: &[u8], classes: usize) -> Vec<f32> {
     let mut values = vec![0f32; labels.len() * classes];
     for (row, &label) in labels.iter().enumerate() {
         values[row * classes + label as usize] = 1.0;
     }
-    Tensor::from_data(TensorData::new(values, [labels.len(), classes]), device)
+    values
 }
 
 /// A [rows, cols] tensor from host values.

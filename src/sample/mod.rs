@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use crate::backend::{inference_device, on_cpu};
 use crate::model::inference::InferenceGenerator;
 use crate::model::weights::import;
-use crate::model::{Generator, GeneratorConfig, matrix};
+use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
 use crate::rng::{Purpose, stream};
 
 /// How many images one generator forward pass handles.
@@ -92,12 +92,7 @@ impl Sampler {
                 self.num_classes() - 1
             );
         }
-        let classes = self.num_classes();
-        let mut conditions = vec![0f32; labels.len() * classes];
-        for (row, &label) in labels.iter().enumerate() {
-            conditions[row * classes + label as usize] = 1.0;
-        }
-        self.images_conditioned(z, &conditions)
+        self.images_conditioned(z, &one_hot_values(labels, self.num_classes()))
     }
 
     /// Generates one image per row of `conditions` (`classes` weights each: a

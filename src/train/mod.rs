@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod cpu_step;
 pub mod ema;
 pub mod loss;
 pub mod metrics;

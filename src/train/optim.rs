@@ -124,7 +124,7 @@ impl Adam {
 
     /// The update of one parameter, in place on host values (PyTorch's
     /// `torch.optim.Adam`, non-amsgrad, no weight decay).
-    fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
+    pub(crate) fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
         let c = self.config;
         let moments = self
             .moments

@@ -20,7 +20,7 @@ use crate::backend::training_device;
 use crate::data::{Dataset, Split};
 use crate::eval::Evaluator;
 use crate::model::init::normal_values;
-use crate::model::{Generator, matrix, one_hot};
+use crate::model::{Generator, matrix, one_hot, one_hot_values};
 use crate::rng::{Purpose, derived_seed, stream};
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid};
@@ -388,17 +388,11 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// Real images scaled to [-1, 1] with their one-hot labels.
 pub fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned<4> {
-    let pixels = data.pixels_per_image();
-    let mut values = Vec::with_capacity(indices.len() * pixels);
-    let mut labels = Vec::with_capacity(indices.len());
-    for &i in indices {
-        values.extend(data.image(i).iter().map(|&p| p as f32 / 127.5 - 1.0));
-        labels.push(data.labels[i]);
-    }
+    let batch = HostBatch::real(data, indices);
     let shape = [indices.len(), 1, data.height, data.width];
     Conditioned {
-        x: Tensor::from_data(TensorData::new(values, shape), device),
-        labels: one_hot(&labels, data.num_classes, device),
+        x: Tensor::from_data(TensorData::new(batch.x, shape), device),
+        labels: one_hot(&batch.labels, data.num_classes, device),
     }
 }
 
@@ -409,15 +403,51 @@ pub fn noise_batch(
     step: u64,
     device: &Device,
 ) -> Conditioned<2> {
-    let mut rng = stream(config.seed, Purpose::Noise, step);
-    let latent = config.model.generator.latent_dim;
-    let z = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
-    let labels: Vec<u8> = (0..config.batch_size)
-        .map(|_| rng.random_range(0..classes) as u8)
-        .collect();
+    let batch = HostBatch::noise(config, classes, step);
     Conditioned {
-        x: matrix(z, config.batch_size, latent, device),
-        labels: one_hot(&labels, classes, device),
+        x: matrix(
+            batch.x,
+            config.batch_size,
+            config.model.generator.latent_dim,
+            device,
+        ),
+        labels: one_hot(&batch.labels, classes, device),
+    }
+}
+
+/// A batch's values on the host: images or noise, and the class of each row.
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    pub x: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+impl HostBatch {
+    /// The images at `indices`, scaled to [-1, 1].
+    pub fn real(data: &Dataset, indices: &[usize]) -> Self {
+        let mut x = Vec::with_capacity(indices.len() * data.pixels_per_image());
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            x.extend(data.image(i).iter().map(|&p| p as f32 / 127.5 - 1.0));
+            labels.push(data.labels[i]);
+        }
+        Self { x, labels }
+    }
+
+    /// The noise and fake classes of `step` (the same draws on every path).
+    pub fn noise(config: &TrainConfig, classes: usize, step: u64) -> Self {
+        let mut rng = stream(config.seed, Purpose::Noise, step);
+        let latent = config.model.generator.latent_dim;
+        let x = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
+        let labels = (0..config.batch_size)
+            .map(|_| rng.random_range(0..classes) as u8)
+            .collect();
+        Self { x, labels }
+    }
+
+    /// One-hot rows of the labels.
+    pub fn one_hot(&self, classes: usize) -> Vec<f32> {
+        one_hot_values(&self.labels, classes)
     }
 }
 
