@@ -276,6 +276,10 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Train with burn's autodiff step instead of the compiled CPU step
+    /// (the same iteration, slower; for comparisons).
+    #[arg(long)]
+    pub framework_step: bool,
 }
 
 /// Which generator to sample from.
@@ -519,6 +523,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let options = train::Options {
         resume: args.resume.is_some(),
         progress_bar: !args.quiet,
+        framework_step: args.framework_step,
         ..Default::default()
     };
     if options.resume {

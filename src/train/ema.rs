@@ -37,11 +37,15 @@ impl Ema {
 
     /// Folds the live generator into the average.
     pub fn update(&mut self, generator: &Generator) {
-        let live = export(generator);
+        self.update_tensors(&export(generator));
+    }
+
+    /// Folds the live generator's named tensors into the average.
+    pub fn update_tensors(&mut self, live: &NamedTensors) {
         let d = self.current_decay();
         self.updates += 1;
         if self.tensors.is_empty() {
-            self.tensors = live;
+            self.tensors = live.clone();
             return;
         }
         for (name, average) in self.tensors.iter_mut() {

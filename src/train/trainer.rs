@@ -12,15 +12,16 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
+use super::cpu_step::{CpuGan, unsupported};
 use super::ema::Ema;
 use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::optim::Adam;
 use super::step::{Conditioned, GanState, StepStats, train_step};
-use crate::backend::training_device;
+use crate::backend::{on_cpu, training_device};
 use crate::data::{Dataset, Split};
 use crate::eval::Evaluator;
 use crate::model::init::normal_values;
-use crate::model::{Generator, matrix, one_hot, one_hot_values};
+use crate::model::{Generator, one_hot, one_hot_values};
 use crate::rng::{Purpose, derived_seed, stream};
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid};
@@ -54,6 +55,9 @@ pub struct Options {
     pub resume: bool,
     /// Draw an indicatif progress bar (hidden anyway when stderr is not a terminal).
     pub progress_bar: bool,
+    /// Run burn's autodiff step even where the compiled CPU step applies
+    /// (`--framework-step`; for comparisons).
+    pub framework_step: bool,
     /// Fault injection for tests of the divergence guard: report the losses
     /// of this step as NaN.
     #[doc(hidden)]
@@ -138,6 +142,24 @@ pub fn train(
         (fresh, Progress::default())
     };
     let mut metrics = MetricsLog::open(&run.metrics(), progress.step)?;
+    // The compiled CPU step owns the weights while it runs; `state` is
+    // brought up to date (`sync`) before anything reads it.
+    let mut compiled = match options.framework_step || !on_cpu() {
+        true => None,
+        false => match unsupported(&config.model) {
+            Some(what) => {
+                tracing::info!(
+                    "training with burn's autodiff step: the compiled step does not cover {what}"
+                );
+                None
+            }
+            None => Some(CpuGan::new(&state, &config.model)?),
+        },
+    };
+    let sync = |compiled: &Option<CpuGan>, state: &mut GanState| match compiled {
+        Some(gan) => gan.write_into(state),
+        None => Ok(()),
+    };
     let fixed_z = normal_values(
         &mut stream(config.seed, Purpose::FixedGrid, 0),
         data.num_classes * config.model.generator.latent_dim,
@@ -191,18 +213,37 @@ pub fn train(
             }
             let start = progress.batch_in_epoch * config.batch_size;
             let indices = &order[start..start + config.batch_size];
-            let real = real_batch(&data, indices, &device);
-            let noise = noise_batch(config, data.num_classes, progress.step, &device);
+            let real = HostBatch::real(&data, indices);
+            let noise = HostBatch::noise(config, data.num_classes, progress.step);
             let done = run_fraction(config, progress.step, batches_per_epoch, progress.wall_s);
             let factor = config.recipe.lr_schedule.factor(done);
             state.adam_g.config.lr = config.adam_g().lr * factor;
             state.adam_d.config.lr = config.adam_d().lr * factor;
-            let mut stats = train_step(&mut state, real, noise, &config.step_recipe());
+            let mut stats = match &mut compiled {
+                Some(gan) => gan.step(
+                    &mut state.adam_g,
+                    &mut state.adam_d,
+                    &real.x,
+                    &real.one_hot(data.num_classes),
+                    &noise.x,
+                    &noise.one_hot(data.num_classes),
+                    &config.step_recipe(),
+                ),
+                None => {
+                    let real =
+                        real.to_device(&[1, data.height, data.width], data.num_classes, &device);
+                    let noise = noise.to_device(&[], data.num_classes, &device);
+                    train_step(&mut state, real, noise, &config.step_recipe())
+                }
+            };
             if options.inject_nan_at_step == Some(progress.step + 1) {
                 stats.d_loss = f32::NAN;
             }
             if let Some(ema) = &mut state.ema {
-                ema.update(&state.generator);
+                match &compiled {
+                    Some(gan) => ema.update_tensors(gan.generator_tensors()),
+                    None => ema.update(&state.generator),
+                }
             }
             if let Some((what, value)) = stats.non_finite() {
                 bar.abandon();
@@ -236,6 +277,7 @@ pub fn train(
                 .checkpoint_every
                 .is_some_and(|k| progress.step % k == 0)
             {
+                sync(&compiled, &mut state)?;
                 checkpoint::save(run, &state, &progress, config)?;
                 last_checkpoint = progress.step;
             }
@@ -244,6 +286,7 @@ pub fn train(
         // Epoch done.
         let epoch = progress.epoch + 1;
         let mut row = window.take(epoch, progress.step, progress.wall_s);
+        sync(&compiled, &mut state)?;
         let sampled = sampling_generator(&state, config)?;
         if config.eval_every > 0 && epoch % config.eval_every == 0 {
             row.quality = quality.measure(&sampled, progress.step)?;
@@ -273,6 +316,7 @@ pub fn train(
         );
     }
 
+    sync(&compiled, &mut state)?;
     if progress.step != last_checkpoint {
         if !window.is_empty() {
             let mut row = window.take(progress.epoch + 1, progress.step, progress.wall_s);
@@ -388,12 +432,11 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// Real images scaled to [-1, 1] with their one-hot labels.
 pub fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned<4> {
-    let batch = HostBatch::real(data, indices);
-    let shape = [indices.len(), 1, data.height, data.width];
-    Conditioned {
-        x: Tensor::from_data(TensorData::new(batch.x, shape), device),
-        labels: one_hot(&batch.labels, data.num_classes, device),
-    }
+    HostBatch::real(data, indices).to_device(
+        &[1, data.height, data.width],
+        data.num_classes,
+        device,
+    )
 }
 
 /// z ~ N(0, 1) and fake labels uniform over all classes, from (seed, step).
@@ -403,16 +446,7 @@ pub fn noise_batch(
     step: u64,
     device: &Device,
 ) -> Conditioned<2> {
-    let batch = HostBatch::noise(config, classes, step);
-    Conditioned {
-        x: matrix(
-            batch.x,
-            config.batch_size,
-            config.model.generator.latent_dim,
-            device,
-        ),
-        labels: one_hot(&batch.labels, classes, device),
-    }
+    HostBatch::noise(config, classes, step).to_device(&[], classes, device)
 }
 
 /// A batch's values on the host: images or noise, and the class of each row.
@@ -448,6 +482,26 @@ impl HostBatch {
     /// One-hot rows of the labels.
     pub fn one_hot(&self, classes: usize) -> Vec<f32> {
         one_hot_values(&self.labels, classes)
+    }
+
+    /// The batch as tensors on `device`: rows of shape `row_shape` (images
+    /// [1, H, W], or [] for noise vectors) and one-hot labels.
+    pub fn to_device<const D: usize>(
+        self,
+        row_shape: &[usize],
+        classes: usize,
+        device: &Device,
+    ) -> Conditioned<D> {
+        let rows = self.labels.len();
+        let mut shape = vec![rows];
+        match row_shape {
+            [] => shape.push(self.x.len() / rows.max(1)),
+            dims => shape.extend_from_slice(dims),
+        }
+        Conditioned {
+            labels: one_hot(&self.labels, classes, device),
+            x: Tensor::from_data(TensorData::new(self.x, shape), device),
+        }
     }
 }
 
