@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::optim::Adam;
 use super::recipe::{GanLoss, StepRecipe};
 use super::step::{GanState, StepStats};
-use crate::cpu::conv::{TAPS, gather, im2col};
+use crate::cpu::conv::{KERNEL, TAPS, gather, im2col};
 use crate::cpu::gemm::{Operand, Threads, matmul};
 use crate::cpu::{leaky_backward, leaky_in_place, norm};
 use crate::model::GanConfig;
@@ -256,6 +256,70 @@ impl DiscLayers {
     }
 }
 
+/// D's conv1 weight ([25 * (1 + classes), d1], tap-major) split by input:
+/// the image channel's taps, and one 14x14 output map per class (the sum of
+/// the class plane's taps that fall inside the image at each position).
+#[derive(Debug, Clone)]
+struct Conv1Parts {
+    /// [25, d1].
+    image: Vec<f32>,
+    /// [classes, 14 * 14 * d1].
+    class_maps: Vec<f32>,
+}
+
+/// The kernel rows (or columns) of a k5, s2, p2 convolution over `side`
+/// inputs that land inside the input for output coordinate `o`.
+fn inside_taps(side: usize, o: usize) -> impl Iterator<Item = usize> {
+    (0..KERNEL).filter(move |k| (2 * o + k).checked_sub(2).is_some_and(|i| i < side))
+}
+
+impl Conv1Parts {
+    fn new(w1: &[f32], dims: &Dims) -> Self {
+        let (planes, d1) = (dims.planes(), dims.d1);
+        let row = |t: usize, plane: usize| &w1[(t * planes + plane) * d1..][..d1];
+        let image = (0..TAPS).flat_map(|t| row(t, 0).iter().copied()).collect();
+        let mut class_maps = vec![0f32; dims.classes * MID * MID * d1];
+        class_maps
+            .par_chunks_mut(MID * MID * d1)
+            .enumerate()
+            .for_each(|(c, map)| {
+                for (pos, out) in map.chunks_mut(d1).enumerate() {
+                    for ky in inside_taps(SIDE, pos / MID) {
+                        for kx in inside_taps(SIDE, pos % MID) {
+                            let w = row(ky * KERNEL + kx, 1 + c);
+                            out.iter_mut().zip(w).for_each(|(o, w)| *o += w);
+                        }
+                    }
+                }
+            });
+        Self { image, class_maps }
+    }
+
+    /// conv1's weight gradient [25 * (1 + classes), d1] from the image rows'
+    /// gradient [25, d1] and each class's summed output gradient
+    /// [classes, 14 * 14 * d1] (the adjoint of [`Conv1Parts::new`]).
+    fn weight_gradient(image: &[f32], per_class: &[f32], dims: &Dims) -> Vec<f32> {
+        let (planes, d1) = (dims.planes(), dims.d1);
+        let mut w1 = vec![0f32; TAPS * planes * d1];
+        w1.par_chunks_mut(planes * d1)
+            .enumerate()
+            .for_each(|(t, tap)| {
+                let (ky, kx) = (t / KERNEL, t % KERNEL);
+                tap[..d1].copy_from_slice(&image[t * d1..(t + 1) * d1]);
+                for (c, out) in tap[d1..].chunks_mut(d1).enumerate() {
+                    let map = &per_class[c * MID * MID * d1..][..MID * MID * d1];
+                    for oy in (0..MID).filter(|&o| inside_taps(SIDE, o).any(|k| k == ky)) {
+                        for ox in (0..MID).filter(|&o| inside_taps(SIDE, o).any(|k| k == kx)) {
+                            let g = &map[(oy * MID + ox) * d1..][..d1];
+                            out.iter_mut().zip(g).for_each(|(o, g)| *o += g);
+                        }
+                    }
+                }
+            });
+        w1
+    }
+}
+
 /// What G's backward pass needs from its forward.
 struct GenCache {
     input: Vec<f32>,
@@ -269,8 +333,11 @@ struct GenCache {
 
 /// What D's backward pass needs from its forward.
 struct DiscCache {
-    /// im2col of the image with its label planes, [B*196, 25 * planes].
+    /// im2col of the image, [B*196, 25].
     cols1: Vec<f32>,
+    /// The label weights of each row, [B, classes].
+    labels: Vec<f32>,
+    conv1: Conv1Parts,
     h1: Vec<f32>,
     /// im2col of h1, [B*49, 25 * d1].
     cols2: Vec<f32>,
@@ -558,32 +625,21 @@ impl CpuGan {
         batch: usize,
     ) -> DiscCache {
         let dims = self.dims;
-        let planes = dims.planes();
-        // The image with one constant plane per class, channels last.
-        let mut input = vec![0f32; batch * SIDE * SIDE * planes];
-        input
-            .par_chunks_mut(SIDE * SIDE * planes)
-            .zip(images.par_chunks(SIDE * SIDE))
-            .zip(labels.par_chunks(dims.classes))
-            .for_each(|((out, image), label)| {
-                for (pixel, &v) in out.chunks_mut(planes).zip(image) {
-                    pixel[0] = v;
-                    pixel[1..].copy_from_slice(label);
-                }
-            });
-        // conv1 -> LeakyReLU.
-        let cols1 = im2col(&input, SIDE, planes);
-        drop(input);
+        // conv1 -> LeakyReLU. The label planes are constant over the image,
+        // so their part of conv1 is, per class, a fixed 14x14 map of the
+        // weights (differing near the border, where taps fall in the
+        // padding): computed once per pass and mixed by each row's label
+        // weights, instead of convolving ten planes per image.
+        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        let cols1 = im2col(images, SIDE, 1);
         let rows1 = batch * MID * MID;
         let mut h1 = vec![0f32; rows1 * dims.d1];
-        let w1 = Operand::new(&d.w1, TAPS * planes, dims.d1);
-        matmul(
-            &mut h1,
-            Operand::new(&cols1, rows1, TAPS * planes),
-            w1,
-            false,
-            Threads::All,
-        );
+        let image_cols = Operand::new(&cols1, rows1, TAPS);
+        let w1_image = Operand::new(&conv1.image, TAPS, dims.d1);
+        matmul(&mut h1, image_cols, w1_image, false, Threads::All);
+        let maps = Operand::new(&conv1.class_maps, dims.classes, MID * MID * dims.d1);
+        let y = Operand::new(labels, batch, dims.classes);
+        matmul(&mut h1, y, maps, true, Threads::All);
         add_bias(&mut h1, &d.b1);
         leaky_in_place(&mut h1);
         // conv2 -> bn2 -> LeakyReLU.
@@ -610,6 +666,8 @@ impl CpuGan {
         logits.iter_mut().for_each(|l| *l += d.b3[0]);
         DiscCache {
             cols1,
+            labels: labels.to_vec(),
+            conv1,
             h1,
             cols2,
             bn2,
@@ -628,7 +686,6 @@ impl CpuGan {
         weights: bool,
     ) -> (Option<DiscLayers>, Option<Vec<f32>>) {
         let dims = self.dims;
-        let planes = dims.planes();
         let batch = logit_grad.len();
         let features = SMALL * SMALL * dims.d2;
         let dl = Operand::new(logit_grad, batch, 1);
@@ -678,11 +735,17 @@ impl CpuGan {
         let rows1 = batch * MID * MID;
         let da1 = Operand::new(&dh1, rows1, dims.d1);
         if weights {
-            let mut w1 = vec![0f32; TAPS * planes * dims.d1];
-            let cols1 = Operand::new(&cache.cols1, rows1, TAPS * planes);
-            matmul(&mut w1, cols1.t(), da1, false, Threads::All);
+            // The image rows' gradient as a product with the columns; the
+            // label rows' from each class's summed output gradient.
+            let mut image = vec![0f32; TAPS * dims.d1];
+            let cols1 = Operand::new(&cache.cols1, rows1, TAPS);
+            matmul(&mut image, cols1.t(), da1, false, Threads::All);
+            let mut per_class = vec![0f32; dims.classes * MID * MID * dims.d1];
+            let y = Operand::new(&cache.labels, batch, dims.classes);
+            let da1_rows = Operand::new(&dh1, batch, MID * MID * dims.d1);
+            matmul(&mut per_class, y.t(), da1_rows, false, Threads::All);
             let grads = DiscLayers {
-                w1,
+                w1: Conv1Parts::weight_gradient(&image, &per_class, &dims),
                 b1: channel_sums(&dh1, dims.d1),
                 w2,
                 b2,
@@ -693,19 +756,11 @@ impl CpuGan {
             };
             return (Some(grads), None);
         }
-        // The image channel's rows of conv1's weight: [25, d1].
-        let w1_image: Vec<f32> = (0..TAPS)
-            .flat_map(|t| {
-                d.w1[t * planes * dims.d1..(t * planes + 1) * dims.d1]
-                    .iter()
-                    .copied()
-            })
-            .collect();
         let mut dcol = vec![0f32; rows1 * TAPS];
         matmul(
             &mut dcol,
             da1,
-            Operand::new(&w1_image, TAPS, dims.d1).t(),
+            Operand::new(&cache.conv1.image, TAPS, dims.d1).t(),
             false,
             Threads::All,
         );
