@@ -70,6 +70,12 @@ pub fn gather(
         });
 }
 
+/// The kernel rows (or columns) of a stride-2 convolution over `side`
+/// inputs that land inside the input for output coordinate `o`.
+pub fn inside_taps(side: usize, o: usize) -> impl Iterator<Item = usize> {
+    (0..KERNEL).filter(move |k| (2 * o + k).checked_sub(PADDING).is_some_and(|i| i < side))
+}
+
 /// The columns of a stride-2 convolution over `src` ([images, 2S, 2S,
 /// channels]): row (b, i, j) holds the 25 input pixels of output (i, j),
 /// tap-major, zeros where they fall in the padding. Returns
@@ -84,15 +90,10 @@ pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
         .for_each(|(col, image)| {
             for (pos, row) in col.chunks_mut(row_len).enumerate() {
                 let (i, j) = (pos / small, pos % small);
-                for ky in 0..KERNEL {
-                    let Some(y) = (2 * i + ky).checked_sub(PADDING).filter(|&y| y < side) else {
-                        continue;
-                    };
-                    for kx in 0..KERNEL {
-                        let Some(x) = (2 * j + kx).checked_sub(PADDING).filter(|&x| x < side)
-                        else {
-                            continue;
-                        };
+                for ky in inside_taps(side, i) {
+                    let y = 2 * i + ky - PADDING;
+                    for kx in inside_taps(side, j) {
+                        let x = 2 * j + kx - PADDING;
                         let from = (y * side + x) * channels;
                         let to = (ky * KERNEL + kx) * channels;
                         row[to..to + channels].copy_from_slice(&image[from..from + channels]);

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::optim::Adam;
 use super::recipe::{GanLoss, StepRecipe};
 use super::step::{GanState, StepStats};
-use crate::cpu::conv::{KERNEL, TAPS, gather, im2col};
+use crate::cpu::conv::{KERNEL, TAPS, gather, im2col, inside_taps};
 use crate::cpu::gemm::{Operand, Threads, matmul};
 use crate::cpu::{leaky_backward, leaky_in_place, norm};
 use crate::model::GanConfig;
@@ -265,12 +265,6 @@ struct Conv1Parts {
     image: Vec<f32>,
     /// [classes, 14 * 14 * d1].
     class_maps: Vec<f32>,
-}
-
-/// The kernel rows (or columns) of a k5, s2, p2 convolution over `side`
-/// inputs that land inside the input for output coordinate `o`.
-fn inside_taps(side: usize, o: usize) -> impl Iterator<Item = usize> {
-    (0..KERNEL).filter(move |k| (2 * o + k).checked_sub(2).is_some_and(|i| i < side))
 }
 
 impl Conv1Parts {
