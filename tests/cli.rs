@@ -432,3 +432,51 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     );
     fails(&["train", "--recipe", "fastest"], "invalid value 'fastest'");
 }
+
+/// `cdcgan bench` prints its two figures last, for each training step it can
+/// time: the compiled one (the default), burn's, and the fallback for an
+/// architecture the compiled step does not cover.
+#[test]
+fn bench_prints_throughput_for_each_step() {
+    let tiny = [
+        "--threads",
+        "2",
+        "bench",
+        "--iters",
+        "2",
+        "--gen-iters",
+        "2",
+        "--warmup",
+        "1",
+        "--batch-size",
+        "10",
+        "--g-channels",
+        "16",
+        "--d-channels",
+        "8",
+    ];
+    for (extra, step) in [
+        (None, "compiled step"),
+        (Some("--framework-step"), "framework step"),
+        (Some("--aux-classifier"), "framework step"),
+    ] {
+        let mut args = tiny.to_vec();
+        args.extend(extra);
+        let out = cdcgan(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains(step), "{args:?}: {stdout}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        let figure = |line: &str, key: &str| -> f64 {
+            line.strip_prefix(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{line}"))
+        };
+        assert!(figure(lines[lines.len() - 2], "gen_images_per_s=") > 0.0);
+        assert!(figure(lines[lines.len() - 1], "train_samples_per_s=") > 0.0);
+    }
+}
