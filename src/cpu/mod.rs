@@ -5,7 +5,7 @@
 //! gemm per image for transposed convolutions, scalar scatters, a masked
 //! select per LeakyReLU). For the two paths where throughput matters, the
 //! compiled generator ([`crate::model::inference`]) and the compiled
-//! training step, every layer here is one large
+//! training step ([`crate::train::cpu_step`]), every layer here is one large
 //! gemm (the `gemm` crate, the kernels burn itself calls) plus a memory pass
 //! that moves whole channel vectors.
 //!
@@ -17,6 +17,8 @@ pub mod conv;
 pub mod gemm;
 pub mod norm;
 
+use rayon::prelude::*;
+
 /// Slope of LeakyReLU for negative inputs in both networks.
 pub const LEAKY_SLOPE: f32 = crate::model::generator::LEAKY_SLOPE as f32;
 
@@ -27,7 +29,6 @@ pub fn leaky(x: f32) -> f32 {
 
 /// LeakyReLU in place.
 pub fn leaky_in_place(values: &mut [f32]) {
-    use rayon::prelude::*;
     values
         .par_chunks_mut(1 << 14)
         .for_each(|c| c.iter_mut().for_each(|v| *v = leaky(*v)));
@@ -36,7 +37,6 @@ pub fn leaky_in_place(values: &mut [f32]) {
 /// Backward of LeakyReLU given its output (same sign as its input):
 /// `grad *= 1` where the output is positive, `LEAKY_SLOPE` elsewhere.
 pub fn leaky_backward(grad: &mut [f32], output: &[f32]) {
-    use rayon::prelude::*;
     grad.par_chunks_mut(1 << 14)
         .zip(output.par_chunks(1 << 14))
         .for_each(|(g, y)| {
@@ -46,4 +46,21 @@ pub fn leaky_backward(grad: &mut [f32], output: &[f32]) {
                 }
             }
         });
+}
+
+/// Per-channel sums over the rows of a [rows, channels] matrix.
+pub fn channel_sums(values: &[f32], channels: usize) -> Vec<f32> {
+    norm::channel_sums(values, None, channels)
+        .into_iter()
+        .map(|s| s as f32)
+        .collect()
+}
+
+/// Adds `bias` to every row of a [rows, channels] matrix.
+pub fn add_bias(values: &mut [f32], bias: &[f32]) {
+    let channels = bias.len();
+    values.par_chunks_mut(channels * 256).for_each(|c| {
+        c.chunks_mut(channels)
+            .for_each(|row| row.iter_mut().zip(bias).for_each(|(v, b)| *v += b))
+    });
 }
