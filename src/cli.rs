@@ -140,7 +140,8 @@ pub struct BenchArgs {
     /// D's width (as `train --d-channels`) [default: 128].
     #[arg(long)]
     pub d_channels: Option<usize>,
-    /// Time burn's autodiff training step instead of the compiled one.
+    /// Time burn's generator forward and autodiff training step instead of
+    /// the compiled ones.
     #[arg(long)]
     pub framework_step: bool,
 }

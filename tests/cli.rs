@@ -433,9 +433,9 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     fails(&["train", "--recipe", "fastest"], "invalid value 'fastest'");
 }
 
-/// `cdcgan bench` prints its two figures last, for each training step it can
-/// time: the compiled one (the default), burn's, and the fallback for an
-/// architecture the compiled step does not cover.
+/// `cdcgan bench` prints its two figures last, for each path it can time:
+/// the compiled ones (the default), burn's (`--framework-step`), and the
+/// training fallback for an architecture the compiled step does not cover.
 #[test]
 fn bench_prints_throughput_for_each_step() {
     let tiny = [
@@ -455,10 +455,18 @@ fn bench_prints_throughput_for_each_step() {
         "--d-channels",
         "8",
     ];
-    for (extra, step) in [
-        (None, "compiled step"),
-        (Some("--framework-step"), "framework step"),
-        (Some("--aux-classifier"), "framework step"),
+    for (extra, step, generator) in [
+        (None, "compiled step", "compiled generator"),
+        (
+            Some("--framework-step"),
+            "framework step",
+            "framework generator",
+        ),
+        (
+            Some("--aux-classifier"),
+            "framework step",
+            "compiled generator",
+        ),
     ] {
         let mut args = tiny.to_vec();
         args.extend(extra);
@@ -470,6 +478,7 @@ fn bench_prints_throughput_for_each_step() {
         );
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert!(stdout.contains(step), "{args:?}: {stdout}");
+        assert!(stdout.contains(generator), "{args:?}: {stdout}");
         let lines: Vec<&str> = stdout.lines().collect();
         let figure = |line: &str, key: &str| -> f64 {
             line.strip_prefix(key)
