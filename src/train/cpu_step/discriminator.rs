@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::layout::DiscLayers;
-use super::{BN_EPS, CpuGan, Dims, MID, SIDE, SMALL};
+use super::{CpuGan, Dims, MID, Network, SIDE, SMALL};
 use crate::cpu::conv::{KERNEL, TAPS, gather, im2col, inside_taps};
 use crate::cpu::gemm::{Operand, Threads, matmul};
 use crate::cpu::{add_bias, channel_sums, leaky_backward, leaky_in_place, norm};
@@ -122,9 +122,8 @@ impl CpuGan {
             Threads::All,
         );
         add_bias(&mut h2, &d.b2);
-        let bn2 = norm::forward_train(&mut h2, &d.gamma2, &d.beta2, BN_EPS);
-        self.update_running("discriminator", "bn2", &bn2);
-        leaky_in_place(&mut h2);
+        let bn2 =
+            self.batch_norm_leaky(Network::Discriminator, "bn2", &mut h2, &d.gamma2, &d.beta2);
         // conv3 over the whole 7x7 map: one dot product per image.
         let mut logits = vec![0f32; batch];
         let features = Operand::new(&h2, batch, SMALL * SMALL * dims.d2);

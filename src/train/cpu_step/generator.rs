@@ -3,10 +3,10 @@
 //! deconv3 -> tanh, channels last.
 
 use super::layout::GenLayers;
-use super::{BN_EPS, CpuGan, MID, SIDE, SMALL};
+use super::{CpuGan, MID, Network, SIDE, SMALL};
 use crate::cpu::conv::{TAPS, gather, im2col};
 use crate::cpu::gemm::{Operand, Threads, matmul};
-use crate::cpu::{add_bias, channel_sums, leaky_backward, leaky_in_place, norm};
+use crate::cpu::{add_bias, channel_sums, leaky_backward, norm};
 
 /// What G's backward pass needs from its forward.
 pub(super) struct GenCache {
@@ -44,9 +44,7 @@ impl CpuGan {
             Threads::All,
         );
         add_bias(&mut h1, &g.b1);
-        let bn1 = norm::forward_train(&mut h1, &g.gamma1, &g.beta1, BN_EPS);
-        self.update_running("generator", "bn1", &bn1);
-        leaky_in_place(&mut h1);
+        let bn1 = self.batch_norm_leaky(Network::Generator, "bn1", &mut h1, &g.gamma1, &g.beta1);
 
         // deconv2 -> bn2 -> LeakyReLU.
         let mut col = vec![0f32; batch * SMALL * SMALL * TAPS * d.g2];
@@ -61,9 +59,7 @@ impl CpuGan {
         let mut h2 = vec![0f32; batch * MID * MID * d.g2];
         gather(&col, SMALL, &g.b2, &mut h2, |v| v);
         drop(col);
-        let bn2 = norm::forward_train(&mut h2, &g.gamma2, &g.beta2, BN_EPS);
-        self.update_running("generator", "bn2", &bn2);
-        leaky_in_place(&mut h2);
+        let bn2 = self.batch_norm_leaky(Network::Generator, "bn2", &mut h2, &g.gamma2, &g.beta2);
 
         // deconv3 -> tanh.
         let mut col = vec![0f32; batch * MID * MID * TAPS];

@@ -7,57 +7,45 @@ use super::{Dims, SMALL};
 use crate::cpu::conv::TAPS;
 use crate::model::weights::NamedTensors;
 
-/// A [cin, cout, k, k] transposed-convolution weight as [cin, k*k*cout].
-fn transposed_to_host(w: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0f32; w.len()];
-    for i in 0..cin {
-        for o in 0..cout {
-            for t in 0..taps {
-                out[(i * taps + t) * cout + o] = w[(i * cout + o) * taps + t];
+/// `src` read as a [d0, d1, d2] array, its axes reordered: axis k of the
+/// result is axis `order[k]` of `src`.
+fn permute(src: &[f32], dims: [usize; 3], order: [usize; 3]) -> Vec<f32> {
+    assert_eq!(src.len(), dims.iter().product::<usize>(), "tensor size");
+    let out_dims = order.map(|k| dims[k]);
+    let mut out = vec![0f32; src.len()];
+    let mut at = 0;
+    for a in 0..dims[0] {
+        for b in 0..dims[1] {
+            for c in 0..dims[2] {
+                let idx = [a, b, c];
+                let [x, y, z] = order.map(|k| idx[k]);
+                out[(x * out_dims[1] + y) * out_dims[2] + z] = src[at];
+                at += 1;
             }
         }
     }
     out
+}
+
+/// A [cin, cout, k, k] transposed-convolution weight as [cin, k*k*cout].
+fn transposed_to_host(w: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
+    permute(w, [cin, cout, taps], [0, 2, 1])
 }
 
 /// The inverse of [`transposed_to_host`].
 fn transposed_from_host(h: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0f32; h.len()];
-    for i in 0..cin {
-        for o in 0..cout {
-            for t in 0..taps {
-                out[(i * cout + o) * taps + t] = h[(i * taps + t) * cout + o];
-            }
-        }
-    }
-    out
+    permute(h, [cin, taps, cout], [0, 2, 1])
 }
 
 /// A [cout, cin, k, k] convolution weight as [k*k*cin, cout] (the layout
-/// [`im2col`] rows multiply).
+/// im2col rows multiply).
 fn conv_to_host(w: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0f32; w.len()];
-    for o in 0..cout {
-        for i in 0..cin {
-            for t in 0..taps {
-                out[(t * cin + i) * cout + o] = w[(o * cin + i) * taps + t];
-            }
-        }
-    }
-    out
+    permute(w, [cout, cin, taps], [2, 1, 0])
 }
 
 /// The inverse of [`conv_to_host`].
 fn conv_from_host(h: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0f32; h.len()];
-    for o in 0..cout {
-        for i in 0..cin {
-            for t in 0..taps {
-                out[(o * cin + i) * taps + t] = h[(t * cin + i) * cout + o];
-            }
-        }
-    }
-    out
+    permute(h, [taps, cin, cout], [2, 1, 0])
 }
 
 /// Looks up a named tensor's values.

@@ -26,7 +26,7 @@ use anyhow::{Context, ensure};
 use super::optim::Adam;
 use super::recipe::StepRecipe;
 use super::step::{GanState, StepStats};
-use crate::cpu::norm;
+use crate::cpu::{leaky_in_place, norm};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::model::weights::{HostTensor, NamedTensors, export, import};
@@ -54,6 +54,13 @@ pub fn unsupported(model: &GanConfig) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Which network a layer belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Network {
+    Generator,
+    Discriminator,
 }
 
 /// Network widths.
@@ -193,11 +200,20 @@ impl CpuGan {
         }
     }
 
-    /// burn's running-statistic update of `network`'s batch norm `layer`.
-    fn update_running(&mut self, network: &str, layer: &str, cache: &norm::BatchNormCache) {
+    /// Training-mode batch norm `layer` of `network` on `x` ([rows,
+    /// channels]) in place, burn's running-statistic update, then LeakyReLU.
+    fn batch_norm_leaky(
+        &mut self,
+        network: Network,
+        layer: &str,
+        x: &mut [f32],
+        gamma: &[f32],
+        beta: &[f32],
+    ) -> norm::BatchNormCache {
+        let cache = norm::forward_train(x, gamma, beta, BN_EPS);
         let tensors = match network {
-            "generator" => &mut self.generator,
-            _ => &mut self.discriminator,
+            Network::Generator => &mut self.generator,
+            Network::Discriminator => &mut self.discriminator,
         };
         for (stat, batch) in [("running_mean", &cache.mean), ("running_var", &cache.var)] {
             let running = tensors
@@ -205,6 +221,8 @@ impl CpuGan {
                 .expect("batch-norm statistics");
             norm::update_running(&mut running.values, batch, BN_MOMENTUM);
         }
+        leaky_in_place(x);
+        cache
     }
 }
 
