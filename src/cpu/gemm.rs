@@ -101,6 +101,13 @@ pub fn matmul(dst: &mut [f32], lhs: Operand, rhs: Operand, accumulate: bool, thr
     }
 }
 
+/// `lhs . rhs` as a new row-major [m, n] buffer.
+pub fn product(lhs: Operand, rhs: Operand, threads: Threads) -> Vec<f32> {
+    let mut out = vec![0f32; lhs.shape().0 * rhs.shape().1];
+    matmul(&mut out, lhs, rhs, false, threads);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +135,23 @@ mod tests {
         let bt = [1., 0., 1., 0., 1., 1.];
         matmul(&mut c, a_, Operand::new(&bt, 2, 3).t(), true, Threads::All);
         assert_eq!(c, [8., 10., 20., 22.]);
+        // A fresh product, large enough to span several depth blocks and threads.
+        let (m, k, n) = (67, 700, 45);
+        let x: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let y: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let p = product(Operand::new(&x, m, k), Operand::new(&y, k, n), Threads::All);
+        let mut q = vec![0f32; m * n];
+        matmul(
+            &mut q,
+            Operand::new(&x, m, k),
+            Operand::new(&y, k, n),
+            false,
+            Threads::This,
+        );
+        assert_eq!(p, q);
+        assert_eq!(
+            p[3 * n + 4],
+            (0..k).map(|j| x[3 * k + j] * y[j * n + 4]).sum::<f32>()
+        );
     }
 }

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use super::generator::Generator;
 use crate::cpu::conv::{TAPS, gather};
-use crate::cpu::gemm::{Operand, Threads, matmul};
+use crate::cpu::gemm::{Operand, Threads, product};
 use crate::cpu::leaky;
 
 /// Side of the first feature map (deconv1's kernel).
@@ -183,15 +183,8 @@ impl InferenceGenerator {
         let (c1, c2, co) = (self.c1, self.c2, self.out_channels);
 
         // deconv1 on a 1x1 input is a product with the weight: [n, 7*7*c1].
-        let mut h1 = vec![0f32; n * s1 * s1 * c1];
         let w1 = Operand::new(&self.w1, self.inputs, s1 * s1 * c1);
-        matmul(
-            &mut h1,
-            Operand::new(input, n, self.inputs),
-            w1,
-            false,
-            Threads::This,
-        );
+        let mut h1 = product(Operand::new(input, n, self.inputs), w1, Threads::This);
         for pixel in h1.chunks_mut(c1) {
             for (p, b) in pixel.iter_mut().zip(&self.b1) {
                 *p = leaky(*p + b);
@@ -199,28 +192,14 @@ impl InferenceGenerator {
         }
 
         // deconv2: every 7x7 position's 25 taps, then summed into 14x14.
-        let mut col = vec![0f32; n * s1 * s1 * TAPS * c2];
         let w2 = Operand::new(&self.w2, c1, TAPS * c2);
-        matmul(
-            &mut col,
-            Operand::new(&h1, n * s1 * s1, c1),
-            w2,
-            false,
-            Threads::This,
-        );
+        let col = product(Operand::new(&h1, n * s1 * s1, c1), w2, Threads::This);
         let mut h2 = vec![0f32; n * s2 * s2 * c2];
         gather(&col, s1, &self.b2, &mut h2, leaky);
 
         // deconv3, the same way, into 28x28 with tanh.
-        let mut col = vec![0f32; n * s2 * s2 * TAPS * co];
         let w3 = Operand::new(&self.w3, c2, TAPS * co);
-        matmul(
-            &mut col,
-            Operand::new(&h2, n * s2 * s2, c2),
-            w3,
-            false,
-            Threads::This,
-        );
+        let col = product(Operand::new(&h2, n * s2 * s2, c2), w3, Threads::This);
         if co == 1 {
             gather(&col, s2, &self.b3, out, f32::tanh);
         } else {

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::layout::DiscLayers;
 use super::{CpuGan, Dims, MID, Network, SIDE, SMALL};
 use crate::cpu::conv::{KERNEL, TAPS, gather, im2col, inside_taps};
-use crate::cpu::gemm::{Operand, Threads, matmul};
+use crate::cpu::gemm::{Operand, Threads, matmul, product};
 use crate::cpu::{add_bias, channel_sums, leaky_backward, leaky_in_place, norm};
 
 /// D's conv1 weight ([25 * (1 + classes), d1], tap-major) split by input:
@@ -100,10 +100,9 @@ impl CpuGan {
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let cols1 = im2col(images, SIDE, 1);
         let rows1 = batch * MID * MID;
-        let mut h1 = vec![0f32; rows1 * dims.d1];
         let image_cols = Operand::new(&cols1, rows1, TAPS);
         let w1_image = Operand::new(&conv1.image, TAPS, dims.d1);
-        matmul(&mut h1, image_cols, w1_image, false, Threads::All);
+        let mut h1 = product(image_cols, w1_image, Threads::All);
         let maps = Operand::new(&conv1.class_maps, dims.classes, MID * MID * dims.d1);
         let y = Operand::new(labels, batch, dims.classes);
         matmul(&mut h1, y, maps, true, Threads::All);
@@ -112,23 +111,19 @@ impl CpuGan {
         // conv2 -> bn2 -> LeakyReLU.
         let cols2 = im2col(&h1, MID, dims.d1);
         let rows2 = batch * SMALL * SMALL;
-        let mut h2 = vec![0f32; rows2 * dims.d2];
         let w2 = Operand::new(&d.w2, TAPS * dims.d1, dims.d2);
-        matmul(
-            &mut h2,
+        let mut h2 = product(
             Operand::new(&cols2, rows2, TAPS * dims.d1),
             w2,
-            false,
             Threads::All,
         );
         add_bias(&mut h2, &d.b2);
         let bn2 =
             self.batch_norm_leaky(Network::Discriminator, "bn2", &mut h2, &d.gamma2, &d.beta2);
         // conv3 over the whole 7x7 map: one dot product per image.
-        let mut logits = vec![0f32; batch];
         let features = Operand::new(&h2, batch, SMALL * SMALL * dims.d2);
         let w3 = Operand::new(&d.w3, SMALL * SMALL * dims.d2, 1);
-        matmul(&mut logits, features, w3, false, Threads::All);
+        let mut logits = product(features, w3, Threads::All);
         logits.iter_mut().for_each(|l| *l += d.b3[0]);
         DiscCache {
             cols1,
@@ -157,42 +152,30 @@ impl CpuGan {
         let dl = Operand::new(logit_grad, batch, 1);
         // conv3.
         let (w3, b3) = if weights {
-            let mut w3 = vec![0f32; features];
-            matmul(
-                &mut w3,
+            let w3 = product(
                 Operand::new(&cache.h2, batch, features).t(),
                 dl,
-                false,
                 Threads::All,
             );
             (w3, vec![logit_grad.iter().sum()])
         } else {
             (vec![], vec![])
         };
-        let mut dh2 = vec![0f32; batch * features];
-        matmul(
-            &mut dh2,
-            dl,
-            Operand::new(&d.w3, 1, features),
-            false,
-            Threads::All,
-        );
+        let mut dh2 = product(dl, Operand::new(&d.w3, 1, features), Threads::All);
         // LeakyReLU, bn2, conv2.
         leaky_backward(&mut dh2, &cache.h2);
         let (gamma2, beta2) = norm::backward(&mut dh2, &cache.bn2, &d.gamma2);
         let rows2 = batch * SMALL * SMALL;
         let da2 = Operand::new(&dh2, rows2, dims.d2);
         let (w2, b2) = if weights {
-            let mut w2 = vec![0f32; TAPS * dims.d1 * dims.d2];
             let cols2 = Operand::new(&cache.cols2, rows2, TAPS * dims.d1);
-            matmul(&mut w2, cols2.t(), da2, false, Threads::All);
+            let w2 = product(cols2.t(), da2, Threads::All);
             (w2, channel_sums(&dh2, dims.d2))
         } else {
             (vec![], vec![])
         };
-        let mut dcol = vec![0f32; rows2 * TAPS * dims.d1];
         let w2m = Operand::new(&d.w2, TAPS * dims.d1, dims.d2);
-        matmul(&mut dcol, da2, w2m.t(), false, Threads::All);
+        let dcol = product(da2, w2m.t(), Threads::All);
         let mut dh1 = vec![0f32; batch * MID * MID * dims.d1];
         gather(&dcol, SMALL, &vec![0.0; dims.d1], &mut dh1, |v| v);
         drop(dcol);
@@ -203,13 +186,11 @@ impl CpuGan {
         if weights {
             // The image rows' gradient as a product with the columns; the
             // label rows' from each class's summed output gradient.
-            let mut image = vec![0f32; TAPS * dims.d1];
             let cols1 = Operand::new(&cache.cols1, rows1, TAPS);
-            matmul(&mut image, cols1.t(), da1, false, Threads::All);
-            let mut per_class = vec![0f32; dims.classes * MID * MID * dims.d1];
+            let image = product(cols1.t(), da1, Threads::All);
             let y = Operand::new(&cache.labels, batch, dims.classes);
             let da1_rows = Operand::new(&dh1, batch, MID * MID * dims.d1);
-            matmul(&mut per_class, y.t(), da1_rows, false, Threads::All);
+            let per_class = product(y.t(), da1_rows, Threads::All);
             let grads = DiscLayers {
                 w1: Conv1Parts::weight_gradient(&image, &per_class, &dims),
                 b1: channel_sums(&dh1, dims.d1),
@@ -222,12 +203,9 @@ impl CpuGan {
             };
             return (Some(grads), None);
         }
-        let mut dcol = vec![0f32; rows1 * TAPS];
-        matmul(
-            &mut dcol,
+        let dcol = product(
             da1,
             Operand::new(&cache.conv1.image, TAPS, dims.d1).t(),
-            false,
             Threads::All,
         );
         let mut dx = vec![0f32; batch * SIDE * SIDE];

@@ -5,7 +5,7 @@
 use super::layout::GenLayers;
 use super::{CpuGan, MID, Network, SIDE, SMALL};
 use crate::cpu::conv::{TAPS, gather, im2col};
-use crate::cpu::gemm::{Operand, Threads, matmul};
+use crate::cpu::gemm::{Operand, Threads, product};
 use crate::cpu::{add_bias, channel_sums, leaky_backward, norm};
 
 /// What G's backward pass needs from its forward.
@@ -34,26 +34,16 @@ impl CpuGan {
             input.extend_from_slice(yr);
         }
         // deconv1 (a 1x1 input: a plain product) -> bn1 -> LeakyReLU.
-        let mut h1 = vec![0f32; batch * SMALL * SMALL * d.g1];
         let w1 = Operand::new(&g.w1, d.inputs(), SMALL * SMALL * d.g1);
-        matmul(
-            &mut h1,
-            Operand::new(&input, batch, d.inputs()),
-            w1,
-            false,
-            Threads::All,
-        );
+        let mut h1 = product(Operand::new(&input, batch, d.inputs()), w1, Threads::All);
         add_bias(&mut h1, &g.b1);
         let bn1 = self.batch_norm_leaky(Network::Generator, "bn1", &mut h1, &g.gamma1, &g.beta1);
 
         // deconv2 -> bn2 -> LeakyReLU.
-        let mut col = vec![0f32; batch * SMALL * SMALL * TAPS * d.g2];
         let w2 = Operand::new(&g.w2, d.g1, TAPS * d.g2);
-        matmul(
-            &mut col,
+        let col = product(
             Operand::new(&h1, batch * SMALL * SMALL, d.g1),
             w2,
-            false,
             Threads::All,
         );
         let mut h2 = vec![0f32; batch * MID * MID * d.g2];
@@ -62,15 +52,8 @@ impl CpuGan {
         let bn2 = self.batch_norm_leaky(Network::Generator, "bn2", &mut h2, &g.gamma2, &g.beta2);
 
         // deconv3 -> tanh.
-        let mut col = vec![0f32; batch * MID * MID * TAPS];
         let w3 = Operand::new(&g.w3, d.g2, TAPS);
-        matmul(
-            &mut col,
-            Operand::new(&h2, batch * MID * MID, d.g2),
-            w3,
-            false,
-            Threads::All,
-        );
+        let col = product(Operand::new(&h2, batch * MID * MID, d.g2), w3, Threads::All);
         let mut fake = vec![0f32; batch * SIDE * SIDE];
         gather(&col, MID, &g.b3, &mut fake, f32::tanh);
         GenCache {
@@ -101,22 +84,12 @@ impl CpuGan {
         let dcol = im2col(&da3, SIDE, 1);
         let rows = batch * MID * MID;
         let dcol_m = Operand::new(&dcol, rows, TAPS);
-        let mut w3 = vec![0f32; d.g2 * TAPS];
-        matmul(
-            &mut w3,
+        let w3 = product(
             Operand::new(&cache.h2, rows, d.g2).t(),
             dcol_m,
-            false,
             Threads::All,
         );
-        let mut dh2 = vec![0f32; rows * d.g2];
-        matmul(
-            &mut dh2,
-            dcol_m,
-            Operand::new(&g.w3, d.g2, TAPS).t(),
-            false,
-            Threads::All,
-        );
+        let mut dh2 = product(dcol_m, Operand::new(&g.w3, d.g2, TAPS).t(), Threads::All);
         drop(dcol);
         // LeakyReLU, bn2, deconv2.
         leaky_backward(&mut dh2, &cache.h2);
@@ -126,20 +99,14 @@ impl CpuGan {
         drop(dh2);
         let rows = batch * SMALL * SMALL;
         let dcol_m = Operand::new(&dcol, rows, TAPS * d.g2);
-        let mut w2 = vec![0f32; d.g1 * TAPS * d.g2];
-        matmul(
-            &mut w2,
+        let w2 = product(
             Operand::new(&cache.h1, rows, d.g1).t(),
             dcol_m,
-            false,
             Threads::All,
         );
-        let mut dh1 = vec![0f32; rows * d.g1];
-        matmul(
-            &mut dh1,
+        let mut dh1 = product(
             dcol_m,
             Operand::new(&g.w2, d.g1, TAPS * d.g2).t(),
-            false,
             Threads::All,
         );
         drop(dcol);
@@ -147,13 +114,10 @@ impl CpuGan {
         leaky_backward(&mut dh1, &cache.h1);
         let (gamma1, beta1) = norm::backward(&mut dh1, &cache.bn1, &g.gamma1);
         let b1 = channel_sums(&dh1, d.g1);
-        let mut w1 = vec![0f32; d.inputs() * SMALL * SMALL * d.g1];
         let da1 = Operand::new(&dh1, batch, SMALL * SMALL * d.g1);
-        matmul(
-            &mut w1,
+        let w1 = product(
             Operand::new(&cache.input, batch, d.inputs()).t(),
             da1,
-            false,
             Threads::All,
         );
         GenLayers {
