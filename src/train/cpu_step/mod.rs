@@ -135,7 +135,25 @@ impl CpuGan {
 
     /// One iteration. `real`: [B, 784] in [-1, 1]; `real_labels`,
     /// `fake_labels`: one-hot [B, classes]; `z`: [B, latent].
+    ///
+    /// The iteration runs on one of the compute threads, so each parallel
+    /// pass inside it is split between threads that are already awake,
+    /// instead of being handed over from the caller's thread every time.
     pub fn step(
+        &mut self,
+        adam_g: &mut Adam,
+        adam_d: &mut Adam,
+        real: &[f32],
+        real_labels: &[f32],
+        z: &[f32],
+        fake_labels: &[f32],
+        recipe: &StepRecipe,
+    ) -> StepStats {
+        rayon::scope(|_| self.step_here(adam_g, adam_d, real, real_labels, z, fake_labels, recipe))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_here(
         &mut self,
         adam_g: &mut Adam,
         adam_d: &mut Adam,
