@@ -90,12 +90,7 @@ pub fn threads() -> usize {
 /// mmaps each time. Raising the trim threshold and the top pad, and the mmap
 /// threshold to its maximum, removes most of those page faults: about 10%
 /// more training throughput in `cdcgan bench`. (mimalloc did not help here.)
-///
-/// One arena for all threads: the compiled training step runs on a compute
-/// thread, and glibc gives each thread its own arena, whose heaps it shrinks
-/// and grows again around every large buffer: page faults made the seed
-/// network's step ~28% slower (5 s of system time in a 20-step bench). In
-/// the one main arena, with the settings above, the buffers stay mapped.
+
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before
@@ -104,6 +99,5 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
