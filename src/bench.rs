@@ -15,7 +15,7 @@ use crate::sample::Sampler;
 use crate::train::TrainConfig;
 use crate::train::cpu_step::{CpuGan, unsupported};
 use crate::train::step::train_step;
-use crate::train::trainer::{HostBatch, initial_state, noise_batch, real_batch};
+use crate::train::trainer::{HostBatch, compiled_step, initial_state, noise_batch, real_batch};
 use burn::module::Module;
 
 /// What to time.
@@ -121,15 +121,7 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
             Some(gan) => {
                 let real = HostBatch::real(&data, &indices);
                 let noise = HostBatch::noise(&train_config, 10, i as u64);
-                gan.step(
-                    &mut state.adam_g,
-                    &mut state.adam_d,
-                    &real.x,
-                    &real.one_hot(10),
-                    &noise.x,
-                    &noise.one_hot(10),
-                    &recipe,
-                );
+                compiled_step(gan, &mut state, &real, &noise, 10, &recipe);
             }
             None => {
                 let real = real_batch(&data, &indices, &device);

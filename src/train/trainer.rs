@@ -12,10 +12,11 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
-use super::cpu_step::{CpuGan, unsupported};
+use super::cpu_step::{CpuGan, StepInput, unsupported};
 use super::ema::Ema;
 use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::optim::Adam;
+use super::recipe::StepRecipe;
 use super::step::{Conditioned, GanState, StepStats, train_step};
 use crate::backend::{on_cpu, training_device};
 use crate::data::{Dataset, Split};
@@ -220,13 +221,12 @@ pub fn train(
             state.adam_g.config.lr = config.adam_g().lr * factor;
             state.adam_d.config.lr = config.adam_d().lr * factor;
             let mut stats = match &mut compiled {
-                Some(gan) => gan.step(
-                    &mut state.adam_g,
-                    &mut state.adam_d,
-                    &real.x,
-                    &real.one_hot(data.num_classes),
-                    &noise.x,
-                    &noise.one_hot(data.num_classes),
+                Some(gan) => compiled_step(
+                    gan,
+                    &mut state,
+                    &real,
+                    &noise,
+                    data.num_classes,
                     &config.step_recipe(),
                 ),
                 None => {
@@ -447,6 +447,25 @@ pub fn noise_batch(
     device: &Device,
 ) -> Conditioned<2> {
     HostBatch::noise(config, classes, step).to_device(&[], classes, device)
+}
+
+/// One compiled CPU step on host batches of real images and noise.
+pub fn compiled_step(
+    gan: &mut CpuGan,
+    state: &mut GanState,
+    real: &HostBatch,
+    noise: &HostBatch,
+    classes: usize,
+    recipe: &StepRecipe,
+) -> StepStats {
+    let (real_labels, fake_labels) = (real.one_hot(classes), noise.one_hot(classes));
+    let input = StepInput {
+        real: &real.x,
+        real_labels: &real_labels,
+        z: &noise.x,
+        fake_labels: &fake_labels,
+    };
+    gan.step(&mut state.adam_g, &mut state.adam_d, input, recipe)
 }
 
 /// A batch's values on the host: images or noise, and the class of each row.

@@ -88,6 +88,19 @@ impl Dims {
     }
 }
 
+/// One step's batch on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct StepInput<'a> {
+    /// Real images, [B, 784] in [-1, 1].
+    pub real: &'a [f32],
+    /// Their one-hot labels, [B, classes].
+    pub real_labels: &'a [f32],
+    /// Noise, [B, latent].
+    pub z: &'a [f32],
+    /// The classes asked of G, one-hot [B, classes].
+    pub fake_labels: &'a [f32],
+}
+
 /// Both networks as named host tensors (PyTorch layout), trained by
 /// [`CpuGan::step`].
 #[derive(Debug, Clone)]
@@ -138,21 +151,17 @@ impl CpuGan {
         &self.generator
     }
 
-    /// One iteration. `real`: [B, 784] in [-1, 1]; `real_labels`,
-    /// `fake_labels`: one-hot [B, classes]; `z`: [B, latent].
+    /// One iteration on `input`, updating both networks with their Adams.
     pub fn step(
         &mut self,
         adam_g: &mut Adam,
         adam_d: &mut Adam,
-        real: &[f32],
-        real_labels: &[f32],
-        z: &[f32],
-        fake_labels: &[f32],
+        input: StepInput,
         recipe: &StepRecipe,
     ) -> StepStats {
-        let batch = real_labels.len() / self.dims.classes;
+        let batch = input.real_labels.len() / self.dims.classes;
         let small = self.largest_buffer(batch) < SMALL_STEP_BYTES;
-        let mut run = || self.step_here(adam_g, adam_d, real, real_labels, z, fake_labels, recipe);
+        let mut run = || self.step_here(adam_g, adam_d, &input, recipe);
         // Small steps (the default recipe's networks) run on a compute thread,
         // so each of their many short parallel passes is shared with a thread
         // that is already awake instead of handed over from this one: +15-20%.
@@ -172,17 +181,19 @@ impl CpuGan {
         batch * SMALL * SMALL * TAPS * d.g2.max(d.d1) * size_of::<f32>()
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn step_here(
         &mut self,
         adam_g: &mut Adam,
         adam_d: &mut Adam,
-        real: &[f32],
-        real_labels: &[f32],
-        z: &[f32],
-        fake_labels: &[f32],
+        input: &StepInput,
         recipe: &StepRecipe,
     ) -> StepStats {
+        let StepInput {
+            real,
+            real_labels,
+            z,
+            fake_labels,
+        } = *input;
         let dims = self.dims;
         let batch = real_labels.len() / dims.classes;
         let g = GenLayers::from_torch(&self.generator, &dims);
@@ -340,15 +351,14 @@ mod tests {
 
         let mut state = fresh();
         let mut gan = CpuGan::new(&state, &model).unwrap();
-        let got = gan.step(
-            &mut state.adam_g,
-            &mut state.adam_d,
-            &real,
-            &host_hot(&real_labels),
-            &z,
-            &host_hot(&fake_labels),
-            &recipe,
-        );
+        let (real_hot, fake_hot) = (host_hot(&real_labels), host_hot(&fake_labels));
+        let input = StepInput {
+            real: &real,
+            real_labels: &real_hot,
+            z: &z,
+            fake_labels: &fake_hot,
+        };
+        let got = gan.step(&mut state.adam_g, &mut state.adam_d, input, &recipe);
         for (a, b) in [
             (expected.d_loss, got.d_loss),
             (expected.g_loss, got.g_loss),
