@@ -15,6 +15,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod layout;
 pub mod norm;
 
 use rayon::prelude::*;

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use super::generator::Generator;
 use crate::cpu::conv::{TAPS, gather};
 use crate::cpu::gemm::{Operand, Threads, product};
+use crate::cpu::layout::{concat_rows, transposed_to_host};
 use crate::cpu::leaky;
 
 /// Side of the first feature map (deconv1's kernel).
@@ -98,14 +99,9 @@ fn fold_transposed(
         .as_ref()
         .map_or_else(|| vec![0.0; cout], |b| host(b.val()));
     let (scale, shift) = norm.unwrap_or_else(|| (vec![1.0; cout], vec![0.0; cout]));
-    let taps = kh * kw;
-    let mut folded = vec![0f32; cin * taps * cout];
-    for i in 0..cin {
-        for o in 0..cout {
-            for t in 0..taps {
-                folded[(i * taps + t) * cout + o] = weight[(i * cout + o) * taps + t] * scale[o];
-            }
-        }
+    let mut folded = transposed_to_host(&weight, cin, cout, kh * kw);
+    for row in folded.chunks_mut(cout) {
+        row.iter_mut().zip(&scale).for_each(|(w, s)| *w *= s);
     }
     let bias = (0..cout).map(|o| bias[o] * scale[o] + shift[o]).collect();
     (folded, bias)
@@ -152,14 +148,7 @@ impl InferenceGenerator {
         let n = conditions.len() / self.num_classes;
         assert_eq!(z.len(), n * self.latent_dim, "noise rows");
         assert_eq!(conditions.len(), n * self.num_classes, "condition rows");
-        let mut input = Vec::with_capacity(n * self.inputs);
-        for (zr, yr) in z
-            .chunks(self.latent_dim)
-            .zip(conditions.chunks(self.num_classes))
-        {
-            input.extend_from_slice(zr);
-            input.extend_from_slice(yr);
-        }
+        let input = concat_rows(z, self.latent_dim, conditions, self.num_classes);
         let mut out = vec![0f32; n * self.image_len()];
         // One contiguous share of the images per thread.
         let share = n.div_ceil(rayon::current_num_threads()).max(1);

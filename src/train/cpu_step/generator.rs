@@ -6,6 +6,7 @@ use super::layout::GenLayers;
 use super::{CpuGan, MID, Network, SIDE, SMALL};
 use crate::cpu::conv::{TAPS, gather, im2col};
 use crate::cpu::gemm::{Operand, Threads, product};
+use crate::cpu::layout::concat_rows;
 use crate::cpu::{add_bias, channel_sums, leaky_backward, norm};
 
 /// What G's backward pass needs from its forward.
@@ -28,11 +29,7 @@ impl CpuGan {
         batch: usize,
     ) -> GenCache {
         let d = self.dims;
-        let mut input = Vec::with_capacity(batch * d.inputs());
-        for (zr, yr) in z.chunks(d.latent).zip(labels.chunks(d.classes)) {
-            input.extend_from_slice(zr);
-            input.extend_from_slice(yr);
-        }
+        let input = concat_rows(z, d.latent, labels, d.classes);
         // deconv1 (a 1x1 input: a plain product) -> bn1 -> LeakyReLU.
         let w1 = Operand::new(&g.w1, d.inputs(), SMALL * SMALL * d.g1);
         let mut h1 = product(Operand::new(&input, batch, d.inputs()), w1, Threads::All);

@@ -1,0 +1,84 @@
+//! Weight layouts: PyTorch keeps a transposed convolution's weight as
+//! [in, out, k, k] and a convolution's as [out, in, k, k]; the channels-last
+//! products want [in, taps * out] and [taps * in, out]. And the rows of two
+//! matrices side by side (z and the condition, G's input).
+
+/// `src` read as a [d0, d1, d2] array, its axes reordered: axis k of the
+/// result is axis `order[k]` of `src`.
+fn permute(src: &[f32], dims: [usize; 3], order: [usize; 3]) -> Vec<f32> {
+    assert_eq!(src.len(), dims.iter().product::<usize>(), "tensor size");
+    let out_dims = order.map(|k| dims[k]);
+    let mut out = vec![0f32; src.len()];
+    let mut at = 0;
+    for a in 0..dims[0] {
+        for b in 0..dims[1] {
+            for c in 0..dims[2] {
+                let idx = [a, b, c];
+                let [x, y, z] = order.map(|k| idx[k]);
+                out[(x * out_dims[1] + y) * out_dims[2] + z] = src[at];
+                at += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A [cin, cout, k, k] transposed-convolution weight as [cin, k*k*cout].
+pub fn transposed_to_host(w: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
+    permute(w, [cin, cout, taps], [0, 2, 1])
+}
+
+/// The inverse of [`transposed_to_host`].
+pub fn transposed_from_host(h: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
+    permute(h, [cin, taps, cout], [0, 2, 1])
+}
+
+/// A [cout, cin, k, k] convolution weight as [k*k*cin, cout] (the layout
+/// [`super::conv::im2col`] rows multiply).
+pub fn conv_to_host(w: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
+    permute(w, [cout, cin, taps], [2, 1, 0])
+}
+
+/// The inverse of [`conv_to_host`].
+pub fn conv_from_host(h: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
+    permute(h, [taps, cin, cout], [2, 1, 0])
+}
+
+/// The rows of `a` ([n, a_cols]) and `b` ([n, b_cols]) side by side:
+/// [n, a_cols + b_cols].
+pub fn concat_rows(a: &[f32], a_cols: usize, b: &[f32], b_cols: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    for (x, y) in a.chunks(a_cols).zip(b.chunks(b_cols)) {
+        out.extend_from_slice(x);
+        out.extend_from_slice(y);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_side_by_side() {
+        assert_eq!(
+            concat_rows(&[1., 2., 3., 4.], 2, &[5., 6.], 1),
+            [1., 2., 5., 3., 4., 6.]
+        );
+    }
+
+    #[test]
+    fn layouts_round_trip() {
+        let w: Vec<f32> = (0..3 * 4 * 25).map(|i| i as f32).collect();
+        assert_eq!(
+            transposed_from_host(&transposed_to_host(&w, 3, 4, 25), 3, 4, 25),
+            w
+        );
+        assert_eq!(conv_from_host(&conv_to_host(&w, 4, 3, 25), 4, 3, 25), w);
+        // conv_to_host puts tap t, input channel i, output o at row t*cin + i.
+        assert_eq!(
+            conv_to_host(&w, 4, 3, 25)[(7 * 3 + 2) * 4 + 1],
+            w[(3 + 2) * 25 + 7]
+        );
+    }
+}
