@@ -14,7 +14,7 @@ use crate::cpu::{add_bias, channel_sums, leaky_backward, leaky_in_place, norm};
 /// the image channel's taps, and one 14x14 output map per class (the sum of
 /// the class plane's taps that fall inside the image at each position).
 #[derive(Debug, Clone)]
-struct Conv1Parts {
+pub(super) struct Conv1Parts {
     /// [25, d1].
     image: Vec<f32>,
     /// [classes, 14 * 14 * d1].
@@ -22,7 +22,7 @@ struct Conv1Parts {
 }
 
 impl Conv1Parts {
-    fn new(w1: &[f32], dims: &Dims) -> Self {
+    pub(super) fn new(w1: &[f32], dims: &Dims) -> Self {
         let (planes, d1) = (dims.planes(), dims.d1);
         let row = |t: usize, plane: usize| &w1[(t * planes + plane) * d1..][..d1];
         let image = (0..TAPS).flat_map(|t| row(t, 0).iter().copied()).collect();
@@ -74,7 +74,6 @@ pub(super) struct DiscCache {
     cols1: Vec<f32>,
     /// The label weights of each row, [B, classes].
     labels: Vec<f32>,
-    conv1: Conv1Parts,
     h1: Vec<f32>,
     /// im2col of h1, [B*49, 25 * d1].
     cols2: Vec<f32>,
@@ -87,6 +86,7 @@ impl CpuGan {
     pub(super) fn discriminator_forward(
         &mut self,
         d: &DiscLayers,
+        conv1: &Conv1Parts,
         images: &[f32],
         labels: &[f32],
         batch: usize,
@@ -95,9 +95,9 @@ impl CpuGan {
         // conv1 -> LeakyReLU. The label planes are constant over the image,
         // so their part of conv1 is, per class, a fixed 14x14 map of the
         // weights (differing near the border, where taps fall in the
-        // padding): computed once per pass and mixed by each row's label
-        // weights, instead of convolving ten planes per image.
-        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        // padding). `conv1` holds those maps, made once per version of the
+        // weights by the caller; each row mixes them by its label weights,
+        // instead of convolving ten planes per image.
         let cols1 = im2col(images, SIDE, 1);
         let rows1 = batch * MID * MID;
         let image_cols = Operand::new(&cols1, rows1, TAPS);
@@ -128,7 +128,6 @@ impl CpuGan {
         DiscCache {
             cols1,
             labels: labels.to_vec(),
-            conv1,
             h1,
             cols2,
             bn2,
@@ -142,6 +141,7 @@ impl CpuGan {
     pub(super) fn discriminator_backward(
         &self,
         d: &DiscLayers,
+        conv1: &Conv1Parts,
         cache: &DiscCache,
         logit_grad: &[f32],
         weights: bool,
@@ -205,7 +205,7 @@ impl CpuGan {
         }
         let dcol = product(
             da1,
-            Operand::new(&cache.conv1.image, TAPS, dims.d1).t(),
+            Operand::new(&conv1.image, TAPS, dims.d1).t(),
             Threads::All,
         );
         let mut dx = vec![0f32; batch * SIDE * SIDE];

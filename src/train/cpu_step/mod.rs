@@ -31,6 +31,7 @@ use crate::cpu::{leaky_in_place, norm};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::model::weights::{HostTensor, NamedTensors, export, import};
+use discriminator::Conv1Parts;
 use layout::{DiscLayers, GenLayers};
 use losses::{generator_loss, mean_sigmoid, recipe_loss_fake, recipe_loss_real};
 
@@ -203,14 +204,15 @@ impl CpuGan {
         // (the two loss terms are separate sums, and only one pass's columns
         // are kept at a time).
         let d = DiscLayers::from_torch(&self.discriminator, &dims);
-        let on_real = self.discriminator_forward(&d, real, real_labels, batch);
+        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        let on_real = self.discriminator_forward(&d, &conv1, real, real_labels, batch);
         let (real_loss, real_grad) = recipe_loss_real(recipe, &on_real.logits);
-        let (real_grads, _) = self.discriminator_backward(&d, &on_real, &real_grad, true);
+        let (real_grads, _) = self.discriminator_backward(&d, &conv1, &on_real, &real_grad, true);
         let d_real = mean_sigmoid(&on_real.logits);
         drop(on_real);
-        let on_fake = self.discriminator_forward(&d, &cache.fake, fake_labels, batch);
+        let on_fake = self.discriminator_forward(&d, &conv1, &cache.fake, fake_labels, batch);
         let (fake_loss, fake_grad) = recipe_loss_fake(recipe, &on_fake.logits);
-        let (fake_grads, _) = self.discriminator_backward(&d, &on_fake, &fake_grad, true);
+        let (fake_grads, _) = self.discriminator_backward(&d, &conv1, &on_fake, &fake_grad, true);
         let d_fake = mean_sigmoid(&on_fake.logits);
         drop(on_fake);
         let d_grads = {
@@ -234,9 +236,10 @@ impl CpuGan {
 
         // G step through the updated D, whose weights get no gradients.
         let d = DiscLayers::from_torch(&self.discriminator, &dims);
-        let verdict = self.discriminator_forward(&d, &cache.fake, fake_labels, batch);
+        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        let verdict = self.discriminator_forward(&d, &conv1, &cache.fake, fake_labels, batch);
         let (g_loss, g_grad) = generator_loss(recipe.loss, &verdict.logits);
-        let (_, image_grad) = self.discriminator_backward(&d, &verdict, &g_grad, false);
+        let (_, image_grad) = self.discriminator_backward(&d, &conv1, &verdict, &g_grad, false);
         drop(verdict);
         let g_grads = self.generator_backward(&g, cache, image_grad.expect("image gradient"));
         apply_adam(adam_g, &mut self.generator, g_grads.to_torch(&dims));
