@@ -3,7 +3,7 @@
 //! over WebDriver): type "42", wait for the picture, check it, screenshot it.
 //!
 //! The browser test needs `/usr/bin/chromium` and `/usr/bin/chromedriver`
-//! (`apt-get install chromium chromium-driver`; `.ci/run` installs them).
+//! (`apt-get install chromium chromium-driver`; `scripts/test` installs them).
 //! Without them it fails, unless `CDCGAN_SKIP_BROWSER=1` is set.
 
 use std::io::{BufRead, BufReader};
