@@ -53,7 +53,7 @@ pub fn inference_device() -> Device {
 }
 
 /// Whether tensors run on the CPU (burn Flex), where the generator's
-/// compiled inference path ([`crate::model::inference`]) is used.
+/// native generator ([`crate::native::NativeGenerator`]) is used.
 pub fn on_cpu() -> bool {
     CHOICE.get().copied().unwrap_or_default() == DeviceChoice::Cpu
 }

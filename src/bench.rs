@@ -13,9 +13,7 @@ use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::{GanConfig, matrix, one_hot};
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
-use crate::train::cpu_step::{CpuGan, unsupported};
-use crate::train::step::train_step;
-use crate::train::trainer::{HostBatch, compiled_step, initial_state, noise_batch, real_batch};
+use crate::train::engine::{Engine, HostBatch, initial_state};
 use burn::module::Module;
 
 /// What to time.
@@ -30,7 +28,7 @@ pub struct BenchConfig {
     pub g_channels: Option<usize>,
     pub d_channels: Option<usize>,
     /// Time the framework's generator forward and (autodiff) training step
-    /// even where the compiled ones apply.
+    /// even where the native ones apply.
     pub framework_step: bool,
 }
 
@@ -58,92 +56,85 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         ..TrainConfig::default()
     };
     train_config.validate()?;
-    let gen_rate = {
-        let device = inference_device();
-        let g = train_config.model.generator.init(&device).valid();
-        let sampler = Sampler::from_generator(&g);
-        let labels: Vec<u8> = (0..config.batch_size).map(|i| (i % 10) as u8).collect();
-        let z = vec![0.5f32; config.batch_size * 100];
-        let conditions = one_hot(&labels, 10, &device);
-        let rate = |forward: &dyn Fn()| {
-            (0..config.warmup).for_each(|_| forward());
-            let times: Vec<f64> = (0..config.gen_iters)
-                .map(|_| {
-                    let t = Instant::now();
-                    forward();
-                    t.elapsed().as_secs_f64()
-                })
-                .collect();
-            config.batch_size as f64 / median(times)
-        };
-        let framework = config.framework_step || !on_cpu();
-        let rate = if framework {
-            rate(&|| {
-                let x = g.forward(
-                    matrix(z.clone(), config.batch_size, 100, &device),
-                    conditions.clone(),
-                );
-                x.into_data(); // wait for the result
-            })
-        } else {
-            // What `generate`, `export` and `serve` run on the CPU.
-            let host_conditions = conditions.into_data().try_into_vec::<f32>()?;
-            rate(&|| drop(sampler.forward(&z, &host_conditions)))
-        };
-        report(&format!(
-            "# generation: {} forwards of batch {} ({} generator)",
-            config.gen_iters,
-            config.batch_size,
-            if framework { "framework" } else { "compiled" }
-        ));
-        rate
-    };
+    let gen_rate = generation_rate(config, &train_config, &mut report)?;
+    let train_rate = training_rate(config, &train_config, &mut report)?;
+    Ok((train_rate, gen_rate))
+}
 
+/// Runs `work` `warmup` times, then `iters` timed times: the median seconds.
+fn median_time(warmup: usize, iters: usize, mut work: impl FnMut(usize)) -> f64 {
+    (0..warmup).for_each(&mut work);
+    let times = (warmup..warmup + iters)
+        .map(|i| {
+            let t = Instant::now();
+            work(i);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(times)
+}
+
+/// Images per second of the generator `generate`, `export` and `serve` run.
+fn generation_rate(
+    config: &BenchConfig,
+    train_config: &TrainConfig,
+    report: &mut impl FnMut(&str),
+) -> anyhow::Result<f64> {
+    let device = inference_device();
+    let g = train_config.model.generator.init(&device).valid();
+    let sampler = Sampler::from_generator(&g);
+    let labels: Vec<u8> = (0..config.batch_size).map(|i| (i % 10) as u8).collect();
+    let z = vec![0.5f32; config.batch_size * 100];
+    let conditions = one_hot(&labels, 10, &device);
+    let framework = config.framework_step || !on_cpu();
+    let seconds = if framework {
+        median_time(config.warmup, config.gen_iters, |_| {
+            let x = g.forward(
+                matrix(z.clone(), config.batch_size, 100, &device),
+                conditions.clone(),
+            );
+            x.into_data(); // wait for the result
+        })
+    } else {
+        let host_conditions = conditions.into_data().try_into_vec::<f32>()?;
+        median_time(config.warmup, config.gen_iters, |_| {
+            drop(sampler.forward(&z, &host_conditions))
+        })
+    };
+    report(&format!(
+        "# generation: {} forwards of batch {} ({} generator)",
+        config.gen_iters,
+        config.batch_size,
+        if framework { "framework" } else { "native" }
+    ));
+    Ok(config.batch_size as f64 / seconds)
+}
+
+/// Samples per second of the step `cdcgan train` runs, on real MNIST batches.
+fn training_rate(
+    config: &BenchConfig,
+    train_config: &TrainConfig,
+    report: &mut impl FnMut(&str),
+) -> anyhow::Result<f64> {
     let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
     let device = training_device();
-    let mut state = initial_state(&train_config, &device);
-    let recipe = train_config.step_recipe();
-    // The step `cdcgan train` runs: compiled on the CPU where it applies.
-    let mut compiled = match config.framework_step || !on_cpu() {
-        true => None,
-        false => unsupported(&train_config.model)
-            .is_none()
-            .then(|| CpuGan::new(&state, &train_config.model))
-            .transpose()?,
-    };
+    let mut state = initial_state(train_config, &device);
+    let loss = train_config.step_loss();
+    let mut engine = Engine::choose(&state, &train_config.model, config.framework_step, &device)?;
     let batches = data.len() / config.batch_size;
-    let mut times = Vec::with_capacity(config.train_iters);
-    for i in 0..config.warmup + config.train_iters {
-        let indices: Vec<usize> =
-            ((i % batches) * config.batch_size..(i % batches + 1) * config.batch_size).collect();
-        let t = Instant::now();
-        match &mut compiled {
-            Some(gan) => {
-                let real = HostBatch::real(&data, &indices);
-                let noise = HostBatch::noise(&train_config, 10, i as u64);
-                compiled_step(gan, &mut state, &real, &noise, 10, &recipe);
-            }
-            None => {
-                let real = real_batch(&data, &indices, &device);
-                let noise = noise_batch(&train_config, 10, i as u64, &device);
-                train_step(&mut state, real, noise, &recipe);
-            }
-        }
-        if i >= config.warmup {
-            times.push(t.elapsed().as_secs_f64());
-        }
-    }
-    let train_rate = config.batch_size as f64 / median(times);
+    let seconds = median_time(config.warmup, config.train_iters, |i| {
+        let first = (i % batches) * config.batch_size;
+        let indices: Vec<usize> = (first..first + config.batch_size).collect();
+        let real = HostBatch::real(&data, &indices);
+        let noise = HostBatch::noise(train_config, 10, i as u64);
+        engine.step(&mut state, &real, &noise, 10, &loss);
+    });
     report(&format!(
         "# training: {} iterations of batch {} (D step + G step, {} step), threads={}",
         config.train_iters,
         config.batch_size,
-        if compiled.is_some() {
-            "compiled"
-        } else {
-            "framework"
-        },
+        engine.name(),
         crate::backend::threads()
     ));
-    Ok((train_rate, gen_rate))
+    Ok(config.batch_size as f64 / seconds)
 }

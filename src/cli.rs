@@ -141,7 +141,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub d_channels: Option<usize>,
     /// Time burn's generator forward and autodiff training step instead of
-    /// the compiled ones.
+    /// the native ones.
     #[arg(long)]
     pub framework_step: bool,
 }
@@ -277,7 +277,7 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Train with burn's autodiff step instead of the compiled CPU step
+    /// Train with burn's autodiff step instead of the native CPU step
     /// (the same iteration, slower; for comparisons).
     #[arg(long)]
     pub framework_step: bool,

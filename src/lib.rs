@@ -5,13 +5,15 @@
 //! trained generator, [`serve`] puts it on a web page, [`store`] and [`run`] keep everything on disk, and
 //! [`cli`] is the command line.
 
+pub mod arch;
 pub mod backend;
 pub mod bench;
 pub mod cli;
-pub mod cpu;
 pub mod data;
 pub mod eval;
 pub mod model;
+pub mod native;
+pub mod optim;
 pub mod plot;
 pub mod rng;
 pub mod run;

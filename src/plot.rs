@@ -10,8 +10,6 @@ use anyhow::Context;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::train::metrics;
-
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 pub(crate) fn ensure_font() {
@@ -146,12 +144,31 @@ pub fn write_rgb_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow
     crate::store::write_atomic(path, &bytes)
 }
 
+/// One logging window as `loss.png` reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct LossPoint {
+    pub step: f64,
+    pub d_loss: f32,
+    pub g_loss: f32,
+    pub d_real: f32,
+    pub d_fake: f32,
+}
+
+/// One evaluation as `quality.png` reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct QualityPoint {
+    pub epoch: f64,
+    /// Training wall time, minutes.
+    pub minutes: f64,
+    pub accuracy: f32,
+    pub frechet: f32,
+    pub precision: f32,
+    pub recall: f32,
+}
+
 /// `loss.png`: D and G losses, and D's mean outputs, against the step.
-pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
-    let rows = metrics::read(metrics_csv)?;
-    let pts = |f: fn(&metrics::MetricsRow) -> f32| {
-        rows.iter().map(|r| (r.step as f64, f(r) as f64)).collect()
-    };
+pub fn loss_plot(rows: &[LossPoint], out: &Path) -> anyhow::Result<()> {
+    let pts = |f: fn(&LossPoint) -> f32| rows.iter().map(|r| (r.step, f(r) as f64)).collect();
     let panels = [
         Panel {
             title: "Losses",
@@ -175,20 +192,15 @@ pub fn loss_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
     draw_panels(out, &panels, 900, 380)
 }
 
-/// `quality.png`: the in-training evaluations from metrics.csv against the
-/// epoch (nothing is drawn until a row has one).
-pub fn quality_plot(metrics_csv: &Path, out: &Path) -> anyhow::Result<()> {
-    let rows: Vec<(f64, f64, metrics::Quality)> = metrics::read(metrics_csv)?
-        .iter()
-        .filter_map(|r| r.quality.map(|q| (r.epoch as f64, r.wall_s / 60.0, q)))
-        .collect();
+/// `quality.png`: the in-training evaluations against the epoch (nothing is
+/// drawn until there is one).
+pub fn quality_plot(rows: &[QualityPoint], out: &Path) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let pts =
-        |f: fn(&metrics::Quality) -> f32| rows.iter().map(|(x, _, q)| (*x, f(q) as f64)).collect();
+    let pts = |f: fn(&QualityPoint) -> f32| rows.iter().map(|q| (q.epoch, f(q) as f64)).collect();
     let by_time =
-        |f: fn(&metrics::Quality) -> f32| rows.iter().map(|(_, t, q)| (*t, f(q) as f64)).collect();
+        |f: fn(&QualityPoint) -> f32| rows.iter().map(|q| (q.minutes, f(q) as f64)).collect();
     let panels = [
         Panel {
             title: "Conditional accuracy (evaluator's verdict = requested label)",

@@ -434,8 +434,8 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
 }
 
 /// `cdcgan bench` prints its two figures last, for each path it can time:
-/// the compiled ones (the default), burn's (`--framework-step`), and the
-/// training fallback for an architecture the compiled step does not cover.
+/// the native ones (the default), burn's (`--framework-step`), and the
+/// training fallback for an architecture the native step does not cover.
 #[test]
 fn bench_prints_throughput_for_each_step() {
     let tiny = [
@@ -456,7 +456,7 @@ fn bench_prints_throughput_for_each_step() {
         "8",
     ];
     for (extra, step, generator) in [
-        (None, "compiled step", "compiled generator"),
+        (None, "native step", "native generator"),
         (
             Some("--framework-step"),
             "framework step",
@@ -465,7 +465,7 @@ fn bench_prints_throughput_for_each_step() {
         (
             Some("--aux-classifier"),
             "framework step",
-            "compiled generator",
+            "native generator",
         ),
     ] {
         let mut args = tiny.to_vec();

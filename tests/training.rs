@@ -121,7 +121,8 @@ fn same_seed_same_weights_and_resume_is_exact() {
 fn checkpoint_save_load_gives_bit_identical_outputs() {
     use cdcgan::backend::training_device;
     use cdcgan::data::{Dataset, DatasetKind, Split};
-    use cdcgan::train::{checkpoint, step::train_step, trainer};
+    use cdcgan::train::checkpoint;
+    use cdcgan::train::engine::{Engine, HostBatch, initial_state};
 
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::new(dir.path().join("run"));
@@ -133,12 +134,18 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     let device = training_device();
     let mut data = Dataset::load(DatasetKind::Mnist, None, Split::Train).unwrap();
     data.truncate(60);
-    let mut state = trainer::initial_state(&config, &device);
+    let mut state = initial_state(&config, &device);
+    let mut engine = Engine::choose(&state, &config.model, false, &device).unwrap();
+    assert_eq!(
+        engine.name(),
+        "framework",
+        "the AC-GAN head runs burn's step"
+    );
     for step in 0..3u64 {
         let indices: Vec<usize> = (step as usize * 20..step as usize * 20 + 20).collect();
-        let real = trainer::real_batch(&data, &indices, &device);
-        let noise = trainer::noise_batch(&config, 10, step, &device);
-        let stats = train_step(&mut state, real, noise, &config.step_recipe());
+        let real = HostBatch::real(&data, &indices);
+        let noise = HostBatch::noise(&config, 10, step);
+        let stats = engine.step(&mut state, &real, &noise, 10, &config.step_loss());
         assert!(stats.non_finite().is_none());
     }
     let progress = checkpoint::Progress {
@@ -158,7 +165,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     );
 
     // The training state restores every tensor and optimizer moment exactly.
-    let fresh = trainer::initial_state(&config, &device);
+    let fresh = initial_state(&config, &device);
     let (back, p) = checkpoint::load(&run, fresh, &config).unwrap();
     assert_eq!(p, progress);
     assert_eq!(export(&back.generator), export(&state.generator));
@@ -173,7 +180,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     };
     let err = format!(
         "{:#}",
-        checkpoint::load(&run, trainer::initial_state(&other, &device), &other).unwrap_err()
+        checkpoint::load(&run, initial_state(&other, &device), &other).unwrap_err()
     );
     assert!(
         err.contains("train_state.safetensors") && err.contains("another architecture"),
@@ -244,12 +251,12 @@ fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
     Sampler::load(&straight.generator_ema()).unwrap();
 }
 
-/// The compiled CPU step (the default) and burn's autodiff step compute the
+/// The native CPU step (the default) and burn's autodiff step compute the
 /// same iteration: over ten real steps the losses agree within 2% and the
 /// weights within 5% of each tensor's largest value (rounding differences,
 /// which Adam's first steps amplify).
 #[test]
-fn the_compiled_step_follows_the_framework_step() {
+fn the_native_step_follows_the_framework_step() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(10);
     let runs: Vec<_> = [false, true]

@@ -14,10 +14,10 @@ use super::classifier::{Classifier, ClassifierConfig, classify};
 use crate::backend::training_device;
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::one_hot;
+use crate::optim::loss::cross_entropy;
+use crate::optim::{Adam, AdamConfig};
 use crate::rng::{Purpose, stream};
 use crate::store::Metadata;
-use crate::train::loss::cross_entropy;
-use crate::train::optim::{Adam, AdamConfig};
 
 /// Settings of one classifier training run.
 #[derive(Debug, Clone)]

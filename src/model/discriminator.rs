@@ -12,15 +12,16 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, Embedding, EmbeddingConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::generator::LEAKY_SLOPE;
+use super::generator::batch_norm;
 use super::init::DcganInit;
+use crate::arch::LEAKY_SLOPE;
 
 #[derive(Config, Debug)]
 pub struct DiscriminatorConfig {
@@ -98,7 +99,7 @@ impl DiscriminatorConfig {
         let d = Discriminator {
             conv1: down(self.image_channels + planes, c1).init(device),
             conv2: down(c1, c2).init(device),
-            bn2: BatchNormConfig::new(c2).init(device),
+            bn2: batch_norm(c2, device),
             conv3: Conv2dConfig::new([c2, 1], [7, 7]).init(device),
             aux: self
                 .aux_classifier

@@ -11,9 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::init::DcganInit;
-
-/// Slope of LeakyReLU for negative inputs in both networks.
-pub const LEAKY_SLOPE: f64 = 0.2;
+use crate::arch::{BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
 #[derive(Config, Debug)]
 pub struct GeneratorConfig {
@@ -46,6 +44,14 @@ pub struct Generator {
     pub num_classes: usize,
 }
 
+/// A batch norm over `channels` with the architecture's epsilon and momentum.
+pub(super) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(BN_EPS)
+        .with_momentum(BN_MOMENTUM)
+        .init(device)
+}
+
 impl GeneratorConfig {
     /// A generator initialised with seed 0.
     pub fn init(&self, device: &Device) -> Generator {
@@ -65,9 +71,9 @@ impl GeneratorConfig {
         let g = Generator {
             deconv1: ConvTranspose2dConfig::new([self.latent_dim + self.num_classes, c1], [7, 7])
                 .init(device),
-            bn1: BatchNormConfig::new(c1).init(device),
+            bn1: batch_norm(c1, device),
             deconv2: up(c1, c2).init(device),
-            bn2: BatchNormConfig::new(c2).init(device),
+            bn2: batch_norm(c2, device),
             deconv3: up(c2, self.image_channels).init(device),
             latent_dim: self.latent_dim,
             num_classes: self.num_classes,

@@ -3,7 +3,6 @@
 
 pub mod discriminator;
 pub mod generator;
-pub mod inference;
 pub mod init;
 pub mod weights;
 

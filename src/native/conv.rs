@@ -9,15 +9,13 @@
 //!
 //! Each is the other's backward: a convolution's input gradient is a
 //! gather of `dy . W^T`, a transposed convolution's column gradient is
-//! `im2col(dy)`.
+//! `im2col(dy)`. The layers, forward and backward, are below the two halves.
 
 use rayon::prelude::*;
 
-/// Kernel size.
-pub const KERNEL: usize = 5;
-/// Kernel taps (5 x 5).
-pub const TAPS: usize = KERNEL * KERNEL;
-const PADDING: usize = 2;
+use super::dense::bias_gradient;
+use super::{Operand, Threads, product};
+use crate::arch::{KERNEL, PADDING, TAPS};
 
 /// For each coordinate `o` of the larger (2S) side: the (kernel index,
 /// smaller-side index) pairs with `o = 2i + k - 2`.
@@ -102,6 +100,94 @@ pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
             }
         });
     col
+}
+
+/// Transposed convolution `S -> 2S` of `x` ([images * S * S, cin], channels
+/// last) with `weight` [cin, 25 * cout] (taps major) and `bias` [cout]:
+/// `activation(gather(x . W) + bias)`, [images * 2S * 2S, cout].
+pub fn deconv_forward(
+    x: &[f32],
+    side: usize,
+    weight: &[f32],
+    bias: &[f32],
+    activation: impl Fn(f32) -> f32 + Sync,
+    threads: Threads,
+) -> Vec<f32> {
+    let cout = bias.len();
+    let cin = weight.len() / (TAPS * cout);
+    let col = product(
+        Operand::new(x, x.len() / cin, cin),
+        Operand::new(weight, cin, TAPS * cout),
+        threads,
+    );
+    let mut y = vec![0f32; x.len() / cin * 4 * cout];
+    gather(&col, side, bias, &mut y, activation);
+    y
+}
+
+/// Gradients of [`deconv_forward`] (before its activation) from `dy`
+/// [images * 2S * 2S, cout]: (input, weight, bias).
+pub fn deconv_backward(
+    dy: &[f32],
+    x: &[f32],
+    side: usize,
+    weight: &[f32],
+    cout: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let cin = weight.len() / (TAPS * cout);
+    let bias = bias_gradient(dy, cout);
+    // The column gradient is im2col of the output gradient.
+    let dcol = im2col(dy, 2 * side, cout);
+    let rows = x.len() / cin;
+    let dcol_m = Operand::new(&dcol, rows, TAPS * cout);
+    let dweight = product(Operand::new(x, rows, cin).t(), dcol_m, Threads::All);
+    let dx = product(
+        dcol_m,
+        Operand::new(weight, cin, TAPS * cout).t(),
+        Threads::All,
+    );
+    (dx, dweight, bias)
+}
+
+/// Convolution `2S -> S` of `x` ([images * 2S * 2S, cin], `side` = 2S) with
+/// `weight` [25 * cin, cout] and `bias`: (y [images * S * S, cout], the
+/// columns the backward pass reads).
+pub fn conv_forward(x: &[f32], side: usize, weight: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let cout = bias.len();
+    let cin = weight.len() / (TAPS * cout);
+    let cols = im2col(x, side, cin);
+    let rows = cols.len() / (TAPS * cin);
+    let mut y = product(
+        Operand::new(&cols, rows, TAPS * cin),
+        Operand::new(weight, TAPS * cin, cout),
+        Threads::All,
+    );
+    super::dense::add_bias(&mut y, bias, Threads::All);
+    (y, cols)
+}
+
+/// The weight and bias gradients of [`conv_forward`] from `dy` [rows, cout]
+/// and its columns.
+pub fn conv_backward_weights(dy: &[f32], cols: &[f32], cout: usize) -> (Vec<f32>, Vec<f32>) {
+    let rows = dy.len() / cout;
+    let cols = Operand::new(cols, rows, cols.len() / rows);
+    let dweight = product(cols.t(), Operand::new(dy, rows, cout), Threads::All);
+    (dweight, bias_gradient(dy, cout))
+}
+
+/// The input gradient of [`conv_forward`] from `dy` [images * S * S, cout]:
+/// a gather of `dy . W^T`, [images * 2S * 2S, cin].
+pub fn conv_backward_input(dy: &[f32], side: usize, weight: &[f32], cout: usize) -> Vec<f32> {
+    let cin = weight.len() / (TAPS * cout);
+    let rows = dy.len() / cout;
+    let dcol = product(
+        Operand::new(dy, rows, cout),
+        Operand::new(weight, TAPS * cin, cout).t(),
+        Threads::All,
+    );
+    let mut dx = vec![0f32; rows * 4 * cin];
+    gather(&dcol, side / 2, &vec![0.0; cin], &mut dx, |v| v);
+    dx
 }
 
 #[cfg(test)]

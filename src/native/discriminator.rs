@@ -1,14 +1,17 @@
-//! D's training-mode forward and backward passes: the image with its label
-//! planes -> conv1 -> LeakyReLU -> conv2 -> bn2 -> LeakyReLU -> conv3 (one
-//! logit), channels last.
+//! D's training-mode forward and backward passes, channels last, as a list
+//! of layer calls: the image with its label planes -> conv1 -> LeakyReLU ->
+//! conv2 -> bn2 -> LeakyReLU -> conv3 (one logit).
 
 use rayon::prelude::*;
 
-use super::layout::DiscLayers;
-use super::{CpuGan, Dims, MID, Network, SIDE, SMALL};
-use crate::cpu::conv::{KERNEL, TAPS, gather, im2col, inside_taps};
-use crate::cpu::gemm::{Operand, Threads, matmul, product};
-use crate::cpu::{add_bias, channel_sums, leaky_backward, leaky_in_place, norm};
+use super::activation::{leaky_backward, leaky_forward};
+use super::conv::{conv_backward_input, conv_backward_weights, conv_forward, im2col, inside_taps};
+use super::dense::{add_bias, bias_gradient, dense_forward};
+use super::norm::{BatchNormCache, batch_norm_backward, batch_norm_forward};
+use super::params::{DiscParams, update_running_stats};
+use super::{Dims, Operand, Threads, matmul, product};
+use crate::arch::{FIRST_SIDE, IMAGE_SIDE, KERNEL, MID_SIDE, TAPS};
+use crate::model::weights::NamedTensors;
 
 /// D's conv1 weight ([25 * (1 + classes), d1], tap-major) split by input:
 /// the image channel's taps, and one 14x14 output map per class (the sum of
@@ -26,14 +29,14 @@ impl Conv1Parts {
         let (planes, d1) = (dims.planes(), dims.d1);
         let row = |t: usize, plane: usize| &w1[(t * planes + plane) * d1..][..d1];
         let image = (0..TAPS).flat_map(|t| row(t, 0).iter().copied()).collect();
-        let mut class_maps = vec![0f32; dims.classes * MID * MID * d1];
+        let mut class_maps = vec![0f32; dims.classes * MID_SIDE * MID_SIDE * d1];
         class_maps
-            .par_chunks_mut(MID * MID * d1)
+            .par_chunks_mut(MID_SIDE * MID_SIDE * d1)
             .enumerate()
             .for_each(|(c, map)| {
                 for (pos, out) in map.chunks_mut(d1).enumerate() {
-                    for ky in inside_taps(SIDE, pos / MID) {
-                        for kx in inside_taps(SIDE, pos % MID) {
+                    for ky in inside_taps(IMAGE_SIDE, pos / MID_SIDE) {
+                        for kx in inside_taps(IMAGE_SIDE, pos % MID_SIDE) {
                             let w = row(ky * KERNEL + kx, 1 + c);
                             out.iter_mut().zip(w).for_each(|(o, w)| *o += w);
                         }
@@ -55,16 +58,66 @@ impl Conv1Parts {
                 let (ky, kx) = (t / KERNEL, t % KERNEL);
                 tap[..d1].copy_from_slice(&image[t * d1..(t + 1) * d1]);
                 for (c, out) in tap[d1..].chunks_mut(d1).enumerate() {
-                    let map = &per_class[c * MID * MID * d1..][..MID * MID * d1];
-                    for oy in (0..MID).filter(|&o| inside_taps(SIDE, o).any(|k| k == ky)) {
-                        for ox in (0..MID).filter(|&o| inside_taps(SIDE, o).any(|k| k == kx)) {
-                            let g = &map[(oy * MID + ox) * d1..][..d1];
+                    let map =
+                        &per_class[c * MID_SIDE * MID_SIDE * d1..][..MID_SIDE * MID_SIDE * d1];
+                    for oy in (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == ky))
+                    {
+                        for ox in
+                            (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == kx))
+                        {
+                            let g = &map[(oy * MID_SIDE + ox) * d1..][..d1];
                             out.iter_mut().zip(g).for_each(|(o, g)| *o += g);
                         }
                     }
                 }
             });
         w1
+    }
+
+    /// conv1 of `images` [B, 784] with their label planes `labels` [B,
+    /// classes] (rows of class weights): the image's taps as a product with
+    /// its columns, then each row's mix of the class maps, then the bias.
+    /// Returns ([B * 196, d1], the image columns).
+    fn forward(&self, images: &[f32], labels: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (d1, classes) = (
+            bias.len(),
+            self.class_maps.len() / (MID_SIDE * MID_SIDE * bias.len()),
+        );
+        let cols = im2col(images, IMAGE_SIDE, 1);
+        let rows = cols.len() / TAPS;
+        let mut h1 = product(
+            Operand::new(&cols, rows, TAPS),
+            Operand::new(&self.image, TAPS, d1),
+            Threads::All,
+        );
+        let maps = Operand::new(&self.class_maps, classes, MID_SIDE * MID_SIDE * d1);
+        let y = Operand::new(labels, labels.len() / classes, classes);
+        matmul(&mut h1, y, maps, true, Threads::All);
+        add_bias(&mut h1, bias, Threads::All);
+        (h1, cols)
+    }
+
+    /// conv1's weight and bias gradients from its output gradient `dh1`: the
+    /// image rows' as a product with the columns, the label rows' from each
+    /// class's summed output gradient.
+    fn backward_weights(dh1: &[f32], cache: &DiscCache, dims: &Dims) -> (Vec<f32>, Vec<f32>) {
+        let rows1 = cache.cols1.len() / TAPS;
+        let batch = rows1 / (MID_SIDE * MID_SIDE);
+        let cols1 = Operand::new(&cache.cols1, rows1, TAPS);
+        let image = product(cols1.t(), Operand::new(dh1, rows1, dims.d1), Threads::All);
+        let y = Operand::new(&cache.labels, batch, dims.classes);
+        let dh1_rows = Operand::new(dh1, batch, MID_SIDE * MID_SIDE * dims.d1);
+        let per_class = product(y.t(), dh1_rows, Threads::All);
+        (
+            Self::weight_gradient(&image, &per_class, dims),
+            bias_gradient(dh1, dims.d1),
+        )
+    }
+
+    /// The gradient of conv1's image input [B, 784] (the label planes are
+    /// constants).
+    fn backward_input(&self, dh1: &[f32]) -> Vec<f32> {
+        conv_backward_input(dh1, IMAGE_SIDE, &self.image, self.image.len() / TAPS)
     }
 }
 
@@ -77,139 +130,116 @@ pub(super) struct DiscCache {
     h1: Vec<f32>,
     /// im2col of h1, [B*49, 25 * d1].
     cols2: Vec<f32>,
-    bn2: norm::BatchNormCache,
+    bn2: BatchNormCache,
     h2: Vec<f32>,
     pub(super) logits: Vec<f32>,
 }
 
-impl CpuGan {
-    pub(super) fn discriminator_forward(
-        &mut self,
-        d: &DiscLayers,
-        conv1: &Conv1Parts,
-        images: &[f32],
-        labels: &[f32],
-        batch: usize,
-    ) -> DiscCache {
-        let dims = self.dims;
-        // conv1 -> LeakyReLU. The label planes are constant over the image,
-        // so their part of conv1 is, per class, a fixed 14x14 map of the
-        // weights (differing near the border, where taps fall in the
-        // padding). `conv1` holds those maps, made once per version of the
-        // weights by the caller; each row mixes them by its label weights,
-        // instead of convolving ten planes per image.
-        let cols1 = im2col(images, SIDE, 1);
-        let rows1 = batch * MID * MID;
-        let image_cols = Operand::new(&cols1, rows1, TAPS);
-        let w1_image = Operand::new(&conv1.image, TAPS, dims.d1);
-        let mut h1 = product(image_cols, w1_image, Threads::All);
-        let maps = Operand::new(&conv1.class_maps, dims.classes, MID * MID * dims.d1);
-        let y = Operand::new(labels, batch, dims.classes);
-        matmul(&mut h1, y, maps, true, Threads::All);
-        add_bias(&mut h1, &d.b1);
-        leaky_in_place(&mut h1);
-        // conv2 -> bn2 -> LeakyReLU.
-        let cols2 = im2col(&h1, MID, dims.d1);
-        let rows2 = batch * SMALL * SMALL;
-        let w2 = Operand::new(&d.w2, TAPS * dims.d1, dims.d2);
-        let mut h2 = product(
-            Operand::new(&cols2, rows2, TAPS * dims.d1),
-            w2,
-            Threads::All,
-        );
-        add_bias(&mut h2, &d.b2);
-        let bn2 =
-            self.batch_norm_leaky(Network::Discriminator, "bn2", &mut h2, &d.gamma2, &d.beta2);
-        // conv3 over the whole 7x7 map: one dot product per image.
-        let features = Operand::new(&h2, batch, SMALL * SMALL * dims.d2);
-        let w3 = Operand::new(&d.w3, SMALL * SMALL * dims.d2, 1);
-        let mut logits = product(features, w3, Threads::All);
-        logits.iter_mut().for_each(|l| *l += d.b3[0]);
-        DiscCache {
-            cols1,
-            labels: labels.to_vec(),
-            h1,
-            cols2,
-            bn2,
-            h2,
-            logits,
-        }
+/// D on `images` [B, 784] with conditions `labels` [B, classes], with batch
+/// statistics; updates the running statistics in `running`. The label
+/// planes are constant over the image, so their part of conv1 is, per
+/// class, a fixed 14x14 map of the weights (`conv1`, made once per version
+/// of the weights by the caller), mixed by each row's label weights.
+pub(super) fn discriminator_forward(
+    p: &DiscParams,
+    conv1: &Conv1Parts,
+    images: &[f32],
+    labels: &[f32],
+    dims: &Dims,
+    running: &mut NamedTensors,
+) -> DiscCache {
+    let (mut h1, cols1) = conv1.forward(images, labels, &p.b1);
+    leaky_forward(&mut h1, Threads::All);
+    let (mut h2, cols2) = conv_forward(&h1, MID_SIDE, &p.w2, &p.b2);
+    let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
+    update_running_stats(running, "bn2", &bn2);
+    leaky_forward(&mut h2, Threads::All);
+    // conv3 over the whole 7x7 map: a dense layer, one logit per image.
+    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    let logits = dense_forward(&h2, features, &p.w3, &p.b3, Threads::All);
+    DiscCache {
+        cols1,
+        labels: labels.to_vec(),
+        h1,
+        cols2,
+        bn2,
+        h2,
+        logits,
     }
+}
 
-    /// D's backward from the logit gradient: its weight gradients (when
-    /// `weights`) and, otherwise, the gradient of its image input [B, 784].
-    pub(super) fn discriminator_backward(
-        &self,
-        d: &DiscLayers,
-        conv1: &Conv1Parts,
-        cache: &DiscCache,
-        logit_grad: &[f32],
-        weights: bool,
-    ) -> (Option<DiscLayers>, Option<Vec<f32>>) {
-        let dims = self.dims;
-        let batch = logit_grad.len();
-        let features = SMALL * SMALL * dims.d2;
-        let dl = Operand::new(logit_grad, batch, 1);
-        // conv3.
-        let (w3, b3) = if weights {
-            let w3 = product(
-                Operand::new(&cache.h2, batch, features).t(),
-                dl,
-                Threads::All,
-            );
-            (w3, vec![logit_grad.iter().sum()])
-        } else {
-            (vec![], vec![])
-        };
-        let mut dh2 = product(dl, Operand::new(&d.w3, 1, features), Threads::All);
-        // LeakyReLU, bn2, conv2.
-        leaky_backward(&mut dh2, &cache.h2);
-        let (gamma2, beta2) = norm::backward(&mut dh2, &cache.bn2, &d.gamma2);
-        let rows2 = batch * SMALL * SMALL;
-        let da2 = Operand::new(&dh2, rows2, dims.d2);
-        let (w2, b2) = if weights {
-            let cols2 = Operand::new(&cache.cols2, rows2, TAPS * dims.d1);
-            let w2 = product(cols2.t(), da2, Threads::All);
-            (w2, channel_sums(&dh2, dims.d2))
-        } else {
-            (vec![], vec![])
-        };
-        let w2m = Operand::new(&d.w2, TAPS * dims.d1, dims.d2);
-        let dcol = product(da2, w2m.t(), Threads::All);
-        let mut dh1 = vec![0f32; batch * MID * MID * dims.d1];
-        gather(&dcol, SMALL, &vec![0.0; dims.d1], &mut dh1, |v| v);
-        drop(dcol);
-        // LeakyReLU, conv1.
-        leaky_backward(&mut dh1, &cache.h1);
-        let rows1 = batch * MID * MID;
-        let da1 = Operand::new(&dh1, rows1, dims.d1);
-        if weights {
-            // The image rows' gradient as a product with the columns; the
-            // label rows' from each class's summed output gradient.
-            let cols1 = Operand::new(&cache.cols1, rows1, TAPS);
-            let image = product(cols1.t(), da1, Threads::All);
-            let y = Operand::new(&cache.labels, batch, dims.classes);
-            let da1_rows = Operand::new(&dh1, batch, MID * MID * dims.d1);
-            let per_class = product(y.t(), da1_rows, Threads::All);
-            let grads = DiscLayers {
-                w1: Conv1Parts::weight_gradient(&image, &per_class, &dims),
-                b1: channel_sums(&dh1, dims.d1),
-                w2,
-                b2,
-                gamma2,
-                beta2,
-                w3,
-                b3,
-            };
-            return (Some(grads), None);
-        }
-        let dcol = product(
-            da1,
-            Operand::new(&conv1.image, TAPS, dims.d1).t(),
-            Threads::All,
-        );
-        let mut dx = vec![0f32; batch * SIDE * SIDE];
-        gather(&dcol, MID, &[0.0], &mut dx, |v| v);
-        (None, Some(dx))
+/// D's gradients from the logit gradient down to conv1's output.
+struct TrunkGrads {
+    /// conv2's output gradient (before bn2).
+    dh2: Vec<f32>,
+    /// conv1's output gradient (before its LeakyReLU).
+    dh1: Vec<f32>,
+    gamma2: Vec<f32>,
+    beta2: Vec<f32>,
+}
+
+/// Back through conv3, LeakyReLU, bn2, conv2 and LeakyReLU.
+fn trunk_backward(
+    p: &DiscParams,
+    cache: &DiscCache,
+    logit_grad: &[f32],
+    dims: &Dims,
+) -> TrunkGrads {
+    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    let dl = Operand::new(logit_grad, logit_grad.len(), 1);
+    let mut dh2 = product(dl, Operand::new(&p.w3, 1, features), Threads::All);
+    leaky_backward(&mut dh2, &cache.h2);
+    let (gamma2, beta2) = batch_norm_backward(&mut dh2, &cache.bn2, &p.gamma2);
+    let mut dh1 = conv_backward_input(&dh2, MID_SIDE, &p.w2, dims.d2);
+    leaky_backward(&mut dh1, &cache.h1);
+    TrunkGrads {
+        dh2,
+        dh1,
+        gamma2,
+        beta2,
     }
+}
+
+/// D's parameter gradients from the logit gradient (the D step).
+pub(super) fn discriminator_backward(
+    p: &DiscParams,
+    cache: &DiscCache,
+    logit_grad: &[f32],
+    dims: &Dims,
+) -> DiscParams {
+    // conv3: its bias gradient is the plain sum of the logit gradients.
+    let batch = logit_grad.len();
+    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    let w3 = product(
+        Operand::new(&cache.h2, batch, features).t(),
+        Operand::new(logit_grad, batch, 1),
+        Threads::All,
+    );
+    let b3 = vec![logit_grad.iter().sum()];
+    let trunk = trunk_backward(p, cache, logit_grad, dims);
+    let (w2, b2) = conv_backward_weights(&trunk.dh2, &cache.cols2, dims.d2);
+    let (w1, b1) = Conv1Parts::backward_weights(&trunk.dh1, cache, dims);
+    DiscParams {
+        w1,
+        b1,
+        w2,
+        b2,
+        gamma2: trunk.gamma2,
+        beta2: trunk.beta2,
+        w3,
+        b3,
+    }
+}
+
+/// The gradient of D's image input [B, 784] from the logit gradient (the G
+/// step: D's weights get none).
+pub(super) fn discriminator_input_backward(
+    p: &DiscParams,
+    conv1: &Conv1Parts,
+    cache: &DiscCache,
+    logit_grad: &[f32],
+    dims: &Dims,
+) -> Vec<f32> {
+    let trunk = trunk_backward(p, cache, logit_grad, dims);
+    conv1.backward_input(&trunk.dh1)
 }

@@ -24,23 +24,23 @@ fn permute(src: &[f32], dims: [usize; 3], order: [usize; 3]) -> Vec<f32> {
 }
 
 /// A [cin, cout, k, k] transposed-convolution weight as [cin, k*k*cout].
-pub fn transposed_to_host(w: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
+pub fn transposed_to_kernel(w: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
     permute(w, [cin, cout, taps], [0, 2, 1])
 }
 
-/// The inverse of [`transposed_to_host`].
-pub fn transposed_from_host(h: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
+/// The inverse of [`transposed_to_kernel`].
+pub fn transposed_from_kernel(h: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
     permute(h, [cin, taps, cout], [0, 2, 1])
 }
 
 /// A [cout, cin, k, k] convolution weight as [k*k*cin, cout] (the layout
 /// [`super::conv::im2col`] rows multiply).
-pub fn conv_to_host(w: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
+pub fn conv_to_kernel(w: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
     permute(w, [cout, cin, taps], [2, 1, 0])
 }
 
-/// The inverse of [`conv_to_host`].
-pub fn conv_from_host(h: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
+/// The inverse of [`conv_to_kernel`].
+pub fn conv_from_kernel(h: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
     permute(h, [taps, cin, cout], [2, 1, 0])
 }
 
@@ -71,13 +71,13 @@ mod tests {
     fn layouts_round_trip() {
         let w: Vec<f32> = (0..3 * 4 * 25).map(|i| i as f32).collect();
         assert_eq!(
-            transposed_from_host(&transposed_to_host(&w, 3, 4, 25), 3, 4, 25),
+            transposed_from_kernel(&transposed_to_kernel(&w, 3, 4, 25), 3, 4, 25),
             w
         );
-        assert_eq!(conv_from_host(&conv_to_host(&w, 4, 3, 25), 4, 3, 25), w);
-        // conv_to_host puts tap t, input channel i, output o at row t*cin + i.
+        assert_eq!(conv_from_kernel(&conv_to_kernel(&w, 4, 3, 25), 4, 3, 25), w);
+        // conv_to_kernel puts tap t, input channel i, output o at row t*cin + i.
         assert_eq!(
-            conv_to_host(&w, 4, 3, 25)[(7 * 3 + 2) * 4 + 1],
+            conv_to_kernel(&w, 4, 3, 25)[(7 * 3 + 2) * 4 + 1],
             w[(3 + 2) * 25 + 7]
         );
     }

@@ -1,7 +1,7 @@
 //! The adversarial losses on host logits, with their gradients (the same
-//! formulas as [`crate::train::loss`]).
+//! formulas as [`crate::optim::loss`]).
 
-use crate::train::recipe::{GanLoss, StepRecipe};
+use crate::optim::{GanLoss, StepLoss};
 
 pub(super) fn mean_sigmoid(logits: &[f32]) -> f32 {
     logits.iter().map(|l| 1.0 / (1.0 + (-l).exp())).sum::<f32>() / logits.len() as f32
@@ -38,7 +38,7 @@ pub(super) fn hinge(logits: &[f32], sign: f32) -> (f32, Vec<f32>) {
 }
 
 /// D's loss term on real images.
-pub(super) fn recipe_loss_real(recipe: &StepRecipe, logits: &[f32]) -> (f32, Vec<f32>) {
+pub(super) fn loss_real(recipe: &StepLoss, logits: &[f32]) -> (f32, Vec<f32>) {
     match recipe.loss {
         GanLoss::Bce => bce(logits, 1.0 - recipe.label_smoothing),
         GanLoss::Hinge => hinge(logits, -1.0),
@@ -46,7 +46,7 @@ pub(super) fn recipe_loss_real(recipe: &StepRecipe, logits: &[f32]) -> (f32, Vec
 }
 
 /// D's loss term on generated images.
-pub(super) fn recipe_loss_fake(recipe: &StepRecipe, logits: &[f32]) -> (f32, Vec<f32>) {
+pub(super) fn loss_fake(recipe: &StepLoss, logits: &[f32]) -> (f32, Vec<f32>) {
     match recipe.loss {
         GanLoss::Bce => bce(logits, 0.0),
         GanLoss::Hinge => hinge(logits, 1.0),

@@ -6,6 +6,8 @@
 
 use rayon::prelude::*;
 
+use crate::arch::{BN_EPS, BN_MOMENTUM};
+
 /// Rows per partial sum.
 const BLOCK: usize = 256;
 
@@ -55,8 +57,9 @@ pub struct BatchNormCache {
 }
 
 /// Normalises `x` ([rows, channels]) with its batch statistics, then scales
-/// by `gamma` and shifts by `beta`, in place.
-pub fn forward_train(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f64) -> BatchNormCache {
+/// by `gamma` and shifts by `beta`, in place (training mode).
+pub fn batch_norm_forward(x: &mut [f32], gamma: &[f32], beta: &[f32]) -> BatchNormCache {
+    let eps = BN_EPS;
     let channels = gamma.len();
     let rows = (x.len() / channels) as f64;
     let mean: Vec<f32> = channel_sums(x, None, channels)
@@ -95,9 +98,13 @@ pub fn forward_train(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f64) -> Ba
     }
 }
 
-/// Turns the output gradient `grad` into the input gradient in place;
-/// returns (d gamma, d beta).
-pub fn backward(grad: &mut [f32], cache: &BatchNormCache, gamma: &[f32]) -> (Vec<f32>, Vec<f32>) {
+/// Turns the output gradient `grad` of [`batch_norm_forward`] into the input
+/// gradient in place; returns (d gamma, d beta).
+pub fn batch_norm_backward(
+    grad: &mut [f32],
+    cache: &BatchNormCache,
+    gamma: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let channels = gamma.len();
     let rows = (grad.len() / channels) as f32;
     let d_beta: Vec<f32> = channel_sums(grad, None, channels)
@@ -124,7 +131,8 @@ pub fn backward(grad: &mut [f32], cache: &BatchNormCache, gamma: &[f32]) -> (Vec
 }
 
 /// burn's running-statistic update: `r = (1 - momentum) r + momentum batch`.
-pub fn update_running(running: &mut [f32], batch: &[f32], momentum: f64) {
+pub fn update_running(running: &mut [f32], batch: &[f32]) {
+    let momentum = BN_MOMENTUM;
     let (keep, take) = ((1.0 - momentum) as f32, momentum as f32);
     running
         .iter_mut()
@@ -145,7 +153,7 @@ mod tests {
         let gamma = [1.5, 0.5, -1.0];
         let beta = [0.1, -0.2, 0.3];
         let mut y = x.clone();
-        let cache = forward_train(&mut y, &gamma, &beta, 1e-5);
+        let cache = batch_norm_forward(&mut y, &gamma, &beta);
         for c in 0..channels {
             let col: Vec<f32> = cache
                 .normalized
@@ -165,14 +173,14 @@ mod tests {
         let w: Vec<f32> = (0..x.len()).map(|i| ((i * 13 % 7) as f32) - 3.0).collect();
         let loss = |x: &[f32]| -> f64 {
             let mut y = x.to_vec();
-            forward_train(&mut y, &gamma, &beta, 1e-5);
+            batch_norm_forward(&mut y, &gamma, &beta);
             y.iter()
                 .zip(&w)
                 .map(|(a, b)| (*a as f64) * (*b as f64))
                 .sum()
         };
         let mut grad = w.clone();
-        let (d_gamma, d_beta) = backward(&mut grad, &cache, &gamma);
+        let (d_gamma, d_beta) = batch_norm_backward(&mut grad, &cache, &gamma);
         for &i in &[0usize, 1, 2, 100, 451, 899] {
             let h = 1e-2f32;
             let (mut plus, mut minus) = (x.clone(), x.clone());

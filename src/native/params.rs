@@ -1,122 +1,187 @@
 //! Both networks' parameters in the layouts the kernels multiply
-//! ([`crate::cpu::layout`]), read from and written back to their PyTorch
-//! names.
+//! ([`super::layout`]), read from and written back to their PyTorch names.
+//! Each set is one table of names and layouts; conversions and sums are
+//! loops over it. The same types hold the gradients.
 
-use super::{Dims, SMALL};
-use crate::cpu::conv::TAPS;
-use crate::cpu::layout::{conv_from_host, conv_to_host, transposed_from_host, transposed_to_host};
+use super::layout::{
+    conv_from_kernel, conv_to_kernel, transposed_from_kernel, transposed_to_kernel,
+};
+use super::norm::{BatchNormCache, update_running};
 use crate::model::weights::NamedTensors;
 
-/// Looks up a named tensor's values.
-fn values<'a>(tensors: &'a NamedTensors, name: &str) -> &'a [f32] {
-    &tensors[name].values
+/// Moves the running statistics of batch norm `layer` (`{layer}.running_mean`
+/// and `.running_var` in `tensors`) towards the batch's, as burn does.
+pub(super) fn update_running_stats(
+    tensors: &mut NamedTensors,
+    layer: &str,
+    batch: &BatchNormCache,
+) {
+    for (stat, values) in [("running_mean", &batch.mean), ("running_var", &batch.var)] {
+        let running = tensors
+            .get_mut(&format!("{layer}.{stat}"))
+            .expect("batch-norm statistics");
+        update_running(&mut running.values, values);
+    }
 }
 
-/// G's parameters in kernel layout (or their gradients).
-#[derive(Debug, Clone)]
-pub(super) struct GenLayers {
-    /// deconv1: [inputs, 49 * c1], positions major, channels last.
-    pub(super) w1: Vec<f32>,
-    pub(super) b1: Vec<f32>,
-    pub(super) gamma1: Vec<f32>,
-    pub(super) beta1: Vec<f32>,
-    /// deconv2: [c1, 25 * c2], taps major.
-    pub(super) w2: Vec<f32>,
-    pub(super) b2: Vec<f32>,
-    pub(super) gamma2: Vec<f32>,
-    pub(super) beta2: Vec<f32>,
-    /// deconv3: [c2, 25].
-    pub(super) w3: Vec<f32>,
-    pub(super) b3: Vec<f32>,
+/// How a PyTorch tensor is laid out for the kernels.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Layout {
+    /// A vector (bias, batch-norm scale or shift): as it is.
+    Vector,
+    /// A transposed convolution's [in, out, k, k] as [in, k*k*out].
+    Transposed,
+    /// A convolution's [out, in, k, k] as [k*k*in, out].
+    Conv,
 }
 
-/// D's parameters in kernel layout (or their gradients).
-#[derive(Debug, Clone)]
-pub(super) struct DiscLayers {
-    /// conv1: [25 * (1 + classes), c1], taps major.
-    pub(super) w1: Vec<f32>,
-    pub(super) b1: Vec<f32>,
-    /// conv2: [25 * c1, c2].
-    pub(super) w2: Vec<f32>,
-    pub(super) b2: Vec<f32>,
-    pub(super) gamma2: Vec<f32>,
-    pub(super) beta2: Vec<f32>,
-    /// conv3: [49 * c2], positions major.
-    pub(super) w3: Vec<f32>,
-    pub(super) b3: Vec<f32>,
-}
-
-impl GenLayers {
-    pub(super) fn from_torch(t: &NamedTensors, d: &Dims) -> Self {
-        Self {
-            w1: transposed_to_host(values(t, "deconv1.weight"), d.inputs(), d.g1, SMALL * SMALL),
-            b1: values(t, "deconv1.bias").to_vec(),
-            gamma1: values(t, "bn1.weight").to_vec(),
-            beta1: values(t, "bn1.bias").to_vec(),
-            w2: transposed_to_host(values(t, "deconv2.weight"), d.g1, d.g2, TAPS),
-            b2: values(t, "deconv2.bias").to_vec(),
-            gamma2: values(t, "bn2.weight").to_vec(),
-            beta2: values(t, "bn2.bias").to_vec(),
-            w3: transposed_to_host(values(t, "deconv3.weight"), d.g2, 1, TAPS),
-            b3: values(t, "deconv3.bias").to_vec(),
+impl Layout {
+    fn to_kernel(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
+        match (self, shape) {
+            (Layout::Vector, _) => values.to_vec(),
+            (Layout::Transposed, &[cin, cout, kh, kw]) => {
+                transposed_to_kernel(values, cin, cout, kh * kw)
+            }
+            (Layout::Conv, &[cout, cin, kh, kw]) => conv_to_kernel(values, cout, cin, kh * kw),
+            _ => panic!("a {self:?} weight of shape {shape:?}"),
         }
     }
 
-    pub(super) fn to_torch(&self, d: &Dims) -> Vec<(&'static str, Vec<f32>)> {
+    fn from_kernel(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
+        match (self, shape) {
+            (Layout::Vector, _) => values.to_vec(),
+            (Layout::Transposed, &[cin, cout, kh, kw]) => {
+                transposed_from_kernel(values, cin, cout, kh * kw)
+            }
+            (Layout::Conv, &[cout, cin, kh, kw]) => conv_from_kernel(values, cout, cin, kh * kw),
+            _ => panic!("a {self:?} weight of shape {shape:?}"),
+        }
+    }
+}
+
+/// A set of named parameters in kernel layout: its table, and its fields in
+/// the table's order.
+pub(super) trait ParamSet: Default {
+    /// (PyTorch name, layout) of each field, in [`ParamSet::fields_mut`] order.
+    const TABLE: &'static [(&'static str, Layout)];
+
+    /// The fields, in the table's order.
+    fn fields_mut(&mut self) -> Vec<&mut Vec<f32>>;
+
+    /// The set read from PyTorch-layout tensors.
+    fn from_torch(tensors: &NamedTensors) -> Self {
+        let mut set = Self::default();
+        for (field, (name, layout)) in set.fields_mut().into_iter().zip(Self::TABLE) {
+            let t = &tensors[*name];
+            *field = layout.to_kernel(&t.values, &t.shape);
+        }
+        set
+    }
+
+    /// Each field back in PyTorch layout under its name (the shapes read
+    /// from `like`).
+    fn to_torch(mut self, like: &NamedTensors) -> Vec<(&'static str, Vec<f32>)> {
+        self.fields_mut()
+            .into_iter()
+            .zip(Self::TABLE)
+            .map(|(field, (name, layout))| (*name, layout.from_kernel(field, &like[*name].shape)))
+            .collect()
+    }
+
+    /// Adds `other` field by field (gradient sums).
+    fn add(&mut self, mut other: Self) {
+        for (a, b) in self.fields_mut().into_iter().zip(other.fields_mut()) {
+            a.iter_mut().zip(b.iter()).for_each(|(a, b)| *a += b);
+        }
+    }
+}
+
+/// G's parameters in kernel layout (or their gradients).
+#[derive(Debug, Clone, Default)]
+pub(super) struct GenParams {
+    /// deconv1: [inputs, 49 * c1], positions major, channels last.
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    pub gamma1: Vec<f32>,
+    pub beta1: Vec<f32>,
+    /// deconv2: [c1, 25 * c2], taps major.
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+    pub gamma2: Vec<f32>,
+    pub beta2: Vec<f32>,
+    /// deconv3: [c2, 25].
+    pub w3: Vec<f32>,
+    pub b3: Vec<f32>,
+}
+
+impl ParamSet for GenParams {
+    const TABLE: &'static [(&'static str, Layout)] = &[
+        ("deconv1.weight", Layout::Transposed),
+        ("deconv1.bias", Layout::Vector),
+        ("bn1.weight", Layout::Vector),
+        ("bn1.bias", Layout::Vector),
+        ("deconv2.weight", Layout::Transposed),
+        ("deconv2.bias", Layout::Vector),
+        ("bn2.weight", Layout::Vector),
+        ("bn2.bias", Layout::Vector),
+        ("deconv3.weight", Layout::Transposed),
+        ("deconv3.bias", Layout::Vector),
+    ];
+
+    fn fields_mut(&mut self) -> Vec<&mut Vec<f32>> {
         vec![
-            (
-                "deconv1.weight",
-                transposed_from_host(&self.w1, d.inputs(), d.g1, SMALL * SMALL),
-            ),
-            ("deconv1.bias", self.b1.clone()),
-            ("bn1.weight", self.gamma1.clone()),
-            ("bn1.bias", self.beta1.clone()),
-            (
-                "deconv2.weight",
-                transposed_from_host(&self.w2, d.g1, d.g2, TAPS),
-            ),
-            ("deconv2.bias", self.b2.clone()),
-            ("bn2.weight", self.gamma2.clone()),
-            ("bn2.bias", self.beta2.clone()),
-            (
-                "deconv3.weight",
-                transposed_from_host(&self.w3, d.g2, 1, TAPS),
-            ),
-            ("deconv3.bias", self.b3.clone()),
+            &mut self.w1,
+            &mut self.b1,
+            &mut self.gamma1,
+            &mut self.beta1,
+            &mut self.w2,
+            &mut self.b2,
+            &mut self.gamma2,
+            &mut self.beta2,
+            &mut self.w3,
+            &mut self.b3,
         ]
     }
 }
 
-impl DiscLayers {
-    pub(super) fn from_torch(t: &NamedTensors, d: &Dims) -> Self {
-        Self {
-            w1: conv_to_host(values(t, "conv1.weight"), d.d1, d.planes(), TAPS),
-            b1: values(t, "conv1.bias").to_vec(),
-            w2: conv_to_host(values(t, "conv2.weight"), d.d2, d.d1, TAPS),
-            b2: values(t, "conv2.bias").to_vec(),
-            gamma2: values(t, "bn2.weight").to_vec(),
-            beta2: values(t, "bn2.bias").to_vec(),
-            w3: conv_to_host(values(t, "conv3.weight"), 1, d.d2, SMALL * SMALL),
-            b3: values(t, "conv3.bias").to_vec(),
-        }
-    }
+/// D's parameters in kernel layout (or their gradients).
+#[derive(Debug, Clone, Default)]
+pub(super) struct DiscParams {
+    /// conv1: [25 * (1 + classes), c1], taps major.
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    /// conv2: [25 * c1, c2].
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+    pub gamma2: Vec<f32>,
+    pub beta2: Vec<f32>,
+    /// conv3: [49 * c2], positions major.
+    pub w3: Vec<f32>,
+    pub b3: Vec<f32>,
+}
 
-    pub(super) fn to_torch(&self, d: &Dims) -> Vec<(&'static str, Vec<f32>)> {
+impl ParamSet for DiscParams {
+    const TABLE: &'static [(&'static str, Layout)] = &[
+        ("conv1.weight", Layout::Conv),
+        ("conv1.bias", Layout::Vector),
+        ("conv2.weight", Layout::Conv),
+        ("conv2.bias", Layout::Vector),
+        ("bn2.weight", Layout::Vector),
+        ("bn2.bias", Layout::Vector),
+        ("conv3.weight", Layout::Conv),
+        ("conv3.bias", Layout::Vector),
+    ];
+
+    fn fields_mut(&mut self) -> Vec<&mut Vec<f32>> {
         vec![
-            (
-                "conv1.weight",
-                conv_from_host(&self.w1, d.d1, d.planes(), TAPS),
-            ),
-            ("conv1.bias", self.b1.clone()),
-            ("conv2.weight", conv_from_host(&self.w2, d.d2, d.d1, TAPS)),
-            ("conv2.bias", self.b2.clone()),
-            ("bn2.weight", self.gamma2.clone()),
-            ("bn2.bias", self.beta2.clone()),
-            (
-                "conv3.weight",
-                conv_from_host(&self.w3, 1, d.d2, SMALL * SMALL),
-            ),
-            ("conv3.bias", self.b3.clone()),
+            &mut self.w1,
+            &mut self.b1,
+            &mut self.w2,
+            &mut self.b2,
+            &mut self.gamma2,
+            &mut self.beta2,
+            &mut self.w3,
+            &mut self.b3,
         ]
     }
 }

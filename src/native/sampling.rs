@@ -1,5 +1,5 @@
-//! The generator compiled for CPU inference: the same function as
-//! [`Generator::forward`] in evaluation mode, computed on host buffers.
+//! The generator for sampling: the same function as [`Generator::forward`]
+//! in evaluation mode, through the native layers.
 //!
 //! Why it exists: generation is one forward pass, and burn Flex's transposed
 //! convolution runs one gemm per image (packing the whole weight again for
@@ -24,27 +24,24 @@ use burn::nn::conv::ConvTranspose2d;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::generator::Generator;
-use crate::cpu::conv::{TAPS, gather};
-use crate::cpu::gemm::{Operand, Threads, product};
-use crate::cpu::layout::{concat_rows, transposed_to_host};
-use crate::cpu::leaky;
-
-/// Side of the first feature map (deconv1's kernel).
-const FIRST_SIDE: usize = 7;
+use super::Threads;
+use super::activation::{leaky, leaky_forward};
+use super::conv::deconv_forward;
+use super::dense::dense_forward;
+use super::layout::{concat_rows, transposed_to_kernel};
+use crate::arch::{FIRST_SIDE, IMAGE_PIXELS, MID_SIDE};
+use crate::model::Generator;
 /// Images one gemm handles at a time: enough rows for the kernels, few
 /// enough that the columns of the widest layer stay in cache.
 const CHUNK: usize = 8;
 
 /// A [`Generator`] in evaluation mode, with its batch norms folded away.
 #[derive(Debug, Clone)]
-pub struct InferenceGenerator {
+pub struct NativeGenerator {
     /// Length of z plus the condition.
     inputs: usize,
     latent_dim: usize,
     num_classes: usize,
-    c1: usize,
-    c2: usize,
     out_channels: usize,
     /// deconv1 * bn1: [inputs, 7*7*c1], each row position-major, channels last.
     w1: Vec<f32>,
@@ -99,7 +96,7 @@ fn fold_transposed(
         .as_ref()
         .map_or_else(|| vec![0.0; cout], |b| host(b.val()));
     let (scale, shift) = norm.unwrap_or_else(|| (vec![1.0; cout], vec![0.0; cout]));
-    let mut folded = transposed_to_host(&weight, cin, cout, kh * kw);
+    let mut folded = transposed_to_kernel(&weight, cin, cout, kh * kw);
     for row in folded.chunks_mut(cout) {
         row.iter_mut().zip(&scale).for_each(|(w, s)| *w *= s);
     }
@@ -107,12 +104,12 @@ fn fold_transposed(
     (folded, bias)
 }
 
-impl InferenceGenerator {
+impl NativeGenerator {
     /// Compiles `generator` (its batch norms' running statistics are used,
     /// as in evaluation mode).
     pub fn new(generator: &Generator) -> Self {
         let g = generator.valid();
-        let [inputs, c1, kh, kw] = g.deconv1.weight.val().dims();
+        let [inputs, _, kh, kw] = g.deconv1.weight.val().dims();
         assert_eq!(
             (kh, kw),
             (FIRST_SIDE, FIRST_SIDE),
@@ -125,8 +122,6 @@ impl InferenceGenerator {
             inputs,
             latent_dim: g.latent_dim,
             num_classes: g.num_classes,
-            c1,
-            c2: b2.len(),
             out_channels: b3.len(),
             w1,
             b1,
@@ -139,7 +134,7 @@ impl InferenceGenerator {
 
     /// Values per generated image ([channels, 28, 28]).
     pub fn image_len(&self) -> usize {
-        self.out_channels * 16 * FIRST_SIDE * FIRST_SIDE
+        self.out_channels * IMAGE_PIXELS
     }
 
     /// Images for the rows of `z` ([n, latent]) and `conditions` ([n,
@@ -167,39 +162,19 @@ impl InferenceGenerator {
 
     /// All three layers for a few images, on the calling thread.
     fn forward_chunk(&self, input: &[f32], out: &mut [f32]) {
-        let n = input.len() / self.inputs;
-        let (s1, s2, s3) = (FIRST_SIDE, 2 * FIRST_SIDE, 4 * FIRST_SIDE);
-        let (c1, c2, co) = (self.c1, self.c2, self.out_channels);
-
-        // deconv1 on a 1x1 input is a product with the weight: [n, 7*7*c1].
-        let w1 = Operand::new(&self.w1, self.inputs, s1 * s1 * c1);
-        let mut h1 = product(Operand::new(input, n, self.inputs), w1, Threads::This);
-        for pixel in h1.chunks_mut(c1) {
-            for (p, b) in pixel.iter_mut().zip(&self.b1) {
-                *p = leaky(*p + b);
-            }
-        }
-
-        // deconv2: every 7x7 position's 25 taps, then summed into 14x14.
-        let w2 = Operand::new(&self.w2, c1, TAPS * c2);
-        let col = product(Operand::new(&h1, n * s1 * s1, c1), w2, Threads::This);
-        let mut h2 = vec![0f32; n * s2 * s2 * c2];
-        gather(&col, s1, &self.b2, &mut h2, leaky);
-
-        // deconv3, the same way, into 28x28 with tanh.
-        let w3 = Operand::new(&self.w3, c2, TAPS * co);
-        let col = product(Operand::new(&h2, n * s2 * s2, c2), w3, Threads::This);
-        if co == 1 {
-            gather(&col, s2, &self.b3, out, f32::tanh);
-        } else {
-            // Channels last to the [channels, 28, 28] layout of the framework's output.
-            let mut nhwc = vec![0f32; out.len()];
-            gather(&col, s2, &self.b3, &mut nhwc, f32::tanh);
-            for (image, src) in out.chunks_mut(s3 * s3 * co).zip(nhwc.chunks(s3 * s3 * co)) {
-                for (pos, pixel) in src.chunks(co).enumerate() {
-                    for (c, v) in pixel.iter().enumerate() {
-                        image[c * s3 * s3 + pos] = *v;
-                    }
+        let mut h1 = dense_forward(input, self.inputs, &self.w1, &self.b1, Threads::This);
+        leaky_forward(&mut h1, Threads::This);
+        let h2 = deconv_forward(&h1, FIRST_SIDE, &self.w2, &self.b2, leaky, Threads::This);
+        let image = deconv_forward(&h2, MID_SIDE, &self.w3, &self.b3, f32::tanh, Threads::This);
+        // Channels last to the [channels, 28, 28] layout of the framework's output.
+        let co = self.out_channels;
+        for (planes, pixels) in out
+            .chunks_mut(IMAGE_PIXELS * co)
+            .zip(image.chunks(IMAGE_PIXELS * co))
+        {
+            for (pos, pixel) in pixels.chunks(co).enumerate() {
+                for (c, v) in pixel.iter().enumerate() {
+                    planes[c * IMAGE_PIXELS + pos] = *v;
                 }
             }
         }
@@ -253,7 +228,7 @@ mod tests {
             matrix(z.clone(), n, latent, &device),
             matrix(y.clone(), n, classes, &device),
         ));
-        let fast = InferenceGenerator::new(&g).forward(&z, &y);
+        let fast = NativeGenerator::new(&g).forward(&z, &y);
         assert_eq!(fast.len(), reference.len());
         let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(scale > 0.05, "outputs too small to compare: {scale}");

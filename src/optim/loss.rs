@@ -1,9 +1,65 @@
-//! GAN losses on logits, in their numerically stable forms.
+//! GAN losses on logits, in their numerically stable forms; which loss a
+//! step uses, and what a step measured.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu};
+use serde::{Deserialize, Serialize};
 
-use super::recipe::GanLoss;
+/// The adversarial loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanLoss {
+    /// Binary cross-entropy on D's logit; G minimises BCE(D(fake), 1) (non-saturating).
+    #[default]
+    Bce,
+    /// Hinge: D minimises relu(1 - D(real)) + relu(1 + D(fake)); G minimises -D(fake).
+    Hinge,
+}
+
+/// What one training step's losses need to know of the recipe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLoss {
+    pub loss: GanLoss,
+    pub label_smoothing: f32,
+    /// Weight of the AC-GAN classification terms (when D has the head).
+    pub aux_weight: f32,
+}
+
+impl Default for StepLoss {
+    /// The seed recipe's step.
+    fn default() -> Self {
+        Self {
+            loss: GanLoss::Bce,
+            label_smoothing: 0.0,
+            aux_weight: 1.0,
+        }
+    }
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    pub d_loss: f32,
+    pub g_loss: f32,
+    /// Mean sigmoid(D(real)).
+    pub d_real: f32,
+    /// Mean sigmoid(D(fake)) before D's update.
+    pub d_fake: f32,
+}
+
+impl StepStats {
+    /// The first non-finite figure, if any, by name.
+    pub fn non_finite(&self) -> Option<(&'static str, f32)> {
+        [
+            ("d_loss", self.d_loss),
+            ("g_loss", self.g_loss),
+            ("D(real)", self.d_real),
+            ("D(fake)", self.d_fake),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+    }
+}
 
 /// Mean binary cross-entropy of `logits` against a constant `target` in
 /// [0, 1]: `max(x, 0) - x t + log(1 + exp(-|x|))`, PyTorch's

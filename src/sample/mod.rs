@@ -11,9 +11,9 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use crate::backend::{inference_device, on_cpu};
-use crate::model::inference::InferenceGenerator;
 use crate::model::weights::import;
 use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
+use crate::native::NativeGenerator;
 use crate::rng::{Purpose, stream};
 
 /// How many images one generator forward pass handles.
@@ -24,9 +24,9 @@ const BATCH: usize = 500;
 pub struct Sampler {
     generator: Generator,
     device: Device,
-    /// The same generator compiled for the CPU (`None` on a GPU device,
+    /// The same generator through the native kernels (`None` on a GPU device,
     /// where the framework's forward runs).
-    compiled: Option<InferenceGenerator>,
+    native: Option<NativeGenerator>,
 }
 
 impl Sampler {
@@ -36,11 +36,11 @@ impl Sampler {
     }
 
     fn new(generator: Generator) -> Self {
-        let compiled = on_cpu().then(|| InferenceGenerator::new(&generator));
+        let native = on_cpu().then(|| NativeGenerator::new(&generator));
         Self {
             generator,
             device: inference_device(),
-            compiled,
+            native,
         }
     }
 
@@ -117,8 +117,8 @@ impl Sampler {
     /// The generator's outputs in [-1, 1], [n, channels, 28, 28], for the
     /// rows of `z` and `conditions` (checked by the caller).
     pub fn forward(&self, z: &[f32], conditions: &[f32]) -> Vec<f32> {
-        if let Some(compiled) = &self.compiled {
-            return compiled.forward(z, conditions);
+        if let Some(native) = &self.native {
+            return native.forward(z, conditions);
         }
         let rows = conditions.len() / self.num_classes();
         let z = matrix(z.to_vec(), rows, self.latent_dim(), &self.device);

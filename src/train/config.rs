@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, ensure};
 use serde::{Deserialize, Serialize};
 
-use super::optim::AdamConfig;
-use super::recipe::{Recipe, StepRecipe};
+use super::recipe::Recipe;
 use crate::data::DatasetKind;
 use crate::model::GanConfig;
+use crate::optim::AdamConfig;
+use crate::optim::StepLoss;
 
 /// Everything that decides what a run learns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,8 +165,8 @@ impl TrainConfig {
     }
 
     /// What each step needs of the recipe.
-    pub fn step_recipe(&self) -> StepRecipe {
-        StepRecipe {
+    pub fn step_loss(&self) -> StepLoss {
+        StepLoss {
             loss: self.recipe.loss,
             label_smoothing: self.recipe.label_smoothing,
             aux_weight: self.aux_weight,

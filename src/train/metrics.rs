@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::plot::{LossPoint, QualityPoint};
+
 pub const HEADER: &str =
     "epoch,step,d_loss,g_loss,d_real,d_fake,samples_per_s,wall_s,accuracy,frechet,precision,recall";
 
@@ -43,6 +45,29 @@ pub struct MetricsRow {
 }
 
 impl MetricsRow {
+    /// The row as `loss.png` reads it.
+    pub fn loss_point(&self) -> LossPoint {
+        LossPoint {
+            step: self.step as f64,
+            d_loss: self.d_loss,
+            g_loss: self.g_loss,
+            d_real: self.d_real,
+            d_fake: self.d_fake,
+        }
+    }
+
+    /// The row's evaluation, if it has one, as `quality.png` reads it.
+    pub fn quality_point(&self) -> Option<QualityPoint> {
+        self.quality.map(|q| QualityPoint {
+            epoch: self.epoch as f64,
+            minutes: self.wall_s / 60.0,
+            accuracy: q.accuracy,
+            frechet: q.frechet,
+            precision: q.precision,
+            recall: q.recall,
+        })
+    }
+
     pub fn to_csv(&self) -> String {
         let quality = match self.quality {
             Some(q) => format!(

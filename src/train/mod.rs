@@ -3,11 +3,9 @@
 
 pub mod checkpoint;
 pub mod config;
-pub mod cpu_step;
 pub mod ema;
-pub mod loss;
+pub mod engine;
 pub mod metrics;
-pub mod optim;
 pub mod preset;
 pub mod recipe;
 pub mod step;

@@ -4,7 +4,7 @@
 //! the most in a short wall-time budget (README, "Recipes at equal wall time").
 
 use super::TrainConfig;
-use super::optim::AdamConfig;
+use crate::optim::AdamConfig;
 
 /// A named recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -5,16 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The adversarial loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum GanLoss {
-    /// Binary cross-entropy on D's logit; G minimises BCE(D(fake), 1) (non-saturating).
-    #[default]
-    Bce,
-    /// Hinge: D minimises relu(1 - D(real)) + relu(1 + D(fake)); G minimises -D(fake).
-    Hinge,
-}
+pub use crate::optim::GanLoss;
 
 /// How the learning rates move over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -76,26 +67,6 @@ impl Recipe {
             }
         }
         Ok(())
-    }
-}
-
-/// What one training step needs to know of the recipe.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepRecipe {
-    pub loss: GanLoss,
-    pub label_smoothing: f32,
-    /// Weight of the AC-GAN classification terms (when D has the head).
-    pub aux_weight: f32,
-}
-
-impl Default for StepRecipe {
-    /// The seed recipe's step.
-    fn default() -> Self {
-        Self {
-            loss: GanLoss::Bce,
-            label_smoothing: 0.0,
-            aux_weight: 1.0,
-        }
     }
 }
 

@@ -7,16 +7,16 @@
 //!    D' frozen so no D weight gradients are computed)
 //!    [+ w * CE(aux(fake), y_fake)], Adam on G.
 //!
-//! [`StepRecipe`] swaps BCE for the hinge loss or smooths the real target.
+//! [`StepLoss`] swaps BCE for the hinge loss or smooths the real target.
 
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
-use super::loss::{cross_entropy, discriminator_loss, generator_loss};
-use super::optim::Adam;
-use super::recipe::StepRecipe;
 use crate::model::{Discriminator, Generator};
+use crate::optim::Adam;
+use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss};
+use crate::optim::{StepLoss, StepStats};
 
 /// Both networks and their optimizers: everything a step changes.
 #[derive(Debug, Clone)]
@@ -38,38 +38,13 @@ pub struct Conditioned<const D: usize> {
     pub labels: Tensor<2>,
 }
 
-/// What one step measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepStats {
-    pub d_loss: f32,
-    pub g_loss: f32,
-    /// Mean sigmoid(D(real)).
-    pub d_real: f32,
-    /// Mean sigmoid(D(fake)) before D's update.
-    pub d_fake: f32,
-}
-
-impl StepStats {
-    /// The first non-finite figure, if any, by name.
-    pub fn non_finite(&self) -> Option<(&'static str, f32)> {
-        [
-            ("d_loss", self.d_loss),
-            ("g_loss", self.g_loss),
-            ("D(real)", self.d_real),
-            ("D(fake)", self.d_fake),
-        ]
-        .into_iter()
-        .find(|(_, v)| !v.is_finite())
-    }
-}
-
 /// Runs one iteration in place. `recipe.aux_weight` scales the AC-GAN loss
 /// terms when the discriminator has the auxiliary head.
 pub fn train_step(
     state: &mut GanState,
     real: Conditioned<4>,
     noise: Conditioned<2>,
-    recipe: &StepRecipe,
+    recipe: &StepLoss,
 ) -> StepStats {
     let aux_weight = recipe.aux_weight;
     let fake = state.generator.forward(noise.x, noise.labels.clone());

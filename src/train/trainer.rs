@@ -5,25 +5,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
-use super::cpu_step::{CpuGan, StepInput, unsupported};
-use super::ema::Ema;
+use super::engine::{Engine, HostBatch, initial_state};
 use super::metrics::{MetricsLog, MetricsRow, Quality};
-use super::optim::Adam;
-use super::recipe::StepRecipe;
-use super::step::{Conditioned, GanState, StepStats, train_step};
-use crate::backend::{on_cpu, training_device};
+use super::step::GanState;
+use crate::arch::IMAGE_SIDE;
+use crate::backend::training_device;
 use crate::data::{Dataset, Split};
 use crate::eval::Evaluator;
+use crate::model::Generator;
 use crate::model::init::normal_values;
-use crate::model::{Generator, one_hot, one_hot_values};
-use crate::rng::{Purpose, derived_seed, stream};
+use crate::optim::StepStats;
+use crate::rng::{Purpose, stream};
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid};
 
@@ -56,30 +53,13 @@ pub struct Options {
     pub resume: bool,
     /// Draw an indicatif progress bar (hidden anyway when stderr is not a terminal).
     pub progress_bar: bool,
-    /// Run burn's autodiff step even where the compiled CPU step applies
+    /// Run burn's autodiff step even where the native CPU step applies
     /// (`--framework-step`; for comparisons).
     pub framework_step: bool,
     /// Fault injection for tests of the divergence guard: report the losses
     /// of this step as NaN.
     #[doc(hidden)]
     pub inject_nan_at_step: Option<u64>,
-}
-
-/// The networks and optimizers a run starts from, before any checkpoint.
-pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
-    GanState {
-        generator: config
-            .model
-            .generator
-            .init_seeded(device, derived_seed(config.seed, Purpose::Init, 0)),
-        discriminator: config
-            .model
-            .discriminator
-            .init_seeded(device, derived_seed(config.seed, Purpose::Init, 1)),
-        adam_g: Adam::new(config.adam_g()),
-        adam_d: Adam::new(config.adam_d()),
-        ema: config.ema.map(Ema::new),
-    }
 }
 
 /// How much of the run is done before `step`: the larger of the step share
@@ -113,13 +93,323 @@ pub fn train(
     options: Options,
     stop: &AtomicBool,
 ) -> anyhow::Result<Summary> {
-    config.validate()?;
+    let mut trainer = Trainer::start(config, run, options)?;
+    if trainer.is_done() {
+        tracing::info!(
+            step = trainer.progress.step,
+            "nothing to do: the run is already past --epochs / --max-steps"
+        );
+        return Ok(Summary {
+            ending: Ending::Finished,
+            progress: trainer.progress,
+            samples_per_s: 0.0,
+        });
+    }
+    let mut ending = Ending::Finished;
+    while trainer.progress.epoch < config.epochs {
+        if let Some(stopped) = trainer.run_epoch(stop)? {
+            ending = stopped;
+            break;
+        }
+        trainer.end_epoch()?;
+    }
+    trainer.finish(ending)
+}
+
+/// A run in training: the data, the networks, the engine that steps them,
+/// and what has been written.
+struct Trainer<'a> {
+    config: &'a TrainConfig,
+    run: &'a RunDir,
+    options: Options,
+    data: Dataset,
+    batches_per_epoch: usize,
+    state: GanState,
+    engine: Engine,
+    progress: Progress,
+    metrics: MetricsLog,
+    /// The noise of the per-epoch class grid.
+    fixed_z: Vec<f32>,
+    quality: QualityProbe<'a>,
+    window: Window,
+    started: Instant,
+    wall_at_start: f64,
+    steps_at_start: u64,
+    last_checkpoint: u64,
+}
+
+impl<'a> Trainer<'a> {
+    /// Loads the data and the run's state (fresh, or its checkpoint).
+    fn start(config: &'a TrainConfig, run: &'a RunDir, options: Options) -> anyhow::Result<Self> {
+        config.validate()?;
+        let data = training_data(config)?;
+        let batches_per_epoch = data.len() / config.batch_size;
+        let device = training_device();
+        let fresh = initial_state(config, &device);
+        let (state, progress) = if options.resume {
+            checkpoint::load(run, fresh, config)?
+        } else {
+            run.create()?;
+            config.save(&run.config())?;
+            (fresh, Progress::default())
+        };
+        let metrics = MetricsLog::open(&run.metrics(), progress.step)?;
+        let engine = Engine::choose(&state, &config.model, options.framework_step, &device)?;
+        let fixed_z = normal_values(
+            &mut stream(config.seed, Purpose::FixedGrid, 0),
+            data.num_classes * config.model.generator.latent_dim,
+            0.0,
+            1.0,
+        );
+        let started = Instant::now();
+        Ok(Self {
+            config,
+            run,
+            options,
+            data,
+            batches_per_epoch,
+            state,
+            engine,
+            wall_at_start: progress.wall_s,
+            steps_at_start: progress.step,
+            last_checkpoint: progress.step,
+            progress,
+            metrics,
+            fixed_z,
+            quality: QualityProbe::new(config),
+            window: Window::new(started),
+            started,
+        })
+    }
+
+    /// Whether the run is already past --epochs or --max-steps.
+    fn is_done(&self) -> bool {
+        self.progress.epoch >= self.config.epochs
+            || self
+                .config
+                .max_steps
+                .is_some_and(|m| self.progress.step >= m)
+    }
+
+    /// Why training must stop before the next step, if it must.
+    fn should_stop(&self, stop: &AtomicBool) -> Option<Ending> {
+        let (config, progress) = (self.config, &self.progress);
+        if config.max_steps.is_some_and(|m| progress.step >= m) {
+            Some(Ending::MaxSteps)
+        } else if config
+            .max_minutes
+            .is_some_and(|m| progress.wall_s >= m * 60.0)
+        {
+            Some(Ending::TimeBudget)
+        } else if stop.load(Ordering::SeqCst) {
+            Some(Ending::Interrupted)
+        } else {
+            None
+        }
+    }
+
+    /// The rest of the current epoch's steps; `Some` when training stops
+    /// before its end.
+    fn run_epoch(&mut self, stop: &AtomicBool) -> anyhow::Result<Option<Ending>> {
+        let config = self.config;
+        let order = epoch_order(self.data.len(), config.seed, self.progress.epoch);
+        let bar = progress_bar(
+            self.options.progress_bar,
+            self.progress.epoch,
+            config.epochs,
+            self.batches_per_epoch,
+        );
+        bar.set_position(self.progress.batch_in_epoch as u64);
+        while self.progress.batch_in_epoch < self.batches_per_epoch {
+            if let Some(ending) = self.should_stop(stop) {
+                return Ok(Some(ending));
+            }
+            let start = self.progress.batch_in_epoch * config.batch_size;
+            let stats = match self.train_step(&order[start..start + config.batch_size]) {
+                Ok(stats) => stats,
+                Err(e) => {
+                    bar.abandon();
+                    return Err(e);
+                }
+            };
+            bar.inc(1);
+            bar.set_message(format!(
+                "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s",
+                stats.d_loss,
+                stats.g_loss,
+                stats.d_real,
+                stats.d_fake,
+                self.window.samples_per_s()
+            ));
+            self.after_step()?;
+        }
+        bar.finish_and_clear();
+        Ok(None)
+    }
+
+    /// One step on the images at `indices`, with the learning rates of this
+    /// point of the run; the divergence guard.
+    fn train_step(&mut self, indices: &[usize]) -> anyhow::Result<StepStats> {
+        let (config, classes) = (self.config, self.data.num_classes);
+        let real = HostBatch::real(&self.data, indices);
+        let noise = HostBatch::noise(config, classes, self.progress.step);
+        let p = &self.progress;
+        let factor = config.recipe.lr_schedule.factor(run_fraction(
+            config,
+            p.step,
+            self.batches_per_epoch,
+            p.wall_s,
+        ));
+        self.state.adam_g.config.lr = config.adam_g().lr * factor;
+        self.state.adam_d.config.lr = config.adam_d().lr * factor;
+        let mut stats =
+            self.engine
+                .step(&mut self.state, &real, &noise, classes, &config.step_loss());
+        if self.options.inject_nan_at_step == Some(self.progress.step + 1) {
+            stats.d_loss = f32::NAN;
+        }
+        self.engine.update_ema(&mut self.state);
+        if let Some((what, value)) = stats.non_finite() {
+            bail!(
+                "training diverged at step {}: {what} is {value}. The last good checkpoint (step {}) in {} \
+                 is kept untouched; lower --lr or change --seed and start again, or `cdcgan train --resume {}`",
+                self.progress.step + 1,
+                self.last_checkpoint,
+                self.run.checkpoint().display(),
+                self.run.root.display()
+            );
+        }
+        let p = &mut self.progress;
+        p.step += 1;
+        p.batch_in_epoch += 1;
+        p.wall_s = self.wall_at_start + self.started.elapsed().as_secs_f64();
+        self.window.add(&stats, config.batch_size);
+        Ok(stats)
+    }
+
+    /// Logging and the --checkpoint-every checkpoints after a step.
+    fn after_step(&mut self) -> anyhow::Result<()> {
+        let (config, p) = (self.config, self.progress);
+        // The epoch's last step is logged by `end_epoch`, with the epoch's evaluation.
+        if p.step % config.log_every == 0 && p.batch_in_epoch < self.batches_per_epoch {
+            let row = self.window.take(p.epoch + 1, p.step, p.wall_s);
+            self.metrics.append(&row)?;
+        }
+        if config.checkpoint_every.is_some_and(|k| p.step % k == 0) {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Brings the framework modules up to date and writes a checkpoint.
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        self.engine.sync(&mut self.state)?;
+        checkpoint::save(self.run, &self.state, &self.progress, self.config)?;
+        self.last_checkpoint = self.progress.step;
+        Ok(())
+    }
+
+    /// After an epoch: its metrics row and evaluation, the class grid and
+    /// progress GIF, a checkpoint and the plots.
+    fn end_epoch(&mut self) -> anyhow::Result<()> {
+        let (config, run) = (self.config, self.run);
+        let epoch = self.progress.epoch + 1;
+        let mut row = self
+            .window
+            .take(epoch, self.progress.step, self.progress.wall_s);
+        self.engine.sync(&mut self.state)?;
+        let sampled = sampling_generator(&self.state, config)?;
+        if config.eval_every > 0 && epoch % config.eval_every == 0 {
+            row.quality = self.quality.measure(&sampled, self.progress.step)?;
+        }
+        self.metrics.append(&row)?;
+        self.progress.epoch += 1;
+        self.progress.batch_in_epoch = 0;
+        let classes = self.data.num_classes;
+        let grid = Sampler::from_generator(&sampled).class_grid(&self.fixed_z)?;
+        write_grid(&run.epoch_grid(epoch), &grid, IMAGE_SIDE, classes, classes)?;
+        crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
+        self.checkpoint()?;
+        self.write_plots()?;
+        tracing::info!(
+            epoch,
+            step = self.progress.step,
+            wall_s = format!("{:.0}", self.progress.wall_s),
+            "epoch done; grid in {}",
+            run.epoch_grid(epoch).display()
+        );
+        Ok(())
+    }
+
+    fn write_plots(&self) -> anyhow::Result<()> {
+        let rows = super::metrics::read(&self.run.metrics())?;
+        let losses: Vec<_> = rows.iter().map(MetricsRow::loss_point).collect();
+        crate::plot::loss_plot(&losses, &self.run.loss_plot())?;
+        let quality: Vec<_> = rows.iter().filter_map(MetricsRow::quality_point).collect();
+        crate::plot::quality_plot(&quality, &self.run.quality_plot())
+    }
+
+    /// The last metrics row and checkpoint when the run stopped between
+    /// epochs; the full evaluation when it ended as planned.
+    fn finish(mut self, ending: Ending) -> anyhow::Result<Summary> {
+        let config = self.config;
+        self.engine.sync(&mut self.state)?;
+        let p = self.progress;
+        if p.step != self.last_checkpoint {
+            if !self.window.is_empty() {
+                let mut row = self.window.take(p.epoch + 1, p.step, p.wall_s);
+                // A time budget ends the run: measure where it ended, for the curves against time.
+                if ending == Ending::TimeBudget && config.eval_every > 0 {
+                    let sampled = sampling_generator(&self.state, config)?;
+                    row.quality = self.quality.measure(&sampled, p.step)?;
+                }
+                self.metrics.append(&row)?;
+            }
+            checkpoint::save(self.run, &self.state, &p, config)
+                .context("writing the final checkpoint")?;
+            self.write_plots()?;
+        }
+        let trained_now = p.step > self.steps_at_start;
+        if matches!(ending, Ending::Finished | Ending::TimeBudget)
+            && config.eval_every > 0
+            && trained_now
+        {
+            self.write_final_report()?;
+        }
+        let trained = (p.step - self.steps_at_start) as f64 * config.batch_size as f64;
+        Ok(Summary {
+            ending,
+            progress: p,
+            samples_per_s: trained / self.started.elapsed().as_secs_f64().max(1e-9),
+        })
+    }
+
+    /// eval.json: the full evaluation of the generator sampled from.
+    fn write_final_report(&mut self) -> anyhow::Result<()> {
+        let sampled = sampling_generator(&self.state, self.config)?;
+        let Some(report) = self.quality.full_report(&sampled)? else {
+            return Ok(());
+        };
+        let path = self.run.root.join("eval.json");
+        let json = serde_json::to_string_pretty(&report)?;
+        crate::store::write_atomic(&path, json.as_bytes())?;
+        tracing::info!(
+            "final evaluation in {}:\n{}",
+            path.display(),
+            report.table()
+        );
+        Ok(())
+    }
+}
+
+/// The training images (--limit applied), checked against the batch size
+/// and the model's classes.
+fn training_data(config: &TrainConfig) -> anyhow::Result<Dataset> {
     let mut data = Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?;
     if let Some(limit) = config.limit {
         data.truncate(limit);
     }
-    let batches_per_epoch = data.len() / config.batch_size;
-    if batches_per_epoch == 0 {
+    if data.len() / config.batch_size == 0 {
         bail!(
             "--batch-size {} is larger than the {} training images (--limit); lower one or raise the other",
             config.batch_size,
@@ -132,226 +422,7 @@ pub fn train(
         config.model.generator.num_classes,
         data.num_classes
     );
-
-    let device = training_device();
-    let fresh = initial_state(config, &device);
-    let (mut state, mut progress) = if options.resume {
-        checkpoint::load(run, fresh, config)?
-    } else {
-        run.create()?;
-        config.save(&run.config())?;
-        (fresh, Progress::default())
-    };
-    let mut metrics = MetricsLog::open(&run.metrics(), progress.step)?;
-    // The compiled CPU step owns the weights while it runs; `state` is
-    // brought up to date (`sync`) before anything reads it.
-    let mut compiled = match options.framework_step || !on_cpu() {
-        true => None,
-        false => match unsupported(&config.model) {
-            Some(what) => {
-                tracing::info!(
-                    "training with burn's autodiff step: the compiled step does not cover {what}"
-                );
-                None
-            }
-            None => Some(CpuGan::new(&state, &config.model)?),
-        },
-    };
-    let sync = |compiled: &Option<CpuGan>, state: &mut GanState| match compiled {
-        Some(gan) => gan.write_into(state),
-        None => Ok(()),
-    };
-    let fixed_z = normal_values(
-        &mut stream(config.seed, Purpose::FixedGrid, 0),
-        data.num_classes * config.model.generator.latent_dim,
-        0.0,
-        1.0,
-    );
-    if progress.epoch >= config.epochs || config.max_steps.is_some_and(|m| progress.step >= m) {
-        tracing::info!(
-            step = progress.step,
-            "nothing to do: the run is already past --epochs / --max-steps"
-        );
-        return Ok(Summary {
-            ending: Ending::Finished,
-            progress,
-            samples_per_s: 0.0,
-        });
-    }
-
-    let started = Instant::now();
-    let wall_at_start = progress.wall_s;
-    let steps_at_start = progress.step;
-    let mut window = Window::new(started);
-    let mut last_checkpoint = progress.step;
-    let mut ending = Ending::Finished;
-    let mut quality = QualityProbe::new(config);
-
-    'epochs: while progress.epoch < config.epochs {
-        let order = epoch_order(data.len(), config.seed, progress.epoch);
-        let bar = progress_bar(
-            options.progress_bar,
-            progress.epoch,
-            config.epochs,
-            batches_per_epoch,
-        );
-        bar.set_position(progress.batch_in_epoch as u64);
-        while progress.batch_in_epoch < batches_per_epoch {
-            if config.max_steps.is_some_and(|m| progress.step >= m) {
-                ending = Ending::MaxSteps;
-                break 'epochs;
-            }
-            if config
-                .max_minutes
-                .is_some_and(|m| progress.wall_s >= m * 60.0)
-            {
-                ending = Ending::TimeBudget;
-                break 'epochs;
-            }
-            if stop.load(Ordering::SeqCst) {
-                ending = Ending::Interrupted;
-                break 'epochs;
-            }
-            let start = progress.batch_in_epoch * config.batch_size;
-            let indices = &order[start..start + config.batch_size];
-            let real = HostBatch::real(&data, indices);
-            let noise = HostBatch::noise(config, data.num_classes, progress.step);
-            let done = run_fraction(config, progress.step, batches_per_epoch, progress.wall_s);
-            let factor = config.recipe.lr_schedule.factor(done);
-            state.adam_g.config.lr = config.adam_g().lr * factor;
-            state.adam_d.config.lr = config.adam_d().lr * factor;
-            let mut stats = match &mut compiled {
-                Some(gan) => compiled_step(
-                    gan,
-                    &mut state,
-                    &real,
-                    &noise,
-                    data.num_classes,
-                    &config.step_recipe(),
-                ),
-                None => {
-                    let real =
-                        real.to_device(&[1, data.height, data.width], data.num_classes, &device);
-                    let noise = noise.to_device(&[], data.num_classes, &device);
-                    train_step(&mut state, real, noise, &config.step_recipe())
-                }
-            };
-            if options.inject_nan_at_step == Some(progress.step + 1) {
-                stats.d_loss = f32::NAN;
-            }
-            if let Some(ema) = &mut state.ema {
-                match &compiled {
-                    Some(gan) => ema.update_tensors(gan.generator_tensors()),
-                    None => ema.update(&state.generator),
-                }
-            }
-            if let Some((what, value)) = stats.non_finite() {
-                bar.abandon();
-                bail!(
-                    "training diverged at step {}: {what} is {value}. The last good checkpoint (step {last_checkpoint}) in {} \
-                     is kept untouched; lower --lr or change --seed and start again, or `cdcgan train --resume {}`",
-                    progress.step + 1,
-                    run.checkpoint().display(),
-                    run.root.display()
-                );
-            }
-            progress.step += 1;
-            progress.batch_in_epoch += 1;
-            progress.wall_s = wall_at_start + started.elapsed().as_secs_f64();
-            window.add(&stats, config.batch_size);
-            bar.inc(1);
-            bar.set_message(format!(
-                "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s",
-                stats.d_loss,
-                stats.g_loss,
-                stats.d_real,
-                stats.d_fake,
-                window.samples_per_s()
-            ));
-            // The epoch's last step is logged below, with the epoch's evaluation.
-            if progress.step % config.log_every == 0 && progress.batch_in_epoch < batches_per_epoch
-            {
-                metrics.append(&window.take(progress.epoch + 1, progress.step, progress.wall_s))?;
-            }
-            if config
-                .checkpoint_every
-                .is_some_and(|k| progress.step % k == 0)
-            {
-                sync(&compiled, &mut state)?;
-                checkpoint::save(run, &state, &progress, config)?;
-                last_checkpoint = progress.step;
-            }
-        }
-        bar.finish_and_clear();
-        // Epoch done.
-        let epoch = progress.epoch + 1;
-        let mut row = window.take(epoch, progress.step, progress.wall_s);
-        sync(&compiled, &mut state)?;
-        let sampled = sampling_generator(&state, config)?;
-        if config.eval_every > 0 && epoch % config.eval_every == 0 {
-            row.quality = quality.measure(&sampled, progress.step)?;
-        }
-        metrics.append(&row)?;
-        progress.epoch += 1;
-        progress.batch_in_epoch = 0;
-        let grid = Sampler::from_generator(&sampled).class_grid(&fixed_z)?;
-        write_grid(
-            &run.epoch_grid(epoch),
-            &grid,
-            28,
-            data.num_classes,
-            data.num_classes,
-        )?;
-        crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
-        checkpoint::save(run, &state, &progress, config)?;
-        last_checkpoint = progress.step;
-        crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
-        crate::plot::quality_plot(&run.metrics(), &run.quality_plot())?;
-        tracing::info!(
-            epoch,
-            step = progress.step,
-            wall_s = format!("{:.0}", progress.wall_s),
-            "epoch done; grid in {}",
-            run.epoch_grid(epoch).display()
-        );
-    }
-
-    sync(&compiled, &mut state)?;
-    if progress.step != last_checkpoint {
-        if !window.is_empty() {
-            let mut row = window.take(progress.epoch + 1, progress.step, progress.wall_s);
-            // A time budget ends the run: measure where it ended, for the curves against time.
-            if ending == Ending::TimeBudget && config.eval_every > 0 {
-                row.quality =
-                    quality.measure(&sampling_generator(&state, config)?, progress.step)?;
-            }
-            metrics.append(&row)?;
-        }
-        checkpoint::save(run, &state, &progress, config).context("writing the final checkpoint")?;
-        crate::plot::loss_plot(&run.metrics(), &run.loss_plot())?;
-        crate::plot::quality_plot(&run.metrics(), &run.quality_plot())?;
-    }
-    let trained_now = progress.step > steps_at_start;
-    if matches!(ending, Ending::Finished | Ending::TimeBudget)
-        && config.eval_every > 0
-        && trained_now
-    {
-        if let Some(report) = quality.full_report(&sampling_generator(&state, config)?)? {
-            let json = serde_json::to_string_pretty(&report)?;
-            crate::store::write_atomic(&run.root.join("eval.json"), json.as_bytes())?;
-            tracing::info!(
-                "final evaluation in {}:\n{}",
-                run.root.join("eval.json").display(),
-                report.table()
-            );
-        }
-    }
-    let trained = (progress.step - steps_at_start) as f64 * config.batch_size as f64;
-    Ok(Summary {
-        ending,
-        progress,
-        samples_per_s: trained / started.elapsed().as_secs_f64().max(1e-9),
-    })
+    Ok(data)
 }
 
 /// Measures sample quality during training with the committed evaluator.
@@ -428,100 +499,6 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
     order.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64));
     order
-}
-
-/// Real images scaled to [-1, 1] with their one-hot labels.
-pub fn real_batch(data: &Dataset, indices: &[usize], device: &Device) -> Conditioned<4> {
-    HostBatch::real(data, indices).to_device(
-        &[1, data.height, data.width],
-        data.num_classes,
-        device,
-    )
-}
-
-/// z ~ N(0, 1) and fake labels uniform over all classes, from (seed, step).
-pub fn noise_batch(
-    config: &TrainConfig,
-    classes: usize,
-    step: u64,
-    device: &Device,
-) -> Conditioned<2> {
-    HostBatch::noise(config, classes, step).to_device(&[], classes, device)
-}
-
-/// One compiled CPU step on host batches of real images and noise.
-pub fn compiled_step(
-    gan: &mut CpuGan,
-    state: &mut GanState,
-    real: &HostBatch,
-    noise: &HostBatch,
-    classes: usize,
-    recipe: &StepRecipe,
-) -> StepStats {
-    let (real_labels, fake_labels) = (real.one_hot(classes), noise.one_hot(classes));
-    let input = StepInput {
-        real: &real.x,
-        real_labels: &real_labels,
-        z: &noise.x,
-        fake_labels: &fake_labels,
-    };
-    gan.step(&mut state.adam_g, &mut state.adam_d, input, recipe)
-}
-
-/// A batch's values on the host: images or noise, and the class of each row.
-#[derive(Debug, Clone)]
-pub struct HostBatch {
-    pub x: Vec<f32>,
-    pub labels: Vec<u8>,
-}
-
-impl HostBatch {
-    /// The images at `indices`, scaled to [-1, 1].
-    pub fn real(data: &Dataset, indices: &[usize]) -> Self {
-        let mut x = Vec::with_capacity(indices.len() * data.pixels_per_image());
-        let mut labels = Vec::with_capacity(indices.len());
-        for &i in indices {
-            x.extend(data.image(i).iter().map(|&p| p as f32 / 127.5 - 1.0));
-            labels.push(data.labels[i]);
-        }
-        Self { x, labels }
-    }
-
-    /// The noise and fake classes of `step` (the same draws on every path).
-    pub fn noise(config: &TrainConfig, classes: usize, step: u64) -> Self {
-        let mut rng = stream(config.seed, Purpose::Noise, step);
-        let latent = config.model.generator.latent_dim;
-        let x = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
-        let labels = (0..config.batch_size)
-            .map(|_| rng.random_range(0..classes) as u8)
-            .collect();
-        Self { x, labels }
-    }
-
-    /// One-hot rows of the labels.
-    pub fn one_hot(&self, classes: usize) -> Vec<f32> {
-        one_hot_values(&self.labels, classes)
-    }
-
-    /// The batch as tensors on `device`: rows of shape `row_shape` (images
-    /// [1, H, W], or [] for noise vectors) and one-hot labels.
-    pub fn to_device<const D: usize>(
-        self,
-        row_shape: &[usize],
-        classes: usize,
-        device: &Device,
-    ) -> Conditioned<D> {
-        let rows = self.labels.len();
-        let mut shape = vec![rows];
-        match row_shape {
-            [] => shape.push(self.x.len() / rows.max(1)),
-            dims => shape.extend_from_slice(dims),
-        }
-        Conditioned {
-            labels: one_hot(&self.labels, classes, device),
-            x: Tensor::from_data(TensorData::new(self.x, shape), device),
-        }
-    }
 }
 
 fn progress_bar(enabled: bool, epoch: usize, epochs: usize, len: usize) -> ProgressBar {

@@ -1,0 +1,85 @@
+//! The native engine: our own CPU kernels for the seed architecture, beside
+//! burn's autodiff path. Training ([`NativeGan`]) and sampling
+//! ([`NativeGenerator`]) run through the same layers.
+//!
+//! burn Flex runs these layers through general-purpose NCHW kernels (one
+//! gemm per image for transposed convolutions, scalar scatters, a masked
+//! select per LeakyReLU, per-image weight packing). Here every layer is one
+//! large product (the `gemm` crate, the kernels burn itself calls) plus one
+//! pass that moves whole channel vectors, on row-major matrices whose rows
+//! are image positions and whose columns are channels (channels last).
+//!
+//! Layers, each a `*_forward` / `*_backward` pair with mirrored arguments:
+//! [`dense`] (G's first layer, D's last), [`conv`] (the stride-2
+//! convolution and its transpose), [`norm`] (training batch norm),
+//! [`activation`] (LeakyReLU, tanh). [`generator`] and [`discriminator`] are
+//! the networks' passes as lists of those calls; [`params`] lays the
+//! weights out for them; [`step`] is one GAN iteration; [`sampling`] the
+//! evaluation-mode generator with its batch norms folded in.
+
+pub mod activation;
+pub mod conv;
+pub mod dense;
+mod discriminator;
+pub mod gemm;
+mod generator;
+pub mod layout;
+mod losses;
+pub mod norm;
+mod params;
+pub mod sampling;
+pub mod step;
+
+pub use gemm::{Operand, Threads, matmul, product};
+pub use sampling::NativeGenerator;
+pub use step::{NativeGan, StepInput};
+
+use crate::model::GanConfig;
+use crate::model::discriminator::Conditioning;
+
+/// Why the native step cannot train a configuration, if it cannot.
+pub fn unsupported(model: &GanConfig) -> Option<&'static str> {
+    let (g, d) = (&model.generator, &model.discriminator);
+    if d.aux_classifier {
+        Some("the auxiliary classifier head")
+    } else if d.conditioning.unwrap_or_default() != Conditioning::Planes {
+        Some("projection conditioning")
+    } else if g.image_channels != 1 || d.image_channels != 1 {
+        Some("colour images")
+    } else {
+        None
+    }
+}
+
+/// Network widths.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    latent: usize,
+    classes: usize,
+    g1: usize,
+    g2: usize,
+    d1: usize,
+    d2: usize,
+}
+
+impl Dims {
+    fn of(model: &GanConfig) -> Self {
+        let (g, d) = (&model.generator, &model.discriminator);
+        Self {
+            latent: g.latent_dim,
+            classes: g.num_classes,
+            g1: g.base_channels,
+            g2: g.base_channels / 2,
+            d1: d.base_channels,
+            d2: d.base_channels * 2,
+        }
+    }
+
+    fn inputs(&self) -> usize {
+        self.latent + self.classes
+    }
+
+    fn planes(&self) -> usize {
+        1 + self.classes
+    }
+}

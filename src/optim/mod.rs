@@ -1,0 +1,8 @@
+//! What training optimises and how, for the GAN and the evaluator's
+//! classifier alike: Adam over named tensors, and the losses.
+
+pub mod adam;
+pub mod loss;
+
+pub use adam::{Adam, AdamConfig};
+pub use loss::{GanLoss, StepLoss, StepStats};

@@ -1,0 +1,343 @@
+//! The engine: which training step runs. The native step
+//! ([`crate::native::NativeGan`]) where it applies (on the CPU, for the
+//! architectures it covers), burn's autodiff step ([`train_step`])
+//! elsewhere; the trainer and the benchmark drive both through [`Engine`].
+
+use anyhow::Context;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+
+use super::config::TrainConfig;
+use super::ema::Ema;
+use super::step::{Conditioned, GanState, train_step};
+use crate::backend::on_cpu;
+use crate::data::Dataset;
+use crate::model::init::normal_values;
+use crate::model::weights::{export, import};
+use crate::model::{GanConfig, one_hot, one_hot_values};
+use crate::native::{NativeGan, StepInput, unsupported};
+use crate::optim::{Adam, StepLoss, StepStats};
+use crate::rng::{Purpose, derived_seed, stream};
+
+/// The networks and optimizers a run starts from, before any checkpoint.
+pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
+    let model = &config.model;
+    GanState {
+        generator: model
+            .generator
+            .init_seeded(device, derived_seed(config.seed, Purpose::Init, 0)),
+        discriminator: model
+            .discriminator
+            .init_seeded(device, derived_seed(config.seed, Purpose::Init, 1)),
+        adam_g: Adam::new(config.adam_g()),
+        adam_d: Adam::new(config.adam_d()),
+        ema: config.ema.map(Ema::new),
+    }
+}
+
+/// Which step trains the networks.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    /// Our own CPU kernels. They own the weights while they run: the
+    /// framework modules of the state are brought up to date by
+    /// [`Engine::sync`] before anything reads them.
+    Native(NativeGan),
+    /// burn's autodiff step on this device.
+    Framework(Device),
+}
+
+impl Engine {
+    /// The native step where it applies (on the CPU, unless `framework`),
+    /// burn's otherwise; says once why it falls back.
+    pub fn choose(
+        state: &GanState,
+        model: &GanConfig,
+        framework: bool,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        if framework || !on_cpu() {
+            return Ok(Engine::Framework(device.clone()));
+        }
+        if let Some(what) = unsupported(model) {
+            tracing::info!(
+                "training with burn's autodiff step: the native step does not cover {what}"
+            );
+            return Ok(Engine::Framework(device.clone()));
+        }
+        let native = NativeGan::new(
+            export(&state.generator),
+            export(&state.discriminator),
+            model,
+        )?;
+        Ok(Engine::Native(native))
+    }
+
+    /// "native" or "framework".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Native(_) => "native",
+            Engine::Framework(_) => "framework",
+        }
+    }
+
+    /// One iteration on host batches of real images and noise.
+    pub fn step(
+        &mut self,
+        state: &mut GanState,
+        real: &HostBatch,
+        noise: &HostBatch,
+        classes: usize,
+        loss: &StepLoss,
+    ) -> StepStats {
+        match self {
+            Engine::Native(gan) => {
+                let (real_labels, fake_labels) = (real.one_hot(classes), noise.one_hot(classes));
+                let input = StepInput {
+                    real: &real.x,
+                    real_labels: &real_labels,
+                    z: &noise.x,
+                    fake_labels: &fake_labels,
+                };
+                gan.step(&mut state.adam_g, &mut state.adam_d, input, loss)
+            }
+            Engine::Framework(device) => {
+                let real = real.to_device(classes, device);
+                let noise = noise.to_device(classes, device);
+                train_step(state, real, noise, loss)
+            }
+        }
+    }
+
+    /// Moves G's moving average one step towards the live generator.
+    pub fn update_ema(&self, state: &mut GanState) {
+        let Some(ema) = &mut state.ema else { return };
+        match self {
+            Engine::Native(gan) => ema.update_tensors(gan.generator()),
+            Engine::Framework(_) => ema.update(&state.generator),
+        }
+    }
+
+    /// Writes the trained weights and running statistics into the framework
+    /// modules of `state` (for checkpoints, sampling, evaluation).
+    pub fn sync(&self, state: &mut GanState) -> anyhow::Result<()> {
+        let Engine::Native(gan) = self else {
+            return Ok(());
+        };
+        state.generator =
+            import(state.generator.clone(), gan.generator()).context("native step -> generator")?;
+        state.discriminator = import(state.discriminator.clone(), gan.discriminator())
+            .context("native step -> discriminator")?;
+        Ok(())
+    }
+}
+
+/// A batch's values on the host: images or noise, and the class of each row.
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    pub x: Vec<f32>,
+    pub labels: Vec<u8>,
+    /// The shape of one row: [channels, height, width] for images, [latent]
+    /// for noise.
+    pub row_shape: Vec<usize>,
+}
+
+impl HostBatch {
+    /// The images at `indices`, scaled to [-1, 1].
+    pub fn real(data: &Dataset, indices: &[usize]) -> Self {
+        let mut x = Vec::with_capacity(indices.len() * data.pixels_per_image());
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            x.extend(data.image(i).iter().map(|&p| p as f32 / 127.5 - 1.0));
+            labels.push(data.labels[i]);
+        }
+        let row_shape = vec![1, data.height, data.width];
+        Self {
+            x,
+            labels,
+            row_shape,
+        }
+    }
+
+    /// The noise and fake classes of `step` (the same draws on every path).
+    pub fn noise(config: &TrainConfig, classes: usize, step: u64) -> Self {
+        let mut rng = stream(config.seed, Purpose::Noise, step);
+        let latent = config.model.generator.latent_dim;
+        let x = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
+        let labels = (0..config.batch_size)
+            .map(|_| rng.random_range(0..classes) as u8)
+            .collect();
+        Self {
+            x,
+            labels,
+            row_shape: vec![latent],
+        }
+    }
+
+    /// One-hot rows of the labels.
+    pub fn one_hot(&self, classes: usize) -> Vec<f32> {
+        one_hot_values(&self.labels, classes)
+    }
+
+    /// The batch as tensors on `device`, with one-hot labels.
+    pub fn to_device<const D: usize>(&self, classes: usize, device: &Device) -> Conditioned<D> {
+        let mut shape = vec![self.labels.len()];
+        shape.extend_from_slice(&self.row_shape);
+        Conditioned {
+            labels: one_hot(&self.labels, classes, device),
+            x: Tensor::from_data(TensorData::new(self.x.clone(), shape), device),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
+    use crate::backend::training_device;
+    use crate::model::GanConfig;
+    use crate::model::weights::export;
+    use crate::optim::{Adam, AdamConfig, GanLoss};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Adam with betas 0 and a huge epsilon moves each parameter by
+    /// `lr * g / (|g| + eps)`, i.e. by `-g` when lr = eps: one step then
+    /// exposes each gradient as the parameter's change.
+    fn gradient_revealing_adam() -> Adam {
+        Adam::new(AdamConfig {
+            lr: 1e6,
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 1e6,
+        })
+    }
+
+    fn compare(recipe: StepLoss) {
+        let model = GanConfig::seed_architecture(10, false).with_widths(Some(16), Some(8));
+        let device = training_device();
+        let fresh = || GanState {
+            generator: model.generator.init_seeded(&device, 1),
+            discriminator: model.discriminator.init_seeded(&device, 2),
+            adam_g: gradient_revealing_adam(),
+            adam_d: gradient_revealing_adam(),
+            ema: None,
+        };
+        let batch = 6;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let real: Vec<f32> = (0..batch * IMAGE_PIXELS)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let z: Vec<f32> = (0..batch * 100)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let real_batch = HostBatch {
+            x: real,
+            labels: (0..batch).map(|i| (i * 3 % 10) as u8).collect(),
+            row_shape: vec![1, IMAGE_SIDE, IMAGE_SIDE],
+        };
+        let noise = HostBatch {
+            x: z,
+            labels: (0..batch).map(|i| (i * 7 % 10) as u8).collect(),
+            row_shape: vec![100],
+        };
+
+        let before = fresh();
+        let g0 = export(&before.generator);
+        let d0 = export(&before.discriminator);
+
+        let mut reference = fresh();
+        let expected = Engine::Framework(device.clone()).step(
+            &mut reference,
+            &real_batch,
+            &noise,
+            10,
+            &recipe,
+        );
+
+        let mut state = fresh();
+        let mut native = Engine::choose(&state, &model, false, &device).unwrap();
+        assert_eq!(native.name(), "native");
+        let got = native.step(&mut state, &real_batch, &noise, 10, &recipe);
+        for (a, b) in [
+            (expected.d_loss, got.d_loss),
+            (expected.g_loss, got.g_loss),
+            (expected.d_real, got.d_real),
+            (expected.d_fake, got.d_fake),
+        ] {
+            assert!(
+                (a - b).abs() < 1e-5 * a.abs().max(1.0),
+                "{expected:?} vs {got:?}"
+            );
+        }
+        native.sync(&mut state).unwrap();
+        for (start, want, have) in [
+            (&g0, export(&reference.generator), export(&state.generator)),
+            (
+                &d0,
+                export(&reference.discriminator),
+                export(&state.discriminator),
+            ),
+        ] {
+            for (name, w) in &want {
+                let h = &have[name];
+                // Parameters: compare the changes (the gradients); running
+                // statistics: compare the values.
+                let base = if name.contains("running") {
+                    None
+                } else {
+                    Some(&start[name].values)
+                };
+                let delta = |v: &[f32]| -> Vec<f32> {
+                    match base {
+                        Some(b) => v.iter().zip(b).map(|(x, y)| x - y).collect(),
+                        None => v.to_vec(),
+                    }
+                };
+                let (w, h) = (delta(&w.values), delta(&h.values));
+                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let err = w
+                    .iter()
+                    .zip(&h)
+                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                if ["deconv1.bias", "deconv2.bias", "conv2.bias"].contains(&name.as_str()) {
+                    // A bias right before a batch norm: its exact gradient is
+                    // zero (the norm removes it), so both are rounding noise,
+                    // far below the layer's weight gradient.
+                    let weight = name.replace("bias", "weight");
+                    let weight_scale = want[&weight]
+                        .values
+                        .iter()
+                        .zip(&start[&weight].values)
+                        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    let noise = h.iter().chain(&w).fold(0f32, |m, v| m.max(v.abs()));
+                    assert!(
+                        noise < 1e-3 * weight_scale,
+                        "{name}: {noise} vs {weight_scale}"
+                    );
+                    continue;
+                }
+                assert!(
+                    err <= 1e-4 * scale,
+                    "{name}: max error {err} against {scale}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_native_step_matches_the_framework_step() {
+        compare(StepLoss::default());
+    }
+
+    #[test]
+    fn one_native_hinge_step_with_smoothing_matches_the_framework_step() {
+        compare(StepLoss {
+            loss: GanLoss::Hinge,
+            ..StepLoss::default()
+        });
+        compare(StepLoss {
+            label_smoothing: 0.1,
+            ..StepLoss::default()
+        });
+    }
+}
