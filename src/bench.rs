@@ -17,18 +17,31 @@ use crate::train::engine::{Engine, HostBatch, initial_state};
 use burn::module::Module;
 
 /// What to time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchConfig {
+    /// Timed training iterations.
+    #[arg(long = "iters", default_value_t = 30)]
     pub train_iters: usize,
+    /// Timed generator forwards.
+    #[arg(long, default_value_t = 30)]
     pub gen_iters: usize,
+    /// Untimed warm-up iterations before each.
+    #[arg(long, default_value_t = 5)]
     pub warmup: usize,
+    #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
+    /// Benchmark with D's auxiliary classifier head.
+    #[arg(long)]
     pub aux_classifier: bool,
-    /// Network widths (None: the seed's 256 / 128).
+    /// G's width (as `train --g-channels`) [default: 256].
+    #[arg(long)]
     pub g_channels: Option<usize>,
+    /// D's width (as `train --d-channels`) [default: 128].
+    #[arg(long)]
     pub d_channels: Option<usize>,
-    /// Time the framework's generator forward and (autodiff) training step
-    /// even where the native ones apply.
+    /// Time burn's generator forward and autodiff training step instead of
+    /// the native ones.
+    #[arg(long)]
     pub framework_step: bool,
 }
 

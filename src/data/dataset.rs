@@ -7,6 +7,7 @@ use anyhow::{Context, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 use super::idx::read_idx;
+use crate::arch::IMAGE_SIDE;
 
 /// A data set with the MNIST file layout (four IDX files, 28x28 grey images).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -160,7 +161,7 @@ impl Dataset {
         let data = Self::from_files(&images, &labels, kind.num_classes())
             .with_context(|| format!("loading the {} {} set", kind.name(), split.prefix()))?;
         ensure!(
-            (data.height, data.width) == (28, 28),
+            (data.height, data.width) == (IMAGE_SIDE, IMAGE_SIDE),
             "{}: images are {}x{}, cdcgan's networks take 28x28",
             images.display(),
             data.height,

@@ -22,6 +22,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::backend::inference_device;
 use crate::model::weights::{export, import};
 use crate::store::{self, Metadata};
@@ -112,9 +113,12 @@ impl Classifier {
 
 /// Grey bytes (784 per image) as a [B, 1, 28, 28] tensor in [-1, 1].
 pub fn images_tensor(images: &[u8], device: &Device) -> Tensor<4> {
-    let n = images.len() / 784;
+    let n = images.len() / IMAGE_PIXELS;
     let values: Vec<f32> = images.iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
-    Tensor::from_data(TensorData::new(values, [n, 1, 28, 28]), device)
+    Tensor::from_data(
+        TensorData::new(values, [n, 1, IMAGE_SIDE, IMAGE_SIDE]),
+        device,
+    )
 }
 
 /// Runs the classifier in inference mode over many images: (logits, features) as host rows.
@@ -123,7 +127,7 @@ pub fn classify(model: &Classifier, images: &[u8]) -> (Vec<f32>, Vec<f32>) {
     let device = inference_device();
     let model = model.valid();
     let (mut logits, mut features) = (Vec::new(), Vec::new());
-    for chunk in images.chunks(BATCH * 784) {
+    for chunk in images.chunks(BATCH * IMAGE_PIXELS) {
         let (l, f) = model.forward(images_tensor(chunk, &device));
         logits.extend(l.into_data().try_into_vec::<f32>().expect("f32"));
         features.extend(f.into_data().try_into_vec::<f32>().expect("f32"));

@@ -11,6 +11,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::classifier::{Classifier, ClassifierConfig, classify};
+use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::backend::training_device;
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::one_hot;
@@ -71,11 +72,12 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Shifts a 28x28 image by (dx, dy), filling with black.
 fn shifted(image: &[u8], dx: i32, dy: i32) -> impl Iterator<Item = u8> + '_ {
-    (0..28i32).flat_map(move |y| {
-        (0..28i32).map(move |x| {
+    let side = IMAGE_SIDE as i32;
+    (0..side).flat_map(move |y| {
+        (0..side).map(move |x| {
             let (sx, sy) = (x - dx, y - dy);
-            if (0..28).contains(&sx) && (0..28).contains(&sy) {
-                image[(sy * 28 + sx) as usize]
+            if (0..side).contains(&sx) && (0..side).contains(&sy) {
+                image[(sy * side + sx) as usize]
             } else {
                 0
             }
@@ -110,7 +112,7 @@ pub fn fit(
         order.shuffle(&mut rng);
         for b in 0..batches {
             let indices = &order[b * config.batch_size..(b + 1) * config.batch_size];
-            let mut pixels = Vec::with_capacity(indices.len() * 784);
+            let mut pixels = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
             let mut labels = Vec::with_capacity(indices.len());
             for &i in indices {
                 let (dx, dy) = (rng.random_range(-2..=2), rng.random_range(-2..=2));
@@ -118,7 +120,7 @@ pub fn fit(
                 labels.push(train.labels[i]);
             }
             let x = Tensor::<4>::from_data(
-                TensorData::new(pixels, [indices.len(), 1, 28, 28]),
+                TensorData::new(pixels, [indices.len(), 1, IMAGE_SIDE, IMAGE_SIDE]),
                 &device,
             );
             let (logits, _) = model.forward(x);

@@ -30,6 +30,7 @@ use self::fit::argmax;
 use self::frechet::{Gaussian, frechet_distance};
 use self::precision_recall::{coverage, knn_radii};
 use self::report::{COLLAPSE_RATIO, Figures, Report};
+use crate::arch::IMAGE_PIXELS;
 use crate::data::{Dataset, Split};
 use crate::rng::{Purpose, stream};
 
@@ -105,9 +106,9 @@ impl Evaluator {
     pub fn score(&self, images: &[u8], labels: &[u8]) -> anyhow::Result<Figures> {
         let n = labels.len();
         ensure!(
-            images.len() == n * 784,
+            images.len() == n * IMAGE_PIXELS,
             "{} images but {n} labels",
-            images.len() / 784
+            images.len() / IMAGE_PIXELS
         );
         ensure!(
             n >= 2 * self.num_classes,
@@ -170,7 +171,7 @@ impl Evaluator {
         let train = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Train)?;
         let n = n.min(train.len());
         let picks = sample(&mut stream(seed, Purpose::Sample, u64::MAX), train.len(), n);
-        let mut images = Vec::with_capacity(n * 784);
+        let mut images = Vec::with_capacity(n * IMAGE_PIXELS);
         let mut labels = Vec::with_capacity(n);
         for i in picks.iter() {
             images.extend_from_slice(train.image(i));

@@ -146,3 +146,58 @@ impl Discriminator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::inference_device;
+    use crate::model::weights::{export, import};
+    use crate::model::{matrix, one_hot};
+
+    #[test]
+    fn projection_discriminator_drops_the_planes_and_uses_the_class() {
+        let device = inference_device();
+        let d = DiscriminatorConfig::new()
+            .with_conditioning(Some(Conditioning::Projection))
+            .init_seeded(&device, 3);
+        let w = export(&d);
+        assert_eq!(
+            w["conv1.weight"].shape,
+            vec![128, 1, 5, 5],
+            "no label planes"
+        );
+        assert_eq!(w["embed.weight"].shape, vec![10, 256]);
+        let images = matrix(
+            (0..2 * 784).map(|i| (i as f32 * 0.01).sin()).collect(),
+            2,
+            784,
+            &device,
+        )
+        .reshape([2, 1, 28, 28]);
+        let as_class = |c: u8| {
+            d.forward(images.clone(), one_hot(&[c, c], 10, &device))
+                .logits
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(as_class(1).len(), 2);
+        assert_ne!(as_class(1), as_class(7), "the class changes the verdict");
+        // A planes discriminator's weights do not load into a projection one.
+        let planes = DiscriminatorConfig::new().init(&device);
+        assert!(import(planes, &w).is_err());
+    }
+
+    #[test]
+    fn configs_without_conditioning_read_as_planes() {
+        let mut json = serde_json::to_value(DiscriminatorConfig::new()).unwrap();
+        json.as_object_mut().unwrap().remove("conditioning");
+        let old = json.to_string();
+        assert!(
+            !old.contains("conditioning") && old.contains("num_classes"),
+            "{old}"
+        );
+        let back: DiscriminatorConfig = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.conditioning, None);
+    }
+}

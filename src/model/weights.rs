@@ -178,3 +178,72 @@ pub fn import<M: Module>(module: M, tensors: &NamedTensors) -> anyhow::Result<M>
     }
     Ok(module)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::inference_device;
+    use crate::model::GanConfig;
+
+    #[test]
+    fn weights_have_pytorch_names_and_dcgan_init() {
+        let device = inference_device();
+        let cfg = GanConfig::seed_architecture(10, false);
+        let g = cfg.generator.init_seeded(&device, 7);
+        let names = export_names(&g);
+        for expected in [
+            "deconv1.weight",
+            "deconv1.bias",
+            "bn1.weight",
+            "bn1.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "deconv3.weight",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} not in {names:?}"
+            );
+        }
+        let w = export(&g);
+        assert_eq!(w["deconv1.weight"].shape, vec![110, 256, 7, 7]);
+        let std = |v: &[f32], m: f32| {
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32).sqrt()
+        };
+        assert!((std(&w["deconv1.weight"].values, 0.0) - 0.02).abs() < 1e-3);
+        assert!((std(&w["bn1.weight"].values, 1.0) - 0.02).abs() < 5e-3);
+        assert!(w["deconv1.bias"].values.iter().all(|&b| b == 0.0));
+        assert!(w["bn1.running_var"].values.iter().all(|&b| b == 1.0));
+        // The same seed gives the same network; another seed does not.
+        assert_eq!(export(&cfg.generator.init_seeded(&device, 7)), w);
+        assert_ne!(
+            export(&cfg.generator.init_seeded(&device, 8))["deconv1.weight"],
+            w["deconv1.weight"]
+        );
+    }
+
+    #[test]
+    fn import_rejects_other_architectures() {
+        let device = inference_device();
+        let plain = GanConfig::seed_architecture(10, false)
+            .discriminator
+            .init(&device);
+        let aux = GanConfig::seed_architecture(10, true)
+            .discriminator
+            .init(&device);
+        let err = import(plain.clone(), &export(&aux))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("aux.weight"), "{err}");
+        let err = import(aux, &export(&plain)).unwrap_err().to_string();
+        assert!(
+            err.contains("aux.weight") && err.contains("missing"),
+            "{err}"
+        );
+        let g = GanConfig::seed_architecture(10, false)
+            .generator
+            .init(&device);
+        let err = import(plain, &export(&g)).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+}

@@ -96,92 +96,60 @@ pub(super) trait ParamSet: Default {
     }
 }
 
-/// G's parameters in kernel layout (or their gradients).
-#[derive(Debug, Clone, Default)]
-pub(super) struct GenParams {
-    /// deconv1: [inputs, 49 * c1], positions major, channels last.
-    pub w1: Vec<f32>,
-    pub b1: Vec<f32>,
-    pub gamma1: Vec<f32>,
-    pub beta1: Vec<f32>,
-    /// deconv2: [c1, 25 * c2], taps major.
-    pub w2: Vec<f32>,
-    pub b2: Vec<f32>,
-    pub gamma2: Vec<f32>,
-    pub beta2: Vec<f32>,
-    /// deconv3: [c2, 25].
-    pub w3: Vec<f32>,
-    pub b3: Vec<f32>,
+/// A parameter set: the struct (one `Vec<f32>` a parameter) and its
+/// [`ParamSet`] table, from one list of (field, PyTorch name, layout).
+macro_rules! param_set {
+    ($(#[$meta:meta])* $set:ident {
+        $($(#[$field_meta:meta])* $field:ident: $torch:literal, $layout:ident;)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default)]
+        pub(super) struct $set {
+            $($(#[$field_meta])* pub $field: Vec<f32>,)*
+        }
+
+        impl ParamSet for $set {
+            const TABLE: &'static [(&'static str, Layout)] = &[$(($torch, Layout::$layout)),*];
+
+            fn fields_mut(&mut self) -> Vec<&mut Vec<f32>> {
+                vec![$(&mut self.$field),*]
+            }
+        }
+    };
 }
 
-impl ParamSet for GenParams {
-    const TABLE: &'static [(&'static str, Layout)] = &[
-        ("deconv1.weight", Layout::Transposed),
-        ("deconv1.bias", Layout::Vector),
-        ("bn1.weight", Layout::Vector),
-        ("bn1.bias", Layout::Vector),
-        ("deconv2.weight", Layout::Transposed),
-        ("deconv2.bias", Layout::Vector),
-        ("bn2.weight", Layout::Vector),
-        ("bn2.bias", Layout::Vector),
-        ("deconv3.weight", Layout::Transposed),
-        ("deconv3.bias", Layout::Vector),
-    ];
-
-    fn fields_mut(&mut self) -> Vec<&mut Vec<f32>> {
-        vec![
-            &mut self.w1,
-            &mut self.b1,
-            &mut self.gamma1,
-            &mut self.beta1,
-            &mut self.w2,
-            &mut self.b2,
-            &mut self.gamma2,
-            &mut self.beta2,
-            &mut self.w3,
-            &mut self.b3,
-        ]
+param_set! {
+    /// G's parameters in kernel layout (or their gradients).
+    GenParams {
+        /// deconv1: [inputs, 49 * c1], positions major, channels last.
+        w1: "deconv1.weight", Transposed;
+        b1: "deconv1.bias", Vector;
+        gamma1: "bn1.weight", Vector;
+        beta1: "bn1.bias", Vector;
+        /// deconv2: [c1, 25 * c2], taps major.
+        w2: "deconv2.weight", Transposed;
+        b2: "deconv2.bias", Vector;
+        gamma2: "bn2.weight", Vector;
+        beta2: "bn2.bias", Vector;
+        /// deconv3: [c2, 25].
+        w3: "deconv3.weight", Transposed;
+        b3: "deconv3.bias", Vector;
     }
 }
 
-/// D's parameters in kernel layout (or their gradients).
-#[derive(Debug, Clone, Default)]
-pub(super) struct DiscParams {
-    /// conv1: [25 * (1 + classes), c1], taps major.
-    pub w1: Vec<f32>,
-    pub b1: Vec<f32>,
-    /// conv2: [25 * c1, c2].
-    pub w2: Vec<f32>,
-    pub b2: Vec<f32>,
-    pub gamma2: Vec<f32>,
-    pub beta2: Vec<f32>,
-    /// conv3: [49 * c2], positions major.
-    pub w3: Vec<f32>,
-    pub b3: Vec<f32>,
-}
-
-impl ParamSet for DiscParams {
-    const TABLE: &'static [(&'static str, Layout)] = &[
-        ("conv1.weight", Layout::Conv),
-        ("conv1.bias", Layout::Vector),
-        ("conv2.weight", Layout::Conv),
-        ("conv2.bias", Layout::Vector),
-        ("bn2.weight", Layout::Vector),
-        ("bn2.bias", Layout::Vector),
-        ("conv3.weight", Layout::Conv),
-        ("conv3.bias", Layout::Vector),
-    ];
-
-    fn fields_mut(&mut self) -> Vec<&mut Vec<f32>> {
-        vec![
-            &mut self.w1,
-            &mut self.b1,
-            &mut self.w2,
-            &mut self.b2,
-            &mut self.gamma2,
-            &mut self.beta2,
-            &mut self.w3,
-            &mut self.b3,
-        ]
+param_set! {
+    /// D's parameters in kernel layout (or their gradients).
+    DiscParams {
+        /// conv1: [25 * (1 + classes), c1], taps major.
+        w1: "conv1.weight", Conv;
+        b1: "conv1.bias", Vector;
+        /// conv2: [25 * c1, c2].
+        w2: "conv2.weight", Conv;
+        b2: "conv2.bias", Vector;
+        gamma2: "bn2.weight", Vector;
+        beta2: "bn2.bias", Vector;
+        /// conv3: [49 * c2], positions major.
+        w3: "conv3.weight", Conv;
+        b3: "conv3.bias", Vector;
     }
 }

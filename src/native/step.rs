@@ -13,7 +13,8 @@
 use anyhow::ensure;
 
 use super::discriminator::{
-    Conv1Parts, discriminator_backward, discriminator_forward, discriminator_input_backward,
+    Conv1Parts, DiscCache, discriminator_backward, discriminator_forward,
+    discriminator_input_backward,
 };
 use super::generator::{generator_backward, generator_forward};
 use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid};
@@ -134,27 +135,13 @@ impl NativeGan {
         // are kept at a time).
         let d = DiscParams::from_torch(&self.discriminator);
         let conv1 = Conv1Parts::new(&d.w1, &dims);
-        let on_real = discriminator_forward(
-            &d,
-            &conv1,
-            real,
-            real_labels,
-            &dims,
-            &mut self.discriminator,
-        );
+        let on_real = self.discriminate(&d, &conv1, real, real_labels);
         let (real_loss, real_grad) = loss_real(loss, &on_real.logits);
         let mut d_grads = discriminator_backward(&d, &on_real, &real_grad, &dims);
         let d_real = mean_sigmoid(&on_real.logits);
         drop(on_real);
         let fake = &cache.fake;
-        let on_fake = discriminator_forward(
-            &d,
-            &conv1,
-            fake,
-            fake_labels,
-            &dims,
-            &mut self.discriminator,
-        );
+        let on_fake = self.discriminate(&d, &conv1, fake, fake_labels);
         let (fake_loss, fake_grad) = loss_fake(loss, &on_fake.logits);
         d_grads.add(discriminator_backward(&d, &on_fake, &fake_grad, &dims));
         let d_fake = mean_sigmoid(&on_fake.logits);
@@ -164,14 +151,7 @@ impl NativeGan {
         // G step through the updated D, whose weights get no gradients.
         let d = DiscParams::from_torch(&self.discriminator);
         let conv1 = Conv1Parts::new(&d.w1, &dims);
-        let verdict = discriminator_forward(
-            &d,
-            &conv1,
-            fake,
-            fake_labels,
-            &dims,
-            &mut self.discriminator,
-        );
+        let verdict = self.discriminate(&d, &conv1, fake, fake_labels);
         let (g_loss, g_grad) = generator_loss(loss.loss, &verdict.logits);
         let image_grad = discriminator_input_backward(&d, &conv1, &verdict, &g_grad, &dims);
         drop(verdict);
@@ -184,6 +164,27 @@ impl NativeGan {
             d_real,
             d_fake,
         }
+    }
+}
+
+impl NativeGan {
+    /// D's training-mode forward on `images` with conditions `labels`
+    /// (updating its running statistics).
+    fn discriminate(
+        &mut self,
+        d: &DiscParams,
+        conv1: &Conv1Parts,
+        images: &[f32],
+        labels: &[f32],
+    ) -> DiscCache {
+        discriminator_forward(
+            d,
+            conv1,
+            images,
+            labels,
+            &self.dims,
+            &mut self.discriminator,
+        )
     }
 }
 

@@ -7,6 +7,7 @@ use anyhow::{Context, ensure};
 use plotters::prelude::*;
 
 use super::Sampler;
+use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Height of the caption band above each progress frame.
 const CAPTION: usize = 24;
@@ -211,14 +212,14 @@ pub fn morph_images(
 
 /// A morph as an animated GIF: digits scaled 4x, played forth and back.
 pub fn morph_gif(images: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let n = images.len() / 784;
-    let scale = 4; // 28 px digits are tiny on screen
-    let side = 28 * scale;
+    let n = images.len() / IMAGE_PIXELS;
+    let scale = 4; // IMAGE_SIDE px digits are tiny on screen
+    let side = IMAGE_SIDE * scale;
     let frames: Vec<Vec<u8>> = images
-        .chunks_exact(784)
+        .chunks_exact(IMAGE_PIXELS)
         .map(|img| {
             (0..side * side)
-                .map(|i| img[(i / side / scale) * 28 + (i % side) / scale])
+                .map(|i| img[(i / side / scale) * IMAGE_SIDE + (i % side) / scale])
                 .collect()
         })
         .collect();
@@ -241,7 +242,7 @@ pub fn write_morph(out: &Path, images: &[u8]) -> anyhow::Result<()> {
         .is_some_and(|e| e.eq_ignore_ascii_case("gif"));
     let bytes = match is_gif {
         true => morph_gif(images),
-        false => super::image::grid_png(images, 28, 1, images.len() / 784),
+        false => super::image::grid_png(images, IMAGE_SIDE, 1, images.len() / IMAGE_PIXELS),
     }
     .with_context(|| format!("{}: encoding failed", out.display()))?;
     crate::store::write_atomic(out, &bytes)

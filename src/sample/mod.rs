@@ -10,6 +10,7 @@ use anyhow::{Context, ensure};
 use burn::module::Module;
 use burn::tensor::Device;
 
+use crate::arch::IMAGE_PIXELS;
 use crate::backend::{inference_device, on_cpu};
 use crate::model::weights::import;
 use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
@@ -104,7 +105,7 @@ impl Sampler {
             z.len() == n * latent && conditions.len() == n * classes,
             "noise does not match the conditions"
         );
-        let mut out = Vec::with_capacity(n * 784);
+        let mut out = Vec::with_capacity(n * IMAGE_PIXELS);
         for (zs, ys) in z
             .chunks(BATCH * latent)
             .zip(conditions.chunks(BATCH * classes))

@@ -39,6 +39,7 @@ use tokio::sync::Semaphore;
 use params::Params;
 pub use params::{ApiError, MAX_DIGITS, MAX_STEPS};
 
+use crate::arch::IMAGE_SIDE;
 use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::sample::animation::{Morph, morph_gif, morph_images};
@@ -51,11 +52,16 @@ const PAGE: &str = include_str!("page.html");
 const QUEUE_WAIT: Duration = Duration::from_secs(20);
 
 /// What `serve` needs to start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeOptions {
+    /// The run directory whose generator answers (its EMA when it has one).
+    #[arg(long)]
     pub run: PathBuf,
+    /// Address to listen on (port 0: any free port; printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Generations running at once; more requests queue.
+    /// Generations running at once; further requests wait their turn.
+    #[arg(long, default_value_t = 2)]
     pub max_concurrent: usize,
 }
 
@@ -239,7 +245,7 @@ async fn digits(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response,
     let seed = p.seed()?;
     let what = format!("digits {} (seed {seed})", labels.len());
     let png = generate(&app, what, move |s| {
-        grid_png(&s.digits(&labels, seed)?, 28, 1, labels.len())
+        grid_png(&s.digits(&labels, seed)?, IMAGE_SIDE, 1, labels.len())
     })
     .await?;
     Ok(image("image/png", png))
@@ -250,7 +256,7 @@ async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, A
     let seed = Params::new(&q).seed()?;
     let classes = app.sampler.num_classes();
     let png = generate(&app, format!("grid (seed {seed})"), move |s| {
-        grid_png(&s.seeded_grid(seed)?, 28, classes, classes)
+        grid_png(&s.seeded_grid(seed)?, IMAGE_SIDE, classes, classes)
     })
     .await?;
     Ok(image("image/png", png))

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, ensure};
 use serde::{Deserialize, Serialize};
 
-use super::recipe::Recipe;
+use super::objective::Objective;
 use crate::data::DatasetKind;
 use crate::model::GanConfig;
 use crate::optim::AdamConfig;
@@ -39,9 +39,10 @@ pub struct TrainConfig {
     /// Keep an exponential moving average of G's weights with this decay.
     #[serde(default)]
     pub ema: Option<f32>,
-    /// Loss, label smoothing, per-network learning rates, schedule.
-    #[serde(default)]
-    pub recipe: Recipe,
+    /// Loss, label smoothing, per-network learning rates, schedule. Kept
+    /// under the key "recipe" in config.json (the file format of every run so far).
+    #[serde(default, rename = "recipe")]
+    pub objective: Objective,
     /// Evaluate sample quality every N epochs (0: never).
     #[serde(default)]
     pub eval_every: usize,
@@ -70,7 +71,7 @@ impl Default for TrainConfig {
             log_every: 50,
             aux_weight: 1.0,
             ema: None,
-            recipe: Recipe::default(),
+            objective: Objective::default(),
             eval_every: 1,
             eval_samples: 2000,
             model: GanConfig::seed_architecture(10, false),
@@ -122,7 +123,7 @@ impl TrainConfig {
                 "--ema must be in (0, 1), e.g. 0.999, or 0 for none (got {d})"
             );
         }
-        self.recipe.validate()?;
+        self.objective.validate()?;
         let (g, d) = (
             self.model.generator.base_channels,
             self.model.discriminator.base_channels,
@@ -151,7 +152,7 @@ impl TrainConfig {
     /// G's Adam settings (`--lr-g` overrides `--lr`).
     pub fn adam_g(&self) -> AdamConfig {
         AdamConfig {
-            lr: self.recipe.lr_g.unwrap_or(self.adam.lr),
+            lr: self.objective.lr_g.unwrap_or(self.adam.lr),
             ..self.adam
         }
     }
@@ -159,16 +160,16 @@ impl TrainConfig {
     /// D's Adam settings (`--lr-d` overrides `--lr`).
     pub fn adam_d(&self) -> AdamConfig {
         AdamConfig {
-            lr: self.recipe.lr_d.unwrap_or(self.adam.lr),
+            lr: self.objective.lr_d.unwrap_or(self.adam.lr),
             ..self.adam
         }
     }
 
-    /// What each step needs of the recipe.
+    /// What each step's losses need of the objective.
     pub fn step_loss(&self) -> StepLoss {
         StepLoss {
-            loss: self.recipe.loss,
-            label_smoothing: self.recipe.label_smoothing,
+            loss: self.objective.loss,
+            label_smoothing: self.objective.label_smoothing,
             aux_weight: self.aux_weight,
         }
     }

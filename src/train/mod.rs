@@ -1,12 +1,14 @@
-//! Training: losses, the optimizer, one GAN step, the loop around it, and
-//! what a run writes (config, metrics, checkpoints).
+//! Training: the run's settings (recipe, objective, flags, config), one GAN
+//! step through burn's autodiff, the engine that picks it or the native one,
+//! the loop around it, and what a run writes (metrics, checkpoints).
 
 pub mod checkpoint;
 pub mod config;
 pub mod ema;
 pub mod engine;
+pub mod flags;
 pub mod metrics;
-pub mod preset;
+pub mod objective;
 pub mod recipe;
 pub mod step;
 pub mod trainer;

@@ -1,72 +1,44 @@
-//! Recipe options beyond the seed's: the adversarial loss, one-sided label
-//! smoothing, separate learning rates for D and G (the two time-scale update
-//! rule) and a learning-rate schedule. Each one's default is the seed's
-//! behaviour, so a config without them trains exactly as before.
+//! Named starting points for `train --recipe`: a recipe fills in every setting
+//! the command line leaves out, so `--recipe seed` reproduces the original
+//! TensorFlow cDCGAN post and the default is the combination measured to learn
+//! the most in a short wall-time budget (README, "Recipes at equal wall time").
 
-use serde::{Deserialize, Serialize};
+use super::TrainConfig;
+use crate::optim::AdamConfig;
 
-pub use crate::optim::GanLoss;
-
-/// How the learning rates move over a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum LrSchedule {
-    /// The same rate throughout.
+/// A named recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Recipe {
+    /// Quarter-width networks (G 64, D 32 channels), batch 25, Adam 4e-4 for both
+    /// networks, and an exponential moving average of G's weights (0.999). The narrow
+    /// networks run ~4.7x the seed's samples per second here, the small batch turns
+    /// them into ~4x more steps, and the higher rate and the average make each step
+    /// count: 10 minutes here give accuracy 0.99 and Frechet 0.84, which the seed
+    /// recipe reaches after about 11 epochs (~75 minutes); its recall stays lower.
     #[default]
-    Constant,
-    /// Straight down to zero at the end of the run.
-    Linear,
-    /// Half a cosine down to zero at the end of the run.
-    Cosine,
-}
-
-impl LrSchedule {
-    /// The multiplier of the base rate after `done` (0..=1) of the run.
-    pub fn factor(self, done: f64) -> f64 {
-        let done = done.clamp(0.0, 1.0);
-        match self {
-            LrSchedule::Constant => 1.0,
-            LrSchedule::Linear => 1.0 - done,
-            LrSchedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * done).cos()),
-        }
-    }
-}
-
-/// The recipe options a run's `config.json` keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Recipe {
-    pub loss: GanLoss,
-    /// One-sided label smoothing: D's target for real images is `1 - s` (BCE only).
-    pub label_smoothing: f32,
-    /// G's learning rate, when it differs from `adam.lr`.
-    pub lr_g: Option<f64>,
-    /// D's learning rate, when it differs from `adam.lr`.
-    pub lr_d: Option<f64>,
-    pub lr_schedule: LrSchedule,
+    Fast,
+    /// The original post exactly: G 256 / D 128 channels, BCE, Adam 2e-4 for both
+    /// networks, constant rate, label planes, no EMA, batch 100, 20 epochs.
+    Seed,
 }
 
 impl Recipe {
-    /// Checks the values, naming the flag.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let s = self.label_smoothing;
-        anyhow::ensure!(
-            (0.0..0.5).contains(&s),
-            "--label-smoothing must be in [0, 0.5), e.g. 0.1 (got {s})"
-        );
-        anyhow::ensure!(
-            s == 0.0 || self.loss == GanLoss::Bce,
-            "--label-smoothing applies to --loss bce only"
-        );
-        for (flag, lr) in [("--lr-g", self.lr_g), ("--lr-d", self.lr_d)] {
-            if let Some(lr) = lr {
-                anyhow::ensure!(
-                    lr.is_finite() && lr > 0.0 && lr <= 1.0,
-                    "{flag} must be in (0, 1] (got {lr})"
-                );
-            }
+    /// The preset's settings for MNIST (flags then override them).
+    pub fn config(self) -> TrainConfig {
+        let seed = TrainConfig::default();
+        match self {
+            Recipe::Seed => seed,
+            Recipe::Fast => TrainConfig {
+                batch_size: 25,
+                adam: AdamConfig {
+                    lr: 4e-4,
+                    ..seed.adam
+                },
+                ema: Some(0.999),
+                model: seed.model.with_widths(Some(64), Some(32)),
+                ..seed
+            },
         }
-        Ok(())
     }
 }
 
@@ -75,44 +47,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schedules_start_at_one_and_end_at_zero() {
-        for s in [LrSchedule::Linear, LrSchedule::Cosine] {
-            assert_eq!(s.factor(0.0), 1.0);
-            assert!(s.factor(1.0).abs() < 1e-12);
-            assert!(s.factor(0.3) > s.factor(0.6));
-            assert!(s.factor(2.0).abs() < 1e-12, "past the end stays at zero");
+    fn seed_preset_is_the_original_post() {
+        let c = Recipe::Seed.config();
+        assert_eq!((c.batch_size, c.epochs, c.adam.lr), (100, 20, 2e-4));
+        assert_eq!(
+            (
+                c.model.generator.base_channels,
+                c.model.discriminator.base_channels
+            ),
+            (256, 128)
+        );
+        assert_eq!(c.ema, None);
+        assert_eq!(c.objective, super::super::objective::Objective::default());
+        assert_eq!(c.model.discriminator.conditioning, None);
+    }
+
+    #[test]
+    fn presets_are_valid_and_differ() {
+        for preset in [Recipe::Fast, Recipe::Seed] {
+            preset.config().validate().unwrap();
         }
-        assert_eq!(LrSchedule::Cosine.factor(0.5), 0.5);
-        assert_eq!(LrSchedule::Constant.factor(0.9), 1.0);
-    }
-
-    #[test]
-    fn old_configs_read_as_the_seed_recipe() {
-        let r: Recipe = serde_json::from_str("{}").unwrap();
-        assert_eq!(r, Recipe::default());
-        let r: Recipe = serde_json::from_str(r#"{"loss": "hinge", "lr_d": 0.0004}"#).unwrap();
-        assert_eq!((r.loss, r.lr_d), (GanLoss::Hinge, Some(4e-4)));
-    }
-
-    #[test]
-    fn bad_values_name_the_flag() {
-        let bad = |r: Recipe| r.validate().unwrap_err().to_string();
-        let smooth = |s| Recipe {
-            label_smoothing: s,
-            ..Default::default()
-        };
-        assert!(bad(smooth(0.7)).contains("--label-smoothing"));
-        assert!(bad(smooth(-0.1)).contains("--label-smoothing"));
-        let hinge_smooth = Recipe {
-            loss: GanLoss::Hinge,
-            ..smooth(0.1)
-        };
-        assert!(bad(hinge_smooth).contains("bce only"));
-        let lr = Recipe {
-            lr_d: Some(0.0),
-            ..Default::default()
-        };
-        assert!(bad(lr).contains("--lr-d"));
-        smooth(0.1).validate().unwrap();
+        let (fast, seed) = (Recipe::Fast.config(), Recipe::Seed.config());
+        assert_ne!(
+            serde_json::to_string(&fast).unwrap(),
+            serde_json::to_string(&seed).unwrap()
+        );
+        assert_eq!(Recipe::default(), Recipe::Fast);
+        assert_eq!(
+            (fast.batch_size, fast.adam.lr, fast.ema),
+            (25, 4e-4, Some(0.999))
+        );
     }
 }

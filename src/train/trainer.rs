@@ -254,7 +254,7 @@ impl<'a> Trainer<'a> {
         let real = HostBatch::real(&self.data, indices);
         let noise = HostBatch::noise(config, classes, self.progress.step);
         let p = &self.progress;
-        let factor = config.recipe.lr_schedule.factor(run_fraction(
+        let factor = config.objective.lr_schedule.factor(run_fraction(
             config,
             p.step,
             self.batches_per_epoch,

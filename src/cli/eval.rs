@@ -1,0 +1,160 @@
+//! `cdcgan eval` and `cdcgan classifier train`: scoring digits, and the
+//! evaluator behind it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail, ensure};
+use clap::{Args, Subcommand};
+
+use crate::arch::IMAGE_SIDE;
+use crate::data::DatasetKind;
+use crate::run::RunDir;
+use crate::sample::Sampler;
+use crate::train::TrainConfig;
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct EvalArgs {
+    /// A run directory: generates --count samples from its generator.
+    #[arg(long, conflicts_with_all = ["images", "labels"], required_unless_present = "images")]
+    pub run: Option<PathBuf>,
+    /// An IDX image file of labelled samples (e.g. from `export` or another tool).
+    #[arg(long, requires = "labels")]
+    pub images: Option<PathBuf>,
+    /// The IDX label file matching --images.
+    #[arg(long, requires = "images")]
+    pub labels: Option<PathBuf>,
+    /// Samples to generate, an equal share per class.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Seed for the generated noise and the real-digit ceiling draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Data set of --images (with --run, the run's own).
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Directory with the data set's IDX files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Evaluator weights (default: models/<dataset>-classifier.safetensors).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassifierCommand {
+    /// Train the evaluator classifier and save it (default: models/<dataset>-classifier.safetensors).
+    Train(ClassifierTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifierTrainArgs {
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetKind,
+    /// Directory with the four IDX files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    ensure!(
+        (20..=100_000).contains(&args.count),
+        "--count must be in 20..=100000 (got {})",
+        args.count
+    );
+    let (report, save_to) = if let Some(dir) = &args.run {
+        let run = RunDir::new(dir);
+        run.ensure_trained()?;
+        let config = TrainConfig::load(&run.config())?;
+        let data_dir = args.data.clone().or(config.data_dir.clone());
+        let evaluator = crate::eval::Evaluator::new(
+            config.dataset,
+            data_dir.as_deref(),
+            args.classifier.as_deref(),
+        )?;
+        let sampler = Sampler::load(&run.sampling_generator())?;
+        let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
+        (
+            evaluator.report(&images, &labels, args.seed)?,
+            Some(run.root.join("eval.json")),
+        )
+    } else {
+        let (Some(images), Some(labels)) = (&args.images, &args.labels) else {
+            bail!("give --run DIR, or --images IDX with --labels IDX");
+        };
+        let data = crate::data::Dataset::from_files(images, labels, args.dataset.num_classes())?;
+        ensure!(
+            (data.height, data.width) == (IMAGE_SIDE, IMAGE_SIDE),
+            "{}: images are {}x{}, the evaluator takes 28x28",
+            images.display(),
+            data.height,
+            data.width
+        );
+        let evaluator = crate::eval::Evaluator::new(
+            args.dataset,
+            args.data.as_deref(),
+            args.classifier.as_deref(),
+        )?;
+        (
+            evaluator.report(&data.images, &data.labels, args.seed)?,
+            None,
+        )
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = save_to {
+        crate::store::write_atomic(&path, json.as_bytes())?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
+    ensure!(
+        (1..=100).contains(&args.epochs),
+        "--epochs must be in 1..=100 (got {})",
+        args.epochs
+    );
+    let out = args
+        .out
+        .unwrap_or_else(|| crate::eval::default_classifier_path(args.dataset));
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
+    let config = crate::eval::fit::FitConfig {
+        dataset: args.dataset,
+        data_dir: args.data,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let acc = crate::eval::fit::fit_and_save(&config, &out, |epoch, acc| {
+        eprintln!(
+            "epoch {epoch}/{}: test accuracy {:.2}% ({:.0} s)",
+            config.epochs,
+            acc * 100.0,
+            started.elapsed().as_secs_f64()
+        )
+    })?;
+    eprintln!(
+        "saved {} (test accuracy {:.2}%)",
+        out.display(),
+        acc * 100.0
+    );
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! `cdcgan generate | export | morph | gif`: drawing from a trained generator.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail, ensure};
+use clap::Args;
+
+use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::data::idx::write_idx;
+use crate::run::RunDir;
+use crate::sample::{Sampler, image::write_grid, parse_digits};
+
+/// Which generator to sample from.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Source {
+    /// A run directory (uses its checkpoint/generator.safetensors).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// A generator.safetensors file.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Source {
+    fn load(&self) -> anyhow::Result<Sampler> {
+        match (&self.run, &self.checkpoint) {
+            (Some(run), _) => {
+                let run = RunDir::new(run);
+                run.ensure_trained()?;
+                Sampler::load(&run.sampling_generator())
+            }
+            (None, Some(file)) => {
+                ensure!(
+                    file.is_file(),
+                    "--checkpoint {}: no such file",
+                    file.display()
+                );
+                Sampler::load(file)
+            }
+            (None, None) => bail!("give --run DIR or --checkpoint FILE"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Write these digits in one row, e.g. 2026.
+    #[arg(long, group = "what")]
+    pub digits: Option<String>,
+    /// Write the 10x10 class grid: row r holds class r.
+    #[arg(long, group = "what")]
+    pub grid: bool,
+    /// Write --count samples of this class.
+    #[arg(long, group = "what", requires = "count")]
+    pub label: Option<u8>,
+    /// How many samples of --label (shown 10 per row).
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Seed for the noise (same seed, same handwriting).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Number of samples (an equal share per class).
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Seed for the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct MorphArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Class to start from (with --latent: the class kept).
+    #[arg(long, default_value_t = 3)]
+    pub from: u8,
+    /// Class to end at.
+    #[arg(long, default_value_t = 8)]
+    pub to: u8,
+    /// Keep the class and walk the noise from --seed's vector to the next seed's (spherically).
+    #[arg(long)]
+    pub latent: bool,
+    /// Number of images.
+    #[arg(long, default_value_t = 16)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output: .gif for an animation, anything else for a PNG strip.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GifArgs {
+    /// The run directory.
+    #[arg(long)]
+    pub run: PathBuf,
+}
+
+/// The longest `generate --digits` string.
+const MAX_DIGITS: usize = 1000;
+
+pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let sampler = args.source.load()?;
+    let classes = sampler.num_classes();
+    let (images, rows, cols) = if let Some(text) = &args.digits {
+        let labels = parse_digits(text, classes, MAX_DIGITS, "--digits")?;
+        (sampler.digits(&labels, args.seed)?, 1, labels.len())
+    } else if args.grid {
+        (sampler.seeded_grid(args.seed)?, classes, classes)
+    } else if let Some(label) = args.label {
+        ensure!(
+            (label as usize) < classes,
+            "--label {label} is out of range: give a class 0..={}",
+            classes - 1
+        );
+        let count = args.count.unwrap_or(10);
+        ensure!(
+            (1..=10_000).contains(&count),
+            "--count must be in 1..=10000 (got {count})"
+        );
+        let z = sampler.noise(args.seed, 0, count);
+        (
+            sampler.images(&z, &vec![label; count])?,
+            count.div_ceil(10),
+            count.min(10),
+        )
+    } else {
+        bail!("say what to write: --digits 2026, --grid, or --label L --count N");
+    };
+    write_grid(&args.out, &images, IMAGE_SIDE, rows, cols)?;
+    eprintln!(
+        "wrote {} ({} digits)",
+        args.out.display(),
+        images.len() / IMAGE_PIXELS
+    );
+    Ok(())
+}
+
+pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    ensure!(
+        (1..=1_000_000).contains(&args.count),
+        "--count must be in 1..=1000000 (got {})",
+        args.count
+    );
+    let sampler = args.source.load()?;
+    let started = std::time::Instant::now();
+    let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("--out {}: cannot create", args.out.display()))?;
+    write_idx(
+        &args.out.join("images-idx3-ubyte"),
+        &[args.count, IMAGE_SIDE, IMAGE_SIDE],
+        &images,
+    )?;
+    write_idx(&args.out.join("labels-idx1-ubyte"), &[args.count], &labels)?;
+    eprintln!(
+        "wrote {} labelled samples to {} ({:.0} images/s)",
+        args.count,
+        args.out.display(),
+        args.count as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+pub fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
+    use crate::sample::animation::{Morph, morph_images, write_morph};
+    let sampler = args.source.load()?;
+    let morph = match args.latent {
+        true => Morph::Latent { class: args.from },
+        false => Morph::Class {
+            from: args.from,
+            to: args.to,
+        },
+    };
+    let images = morph_images(&sampler, morph, args.steps, args.seed)?;
+    write_morph(&args.out, &images)?;
+    eprintln!("wrote {} ({} steps)", args.out.display(), args.steps);
+    Ok(())
+}
+
+pub fn run_gif(args: GifArgs) -> anyhow::Result<()> {
+    let run = RunDir::new(&args.run);
+    let frames = crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
+    eprintln!("wrote {} ({frames} epochs)", run.progress_gif().display());
+    Ok(())
+}

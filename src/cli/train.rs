@@ -1,0 +1,120 @@
+//! `cdcgan train`: its arguments and handler.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail, ensure};
+use clap::Args;
+
+use crate::run::RunDir;
+use crate::train::flags::TrainFlags;
+use crate::train::{self, Ending, TrainConfig};
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub flags: TrainFlags,
+    /// Run directory [default: runs/<UTC timestamp>, linked as runs/latest].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Train with burn's autodiff step instead of the native CPU step
+    /// (the same iteration, slower; for comparisons).
+    #[arg(long)]
+    pub framework_step: bool,
+}
+
+/// The run's config: the recipe + flags for a new run, config.json + the
+/// flags that may change (length, logging) for a resumed one. `fixed`: the
+/// flags given that a resume may not change ([`TrainFlags::fixed_given`]).
+fn train_config(args: &TrainArgs, fixed: &[String]) -> anyhow::Result<TrainConfig> {
+    let Some(dir) = &args.resume else {
+        return args.flags.new_run();
+    };
+    let run = RunDir::new(dir);
+    if let Some(flag) = fixed.first() {
+        bail!(
+            "{flag} cannot change when resuming: a resumed run keeps the settings in {}",
+            run.config().display()
+        );
+    }
+    ensure!(
+        run.train_state().is_file(),
+        "--resume {}: no checkpoint/train_state.safetensors there; nothing to resume",
+        dir.display()
+    );
+    args.flags.resumed(TrainConfig::load(&run.config())?)
+}
+
+pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
+    let config = train_config(&args, fixed)?;
+    let run = match (&args.resume, &args.out) {
+        (Some(dir), _) | (None, Some(dir)) => RunDir::new(dir),
+        (None, None) => RunDir::timestamped(Path::new("runs")),
+    };
+    if args.resume.is_none() && run.train_state().exists() {
+        bail!(
+            "--out {}: already holds a run; continue it with `cdcgan train --resume {}` or choose another --out",
+            run.root.display(),
+            run.root.display()
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without a checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to abort)"
+            );
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    tracing::info!(
+        run = %run.root.display(),
+        dataset = config.dataset.name(),
+        epochs = config.epochs,
+        seed = config.seed,
+        threads = crate::backend::threads(),
+        "training"
+    );
+    let options = train::Options {
+        resume: args.resume.is_some(),
+        progress_bar: !args.quiet,
+        framework_step: args.framework_step,
+        ..Default::default()
+    };
+    if options.resume {
+        config.save(&run.config())?;
+    }
+    let summary = train::train(&config, &run, options, &stop)?;
+    run.mark_latest()?;
+    let p = summary.progress;
+    match summary.ending {
+        Ending::Interrupted => eprintln!(
+            "interrupted at step {}; checkpoint written. Resume with: cdcgan train --resume {}",
+            p.step,
+            run.root.display()
+        ),
+        Ending::MaxSteps | Ending::TimeBudget | Ending::Finished => eprintln!(
+            "trained to step {} (epoch {} of {}), {:.1} samples/s, {:.0} s in all; run: {}",
+            p.step,
+            p.epoch,
+            config.epochs,
+            summary.samples_per_s,
+            p.wall_s,
+            run.root.display()
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! The `train` flags that decide what a run learns and for how long: their
+//! definition (clap) and their resolution, in one place. A new run starts
+//! from its `--recipe` and takes every flag given; a resumed run keeps its
+//! config.json and takes only the flags of [`RESUMABLE`].
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+
+use super::TrainConfig;
+use super::objective::{GanLoss, LrSchedule};
+use super::recipe::Recipe;
+use crate::data::DatasetKind;
+use crate::model::GanConfig;
+use crate::model::discriminator::Conditioning;
+
+/// The flags (by their field names) that a resume may give: how long to go
+/// on, and how often to log, check and checkpoint. Every other flag is fixed
+/// by the run's config.json.
+pub const RESUMABLE: [&str; 7] = [
+    "epochs",
+    "max_steps",
+    "max_minutes",
+    "checkpoint_every",
+    "log_every",
+    "eval_every",
+    "eval_samples",
+];
+
+/// The settings of `cdcgan train`; `None` (or false) keeps the recipe's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TrainFlags {
+    /// The preset every setting not given below starts from: `fast` (measured best
+    /// at a 10-minute budget) or `seed` (the original post exactly) [default: fast].
+    #[arg(long, value_enum)]
+    pub recipe: Option<Recipe>,
+    /// Data set.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
+    /// Directory with the four IDX files (default: data/mnist, or
+    /// /usr/share/datasets/fashion-mnist for fashion-mnist).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Epochs to train in total [default: 20].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size [default: 25 with --recipe fast, 100 with seed].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate for both networks [default: 0.0004 fast, 0.0002 seed].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Adam beta1 [default: 0.5].
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Adam beta2 [default: 0.999].
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// Seed for initialisation, data order and noise [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Stop after N iterations in total.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Stop after M minutes of training wall time (then checkpoint and evaluate).
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    /// Also write a checkpoint every N iterations (always: every epoch).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Write a metrics.csv row every N iterations [default: 50].
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Give D the AC-GAN auxiliary classifier head.
+    #[arg(long)]
+    pub aux_classifier: bool,
+    /// Keep a moving average of G's weights with this decay; generate, export, eval
+    /// and serve then use it; 0 for none [default: 0.999 fast, none seed].
+    #[arg(long)]
+    pub ema: Option<f32>,
+    /// Weight of the auxiliary classification loss [default: 1.0].
+    #[arg(long)]
+    pub aux_weight: Option<f32>,
+    /// Adversarial loss [default: bce].
+    #[arg(long, value_enum)]
+    pub loss: Option<GanLoss>,
+    /// One-sided label smoothing: D's target for real digits becomes 1 - S (e.g. 0.1).
+    #[arg(long, value_name = "S")]
+    pub label_smoothing: Option<f32>,
+    /// G's learning rate (two time-scale update rule) [default: --lr].
+    #[arg(long)]
+    pub lr_g: Option<f64>,
+    /// D's learning rate (two time-scale update rule) [default: --lr].
+    #[arg(long)]
+    pub lr_d: Option<f64>,
+    /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<LrSchedule>,
+    /// G's width: channels of its 7x7 feature map, halved at 14x14 [default: 64 fast, 256 seed].
+    #[arg(long)]
+    pub g_channels: Option<usize>,
+    /// D's width: channels after its first convolution, doubled after the second [default: 32 fast, 128 seed].
+    #[arg(long)]
+    pub d_channels: Option<usize>,
+    /// How D is told the class: label planes, or a projection discriminator [default: planes].
+    #[arg(long = "cond", value_enum)]
+    pub conditioning: Option<Conditioning>,
+    /// Measure sample quality every N epochs, 0 for never [default: 1].
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Samples per in-training evaluation [default: 2000].
+    #[arg(long)]
+    pub eval_samples: Option<usize>,
+}
+
+impl TrainFlags {
+    /// The flags given on the command line (in `matches`, of a command that
+    /// flattens these flags) that a resume may not change, as `--name`.
+    pub fn fixed_given(matches: &ArgMatches) -> Vec<String> {
+        Self::augment_args(clap::Command::new("train"))
+            .get_arguments()
+            .filter(|arg| !RESUMABLE.contains(&arg.get_id().as_str()))
+            .filter(|arg| {
+                matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+            })
+            .map(|arg| format!("--{}", arg.get_long().unwrap_or(arg.get_id().as_str())))
+            .collect()
+    }
+
+    /// A new run's config: the recipe's, with every flag given applied.
+    pub fn new_run(&self) -> anyhow::Result<TrainConfig> {
+        let mut c = self.recipe.unwrap_or_default().config();
+        if let Some(d) = self.dataset {
+            c.dataset = d;
+        }
+        c.data_dir = self.data.clone();
+        c.batch_size = self.batch_size.unwrap_or(c.batch_size);
+        c.adam.lr = self.lr.unwrap_or(c.adam.lr);
+        c.adam.beta1 = self.beta1.unwrap_or(c.adam.beta1);
+        c.adam.beta2 = self.beta2.unwrap_or(c.adam.beta2);
+        c.seed = self.seed.unwrap_or(c.seed);
+        c.limit = self.limit;
+        c.aux_weight = self.aux_weight.unwrap_or(c.aux_weight);
+        // --ema 0 turns the recipe's average off.
+        c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
+        c.model = self.model(&c);
+        let r = &mut c.objective;
+        r.loss = self.loss.unwrap_or(r.loss);
+        r.label_smoothing = self.label_smoothing.unwrap_or(r.label_smoothing);
+        r.lr_g = self.lr_g.or(r.lr_g);
+        r.lr_d = self.lr_d.or(r.lr_d);
+        r.lr_schedule = self.lr_schedule.unwrap_or(r.lr_schedule);
+        self.apply_resumable(&mut c);
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The architecture for the data set's classes: the recipe's choices
+    /// with the flags given.
+    fn model(&self, c: &TrainConfig) -> GanConfig {
+        let (g, d) = (&c.model.generator, &c.model.discriminator);
+        let mut model = GanConfig::seed_architecture(
+            c.dataset.num_classes(),
+            self.aux_classifier || d.aux_classifier,
+        )
+        .with_widths(
+            Some(self.g_channels.unwrap_or(g.base_channels)),
+            Some(self.d_channels.unwrap_or(d.base_channels)),
+        );
+        model.discriminator.conditioning = self.conditioning.or(d.conditioning);
+        model
+    }
+
+    /// A resumed run's config: `saved` (its config.json) with the flags a
+    /// resume may give. A learning-rate schedule decays over the length fixed
+    /// when the run started, so such a run keeps its length too.
+    pub fn resumed(&self, mut saved: TrainConfig) -> anyhow::Result<TrainConfig> {
+        let relength = [
+            ("--epochs", self.epochs.is_some()),
+            ("--max-steps", self.max_steps.is_some()),
+            ("--max-minutes", self.max_minutes.is_some()),
+        ];
+        if saved.objective.lr_schedule != LrSchedule::Constant {
+            if let Some((flag, _)) = relength.iter().find(|(_, given)| *given) {
+                bail!(
+                    "{flag} cannot change when resuming a run with a learning-rate schedule: \
+                     the schedule decays over the length fixed when the run started"
+                );
+            }
+        }
+        self.apply_resumable(&mut saved);
+        saved.validate()?;
+        Ok(saved)
+    }
+
+    /// The flags of [`RESUMABLE`] that were given.
+    fn apply_resumable(&self, c: &mut TrainConfig) {
+        c.epochs = self.epochs.unwrap_or(c.epochs);
+        c.max_steps = self.max_steps.or(c.max_steps);
+        c.max_minutes = self.max_minutes.or(c.max_minutes);
+        c.checkpoint_every = self.checkpoint_every.or(c.checkpoint_every);
+        c.log_every = self.log_every.unwrap_or(c.log_every);
+        c.eval_every = self.eval_every.unwrap_or(c.eval_every);
+        c.eval_samples = self.eval_samples.unwrap_or(c.eval_samples);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: TrainFlags,
+        #[arg(long)]
+        resume: Option<PathBuf>,
+    }
+
+    fn fixed(args: &[&str]) -> Vec<String> {
+        TrainFlags::fixed_given(&Cli::command().get_matches_from(args))
+    }
+
+    #[test]
+    fn a_resume_may_change_length_and_logging_only() {
+        let given = ["train", "--resume", "r"];
+        let length = ["--epochs", "3", "--max-steps", "9", "--log-every", "5"];
+        assert!(fixed(&[&given[..], &length[..]].concat()).is_empty());
+        let settings = [
+            "--g-channels",
+            "8",
+            "--cond",
+            "projection",
+            "--aux-classifier",
+        ];
+        assert_eq!(
+            fixed(&[&given[..], &settings[..]].concat()),
+            ["--aux-classifier", "--g-channels", "--cond"]
+        );
+        for name in RESUMABLE {
+            assert!(
+                TrainFlags::augment_args(clap::Command::new("t"))
+                    .get_arguments()
+                    .any(|a| a.get_id().as_str() == name),
+                "{name} is not a flag"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_override_the_recipe() {
+        let cli = Cli::parse_from([
+            "train",
+            "--recipe",
+            "seed",
+            "--g-channels",
+            "32",
+            "--ema",
+            "0.99",
+        ]);
+        let c = cli.flags.new_run().unwrap();
+        assert_eq!(c.model.generator.base_channels, 32);
+        assert_eq!((c.batch_size, c.ema), (100, Some(0.99)));
+        let fast = Cli::parse_from(["train", "--ema", "0"])
+            .flags
+            .new_run()
+            .unwrap();
+        assert_eq!(
+            (fast.batch_size, fast.ema),
+            (25, None),
+            "--ema 0 turns it off"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The objective: what the networks are trained to minimise and at which
+//! rates, beyond the seed's: the adversarial loss, one-sided label
+//! smoothing, separate learning rates for D and G (the two time-scale update
+//! rule) and a learning-rate schedule. Each one's default is the seed's
+//! behaviour, so a config without them trains exactly as before.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::optim::GanLoss;
+
+/// How the learning rates move over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Straight down to zero at the end of the run.
+    Linear,
+    /// Half a cosine down to zero at the end of the run.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The multiplier of the base rate after `done` (0..=1) of the run.
+    pub fn factor(self, done: f64) -> f64 {
+        let done = done.clamp(0.0, 1.0);
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Linear => 1.0 - done,
+            LrSchedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * done).cos()),
+        }
+    }
+}
+
+/// The objective options a run's `config.json` keeps (a resume cannot change them).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Objective {
+    pub loss: GanLoss,
+    /// One-sided label smoothing: D's target for real images is `1 - s` (BCE only).
+    pub label_smoothing: f32,
+    /// G's learning rate, when it differs from `adam.lr`.
+    pub lr_g: Option<f64>,
+    /// D's learning rate, when it differs from `adam.lr`.
+    pub lr_d: Option<f64>,
+    pub lr_schedule: LrSchedule,
+}
+
+impl Objective {
+    /// Checks the values, naming the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let s = self.label_smoothing;
+        anyhow::ensure!(
+            (0.0..0.5).contains(&s),
+            "--label-smoothing must be in [0, 0.5), e.g. 0.1 (got {s})"
+        );
+        anyhow::ensure!(
+            s == 0.0 || self.loss == GanLoss::Bce,
+            "--label-smoothing applies to --loss bce only"
+        );
+        for (flag, lr) in [("--lr-g", self.lr_g), ("--lr-d", self.lr_d)] {
+            if let Some(lr) = lr {
+                anyhow::ensure!(
+                    lr.is_finite() && lr > 0.0 && lr <= 1.0,
+                    "{flag} must be in (0, 1] (got {lr})"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_start_at_one_and_end_at_zero() {
+        for s in [LrSchedule::Linear, LrSchedule::Cosine] {
+            assert_eq!(s.factor(0.0), 1.0);
+            assert!(s.factor(1.0).abs() < 1e-12);
+            assert!(s.factor(0.3) > s.factor(0.6));
+            assert!(s.factor(2.0).abs() < 1e-12, "past the end stays at zero");
+        }
+        assert_eq!(LrSchedule::Cosine.factor(0.5), 0.5);
+        assert_eq!(LrSchedule::Constant.factor(0.9), 1.0);
+    }
+
+    #[test]
+    fn old_configs_read_as_the_seed_recipe() {
+        let r: Objective = serde_json::from_str("{}").unwrap();
+        assert_eq!(r, Objective::default());
+        let r: Objective = serde_json::from_str(r#"{"loss": "hinge", "lr_d": 0.0004}"#).unwrap();
+        assert_eq!((r.loss, r.lr_d), (GanLoss::Hinge, Some(4e-4)));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let bad = |r: Objective| r.validate().unwrap_err().to_string();
+        let smooth = |s| Objective {
+            label_smoothing: s,
+            ..Default::default()
+        };
+        assert!(bad(smooth(0.7)).contains("--label-smoothing"));
+        assert!(bad(smooth(-0.1)).contains("--label-smoothing"));
+        let hinge_smooth = Objective {
+            loss: GanLoss::Hinge,
+            ..smooth(0.1)
+        };
+        assert!(bad(hinge_smooth).contains("bce only"));
+        let lr = Objective {
+            lr_d: Some(0.0),
+            ..Default::default()
+        };
+        assert!(bad(lr).contains("--lr-d"));
+        smooth(0.1).validate().unwrap();
+    }
+}
