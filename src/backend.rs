@@ -90,7 +90,6 @@ pub fn threads() -> usize {
 /// mmaps each time. Raising the trim threshold and the top pad, and the mmap
 /// threshold to its maximum, removes most of those page faults: about 10%
 /// more training throughput in `cdcgan bench`. (mimalloc did not help here.)
-
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before

@@ -36,7 +36,7 @@ pub(super) enum Layout {
 }
 
 impl Layout {
-    fn to_kernel(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
+    fn torch_to_kernel(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
         match (self, shape) {
             (Layout::Vector, _) => values.to_vec(),
             (Layout::Transposed, &[cin, cout, kh, kw]) => {
@@ -47,7 +47,7 @@ impl Layout {
         }
     }
 
-    fn from_kernel(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
+    fn kernel_to_torch(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
         match (self, shape) {
             (Layout::Vector, _) => values.to_vec(),
             (Layout::Transposed, &[cin, cout, kh, kw]) => {
@@ -73,7 +73,7 @@ pub(super) trait ParamSet: Default {
         let mut set = Self::default();
         for (field, (name, layout)) in set.fields_mut().into_iter().zip(Self::TABLE) {
             let t = &tensors[*name];
-            *field = layout.to_kernel(&t.values, &t.shape);
+            *field = layout.torch_to_kernel(&t.values, &t.shape);
         }
         set
     }
@@ -84,7 +84,9 @@ pub(super) trait ParamSet: Default {
         self.fields_mut()
             .into_iter()
             .zip(Self::TABLE)
-            .map(|(field, (name, layout))| (*name, layout.from_kernel(field, &like[*name].shape)))
+            .map(|(field, (name, layout))| {
+                (*name, layout.kernel_to_torch(field, &like[*name].shape))
+            })
             .collect()
     }
 

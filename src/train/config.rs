@@ -212,8 +212,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_flag_and_range() {
-        let mut c = TrainConfig::default();
-        c.batch_size = 0;
+        let c = TrainConfig {
+            batch_size: 0,
+            ..TrainConfig::default()
+        };
         assert!(
             c.validate()
                 .unwrap_err()

@@ -185,13 +185,13 @@ impl TrainFlags {
             ("--max-steps", self.max_steps.is_some()),
             ("--max-minutes", self.max_minutes.is_some()),
         ];
-        if saved.objective.lr_schedule != LrSchedule::Constant {
-            if let Some((flag, _)) = relength.iter().find(|(_, given)| *given) {
-                bail!(
-                    "{flag} cannot change when resuming a run with a learning-rate schedule: \
-                     the schedule decays over the length fixed when the run started"
-                );
-            }
+        if saved.objective.lr_schedule != LrSchedule::Constant
+            && let Some((flag, _)) = relength.iter().find(|(_, given)| *given)
+        {
+            bail!(
+                "{flag} cannot change when resuming a run with a learning-rate schedule: \
+                 the schedule decays over the length fixed when the run started"
+            );
         }
         self.apply_resumable(&mut saved);
         saved.validate()?;

@@ -172,7 +172,7 @@ mod tests {
             d_fake: 0.25,
             samples_per_s: 150.0,
             wall_s: step as f64,
-            quality: (step % 100 == 0).then_some(Quality {
+            quality: step.is_multiple_of(100).then_some(Quality {
                 accuracy: 0.5,
                 frechet: 12.25,
                 precision: 0.75,

@@ -319,7 +319,7 @@ impl<'a> Trainer<'a> {
             .take(epoch, self.progress.step, self.progress.wall_s);
         self.engine.sync(&mut self.state)?;
         let sampled = sampling_generator(&self.state, config)?;
-        if config.eval_every > 0 && epoch % config.eval_every == 0 {
+        if config.eval_every > 0 && epoch.is_multiple_of(config.eval_every) {
             row.quality = self.quality.measure(&sampled, self.progress.step)?;
         }
         self.metrics.append(&row)?;
@@ -579,8 +579,10 @@ mod tests {
 
     #[test]
     fn run_fraction_follows_steps_or_the_time_budget() {
-        let mut c = TrainConfig::default();
-        c.epochs = 2;
+        let mut c = TrainConfig {
+            epochs: 2,
+            ..TrainConfig::default()
+        };
         assert_eq!(run_fraction(&c, 0, 100, 0.0), 0.0);
         assert_eq!(run_fraction(&c, 100, 100, 5.0), 0.5);
         c.max_steps = Some(50);
