@@ -67,7 +67,12 @@ pub fn training_device() -> Device {
 /// before any tensor work; `None` keeps rayon's default (one per core).
 pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = threads {
-        anyhow::ensure!(n >= 1, "--threads must be at least 1 (got {n})");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most = 4 * cores;
+        anyhow::ensure!(
+            (1..=most).contains(&n),
+            "--threads must be in 1..={most} (4x the {cores} cores here; more only adds spinning threads) (got {n})"
+        );
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -7,6 +9,8 @@ fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: `cdcgan train 2> log` stays plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     match cdcgan::cli::main() {

@@ -13,11 +13,38 @@
 //!   checkpoint/generator_ema.safetensors the moving average of G (with --ema; sampled from)
 //!   checkpoint/discriminator.safetensors D
 //!   checkpoint/train_state.safetensors   G, D, both Adam states, progress (resume)
+//!   .lock                            held (flock) by the process training the run
 //! ```
+//!
+//! A run belongs to one trainer at a time: training claims the directory
+//! (created exclusively, or an empty one, or one of its own runs that never
+//! reached a checkpoint) and holds an advisory lock on `.lock` while it
+//! trains, which the OS releases when the process ends, however it ends.
+//! Readers (generate, export, eval, serve) take no lock: every file is
+//! replaced atomically, so they read the last complete checkpoint.
 
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
+
+/// The advisory lock of a run being trained (see the module doc); released
+/// when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+/// An exclusive lock on `file` (`flock` here) without waiting: false when
+/// another process holds it.
+fn try_lock(file: &File) -> anyhow::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("cannot lock the run directory"),
+    }
+}
 
 /// Paths inside one run directory.
 #[derive(Debug, Clone)]
@@ -30,15 +57,31 @@ impl RunDir {
         Self { root: root.into() }
     }
 
-    /// A fresh `base/<UTC timestamp>` directory name (not created yet).
-    pub fn timestamped(base: &Path) -> Self {
+    /// A new, empty `base/<UTC timestamp>` directory, created exclusively:
+    /// when another run took that name in the same second, `-2`, `-3`, ...
+    /// is appended.
+    pub fn timestamped(base: &Path) -> anyhow::Result<Self> {
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
             .to_string()
             .replace([':', '-'], "")
             .replace('T', "-")
             .trim_end_matches('Z')
             .to_string();
-        Self::new(base.join(stamp))
+        std::fs::create_dir_all(base)
+            .with_context(|| format!("{}: cannot create directory", base.display()))?;
+        for n in 1..1000 {
+            let name = match n {
+                1 => stamp.clone(),
+                n => format!("{stamp}-{n}"),
+            };
+            let root = base.join(name);
+            match std::fs::create_dir(&root) {
+                Ok(()) => return Ok(Self::new(root)),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => bail!("{}: cannot create directory: {e}", root.display()),
+            }
+        }
+        bail!("{}: no free run name for {stamp}", base.display())
     }
 
     pub fn config(&self) -> PathBuf {
@@ -86,6 +129,111 @@ impl RunDir {
         self.checkpoint().join("train_state.safetensors")
     }
 
+    /// The file a trainer holds its lock on.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    /// Claims this directory for a new run and locks it. It may be missing,
+    /// empty, or a cdcgan run without a checkpoint (one that stopped before
+    /// its first: it starts anew); anything else is refused untouched.
+    pub fn claim(&self) -> anyhow::Result<RunLock> {
+        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{}: cannot create directory", parent.display()))?;
+        }
+        match std::fs::create_dir(&self.root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => self.ensure_claimable()?,
+            Err(e) => bail!("{}: cannot create directory: {e}", self.root.display()),
+        }
+        let lock = self.lock()?;
+        // Checked again under the lock: another trainer may have checkpointed meanwhile.
+        self.ensure_claimable()?;
+        self.create()?;
+        Ok(lock)
+    }
+
+    /// Refuses a directory that holds anything but a cdcgan run without a
+    /// checkpoint.
+    fn ensure_claimable(&self) -> anyhow::Result<()> {
+        let root = self.root.display();
+        ensure!(
+            self.root.is_dir(),
+            "--out {root}: exists and is not a directory"
+        );
+        ensure!(
+            !self.train_state().exists(),
+            "--out {root}: already holds a run; continue it with `cdcgan train --resume {root}` or choose another --out"
+        );
+        let entries = std::fs::read_dir(&self.root)
+            .with_context(|| format!("--out {root}: cannot read the directory"))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != ".lock")
+            .collect();
+        names.sort();
+        if names.is_empty() || self.is_cdcgan_run() {
+            return Ok(());
+        }
+        bail!(
+            "--out {root}: holds files that cdcgan did not write ({}); train into a new or empty directory",
+            names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        )
+    }
+
+    /// Whether config.json is a cdcgan training config (it names the
+    /// cdcgan version that wrote it).
+    fn is_cdcgan_run(&self) -> bool {
+        std::fs::read_to_string(self.config())
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|config| config.get("cdcgan_version").is_some())
+    }
+
+    /// Takes the run's lock, or says which process holds it. The lock file
+    /// records the holder's process id.
+    pub fn lock(&self) -> anyhow::Result<RunLock> {
+        let path = self.lock_file();
+        let opened = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path);
+        let mut file = match opened {
+            Ok(file) => file,
+            // EROFS, EACCES: say what it means for the run.
+            Err(e) if matches!(e.raw_os_error(), Some(30) | Some(13)) => bail!(
+                "{}: the run directory is not writable, so it cannot be trained ({e}); its files are intact",
+                self.root.display()
+            ),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("{}: cannot open the run's lock", path.display()));
+            }
+        };
+        if !try_lock(&file)? {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "another process".to_string(),
+                pid => format!("process {pid}"),
+            };
+            bail!(
+                "{} is being trained by {holder} (it holds {}); wait for it to finish, or train into another --out",
+                self.root.display(),
+                path.display()
+            );
+        }
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("{}: cannot write the run's lock", path.display()))?;
+        Ok(RunLock { _file: file })
+    }
+
     /// Creates the directory tree.
     pub fn create(&self) -> anyhow::Result<()> {
         for dir in [self.root.clone(), self.samples(), self.checkpoint()] {
@@ -131,5 +279,39 @@ impl RunDir {
             self.root.display()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_started_in_the_same_second_get_their_own_directories() {
+        let base = tempfile::tempdir().unwrap();
+        let runs: Vec<RunDir> = (0..3)
+            .map(|_| RunDir::timestamped(base.path()).unwrap())
+            .collect();
+        let mut names: Vec<_> = runs.iter().map(|r| r.root.clone()).collect();
+        names.dedup();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(runs.iter().all(|r| r.root.is_dir()));
+    }
+
+    #[test]
+    fn a_held_lock_names_its_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        let lock = run.claim().unwrap();
+        let held = std::fs::read_to_string(run.lock_file()).unwrap();
+        assert_eq!(held.trim(), std::process::id().to_string());
+        // A second handle in this process is refused like another process would be.
+        let err = run.lock().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("process {}", std::process::id())),
+            "{err}"
+        );
+        drop(lock);
+        run.lock().unwrap();
     }
 }

@@ -113,7 +113,12 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<(NamedTensors, Metadata)> {
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+            .collect::<Vec<f32>>();
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            bail!(
+                "tensor `{name}` holds {bad}: the file is damaged, or the run that wrote it diverged"
+            );
+        }
         tensors.insert(
             name,
             HostTensor {

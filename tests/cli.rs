@@ -489,3 +489,31 @@ fn bench_prints_throughput_for_each_step() {
         assert!(figure(lines[lines.len() - 1], "train_samples_per_s=") > 0.0);
     }
 }
+
+/// Logs written to a file (here a pipe) carry no colour escape codes.
+#[test]
+fn logs_to_a_file_are_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args([
+            "train",
+            "--out",
+            run.to_str().unwrap(),
+            "--max-steps",
+            "1",
+            "--quiet",
+        ])
+        .args(common::TINY_TRAIN)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("INFO") && stderr.contains("training"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "escape codes in: {stderr:?}");
+}

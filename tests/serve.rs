@@ -45,14 +45,31 @@ impl Drop for Process {
 
 /// `cdcgan serve` on a free port; returns the process and its base URL.
 fn start_server(run: &Path) -> (Process, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cdcgan"))
-        .args([
-            "serve",
-            "--run",
-            run.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
+    start_server_with(run, None, &[])
+}
+
+/// `cdcgan serve` on a free port with `extra` flags, under an open-file limit
+/// of `max_files` when given.
+fn start_server_with(run: &Path, max_files: Option<u32>, extra: &[&str]) -> (Process, String) {
+    let serve = [
+        "serve",
+        "--run",
+        run.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+    ];
+    let mut command = match max_files {
+        None => Command::new(env!("CARGO_BIN_EXE_cdcgan")),
+        Some(n) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                .arg(env!("CARGO_BIN_EXE_cdcgan"));
+            sh
+        }
+    };
+    let mut child = command
+        .args(serve)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -347,6 +364,115 @@ fn shown_digits(browser: &Browser, text: &str) -> Value {
         return {{src, width: img.naturalWidth, height: img.naturalHeight, grey, pixels: canvas.toDataURL()}};"#
     );
     browser.wait_for(&format!("the page to show {text:?}"), &source)
+}
+
+/// Under an open-file limit of 256, 300 idle connections and 10 clients
+/// sending their headers a byte a second do not stop `/healthz`: connections
+/// past the cap (half the limit) get a JSON 503 at once, and the idle and
+/// slow ones are closed after the header timeout (2 s here).
+#[test]
+fn idle_and_slow_clients_do_not_starve_the_server() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let (_server, base) = start_server_with(trained_run(), Some(256), &["--header-timeout", "2"]);
+    let addr = base.trim_start_matches("http://").to_string();
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(&addr).expect("the server accepts or refuses, not hangs"))
+        .collect();
+    let slow: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let writers: Vec<TcpStream> = slow.iter().map(|s| s.try_clone().unwrap()).collect();
+    let dribble = std::thread::spawn(move || {
+        for byte in b"GET /healthz HTTP/1.1\r\n".iter().take(8) {
+            for mut w in &writers {
+                let _ = w.write_all(&[*byte]);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+
+    // Past the cap: a JSON 503 at once, then the connection is closed.
+    let started = Instant::now();
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    extra
+        .read_to_string(&mut answer)
+        .expect("refused with an answer, then closed");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains(r#"{"error":"too many open connections"#),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once"
+    );
+
+    // /healthz answers once the idle connections time out.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let healthy = loop {
+        let ok = agent
+            .get(format!("{base}/healthz"))
+            .call()
+            .is_ok_and(|r| r.status() == 200);
+        if ok || Instant::now() > deadline {
+            break ok;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(healthy, "/healthz did not answer within 10 s");
+
+    // The idle and the slow connections were closed by the server: their
+    // reads end (the slow ones' 8 bytes never make a whole request).
+    for mut s in idle.iter().step_by(10).chain(&slow) {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        assert!(
+            s.read_to_end(&mut rest).is_ok(),
+            "a connection is still open"
+        );
+    }
+    dribble.join().unwrap();
+}
+
+/// A request target over 16 KiB gets 414 and headers over 32 KiB get 431,
+/// both as JSON like every other error.
+#[test]
+fn oversized_requests_get_json_errors() {
+    let (_server, base) = start_server(trained_run());
+    let agent = agent();
+    let long = "7".repeat(17 << 10);
+    let mut response = agent
+        .get(format!("{base}/api/digits?text={long}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 414);
+    let body: Value = serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 16384"),
+        "{body}"
+    );
+    let mut response = agent
+        .get(format!("{base}/healthz"))
+        .header("x-padding", "p".repeat(40 << 10))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+    let body: Value = serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("headers"),
+        "{body}"
+    );
 }
 
 #[test]

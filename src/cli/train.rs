@@ -57,15 +57,8 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     let config = train_config(&args, fixed)?;
     let run = match (&args.resume, &args.out) {
         (Some(dir), _) | (None, Some(dir)) => RunDir::new(dir),
-        (None, None) => RunDir::timestamped(Path::new("runs")),
+        (None, None) => RunDir::timestamped(Path::new("runs"))?,
     };
-    if args.resume.is_none() && run.train_state().exists() {
-        bail!(
-            "--out {}: already holds a run; continue it with `cdcgan train --resume {}` or choose another --out",
-            run.root.display(),
-            run.root.display()
-        );
-    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -94,11 +87,7 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
         framework_step: args.framework_step,
         ..Default::default()
     };
-    if options.resume {
-        config.save(&run.config())?;
-    }
     let summary = train::train(&config, &run, options, &stop)?;
-    run.mark_latest()?;
     let p = summary.progress;
     match summary.ending {
         Ending::Interrupted => eprintln!(

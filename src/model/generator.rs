@@ -53,6 +53,30 @@ pub(super) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
 }
 
 impl GeneratorConfig {
+    /// Bounds every size before anything is allocated from it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (field, value, range) in [
+            ("generator.latent_dim", self.latent_dim, 1..=4096),
+            (
+                "generator.num_classes",
+                self.num_classes,
+                1..=super::MAX_CLASSES,
+            ),
+            (
+                "generator.base_channels",
+                self.base_channels,
+                2..=super::MAX_CHANNELS,
+            ),
+            ("generator.image_channels", self.image_channels, 1..=4),
+        ] {
+            anyhow::ensure!(
+                range.contains(&value),
+                "{field} must be in {range:?} (got {value})"
+            );
+        }
+        Ok(())
+    }
+
     /// A generator initialised with seed 0.
     pub fn init(&self, device: &Device) -> Generator {
         self.init_seeded(device, 0)

@@ -12,6 +12,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorOutput};
 pub use generator::{Generator, GeneratorConfig};
 
+/// The most classes a model may have.
+pub const MAX_CLASSES: usize = 1000;
+/// The most channels a network's widest layer may have.
+pub const MAX_CHANNELS: usize = 4096;
+
 /// Both networks' hyper-parameters, as stored in a run's `config.json`.
 #[derive(Config, Debug)]
 pub struct GanConfig {
@@ -32,6 +37,28 @@ impl GanConfig {
 }
 
 impl GanConfig {
+    /// Bounds every size before anything is allocated from it (a config.json
+    /// or a weights file's header may say anything).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.generator.validate()?;
+        let d = &self.discriminator;
+        for (field, value, range) in [
+            ("discriminator.num_classes", d.num_classes, 1..=MAX_CLASSES),
+            (
+                "discriminator.base_channels",
+                d.base_channels,
+                1..=MAX_CHANNELS,
+            ),
+            ("discriminator.image_channels", d.image_channels, 1..=4),
+        ] {
+            anyhow::ensure!(
+                range.contains(&value),
+                "{field} must be in {range:?} (got {value})"
+            );
+        }
+        Ok(())
+    }
+
     /// Overrides the networks' widths (`--g-channels`, `--d-channels`) where given.
     pub fn with_widths(mut self, g_channels: Option<usize>, d_channels: Option<usize>) -> Self {
         if let Some(n) = g_channels {

@@ -56,6 +56,9 @@ impl Sampler {
         })?;
         let config: GeneratorConfig = serde_json::from_str(config)
             .with_context(|| format!("{}: unreadable generator config", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("{}: invalid generator config", path.display()))?;
         let generator = import(config.init(&inference_device()), &tensors).with_context(|| {
             format!(
                 "{}: does not fit the generator it describes",

@@ -17,7 +17,14 @@
 //! rebinds its own name to 127.0.0.1 (DNS rebinding) gets 421, not the API.
 //! Generation runs on the blocking pool, at most `max_concurrent` requests at a
 //! time; the rest wait their turn (up to [`QUEUE_WAIT`], then 503).
+//! Connections ([`connections`]): a client has `--header-timeout` seconds
+//! (default 10) to send a request's headers, on a new connection or an idle
+//! kept-alive one, or it is closed; at most `--max-connections` are open at
+//! once (default: half the open-file limit, at most 1,024), the excess gets
+//! a quick 503 and is closed; a request target over 16 KiB gets 414 and
+//! headers over 32 KiB get 431, as JSON like every other error.
 
+mod connections;
 mod params;
 
 use std::collections::HashMap;
@@ -63,6 +70,13 @@ pub struct ServeOptions {
     /// Generations running at once; further requests wait their turn.
     #[arg(long, default_value_t = 2)]
     pub max_concurrent: usize,
+    /// Seconds a client has to send a request's headers (on a new or an idle
+    /// kept-alive connection) before it is closed.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Connections open at once; more get 503 [default: half the open-file limit, at most 1024].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
 }
 
 /// The state every request shares.
@@ -83,6 +97,22 @@ pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyho
         "--max-concurrent must be in 1..=64 (got {})",
         options.max_concurrent
     );
+    anyhow::ensure!(
+        (1..=600).contains(&options.header_timeout),
+        "--header-timeout must be in 1..=600 seconds (got {})",
+        options.header_timeout
+    );
+    let max_connections = options
+        .max_connections
+        .unwrap_or_else(connections::default_max_connections);
+    anyhow::ensure!(
+        (1..=65_536).contains(&max_connections),
+        "--max-connections must be in 1..=65536 (got {max_connections})"
+    );
+    let limits = connections::Limits {
+        header_timeout: Duration::from_secs(options.header_timeout),
+        max_connections,
+    };
     let run = RunDir::new(&options.run);
     run.ensure_trained()?;
     let sampler = Sampler::load(&run.sampling_generator())?;
@@ -111,12 +141,9 @@ pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyho
         if options.addr.ip().is_loopback() {
             routes = routes.layer(from_fn(only_local_hosts));
         }
-        axum::serve(listener, routes)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("the server stopped")
+        routes = routes.layer(from_fn(connections::bounded_requests));
+        connections::serve_connections(listener, routes, limits).await;
+        Ok(())
     })
 }
 

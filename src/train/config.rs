@@ -124,6 +124,7 @@ impl TrainConfig {
             );
         }
         self.objective.validate()?;
+        self.model.validate()?;
         let (g, d) = (
             self.model.generator.base_channels,
             self.model.discriminator.base_channels,

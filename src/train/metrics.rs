@@ -117,11 +117,27 @@ impl MetricsRow {
     }
 }
 
-/// Reads every well-formed row of a metrics file.
+/// Reads the rows of a metrics file. Only its last line may be malformed (a
+/// crash can tear the line being appended; it is left out); a malformed line
+/// before it is an error naming the line.
 pub fn read(path: &Path) -> anyhow::Result<Vec<MetricsRow>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(text.lines().skip(1).filter_map(MetricsRow::parse).collect())
+    let lines: Vec<&str> = text.lines().collect();
+    let mut rows = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        match MetricsRow::parse(line) {
+            Some(row) => rows.push(row),
+            None if i + 1 == lines.len() => {}
+            None => anyhow::bail!(
+                "{}: line {} is not a metrics row ({:?}); repair or delete that line, then run again",
+                path.display(),
+                i + 1,
+                line.chars().take(60).collect::<String>()
+            ),
+        }
+    }
+    Ok(rows)
 }
 
 /// Appends rows to a run's metrics file.
@@ -198,5 +214,24 @@ mod tests {
         let steps: Vec<u64> = read(&path).unwrap().iter().map(|r| r.step).collect();
         assert_eq!(steps, vec![50, 100, 150]);
         assert_eq!(MetricsRow::parse(&row(7).to_csv()), Some(row(7)));
+    }
+
+    #[test]
+    fn a_malformed_row_before_the_last_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let mut log = MetricsLog::open(&path, 0).unwrap();
+        for step in [50, 100] {
+            log.append(&row(step)).unwrap();
+        }
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.insert(2, "1,75,oops");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = MetricsLog::open(&path, 100).err().unwrap().to_string();
+        assert!(err.contains("line 3") && err.contains("1,75,oops"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing rewritten");
     }
 }

@@ -21,7 +21,7 @@ use crate::model::Generator;
 use crate::model::init::normal_values;
 use crate::optim::StepStats;
 use crate::rng::{Purpose, stream};
-use crate::run::RunDir;
+use crate::run::{RunDir, RunLock};
 use crate::sample::{Sampler, image::write_grid};
 
 /// How a call to [`train`] ended.
@@ -124,6 +124,8 @@ struct Trainer<'a> {
     options: Options,
     data: Dataset,
     batches_per_epoch: usize,
+    /// Held until training ends: no second trainer on this run.
+    _lock: RunLock,
     state: GanState,
     engine: Engine,
     progress: Progress,
@@ -145,14 +147,18 @@ impl<'a> Trainer<'a> {
         let data = training_data(config)?;
         let batches_per_epoch = data.len() / config.batch_size;
         let device = training_device();
-        let fresh = initial_state(config, &device);
-        let (state, progress) = if options.resume {
-            checkpoint::load(run, fresh, config)?
-        } else {
-            run.create()?;
-            config.save(&run.config())?;
-            (fresh, Progress::default())
+        let lock = match options.resume {
+            true => run.lock()?,
+            false => run.claim()?,
         };
+        run.mark_latest()?;
+        let fresh = initial_state(config, &device);
+        let (state, progress) = match options.resume {
+            true => checkpoint::load(run, fresh, config)?,
+            false => (fresh, Progress::default()),
+        };
+        // Only now, with the checkpoint read: a refused resume changes no file.
+        config.save(&run.config())?;
         let metrics = MetricsLog::open(&run.metrics(), progress.step)?;
         let engine = Engine::choose(&state, &config.model, options.framework_step, &device)?;
         let fixed_z = normal_values(
@@ -168,6 +174,7 @@ impl<'a> Trainer<'a> {
             options,
             data,
             batches_per_epoch,
+            _lock: lock,
             state,
             engine,
             wall_at_start: progress.wall_s,
