@@ -102,3 +102,22 @@ fn fashion_evaluator_accuracy() {
         .unwrap();
     assert!(err.to_string().contains("trained on mnist"), "{err}");
 }
+
+/// The classification accuracy score: a classifier trained only on a sample
+/// set is scored on the real test set. Real digits as the samples score like
+/// the real-digit ceiling; the same digits with wrong labels (every 7 called
+/// an 8, ...) teach nothing, and the score shows it.
+#[test]
+fn classification_accuracy_score_rewards_real_digits_and_punishes_wrong_labels() {
+    use cdcgan::eval::cas::classification_accuracy_score;
+    let train = Dataset::load(DatasetKind::Mnist, None, Split::Train).unwrap();
+    let n = 1500;
+    let (images, labels) = (&train.images[..n * 784], &train.labels[..n]);
+    let good = classification_accuracy_score(images, labels, DatasetKind::Mnist, None, 0).unwrap();
+    assert_eq!((good.samples, good.epochs), (n, 2));
+    assert!(good.real > 0.85, "{good:?}");
+    assert!((good.generated - good.real).abs() < 0.05, "{good:?}");
+    let shifted: Vec<u8> = labels.iter().map(|l| (l + 1) % 10).collect();
+    let bad = classification_accuracy_score(images, &shifted, DatasetKind::Mnist, None, 0).unwrap();
+    assert!(bad.generated < 0.2 && bad.real > 0.85, "{bad:?}");
+}

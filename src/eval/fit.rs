@@ -31,6 +31,8 @@ pub struct FitConfig {
     pub seed: u64,
     /// Train on the first N images only (tests).
     pub limit: Option<usize>,
+    /// Test after every epoch (else only after the last).
+    pub test_each_epoch: bool,
 }
 
 impl Default for FitConfig {
@@ -43,6 +45,7 @@ impl Default for FitConfig {
             lr: 1e-3,
             seed: 0,
             limit: None,
+            test_each_epoch: true,
         }
     }
 }
@@ -85,16 +88,28 @@ fn shifted(image: &[u8], dx: i32, dy: i32) -> impl Iterator<Item = u8> + '_ {
     })
 }
 
-/// Trains a classifier and returns it with its test accuracy per epoch.
+/// Trains a classifier on the data set's training split; returns it with
+/// its test accuracy (also reported after each epoch).
 pub fn fit(
     config: &FitConfig,
-    mut on_epoch: impl FnMut(usize, f64),
+    on_epoch: impl FnMut(usize, f64),
 ) -> anyhow::Result<(Classifier, f64)> {
     let mut train = Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?;
     if let Some(limit) = config.limit {
         train.truncate(limit);
     }
     let test = Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Test)?;
+    fit_on(&train, &test, config, on_epoch)
+}
+
+/// Trains a classifier on `train` (any labelled set, e.g. generated
+/// digits) and tests it on `test` after each epoch.
+pub fn fit_on(
+    train: &Dataset,
+    test: &Dataset,
+    config: &FitConfig,
+    mut on_epoch: impl FnMut(usize, f64),
+) -> anyhow::Result<(Classifier, f64)> {
     let device = training_device();
     let model_config = ClassifierConfig::new().with_num_classes(train.num_classes);
     let mut model = model_config.init(&device, config.seed);
@@ -129,8 +144,10 @@ pub fn fit(
             model = adam.step(model, &mut grads);
         }
         adam.config.lr *= 0.5;
-        test_accuracy = accuracy(&model, &test.images, &test.labels);
-        on_epoch(epoch + 1, test_accuracy);
+        if config.test_each_epoch || epoch + 1 == config.epochs {
+            test_accuracy = accuracy(&model, &test.images, &test.labels);
+            on_epoch(epoch + 1, test_accuracy);
+        }
     }
     Ok((model, test_accuracy))
 }

@@ -18,6 +18,7 @@ pub fn default_classifier_path(dataset: DatasetKind) -> PathBuf {
     if shipped.is_file() { shipped } else { relative }
 }
 
+pub mod cas;
 pub mod frechet;
 pub mod precision_recall;
 pub mod report;
@@ -169,15 +170,8 @@ impl Evaluator {
     /// The same figures for `n` real training digits (seeded draw): the ceiling.
     pub fn ceiling(&self, n: usize, seed: u64) -> anyhow::Result<Figures> {
         let train = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Train)?;
-        let n = n.min(train.len());
-        let picks = sample(&mut stream(seed, Purpose::Sample, u64::MAX), train.len(), n);
-        let mut images = Vec::with_capacity(n * IMAGE_PIXELS);
-        let mut labels = Vec::with_capacity(n);
-        for i in picks.iter() {
-            images.extend_from_slice(train.image(i));
-            labels.push(train.labels[i]);
-        }
-        self.score(&images, &labels)
+        let real = real_digits(&train, n, seed);
+        self.score(&real.images, &real.labels)
     }
 
     /// Generated figures beside the real-data ceiling, with diversity and collapse warnings.
@@ -200,6 +194,7 @@ impl Evaluator {
             diversity,
             collapsed,
             seconds: started.elapsed().as_secs_f64(),
+            cas: None,
         })
     }
 
@@ -217,6 +212,24 @@ impl Evaluator {
     pub fn test_accuracy(&self) -> anyhow::Result<f64> {
         let test = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Test)?;
         Ok(fit::accuracy(&self.classifier, &test.images, &test.labels))
+    }
+}
+
+/// `n` real training digits (at most all of them) drawn with `seed`: what
+/// generated sets are compared with.
+pub fn real_digits(train: &Dataset, n: usize, seed: u64) -> Dataset {
+    let n = n.min(train.len());
+    let picks = sample(&mut stream(seed, Purpose::Sample, u64::MAX), train.len(), n);
+    let mut images = Vec::with_capacity(n * IMAGE_PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    for i in picks.iter() {
+        images.extend_from_slice(train.image(i));
+        labels.push(train.labels[i]);
+    }
+    Dataset {
+        images,
+        labels,
+        ..*train
     }
 }
 

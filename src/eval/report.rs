@@ -39,6 +39,9 @@ pub struct Report {
     /// Classes whose diversity is below [`COLLAPSE_RATIO`].
     pub collapsed: Vec<usize>,
     pub seconds: f64,
+    /// The classification accuracy score, when asked for (`eval --cas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas: Option<super::cas::Cas>,
 }
 
 /// A class whose samples spread less than this share of the real class's has collapsed.
@@ -73,6 +76,16 @@ impl Report {
         ];
         for (name, a, b, digits) in rows {
             let _ = writeln!(s, "{name:<28}{a:>12.digits$}{b:>16.digits$}");
+        }
+        if let Some(cas) = &self.cas {
+            let (a, b) = (cas.generated, cas.real);
+            let _ = writeln!(s, "{:<28}{a:>12.4}{b:>16.4}", "classification acc. score");
+            let _ = writeln!(
+                s,
+                "  (a classifier trained only on {} of these samples, or on as many real digits, \
+                 {} epochs each, scored on the real test set; {:.0} s)",
+                cas.samples, cas.epochs, cas.seconds
+            );
         }
         let _ = writeln!(
             s,

@@ -143,28 +143,24 @@ pub async fn bounded_requests(request: Request, next: Next) -> Response {
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
-    if target > MAX_TARGET_BYTES {
-        return ApiError {
-            status: StatusCode::URI_TOO_LONG,
-            message: format!(
-                "the request target is {target} bytes; at most {MAX_TARGET_BYTES} are read"
-            ),
-        }
-        .into_response();
-    }
     let headers: usize = request
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if headers > MAX_HEADER_BYTES {
-        return ApiError {
-            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            message: format!(
-                "the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are read"
-            ),
+    for (status, what, bytes, most) in [
+        (StatusCode::URI_TOO_LONG, "target", target, MAX_TARGET_BYTES),
+        (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers",
+            headers,
+            MAX_HEADER_BYTES,
+        ),
+    ] {
+        if bytes > most {
+            let message = format!("request {what}: {bytes} bytes; at most {most} are read");
+            return ApiError { status, message }.into_response();
         }
-        .into_response();
     }
     next.run(request).await
 }
