@@ -1,7 +1,7 @@
 //! The fixed numbers of the seed architecture, declared once: the image
 //! geometry, the stride-2 convolutions' kernel, the LeakyReLU slope and the
-//! batch-norm settings. [`crate::model`] (burn's modules) and
-//! [`crate::native`] (our own kernels) both read them.
+//! batch-norm settings. `model` (burn's modules) and
+//! `native` (our own kernels) both read them.
 
 /// Side of an image, in pixels.
 pub const IMAGE_SIDE: usize = 28;

@@ -52,8 +52,8 @@ pub fn inference_device() -> Device {
     }
 }
 
-/// Whether tensors run on the CPU (burn Flex), where the generator's
-/// native generator ([`crate::native::NativeGenerator`]) is used.
+/// Whether tensors run on the CPU (burn Flex), where sampling runs the
+/// native generator (`native::NativeGenerator`).
 pub fn on_cpu() -> bool {
     CHOICE.get().copied().unwrap_or_default() == DeviceChoice::Cpu
 }

@@ -1,5 +1,5 @@
 //! The training step with hand-written forward and backward passes: the
-//! same iteration as burn's autodiff step ([`crate::train::step`]: same
+//! same iteration as burn's autodiff step (`train::step`, above this module: same
 //! losses, batch statistics, running statistics, Adam updates and figures),
 //! as a short list of the [`super::generator`] and [`super::discriminator`]
 //! passes.
