@@ -13,6 +13,7 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod native;
+pub mod onnx;
 pub mod optim;
 pub mod plot;
 pub mod rng;

@@ -1,11 +1,12 @@
 //! `cdcgan generate | export | morph | gif`: drawing from a trained generator.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 
 use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::data::DatasetKind;
 use crate::data::idx::write_idx;
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid, parse_digits};
@@ -23,12 +24,13 @@ pub struct Source {
 }
 
 impl Source {
-    fn load(&self) -> anyhow::Result<Sampler> {
+    /// The generator file: the run's (its EMA when it has one) or --checkpoint.
+    fn file(&self) -> anyhow::Result<PathBuf> {
         match (&self.run, &self.checkpoint) {
             (Some(run), _) => {
                 let run = RunDir::new(run);
                 run.ensure_trained()?;
-                Sampler::load(&run.sampling_generator())
+                Ok(run.sampling_generator())
             }
             (None, Some(file)) => {
                 ensure!(
@@ -36,10 +38,14 @@ impl Source {
                     "--checkpoint {}: no such file",
                     file.display()
                 );
-                Sampler::load(file)
+                Ok(file.clone())
             }
             (None, None) => bail!("give --run DIR or --checkpoint FILE"),
         }
+    }
+
+    fn load(&self) -> anyhow::Result<Sampler> {
+        Sampler::load(&self.file()?)
     }
 }
 
@@ -79,9 +85,13 @@ pub struct ExportArgs {
     /// Seed for the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output directory.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Output directory for the IDX files.
+    #[arg(long, required_unless_present = "onnx")]
+    pub out: Option<PathBuf>,
+    /// Write the generator as an ONNX file instead (opset 17: inputs z
+    /// float32 [N, 100] and label int64 [N], output images [N, 1, 28, 28]).
+    #[arg(long, conflicts_with_all = ["out", "count", "seed"])]
+    pub onnx: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +166,12 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.onnx {
+        return export_onnx(&args.source, path);
+    }
+    let Some(out) = &args.out else {
+        bail!("give --out DIR (IDX files) or --onnx FILE");
+    };
     ensure!(
         (1..=1_000_000).contains(&args.count),
         "--count must be in 1..=1000000 (got {})",
@@ -165,19 +181,47 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
     let seconds = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("--out {}: cannot create", args.out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create", out.display()))?;
     write_idx(
-        &args.out.join("images-idx3-ubyte"),
+        &out.join("images-idx3-ubyte"),
         &[args.count, IMAGE_SIDE, IMAGE_SIDE],
         &images,
     )?;
-    write_idx(&args.out.join("labels-idx1-ubyte"), &[args.count], &labels)?;
+    write_idx(&out.join("labels-idx1-ubyte"), &[args.count], &labels)?;
     eprintln!(
         "wrote {} labelled samples to {} ({:.0} images/s)",
         args.count,
-        args.out.display(),
+        out.display(),
         args.count as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// `export --onnx`: the generator (the EMA one when the run has one) as ONNX.
+fn export_onnx(source: &Source, path: &Path) -> anyhow::Result<()> {
+    let file = source.file()?;
+    let sampler = Sampler::load(&file)?;
+    let (_, meta) = crate::store::load(&file)?;
+    let dataset = match meta.get("dataset").map(String::as_str) {
+        Some("fashion-mnist") => DatasetKind::FashionMnist,
+        _ => DatasetKind::Mnist,
+    };
+    let classes = match dataset.num_classes() == sampler.num_classes() {
+        true => dataset.class_names(),
+        false => (0..sampler.num_classes()).map(|c| c.to_string()).collect(),
+    };
+    let info = crate::onnx::OnnxInfo {
+        classes,
+        dataset: dataset.name().to_string(),
+        source: file.display().to_string(),
+    };
+    crate::onnx::write_generator(path, sampler.generator(), &info)?;
+    eprintln!(
+        "wrote {} (ONNX opset {}, from {})",
+        path.display(),
+        crate::onnx::OPSET,
+        file.display()
     );
     Ok(())
 }

@@ -32,6 +32,26 @@ impl DatasetKind {
         10
     }
 
+    /// The classes' names, in label order.
+    pub fn class_names(self) -> Vec<String> {
+        let names: [&str; 10] = match self {
+            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+        };
+        names.map(String::from).to_vec()
+    }
+
     /// Where the set is looked for when `--data` is not given.
     pub fn default_dirs(self) -> Vec<PathBuf> {
         match self {

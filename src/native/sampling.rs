@@ -82,53 +82,76 @@ fn fold_batch_norm(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
     (scale, shift)
 }
 
-/// A transposed convolution's weight [in, out, k, k] as [in, k*k*out]
-/// (taps major, output channels last), each output channel scaled by
-/// `scale`; and its bias as `bias * scale + shift`.
-fn fold_transposed(
-    layer: &ConvTranspose2d,
-    norm: Option<(Vec<f32>, Vec<f32>)>,
-) -> (Vec<f32>, Vec<f32>) {
-    let [cin, cout, kh, kw] = layer.weight.val().dims();
-    let weight = host(layer.weight.val());
-    let bias = layer
-        .bias
-        .as_ref()
-        .map_or_else(|| vec![0.0; cout], |b| host(b.val()));
-    let (scale, shift) = norm.unwrap_or_else(|| (vec![1.0; cout], vec![0.0; cout]));
-    let mut folded = transposed_to_kernel(&weight, cin, cout, kh * kw);
-    for row in folded.chunks_mut(cout) {
-        row.iter_mut().zip(&scale).for_each(|(w, s)| *w *= s);
+/// A transposed convolution with the batch norm after it folded in
+/// (evaluation mode), in PyTorch layout: weight [in, out, k, k] with each
+/// output channel scaled, bias `bias * scale + shift`.
+#[derive(Debug, Clone)]
+pub struct FoldedDeconv {
+    /// [in, out, k, k].
+    pub dims: [usize; 4],
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl FoldedDeconv {
+    fn new(layer: &ConvTranspose2d, norm: Option<&BatchNorm>) -> Self {
+        let dims = layer.weight.val().dims();
+        let [_, cout, kh, kw] = dims;
+        let mut weight = host(layer.weight.val());
+        let bias = layer
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; cout], |b| host(b.val()));
+        let (scale, shift) = norm
+            .map(fold_batch_norm)
+            .unwrap_or_else(|| (vec![1.0; cout], vec![0.0; cout]));
+        for (taps, s) in weight.chunks_mut(kh * kw).zip(scale.iter().cycle()) {
+            taps.iter_mut().for_each(|w| *w *= s);
+        }
+        let bias = (0..cout).map(|o| bias[o] * scale[o] + shift[o]).collect();
+        Self { dims, weight, bias }
     }
-    let bias = (0..cout).map(|o| bias[o] * scale[o] + shift[o]).collect();
-    (folded, bias)
+
+    /// The weight as [in, k*k*out] (taps major, output channels last).
+    fn kernel_weight(&self) -> Vec<f32> {
+        let [cin, cout, kh, kw] = self.dims;
+        transposed_to_kernel(&self.weight, cin, cout, kh * kw)
+    }
+}
+
+/// G's three transposed convolutions with bn1 and bn2 folded in (its
+/// running statistics: evaluation mode).
+pub fn folded_layers(generator: &Generator) -> [FoldedDeconv; 3] {
+    let g = generator.valid();
+    [
+        FoldedDeconv::new(&g.deconv1, Some(&g.bn1)),
+        FoldedDeconv::new(&g.deconv2, Some(&g.bn2)),
+        FoldedDeconv::new(&g.deconv3, None),
+    ]
 }
 
 impl NativeGenerator {
     /// Compiles `generator` (its batch norms' running statistics are used,
     /// as in evaluation mode).
     pub fn new(generator: &Generator) -> Self {
-        let g = generator.valid();
-        let [inputs, _, kh, kw] = g.deconv1.weight.val().dims();
+        let [l1, l2, l3] = folded_layers(generator);
+        let [inputs, _, kh, kw] = l1.dims;
         assert_eq!(
             (kh, kw),
             (FIRST_SIDE, FIRST_SIDE),
             "the seed generator's first kernel"
         );
-        let (w1, b1) = fold_transposed(&g.deconv1, Some(fold_batch_norm(&g.bn1)));
-        let (w2, b2) = fold_transposed(&g.deconv2, Some(fold_batch_norm(&g.bn2)));
-        let (w3, b3) = fold_transposed(&g.deconv3, None);
         Self {
             inputs,
-            latent_dim: g.latent_dim,
-            num_classes: g.num_classes,
-            out_channels: b3.len(),
-            w1,
-            b1,
-            w2,
-            b2,
-            w3,
-            b3,
+            latent_dim: generator.latent_dim,
+            num_classes: generator.num_classes,
+            out_channels: l3.bias.len(),
+            w1: l1.kernel_weight(),
+            b1: l1.bias,
+            w2: l2.kernel_weight(),
+            b2: l2.bias,
+            w3: l3.kernel_weight(),
+            b3: l3.bias,
         }
     }
 

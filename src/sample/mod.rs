@@ -45,6 +45,11 @@ impl Sampler {
         }
     }
 
+    /// The generator in evaluation mode.
+    pub fn generator(&self) -> &Generator {
+        &self.generator
+    }
+
     /// Loads `generator.safetensors` (its header carries the architecture).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let (tensors, meta) = crate::store::load(path)?;

@@ -1,0 +1,147 @@
+//! The generator as a standard ONNX graph (opset 17), for use elsewhere
+//! (onnxruntime in Python, the browser, other programs):
+//!
+//! ```text
+//! inputs   z      float32 [N, latent]   the noise (N is dynamic)
+//!          label  int64   [N]           the class of each row, 0..classes-1
+//! output   images float32 [N, C, 28, 28] in [-1, 1]; pixel = (v + 1) * 127.5
+//! ```
+//!
+//! OneHot(label) -> Concat(z, one-hot) -> Unsqueeze to [N, latent+classes,
+//! 1, 1] -> ConvTranspose(k7) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
+//! output_padding 1) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
+//! output_padding 1) -> Tanh, the batch norms folded into the transposed
+//! convolutions before them (evaluation mode: the running statistics).
+//! The model's metadata names the classes, the data set and the image scale.
+
+mod proto;
+
+use std::path::Path;
+
+use proto::{Attr, Dim, ElemType, Message, float_tensor, int_tensor, node, value_info};
+
+use crate::arch::{IMAGE_SIDE, KERNEL, LEAKY_SLOPE, PADDING};
+use crate::model::Generator;
+use crate::native::sampling::{FoldedDeconv, folded_layers};
+
+/// The ONNX operator set the graph uses.
+pub const OPSET: i64 = 17;
+/// The IR version of opset 17.
+const IR_VERSION: i64 = 8;
+
+/// What goes into the model's metadata besides the graph.
+#[derive(Debug, Clone)]
+pub struct OnnxInfo {
+    /// The class names, in label order.
+    pub classes: Vec<String>,
+    /// The data set the generator was trained on.
+    pub dataset: String,
+    /// Where it came from (a run directory or file), for the record.
+    pub source: String,
+}
+
+/// The generator as ONNX model bytes.
+pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
+    let layers = folded_layers(generator);
+    let (latent, classes) = (generator.latent_dim, generator.num_classes);
+    let channels = layers[2].bias.len();
+    let leaky = [Attr::Float("alpha", LEAKY_SLOPE as f32)];
+    let mut graph = Message::new()
+        .string(2, "cdcgan_generator")
+        .message(
+            1,
+            node("OneHot", &["label", "depth", "one_hot_values"], &["y"], &[]),
+        )
+        .message(
+            1,
+            node("Concat", &["z", "y"], &["zy"], &[Attr::Int("axis", 1)]),
+        )
+        .message(1, node("Unsqueeze", &["zy", "spatial_axes"], &["x0"], &[]));
+    let flows = [("x0", "h1", "a1"), ("a1", "h2", "a2"), ("a2", "h3", "")];
+    for (i, (layer, (input, out, activated))) in layers.iter().zip(flows).enumerate() {
+        let (w, b) = (
+            format!("deconv{}.weight", i + 1),
+            format!("deconv{}.bias", i + 1),
+        );
+        graph = graph
+            .message(
+                1,
+                node(
+                    "ConvTranspose",
+                    &[input, &w, &b],
+                    &[out],
+                    &deconv_attrs(layer, i),
+                ),
+            )
+            .message(5, float_tensor(&w, &layer.dims, &layer.weight))
+            .message(5, float_tensor(&b, &[layer.bias.len()], &layer.bias));
+        graph = match activated {
+            "" => graph.message(1, node("Tanh", &[out], &["images"], &[])),
+            next => graph.message(1, node("LeakyRelu", &[out], &[next], &leaky)),
+        };
+    }
+    let n = Dim::Named("N");
+    let side = Dim::Fixed(IMAGE_SIDE);
+    graph = graph
+        .message(5, int_tensor("depth", &[], &[classes as i64]))
+        .message(5, float_tensor("one_hot_values", &[2], &[0.0, 1.0]))
+        .message(5, int_tensor("spatial_axes", &[2], &[2, 3]))
+        .message(
+            11,
+            value_info("z", ElemType::Float, &[n, Dim::Fixed(latent)]),
+        )
+        .message(11, value_info("label", ElemType::Int64, &[n]))
+        .message(
+            12,
+            value_info(
+                "images",
+                ElemType::Float,
+                &[n, Dim::Fixed(channels), side, side],
+            ),
+        );
+    let mut model = Message::new()
+        .int(1, IR_VERSION)
+        .string(2, "cdcgan")
+        .string(3, env!("CARGO_PKG_VERSION"))
+        .message(7, graph)
+        .message(8, Message::new().string(1, "").int(2, OPSET));
+    let metadata = [
+        ("classes", info.classes.join(",")),
+        ("dataset", info.dataset.clone()),
+        ("source", info.source.clone()),
+        (
+            "image_scale",
+            "images in [-1, 1]; pixel = (v + 1) * 127.5".to_string(),
+        ),
+        (
+            "inputs",
+            format!("z: float32 [N, {latent}] ~ N(0, 1); label: int64 [N]"),
+        ),
+    ];
+    for (key, value) in metadata {
+        model = model.message(14, Message::new().string(1, key).string(2, &value));
+    }
+    model.into_bytes()
+}
+
+/// The attributes of the generator's transposed convolution `index`: the
+/// first maps the 1x1 input to 7x7, the others double the side.
+fn deconv_attrs(layer: &FoldedDeconv, index: usize) -> Vec<Attr<'static>> {
+    let [_, _, kh, kw] = layer.dims;
+    let mut attrs = vec![Attr::Ints("kernel_shape", vec![kh as i64, kw as i64])];
+    if index > 0 {
+        debug_assert_eq!(kh, KERNEL);
+        let p = PADDING as i64;
+        attrs.extend([
+            Attr::Ints("strides", vec![2, 2]),
+            Attr::Ints("pads", vec![p, p, p, p]),
+            Attr::Ints("output_padding", vec![1, 1]),
+        ]);
+    }
+    attrs
+}
+
+/// Writes the generator to `path` as ONNX (atomically).
+pub fn write_generator(path: &Path, generator: &Generator, info: &OnnxInfo) -> anyhow::Result<()> {
+    crate::store::write_atomic(path, &generator_model(generator, info))
+}

@@ -1,0 +1,92 @@
+//! `cdcgan export --onnx` writes a generator that an independent runtime
+//! (onnxruntime, from PyPI; `scripts/test` installs it in a venv) runs to the
+//! same images as cdcgan for the same noise and labels, for any batch size.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use cdcgan::model::one_hot_values;
+use cdcgan::run::RunDir;
+use cdcgan::sample::Sampler;
+
+mod common;
+
+/// The Python that has onnxruntime: $CDCGAN_PYTHON (scripts/test sets it).
+fn python() -> String {
+    let python = std::env::var("CDCGAN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import onnxruntime, numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{python} cannot import onnxruntime and numpy: run scripts/test (it makes a venv with them), \
+         or `python3 -m pip install onnxruntime numpy`, or set CDCGAN_PYTHON"
+    );
+    python
+}
+
+fn raw<T: Copy>(values: &[T], to_le: impl Fn(T) -> Vec<u8>) -> Vec<u8> {
+    values.iter().flat_map(|v| to_le(*v)).collect()
+}
+
+#[test]
+fn exported_generator_matches_cdcgan_in_onnxruntime() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    // Enough steps that the images span most of [-1, 1].
+    common::train_tiny(&run_dir, 40);
+    let model = dir.path().join("g.onnx");
+    let out = common::cdcgan(&[
+        "export",
+        "--run",
+        run_dir.to_str().unwrap(),
+        "--onnx",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let sampler = Sampler::load(&RunDir::new(&run_dir).sampling_generator()).unwrap();
+    let check = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/onnx_check.py");
+    for n in [1usize, 13] {
+        let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+        let z = sampler.noise(5, 0, n);
+        let expected = sampler.forward(&z, &one_hot_values(&labels, 10));
+        let path = |name: &str| dir.path().join(format!("{name}-{n}"));
+        std::fs::write(path("z"), raw(&z, |v: f32| v.to_le_bytes().to_vec())).unwrap();
+        let wide: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        std::fs::write(
+            path("labels"),
+            raw(&wide, |v: i64| v.to_le_bytes().to_vec()),
+        )
+        .unwrap();
+        std::fs::write(
+            path("expected"),
+            raw(&expected, |v: f32| v.to_le_bytes().to_vec()),
+        )
+        .unwrap();
+        let out = Command::new(&python)
+            .arg(&check)
+            .arg(&model)
+            .args([path("z"), path("labels"), path("expected")])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        eprintln!("n = {n}: {said}");
+        assert!(
+            out.status.success(),
+            "n = {n}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains(&format!("shape=[{n}, 1, 28, 28]")), "{said}");
+        assert!(
+            said.contains("classes=0,1,2,3,4,5,6,7,8,9 dataset=mnist"),
+            "{said}"
+        );
+    }
+}
