@@ -2,14 +2,29 @@
 # Side-by-side throughput: cdcgan's bench and the PyTorch peer, alternating
 # A B A B on the same threads, then the ratios of the medians.
 #
-#   bench/compare.sh [ROUNDS=2] [THREADS=2]
+#   bench/compare.sh [seed|fast] [ROUNDS=2] [THREADS=2]
+#
+# seed (the default): the seed network (G 256 / D 128, batch 100, Adam 2e-4);
+# fast: the default recipe's shape (G 64 / D 32, batch 25, Adam 4e-4).
+# Other shapes: OURS="--g-channels N --d-channels N --batch-size B" and
+# PEER="--g-channels N --d-channels N --batch B --lr LR" in the environment.
 #
 # Needs the peer's venv (see ../shared/peers/README.md):
 #   python3 -m venv "$HOME/torch-venv" && "$HOME/torch-venv/bin/pip" install torch==2.15.0 numpy pillow
 set -euo pipefail
 cd "$(dirname "$0")/.."
+shape=seed
+case "${1:-}" in seed | fast) shape="$1"; shift ;; esac
 rounds="${1:-2}"
 threads="${2:-2}"
+if [ "$shape" = fast ]; then
+  ours_shape="${OURS:---g-channels 64 --d-channels 32 --batch-size 25}"
+  peer_shape="${PEER:---g-channels 64 --d-channels 32 --batch 25 --lr 4e-4}"
+else
+  ours_shape="${OURS:-}"
+  peer_shape="${PEER:-}"
+fi
+echo "shape: $shape (cdcgan: ${ours_shape:-defaults}; peer: ${peer_shape:-defaults}), $threads threads"
 peer_dir="${PEER_DIR:-../shared/peers}"
 python="${TORCH_PYTHON:-$HOME/torch-venv/bin/python}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cdcgan-target}"
@@ -20,10 +35,14 @@ ours="$CARGO_TARGET_DIR/release/cdcgan"
 value() { grep -o "$1=[0-9.]*" | tail -n 1 | cut -d= -f2; }
 declare -a our_train our_gen peer_train peer_gen
 for ((r = 1; r <= rounds; r++)); do
-  out=$("$ours" --threads "$threads" bench --iters 30 --gen-iters 30)
+  # shellcheck disable=SC2086 # the shape flags split on purpose
+  out=$("$ours" --threads "$threads" bench --iters 30 --gen-iters 30 $ours_shape)
+  [ "$r" = 1 ] && grep -E '^# (cpu|fp32)' <<<"$out"
+  grep -E '^# (training|generation): [0-9]' <<<"$out" | sed "s/^/round $r cdcgan /"
   our_train+=("$(value train_samples_per_s <<<"$out")"); our_gen+=("$(value gen_images_per_s <<<"$out")")
   echo "round $r cdcgan:  train ${our_train[-1]} samples/s, generate ${our_gen[-1]} images/s"
-  out=$("$python" "$peer_dir/torch_cdcgan.py" --threads "$threads" --bench-iters 30 --bench-gen 30 --data-dir data/mnist)
+  # shellcheck disable=SC2086
+  out=$("$python" "$peer_dir/torch_cdcgan.py" --threads "$threads" --bench-iters 30 --bench-gen 30 --data-dir data/mnist $peer_shape)
   peer_train+=("$(value train_samples_per_s <<<"$out")"); peer_gen+=("$(value gen_images_per_s <<<"$out")")
   echo "round $r pytorch: train ${peer_train[-1]} samples/s, generate ${peer_gen[-1]} images/s"
 done

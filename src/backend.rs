@@ -14,9 +14,12 @@ use burn::tensor::Device;
 /// the development machines have no GPU.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceChoice {
+    /// The CPU, through burn's Flex backend.
     #[default]
     Cpu,
+    /// An NVIDIA GPU through burn's CUDA backend (needs the `cuda` feature).
     Cuda,
+    /// A GPU through burn's wgpu backend (needs the `wgpu` feature).
     Wgpu,
 }
 

@@ -23,11 +23,14 @@ pub(crate) fn ensure_font() {
 
 /// One named line: (x, y) points.
 pub struct Series<'a> {
+    /// The legend entry.
     pub name: &'a str,
+    /// The points, in drawing order.
     pub points: Vec<(f64, f64)>,
 }
 
 impl<'a> Series<'a> {
+    /// A line named `name` through `points`.
     pub fn new(name: &'a str, points: Vec<(f64, f64)>) -> Self {
         Self { name, points }
     }
@@ -35,9 +38,13 @@ impl<'a> Series<'a> {
 
 /// One chart panel.
 pub struct Panel<'a> {
+    /// The caption above the chart.
     pub title: &'a str,
+    /// The x axis's label.
     pub x_label: &'a str,
+    /// The y axis's label.
     pub y_label: &'a str,
+    /// The lines, each in its own colour.
     pub series: Vec<Series<'a>>,
 }
 
@@ -147,22 +154,32 @@ pub fn write_rgb_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow
 /// One logging window as `loss.png` reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct LossPoint {
+    /// Global iteration count at the end of the window (the x axis).
     pub step: f64,
+    /// D's mean loss over the window.
     pub d_loss: f32,
+    /// G's mean loss over the window.
     pub g_loss: f32,
+    /// Mean sigmoid(D(real)).
     pub d_real: f32,
+    /// Mean sigmoid(D(fake)).
     pub d_fake: f32,
 }
 
 /// One evaluation as `quality.png` reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct QualityPoint {
+    /// 1-based epoch of the evaluation (the x axis).
     pub epoch: f64,
     /// Training wall time, minutes.
     pub minutes: f64,
+    /// Share of samples the evaluator classifies as their requested label.
     pub accuracy: f32,
+    /// Frechet distance to the test set in the evaluator's feature space.
     pub frechet: f32,
+    /// Share of samples inside the real digits' manifold.
     pub precision: f32,
+    /// Share of real digits inside the samples' manifold.
     pub recall: f32,
 }
 

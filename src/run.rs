@@ -49,10 +49,12 @@ fn try_lock(file: &File) -> anyhow::Result<bool> {
 /// Paths inside one run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
+    /// The run directory itself.
     pub root: PathBuf,
 }
 
 impl RunDir {
+    /// The run directory at `root` (nothing is created or checked).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
@@ -84,30 +86,39 @@ impl RunDir {
         bail!("{}: no free run name for {stamp}", base.display())
     }
 
+    /// `config.json`: every hyper-parameter, data set, seed and version.
     pub fn config(&self) -> PathBuf {
         self.root.join("config.json")
     }
+    /// `metrics.csv`: one row per logging window.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")
     }
+    /// `loss.png`: the losses and D's outputs plotted from metrics.csv.
     pub fn loss_plot(&self) -> PathBuf {
         self.root.join("loss.png")
     }
+    /// `quality.png`: the in-training evaluations plotted from metrics.csv.
     pub fn quality_plot(&self) -> PathBuf {
         self.root.join("quality.png")
     }
+    /// `samples/`: the epoch grids and the progress GIF.
     pub fn samples(&self) -> PathBuf {
         self.root.join("samples")
     }
+    /// `samples/epoch_NNN.png`: the fixed-noise class grid after 1-based `epoch`.
     pub fn epoch_grid(&self, epoch: usize) -> PathBuf {
         self.samples().join(format!("epoch_{epoch:03}.png"))
     }
+    /// `samples/progress.gif`: the epoch grids as an animation.
     pub fn progress_gif(&self) -> PathBuf {
         self.samples().join("progress.gif")
     }
+    /// `checkpoint/`: the weights and the training state.
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")
     }
+    /// G's weights (inference: generate, export, eval).
     pub fn generator(&self) -> PathBuf {
         self.checkpoint().join("generator.safetensors")
     }
@@ -122,9 +133,11 @@ impl RunDir {
             false => self.generator(),
         }
     }
+    /// D's weights.
     pub fn discriminator(&self) -> PathBuf {
         self.checkpoint().join("discriminator.safetensors")
     }
+    /// G, D, both Adam states and the progress, for resuming.
     pub fn train_state(&self) -> PathBuf {
         self.checkpoint().join("train_state.safetensors")
     }

@@ -18,7 +18,9 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 /// One tensor on the host: shape and row-major f32 values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostTensor {
+    /// The dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The values, row-major: the product of `shape` of them.
     pub values: Vec<f32>,
 }
 

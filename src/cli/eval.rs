@@ -13,6 +13,7 @@ use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
 
+/// Arguments of `cdcgan eval`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
@@ -37,7 +38,7 @@ pub struct EvalArgs {
     /// Directory with the data set's IDX files.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Evaluator weights (default: models/<dataset>-classifier.safetensors).
+    /// Evaluator weights (default: models/DATASET-classifier.safetensors).
     #[arg(long)]
     pub classifier: Option<PathBuf>,
     /// Print JSON instead of the table.
@@ -46,7 +47,7 @@ pub struct EvalArgs {
     /// Also the classification accuracy score: a classifier trained only on
     /// --cas-samples samples (fresh noise; with --images, that set), tested on
     /// the real test set, beside one trained on as many real digits (slow:
-    /// about 3 minutes for 60,000 on 2 cores).
+    /// about 8 minutes for 60,000 on 2 cores).
     #[arg(long)]
     pub cas: bool,
     /// Samples the CAS classifier trains on, an equal share per class.
@@ -54,21 +55,26 @@ pub struct EvalArgs {
     pub cas_samples: usize,
 }
 
+/// The subcommands of `cdcgan classifier`.
 #[derive(Debug, Subcommand)]
 pub enum ClassifierCommand {
-    /// Train the evaluator classifier and save it (default: models/<dataset>-classifier.safetensors).
+    /// Train the evaluator classifier and save it (default: models/DATASET-classifier.safetensors).
     Train(ClassifierTrainArgs),
 }
 
+/// Arguments of `cdcgan classifier train`.
 #[derive(Debug, Args)]
 pub struct ClassifierTrainArgs {
+    /// Data set to train and test the classifier on.
     #[arg(long, value_enum, default_value = "mnist")]
     pub dataset: DatasetKind,
     /// Directory with the four IDX files.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Passes over the training set (1 to 100; the learning rate halves after each).
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
+    /// Seed for the initial weights, the shuffling and the shift augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output file.

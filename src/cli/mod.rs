@@ -1,6 +1,6 @@
 //! The command line: `cdcgan train | generate | export | eval | serve | ...`,
-//! one file per group of subcommands: [`train`], [`sample`] (generate,
-//! export, morph, gif), [`eval`] (eval, classifier), [`bench`], [`serve`].
+//! one file per group of subcommands: `train`, `sample` (generate,
+//! export, morph, gif), `eval` (eval, classifier), `bench`, `serve`.
 //! Each file holds its arguments (clap derive) and their handler.
 
 mod bench;
@@ -17,6 +17,7 @@ pub use sample::{ExportArgs, GenerateArgs, GifArgs, MorphArgs, Source};
 
 pub use train::TrainArgs;
 
+/// The parsed command line: global options and the subcommand.
 #[derive(Debug, Parser)]
 #[command(
     name = "cdcgan",
@@ -30,10 +31,12 @@ pub struct Cli {
     /// Where tensors run (cuda and wgpu need the cargo feature of that name; untested here).
     #[arg(long, global = true, value_enum, default_value = "cpu")]
     pub device: crate::backend::DeviceChoice,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands, each with its arguments.
 // TrainArgs is large beside the others; the command is parsed once.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]

@@ -49,9 +49,11 @@ impl Source {
     }
 }
 
+/// Arguments of `cdcgan generate`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
+    /// The generator to sample from (--run or --checkpoint).
     #[command(flatten)]
     pub source: Source,
     /// Write these digits in one row, e.g. 2026.
@@ -74,9 +76,11 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `cdcgan export`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct ExportArgs {
+    /// The generator to sample from (--run or --checkpoint).
     #[command(flatten)]
     pub source: Source,
     /// Number of samples (an equal share per class).
@@ -89,14 +93,16 @@ pub struct ExportArgs {
     #[arg(long, required_unless_present = "onnx")]
     pub out: Option<PathBuf>,
     /// Write the generator as an ONNX file instead (opset 17: inputs z
-    /// float32 [N, 100] and label int64 [N], output images [N, 1, 28, 28]).
+    /// float32 (N, 100) and label int64 (N), output images (N, 1, 28, 28)).
     #[arg(long, conflicts_with_all = ["out", "count", "seed"])]
     pub onnx: Option<PathBuf>,
 }
 
+/// Arguments of `cdcgan morph`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct MorphArgs {
+    /// The generator to sample from (--run or --checkpoint).
     #[command(flatten)]
     pub source: Source,
     /// Class to start from (with --latent: the class kept).
@@ -111,6 +117,7 @@ pub struct MorphArgs {
     /// Number of images.
     #[arg(long, default_value_t = 16)]
     pub steps: usize,
+    /// Seed for the noise (with --latent, the walk starts at this seed's vector).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output: .gif for an animation, anything else for a PNG strip.
@@ -118,6 +125,7 @@ pub struct MorphArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `cdcgan gif`.
 #[derive(Debug, Args)]
 pub struct GifArgs {
     /// The run directory.

@@ -11,12 +11,14 @@ use crate::run::RunDir;
 use crate::train::flags::TrainFlags;
 use crate::train::{self, Ending, TrainConfig};
 
+/// Arguments of `cdcgan train`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
+    /// The flags that decide what the run learns and for how long.
     #[command(flatten)]
     pub flags: TrainFlags,
-    /// Run directory [default: runs/<UTC timestamp>, linked as runs/latest].
+    /// Run directory [default: runs/TIMESTAMP (UTC), linked as runs/latest].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in DIR from its last checkpoint.

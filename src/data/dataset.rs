@@ -20,6 +20,7 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
+    /// The set's command-line and file name (`mnist`, `fashion-mnist`), as in `--dataset`.
     pub fn name(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "mnist",
@@ -84,7 +85,9 @@ impl DatasetKind {
 /// Training or test half of a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
+    /// The training files (`train-*-ubyte`; 60,000 images in MNIST).
     Train,
+    /// The test files (`t10k-*-ubyte`; 10,000 images in MNIST).
     Test,
 }
 
@@ -100,22 +103,30 @@ impl Split {
 /// Labelled grey images held as bytes (0..=255), row-major, `height * width` each.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// All images back to back: [images, height, width], one byte per pixel.
     pub images: Vec<u8>,
+    /// One class label per image, each in 0..num_classes.
     pub labels: Vec<u8>,
+    /// Image height in pixels.
     pub height: usize,
+    /// Image width in pixels.
     pub width: usize,
+    /// Number of classes the labels range over.
     pub num_classes: usize,
 }
 
 impl Dataset {
+    /// Number of images (and labels).
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the set holds no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
+    /// Pixels in one image: `height * width`.
     pub fn pixels_per_image(&self) -> usize {
         self.height * self.width
     }

@@ -22,43 +22,76 @@ pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
 /// What can be wrong with an IDX file. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
+    /// The file could not be opened or read.
     #[error("{path}: cannot read: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying I/O (or gzip) error.
         source: std::io::Error,
     },
+    /// The first two bytes are not zero, or the file is shorter than the 4-byte magic.
     #[error("{path}: not an IDX file (magic bytes {magic:02x?}, expected 00 00 08 0N)")]
-    BadMagic { path: PathBuf, magic: [u8; 4] },
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// The magic as read (zero-padded when the file is shorter).
+        magic: [u8; 4],
+    },
+    /// The element type is not unsigned bytes (0x08).
     #[error("{path}: IDX element type 0x{dtype:02x} is not supported (only unsigned bytes, 0x08)")]
-    UnsupportedDtype { path: PathBuf, dtype: u8 },
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The element type code, the magic's third byte.
+        dtype: u8,
+    },
+    /// The number of dimensions is not the one asked for.
     #[error("{path}: expected {expected} dimensions, the header says {found}")]
     WrongRank {
+        /// The file.
         path: PathBuf,
+        /// Dimensions asked for (1 for labels, 3 for images).
         expected: usize,
+        /// Dimensions in the header (the magic's fourth byte).
         found: usize,
     },
+    /// The header claims a payload above [`MAX_PAYLOAD_BYTES`].
     #[error("{path}: header dimensions {dims:?} claim {claimed} bytes, above the {max} byte limit")]
     TooLarge {
+        /// The file.
         path: PathBuf,
+        /// The dimensions in the header.
         dims: Vec<u32>,
+        /// Their product: the payload size claimed, in bytes.
         claimed: u128,
+        /// The limit, in bytes ([`MAX_PAYLOAD_BYTES`]).
         max: u64,
     },
+    /// The file ends before the dimensions or the payload the header declares.
     #[error(
         "{path}: truncated: header dimensions {dims:?} need {expected} data bytes, the file has {found}"
     )]
     Truncated {
+        /// The file.
         path: PathBuf,
+        /// The dimensions in the header (empty when the dimensions themselves are cut off).
         dims: Vec<u32>,
+        /// Bytes needed (of the dimensions, or of the payload).
         expected: u64,
+        /// Bytes present.
         found: u64,
     },
+    /// Bytes follow the payload the header declares.
     #[error(
         "{path}: {found} bytes of trailing data after the {expected} bytes the header declares"
     )]
     TrailingData {
+        /// The file.
         path: PathBuf,
+        /// Payload bytes the header declares.
         expected: u64,
+        /// Bytes after the payload.
         found: u64,
     },
 }
@@ -66,7 +99,9 @@ pub enum IdxError {
 /// A decoded IDX array of unsigned bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxArray {
+    /// The dimensions, outermost first (e.g. [images, rows, columns]).
     pub dims: Vec<usize>,
+    /// The values, row-major: the product of `dims` bytes.
     pub data: Vec<u8>,
 }
 

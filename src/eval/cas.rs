@@ -18,11 +18,13 @@ pub const CAS_EPOCHS: usize = 2;
 pub struct Cas {
     /// Images each classifier trained on.
     pub samples: usize,
+    /// Epochs of each classifier training ([`CAS_EPOCHS`]).
     pub epochs: usize,
     /// Trained on the sample set.
     pub generated: f64,
     /// Trained on real training digits (the same count).
     pub real: f64,
+    /// Wall time of both trainings, in seconds.
     pub seconds: f64,
 }
 

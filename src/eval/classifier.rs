@@ -30,20 +30,30 @@ use crate::store::{self, Metadata};
 /// Width of the feature layer used for distances.
 pub const FEATURES: usize = 128;
 
+/// The evaluator's shape; saved as JSON in the weights file's header.
 #[derive(Config, Debug)]
 pub struct ClassifierConfig {
+    /// Number of classes: the width of the logits.
     #[config(default = 10)]
     pub num_classes: usize,
 }
 
+/// The evaluator CNN (see the module docs for the layers).
 #[derive(Module, Debug)]
 pub struct Classifier {
+    /// 1 -> 32 channels, k5, padding 2, on 28x28.
     pub conv1: Conv2d,
+    /// Batch norm after `conv1`.
     pub bn1: BatchNorm,
+    /// 32 -> 64 channels, k5, padding 2, on 14x14.
     pub conv2: Conv2d,
+    /// Batch norm after `conv2`.
     pub bn2: BatchNorm,
+    /// Fully connected 64x7x7 -> 128 features, stored as a k7 convolution.
     pub fc1: Conv2d,
+    /// Batch norm on the 128 features.
     pub bn3: BatchNorm,
+    /// Fully connected 128 -> classes logits, stored as a k1 convolution.
     pub fc2: Conv2d,
 }
 

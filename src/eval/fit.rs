@@ -23,11 +23,17 @@ use crate::store::Metadata;
 /// Settings of one classifier training run.
 #[derive(Debug, Clone)]
 pub struct FitConfig {
+    /// The data set to train and test on.
     pub dataset: DatasetKind,
+    /// Directory with its IDX files (`None`: the default places).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Images per Adam step.
     pub batch_size: usize,
+    /// Initial learning rate, halved after each epoch.
     pub lr: f64,
+    /// Seed for the initial weights, the shuffling and the shifts.
     pub seed: u64,
     /// Train on the first N images only (tests).
     pub limit: Option<usize>,

@@ -13,7 +13,9 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 /// Mean and covariance (unbiased, as `numpy.cov`) of a set of feature rows.
 #[derive(Debug, Clone)]
 pub struct Gaussian {
+    /// The mean feature vector, `[dim]`.
     pub mean: DVector<f64>,
+    /// The covariance, [dim, dim].
     pub cov: DMatrix<f64>,
 }
 

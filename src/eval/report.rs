@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 /// Quality figures of one labelled sample set, scored against the real test set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
+    /// Number of images scored.
     pub samples: usize,
     /// Share classified as the label they were generated for.
     pub accuracy: f64,
+    /// `accuracy` for each class's samples, in label order.
     pub per_class_accuracy: Vec<f64>,
     /// Frechet distance of all samples to the whole test set.
     pub frechet: f64,
@@ -18,7 +20,9 @@ pub struct Figures {
     pub per_class_frechet: Vec<f64>,
     /// Mean of `per_class_frechet`.
     pub mean_class_frechet: f64,
+    /// Share of the samples inside the real test set's manifold (are they realistic?).
     pub precision: f64,
+    /// Share of the real test digits inside the samples' manifold (is the variety covered?).
     pub recall: f64,
     /// Each class's feature spread, sqrt(trace(covariance)).
     pub per_class_spread: Vec<f64>,
@@ -27,10 +31,13 @@ pub struct Figures {
 /// A full evaluation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// The data set's name (`mnist`, `fashion-mnist`).
     pub dataset: String,
+    /// Path of the evaluator classifier's weights file.
     pub evaluator: String,
     /// Nearest neighbours for precision/recall.
     pub k: usize,
+    /// The samples' figures.
     pub generated: Figures,
     /// Real training digits scored the same way: what a perfect generator reaches.
     pub ceiling: Figures,
@@ -38,6 +45,7 @@ pub struct Report {
     pub diversity: Vec<f64>,
     /// Classes whose diversity is below [`COLLAPSE_RATIO`].
     pub collapsed: Vec<usize>,
+    /// Wall time of the scoring (samples and ceiling), in seconds.
     pub seconds: f64,
     /// The classification accuracy score, when asked for (`eval --cas`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,6 +23,7 @@ use super::generator::batch_norm;
 use super::init::DcganInit;
 use crate::arch::LEAKY_SLOPE;
 
+/// The discriminator's sizes and options, as stored in a run's `config.json`.
 #[derive(Config, Debug)]
 pub struct DiscriminatorConfig {
     /// Number of classes (label planes, and the auxiliary head's width).
@@ -59,21 +60,27 @@ pub enum Conditioning {
 /// features, stored with PyTorch's convolution weight layout.
 #[derive(Module, Debug)]
 pub struct Discriminator {
+    /// image (+ one plane per class) -> base channels, k5, stride 2: 28x28 -> 14x14.
     pub conv1: Conv2d,
+    /// base -> 2x base channels, k5, stride 2: 14x14 -> 7x7.
     pub conv2: Conv2d,
+    /// Batch norm after `conv2`.
     pub bn2: BatchNorm,
+    /// 2x base channels -> the real/fake logit, k7 over the 7x7 features.
     pub conv3: Conv2d,
+    /// The AC-GAN head: 2x base channels -> class logits, k7; absent without it.
     pub aux: Option<Conv2d>,
     /// The class embedding of a projection discriminator, [classes, 256]
     /// (PyTorch's `nn.Embedding` layout, `embed.weight`).
     pub embed: Option<Embedding>,
+    /// Number of classes: label planes, head outputs, embedding rows.
     pub num_classes: usize,
 }
 
 /// What D says about a batch.
 #[derive(Debug, Clone)]
 pub struct DiscriminatorOutput {
-    /// Real/fake logits, [B].
+    /// Real/fake logits, `[B]`.
     pub logits: Tensor<1>,
     /// Class logits from the auxiliary head, [B, classes], when D has one.
     pub class_logits: Option<Tensor<2>>,

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::init::DcganInit;
 use crate::arch::{BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
+/// The generator's sizes, as stored in a run's `config.json`.
 #[derive(Config, Debug)]
 pub struct GeneratorConfig {
     /// Length of the noise vector z.
@@ -33,10 +34,15 @@ pub struct GeneratorConfig {
 /// -> BN -> LReLU -> ConvT(k5, s2) -> tanh = [B, 1, 28, 28] in [-1, 1].
 #[derive(Module, Debug)]
 pub struct Generator {
+    /// latent+classes -> base channels, k7: 1x1 -> 7x7.
     pub deconv1: ConvTranspose2d,
+    /// Batch norm after `deconv1`.
     pub bn1: BatchNorm,
+    /// base -> base/2 channels, k5, stride 2: 7x7 -> 14x14.
     pub deconv2: ConvTranspose2d,
+    /// Batch norm after `deconv2`.
     pub bn2: BatchNorm,
+    /// base/2 -> image channels, k5, stride 2: 14x14 -> 28x28 (then tanh).
     pub deconv3: ConvTranspose2d,
     /// Length of z.
     pub latent_dim: usize,

@@ -27,6 +27,7 @@ pub struct DcganInit<R: Rng> {
 }
 
 impl<R: Rng> DcganInit<R> {
+    /// An initialiser drawing its values from `rng`.
     pub fn new(rng: R) -> Self {
         Self { rng }
     }

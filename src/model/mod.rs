@@ -20,7 +20,9 @@ pub const MAX_CHANNELS: usize = 4096;
 /// Both networks' hyper-parameters, as stored in a run's `config.json`.
 #[derive(Config, Debug)]
 pub struct GanConfig {
+    /// G's sizes.
     pub generator: GeneratorConfig,
+    /// D's sizes and options.
     pub discriminator: DiscriminatorConfig,
 }
 

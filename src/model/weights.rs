@@ -27,6 +27,7 @@ pub fn torch_name(path: &[String]) -> String {
 /// A transformation of a module's float tensors that needs each tensor's
 /// module path (`["bn1", "gamma"]`): initialisers, loaders, optimizers.
 pub trait PathMapper {
+    /// Maps the tensor `param` found at module path `path` (field names, outermost first).
     fn map_at<const D: usize>(
         &mut self,
         path: &[String],

@@ -103,7 +103,7 @@ pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
 }
 
 /// Transposed convolution `S -> 2S` of `x` ([images * S * S, cin], channels
-/// last) with `weight` [cin, 25 * cout] (taps major) and `bias` [cout]:
+/// last) with `weight` `[cin, 25 * cout]` (taps major) and `bias` `[cout]`:
 /// `activation(gather(x . W) + bias)`, [images * 2S * 2S, cout].
 pub fn deconv_forward(
     x: &[f32],

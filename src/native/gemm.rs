@@ -53,7 +53,9 @@ impl<'a> Operand<'a> {
 /// calling one (when the caller already runs one product per thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threads {
+    /// Split the product over rayon's pool.
     All,
+    /// Run it on the calling thread only.
     This,
 }
 

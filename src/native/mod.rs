@@ -12,8 +12,8 @@
 //! Layers, each a `*_forward` / `*_backward` pair with mirrored arguments:
 //! [`dense`] (G's first layer, D's last), [`conv`] (the stride-2
 //! convolution and its transpose), [`norm`] (training batch norm),
-//! [`activation`] (LeakyReLU, tanh). [`generator`] and [`discriminator`] are
-//! the networks' passes as lists of those calls; [`params`] lays the
+//! [`activation`] (LeakyReLU, tanh). `generator` and `discriminator` are
+//! the networks' passes as lists of those calls; `params` lays the
 //! weights out for them; [`step`] is one GAN iteration; [`sampling`] the
 //! evaluation-mode generator with its batch norms folded in.
 

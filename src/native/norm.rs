@@ -50,9 +50,11 @@ pub fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
 pub struct BatchNormCache {
     /// (x - mean) / sqrt(var + eps), [rows, channels].
     pub normalized: Vec<f32>,
+    /// 1 / sqrt(var + eps), per channel.
     pub inv_std: Vec<f32>,
     /// The batch mean and biased variance (for the running statistics).
     pub mean: Vec<f32>,
+    /// The batch's biased variance, per channel.
     pub var: Vec<f32>,
 }
 

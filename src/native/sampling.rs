@@ -89,7 +89,9 @@ fn fold_batch_norm(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
 pub struct FoldedDeconv {
     /// [in, out, k, k].
     pub dims: [usize; 4],
+    /// The weight, row-major [in, out, k, k], each output channel scaled by its norm.
     pub weight: Vec<f32>,
+    /// One bias per output channel, with the norm's shift folded in.
     pub bias: Vec<f32>,
 }
 

@@ -1,12 +1,12 @@
 //! The training step with hand-written forward and backward passes: the
 //! same iteration as burn's autodiff step (`train::step`, above this module: same
 //! losses, batch statistics, running statistics, Adam updates and figures),
-//! as a short list of the [`super::generator`] and [`super::discriminator`]
+//! as a short list of the `generator` and `discriminator`
 //! passes.
 //!
 //! The weights stay in PyTorch layout under their PyTorch names (the same
 //! named tensors checkpoints and [`Adam`] use); each step lays them out for
-//! the kernels ([`ParamSet::from_torch`]) and brings the gradients back, so
+//! the kernels (`ParamSet::from_torch`) and brings the gradients back, so
 //! the optimizer state, checkpoints and the moving average are shared with
 //! burn's path.
 

@@ -18,9 +18,13 @@ use crate::model::weights::{HostTensor, NamedTensors, PathMapper, map_with_paths
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay rate of the first moment (the running mean of gradients).
     pub beta1: f64,
+    /// Decay rate of the second moment (the running mean of squared gradients).
     pub beta2: f64,
+    /// Added to the root of the second moment to avoid dividing by zero.
     pub eps: f64,
 }
 
@@ -46,6 +50,7 @@ struct Moments {
 /// Adam over the parameters of one module.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam {
+    /// The hyper-parameters; callers change `lr` between steps for schedules.
     pub config: AdamConfig,
     /// Number of updates done (PyTorch's `step`), for bias correction.
     pub steps: u64,
@@ -53,6 +58,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// A fresh optimizer: no steps taken, zero moments.
     pub fn new(config: AdamConfig) -> Self {
         Self {
             config,

@@ -19,7 +19,9 @@ pub enum GanLoss {
 /// What one training step's losses need to know of the recipe.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepLoss {
+    /// The adversarial loss (`--loss`).
     pub loss: GanLoss,
+    /// One-sided label smoothing: D's target for real images is `1 - s` (BCE only).
     pub label_smoothing: f32,
     /// Weight of the AC-GAN classification terms (when D has the head).
     pub aux_weight: f32,
@@ -39,7 +41,9 @@ impl Default for StepLoss {
 /// What one step measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
+    /// D's loss on the real and fake batches (plus the AC-GAN term when D has the head).
     pub d_loss: f32,
+    /// G's loss through the updated D (plus the AC-GAN term when D has the head).
     pub g_loss: f32,
     /// Mean sigmoid(D(real)).
     pub d_real: f32,

@@ -152,9 +152,17 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
 #[derive(Debug, Clone, Copy)]
 pub enum Morph {
     /// Fixed noise; the condition slides from one class to another.
-    Class { from: u8, to: u8 },
+    Class {
+        /// The class at the first image.
+        from: u8,
+        /// The class at the last image.
+        to: u8,
+    },
     /// Fixed class; the noise walks from one seed's vector to the next's.
-    Latent { class: u8 },
+    Latent {
+        /// The class every image is drawn as.
+        class: u8,
+    },
 }
 
 /// `steps` images of the morph (784 bytes each).

@@ -73,10 +73,12 @@ impl Sampler {
         Ok(Self::new(generator))
     }
 
+    /// Number of classes the generator is conditioned on.
     pub fn num_classes(&self) -> usize {
         self.generator.num_classes
     }
 
+    /// Length of the generator's noise vector z.
     pub fn latent_dim(&self) -> usize {
         self.generator.latent_dim
     }

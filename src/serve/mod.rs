@@ -13,11 +13,11 @@
 //!
 //! Bad parameters get HTTP 400 with `{"error": "..."}` before any work starts.
 //! Bound to a loopback address, the server answers only requests whose `Host`
-//! names this machine (localhost, 127.0.0.1, [::1]): a web page elsewhere that
+//! names this machine (localhost, 127.0.0.1, `[::1]`): a web page elsewhere that
 //! rebinds its own name to 127.0.0.1 (DNS rebinding) gets 421, not the API.
 //! Generation runs on the blocking pool, at most `max_concurrent` requests at a
-//! time; the rest wait their turn (up to [`QUEUE_WAIT`], then 503).
-//! Connections ([`connections`]): a client has `--header-timeout` seconds
+//! time; the rest wait their turn (up to `QUEUE_WAIT` (20 s), then 503).
+//! Connections (`connections`): a client has `--header-timeout` seconds
 //! (default 10) to send a request's headers, on a new connection or an idle
 //! kept-alive one, or it is closed; at most `--max-connections` are open at
 //! once (default: half the open-file limit, at most 1,024), the excess gets

@@ -15,11 +15,14 @@ pub const MAX_STEPS: usize = 64;
 /// An error answered as `{"error": "..."}` with its status.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status answered.
     pub status: StatusCode,
+    /// What went wrong, for the `error` field.
     pub message: String,
 }
 
 impl ApiError {
+    /// A 400 Bad Request saying `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,

@@ -14,10 +14,13 @@ use crate::optim::StepLoss;
 /// Everything that decides what a run learns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// The data set trained on.
     pub dataset: DatasetKind,
     /// Directory of the IDX files; `None` means the data set's default place.
     pub data_dir: Option<PathBuf>,
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Real images (and as many generated ones) per iteration.
     pub batch_size: usize,
     /// Adam for both networks (DCGAN: lr 2e-4, betas 0.5 / 0.999).
     pub adam: AdamConfig,
@@ -49,6 +52,7 @@ pub struct TrainConfig {
     /// Samples generated for each in-training evaluation.
     #[serde(default)]
     pub eval_samples: usize,
+    /// Both networks' architecture.
     pub model: GanConfig,
     /// The cdcgan version that created the run.
     pub cdcgan_version: String,
@@ -175,11 +179,13 @@ impl TrainConfig {
         }
     }
 
+    /// Writes the config to `path` as pretty JSON, atomically.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(self)?;
         crate::store::write_atomic(path, json.as_bytes())
     }
 
+    /// Reads a config written by [`TrainConfig::save`] and validates it.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the run's config", path.display()))?;

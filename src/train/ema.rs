@@ -11,8 +11,10 @@ use crate::backend::inference_device;
 use crate::model::weights::{NamedTensors, export, import};
 use crate::model::{Generator, GeneratorConfig};
 
+/// The running average of G's tensors, with its decay and update count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ema {
+    /// The decay per update once warmed up (`--ema`, e.g. 0.999).
     pub decay: f32,
     /// Updates so far (for the warm-up).
     pub updates: u64,
@@ -21,6 +23,7 @@ pub struct Ema {
 }
 
 impl Ema {
+    /// An empty average with `decay`; the first update copies G.
     pub fn new(decay: f32) -> Self {
         Self {
             decay,

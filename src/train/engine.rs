@@ -134,9 +134,11 @@ impl Engine {
 /// A batch's values on the host: images or noise, and the class of each row.
 #[derive(Debug, Clone)]
 pub struct HostBatch {
+    /// The rows back to back: pixels in [-1, 1], or N(0, 1) noise.
     pub x: Vec<f32>,
+    /// The class of each row (real, or asked of G for noise).
     pub labels: Vec<u8>,
-    /// The shape of one row: [channels, height, width] for images, [latent]
+    /// The shape of one row: `[channels, height, width]` for images, `[latent]`
     /// for noise.
     pub row_shape: Vec<usize>,
 }

@@ -12,15 +12,20 @@ use anyhow::Context;
 
 use crate::plot::{LossPoint, QualityPoint};
 
+/// The CSV header line of `metrics.csv` (without the newline): the columns of a row.
 pub const HEADER: &str =
     "epoch,step,d_loss,g_loss,d_real,d_fake,samples_per_s,wall_s,accuracy,frechet,precision,recall";
 
 /// Sample quality measured at the end of a window (by `cdcgan eval`'s evaluator).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quality {
+    /// Share of samples the evaluator classifies as their requested label.
     pub accuracy: f32,
+    /// Frechet distance to the test set in the evaluator's feature space.
     pub frechet: f32,
+    /// Share of samples inside the real test digits' manifold.
     pub precision: f32,
+    /// Share of real test digits inside the samples' manifold.
     pub recall: f32,
 }
 
@@ -31,12 +36,15 @@ pub struct MetricsRow {
     pub epoch: usize,
     /// Global iteration count at the end of the window.
     pub step: u64,
+    /// D's mean loss.
     pub d_loss: f32,
+    /// G's mean loss.
     pub g_loss: f32,
     /// Mean sigmoid(D(real)).
     pub d_real: f32,
     /// Mean sigmoid(D(fake)) in the D step.
     pub d_fake: f32,
+    /// Training throughput over the window, samples per second.
     pub samples_per_s: f32,
     /// Training wall time since the run started (across resumes).
     pub wall_s: f64,
@@ -68,6 +76,7 @@ impl MetricsRow {
         })
     }
 
+    /// The row as one CSV line in [`HEADER`]'s column order, newline included.
     pub fn to_csv(&self) -> String {
         let quality = match self.quality {
             Some(q) => format!(
@@ -89,6 +98,7 @@ impl MetricsRow {
         )
     }
 
+    /// Reads a line written by [`MetricsRow::to_csv`]; `None` if it is malformed.
     pub fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
         if f.len() != 12 {
@@ -167,6 +177,7 @@ impl MetricsLog {
         })
     }
 
+    /// Appends `row` as one line, in a single write.
     pub fn append(&mut self, row: &MetricsRow) -> anyhow::Result<()> {
         self.file
             .write_all(row.to_csv().as_bytes())

@@ -37,6 +37,7 @@ impl LrSchedule {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Objective {
+    /// The adversarial loss (`--loss`).
     pub loss: GanLoss,
     /// One-sided label smoothing: D's target for real images is `1 - s` (BCE only).
     pub label_smoothing: f32,
@@ -44,6 +45,7 @@ pub struct Objective {
     pub lr_g: Option<f64>,
     /// D's learning rate, when it differs from `adam.lr`.
     pub lr_d: Option<f64>,
+    /// How both learning rates move over the run (`--lr-schedule`).
     pub lr_schedule: LrSchedule,
 }
 

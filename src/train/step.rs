@@ -21,9 +21,13 @@ use crate::optim::{StepLoss, StepStats};
 /// Both networks and their optimizers: everything a step changes.
 #[derive(Debug, Clone)]
 pub struct GanState {
+    /// G, the network being trained.
     pub generator: Generator,
+    /// D, the network being trained.
     pub discriminator: Discriminator,
+    /// G's optimizer.
     pub adam_g: Adam,
+    /// D's optimizer.
     pub adam_d: Adam,
     /// The moving average of G, when training with `--ema`.
     pub ema: Option<super::ema::Ema>,

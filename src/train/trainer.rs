@@ -40,7 +40,9 @@ pub enum Ending {
 /// What a call to [`train`] did.
 #[derive(Debug, Clone, Copy)]
 pub struct Summary {
+    /// Why the call returned.
     pub ending: Ending,
+    /// Where the run stands at the end of the call.
     pub progress: Progress,
     /// Mean training throughput of this call, samples per second.
     pub samples_per_s: f64,

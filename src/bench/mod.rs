@@ -1,8 +1,12 @@
 //! `cdcgan bench`: throughput of the full training iteration (D step + G
 //! step) and of generation, on real MNIST batches, after a warm-up.
-//! Reports medians of per-iteration times; the last two lines are
+//! Reports medians of per-iteration times, each also as nominal GFLOP/s and
+//! as a share of the fp32 product peak measured on the same threads, after
+//! the CPU it ran on ([`machine`]); the last two lines are
 //! `gen_images_per_s=...` and `train_samples_per_s=...`, as the PyTorch
 //! peer prints them, so `bench/compare.sh` can set them side by side.
+
+pub mod machine;
 
 use std::time::Instant;
 
@@ -28,6 +32,7 @@ pub struct BenchConfig {
     /// Untimed warm-up iterations before each.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
+    /// Images per training step and per generator forward.
     #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
     /// Benchmark with D's auxiliary classifier head.
@@ -69,9 +74,34 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         ..TrainConfig::default()
     };
     train_config.validate()?;
+    report(&format!("# cpu: {}", machine::cpu_description()));
+    let peak = machine::product_peak(PEAK_SIZE, 3);
+    let threads = crate::backend::threads();
+    report(&format!(
+        "# fp32 product peak ({PEAK_SIZE}^3 gemm, {threads} threads): {peak:.1} GFLOP/s"
+    ));
     let gen_rate = generation_rate(config, &train_config, &mut report)?;
+    let (g_flops, _) = machine::forward_flops(&train_config.model);
+    report(&rate_line("generation", gen_rate, "images", g_flops, peak));
     let train_rate = training_rate(config, &train_config, &mut report)?;
+    let t_flops = machine::training_flops(&train_config.model);
+    report(&rate_line("training", train_rate, "samples", t_flops, peak));
     Ok((train_rate, gen_rate))
+}
+
+/// Side of the square product that measures the peak.
+const PEAK_SIZE: usize = 2048;
+
+/// `rate` per second as nominal GFLOP/s and share of `peak`.
+fn rate_line(what: &str, rate: f64, unit: &str, flops_each: f64, peak: f64) -> String {
+    let gflops = rate * flops_each / 1e9;
+    format!(
+        "# {what}: {rate:.1} {unit}/s = {gflops:.1} GFLOP/s nominal ({:.0}% of the product peak; \
+         {:.1} MFLOP per {})",
+        100.0 * gflops / peak,
+        flops_each / 1e6,
+        unit.trim_end_matches('s')
+    )
 }
 
 /// Runs `work` `warmup` times, then `iters` timed times: the median seconds.
