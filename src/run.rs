@@ -13,6 +13,8 @@
 //!   checkpoint/generator_ema.safetensors the moving average of G (with --ema; sampled from)
 //!   checkpoint/discriminator.safetensors D
 //!   checkpoint/train_state.safetensors   G, D, both Adam states, progress (resume)
+//!   data/images-idx3-ubyte, labels-idx1-ubyte, classes.txt
+//!                                    an image-folder run's decoded images (read on resume)
 //!   .lock                            held (flock) by the process training the run
 //! ```
 //!
@@ -140,6 +142,17 @@ impl RunDir {
     /// G, D, both Adam states and the progress, for resuming.
     pub fn train_state(&self) -> PathBuf {
         self.checkpoint().join("train_state.safetensors")
+    }
+
+    /// The decoded images of an image-folder run (IDX), so a resume does
+    /// not decode the folder again.
+    pub fn cached_images(&self) -> PathBuf {
+        self.root.join("data/images-idx3-ubyte")
+    }
+
+    /// The labels beside [`RunDir::cached_images`].
+    pub fn cached_labels(&self) -> PathBuf {
+        self.root.join("data/labels-idx1-ubyte")
     }
 
     /// The file a trainer holds its lock on.

@@ -6,7 +6,6 @@ use anyhow::{Context, bail, ensure};
 use clap::Args;
 
 use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::data::DatasetKind;
 use crate::data::idx::write_idx;
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid, parse_digits};
@@ -62,9 +61,10 @@ pub struct GenerateArgs {
     /// Write the 10x10 class grid: row r holds class r.
     #[arg(long, group = "what")]
     pub grid: bool,
-    /// Write --count samples of this class.
+    /// Write --count samples of this class: its name (an image folder's
+    /// sub-folder, e.g. cat) or its index.
     #[arg(long, group = "what", requires = "count")]
-    pub label: Option<u8>,
+    pub label: Option<String>,
     /// How many samples of --label (shown 10 per row).
     #[arg(long)]
     pub count: Option<usize>,
@@ -144,12 +144,8 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         (sampler.digits(&labels, args.seed)?, 1, labels.len())
     } else if args.grid {
         (sampler.seeded_grid(args.seed)?, classes, classes)
-    } else if let Some(label) = args.label {
-        ensure!(
-            (label as usize) < classes,
-            "--label {label} is out of range: give a class 0..={}",
-            classes - 1
-        );
+    } else if let Some(label) = &args.label {
+        let label = sampler.resolve_class(label, "--label")?;
         let count = args.count.unwrap_or(10);
         ensure!(
             (1..=10_000).contains(&count),
@@ -197,6 +193,8 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         &images,
     )?;
     write_idx(&out.join("labels-idx1-ubyte"), &[args.count], &labels)?;
+    let classes = sampler.class_names().join("\n") + "\n";
+    crate::store::write_atomic(&out.join("classes.txt"), classes.as_bytes())?;
     eprintln!(
         "wrote {} labelled samples to {} ({:.0} images/s)",
         args.count,
@@ -211,17 +209,13 @@ fn export_onnx(source: &Source, path: &Path) -> anyhow::Result<()> {
     let file = source.file()?;
     let sampler = Sampler::load(&file)?;
     let (_, meta) = crate::store::load(&file)?;
-    let dataset = match meta.get("dataset").map(String::as_str) {
-        Some("fashion-mnist") => DatasetKind::FashionMnist,
-        _ => DatasetKind::Mnist,
-    };
-    let classes = match dataset.num_classes() == sampler.num_classes() {
-        true => dataset.class_names(),
-        false => (0..sampler.num_classes()).map(|c| c.to_string()).collect(),
-    };
+    let dataset = meta
+        .get("dataset")
+        .cloned()
+        .unwrap_or_else(|| "mnist".into());
     let info = crate::onnx::OnnxInfo {
-        classes,
-        dataset: dataset.name().to_string(),
+        classes: sampler.class_names().to_vec(),
+        dataset,
         source: file.display().to_string(),
     };
     crate::onnx::write_generator(path, sampler.generator(), &info)?;

@@ -17,6 +17,8 @@ pub enum DatasetKind {
     Mnist,
     /// Zalando's garments (Xiao et al.); Debian's `dataset-fashion-mnist` package installs it.
     FashionMnist,
+    /// A folder of the user's own images, one sub-folder per class (`--data DIR`).
+    Folder,
 }
 
 impl DatasetKind {
@@ -25,17 +27,21 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => "mnist",
             DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Folder => "folder",
         }
     }
 
-    /// Number of classes, i.e. the width of the one-hot condition.
+    /// Number of classes, i.e. the width of the one-hot condition (an
+    /// image folder's are its sub-folders: see [`super::folder::class_names`]).
     pub fn num_classes(self) -> usize {
-        10
+        self.class_names().len()
     }
 
-    /// The classes' names, in label order.
+    /// The classes' names, in label order (none for an image folder, whose
+    /// classes are its sub-folders).
     pub fn class_names(self) -> Vec<String> {
         let names: [&str; 10] = match self {
+            DatasetKind::Folder => return Vec::new(),
             DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
             DatasetKind::FashionMnist => [
                 "T-shirt/top",
@@ -64,6 +70,7 @@ impl DatasetKind {
                 PathBuf::from("data/fashion-mnist"),
                 PathBuf::from("/usr/share/datasets/fashion-mnist"),
             ],
+            DatasetKind::Folder => Vec::new(),
         }
     }
 
@@ -77,6 +84,9 @@ impl DatasetKind {
             DatasetKind::FashionMnist => {
                 "install it with `apt-get install dataset-fashion-mnist` (files go to \
                  /usr/share/datasets/fashion-mnist/) or pass --data DIR holding the four IDX files"
+            }
+            DatasetKind::Folder => {
+                "pass --data DIR holding one sub-folder of PNG or JPEG images per class"
             }
         }
     }
@@ -187,6 +197,16 @@ impl Dataset {
     /// Loads one split of `kind` from `dir` (or the default places).
     pub fn load(kind: DatasetKind, dir: Option<&Path>, split: Split) -> anyhow::Result<Self> {
         let dir = resolve_dir(kind, dir)?;
+        if kind == DatasetKind::Folder {
+            ensure!(
+                split == Split::Train,
+                "{}: an image folder has no test split (nor an evaluator to score against it)",
+                dir.display()
+            );
+            let scan = super::folder::scan(&dir)?;
+            tracing::info!("--data {}: {}", dir.display(), scan.report());
+            return Ok(scan.data);
+        }
         let images = find_file(&dir, &format!("{}-images-idx3-ubyte", split.prefix()), kind)?;
         let labels = find_file(&dir, &format!("{}-labels-idx1-ubyte", split.prefix()), kind)?;
         let data = Self::from_files(&images, &labels, kind.num_classes())

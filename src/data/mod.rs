@@ -1,6 +1,7 @@
 //! Data: the IDX reader/writer and MNIST-style data sets.
 
 pub mod dataset;
+pub mod folder;
 pub mod idx;
 
 pub use dataset::{Dataset, DatasetKind, Split};

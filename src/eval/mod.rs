@@ -63,6 +63,11 @@ impl Evaluator {
         data_dir: Option<&Path>,
         classifier: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        ensure!(
+            dataset != DatasetKind::Folder,
+            "an image folder has no evaluator: quality is measured against a data set's own test \
+             digits (MNIST or Fashion-MNIST)"
+        );
         let path = classifier
             .map(Path::to_path_buf)
             .unwrap_or_else(|| default_classifier_path(dataset));

@@ -28,6 +28,8 @@ pub struct Sampler {
     /// The same generator through the native kernels (`None` on a GPU device,
     /// where the framework's forward runs).
     native: Option<NativeGenerator>,
+    /// The class names, in label order.
+    class_names: Vec<String>,
 }
 
 impl Sampler {
@@ -38,10 +40,35 @@ impl Sampler {
 
     fn new(generator: Generator) -> Self {
         let native = on_cpu().then(|| NativeGenerator::new(&generator));
+        let class_names = (0..generator.num_classes).map(|c| c.to_string()).collect();
         Self {
             generator,
             device: inference_device(),
             native,
+            class_names,
+        }
+    }
+
+    /// The class names, in label order (the file's, else the indices).
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// The label of `class`: a class name, or an index below the number of
+    /// classes; `flag` names where it came from in the error.
+    pub fn resolve_class(&self, class: &str, flag: &str) -> anyhow::Result<u8> {
+        if let Some(at) = self.class_names.iter().position(|n| n == class) {
+            return Ok(at as u8);
+        }
+        let (names, last) = (self.class_names.join(", "), self.num_classes() - 1);
+        match class.parse::<usize>() {
+            Ok(i) if i <= last => Ok(i as u8),
+            Ok(_) => anyhow::bail!(
+                "{flag} {class} is out of range: give a class 0..={last} or a name ({names})"
+            ),
+            Err(_) => anyhow::bail!(
+                "{flag} {class:?}: not a class; give a name ({names}) or an index 0..={last}"
+            ),
         }
     }
 
@@ -70,7 +97,15 @@ impl Sampler {
                 path.display()
             )
         })?;
-        Ok(Self::new(generator))
+        let mut sampler = Self::new(generator);
+        // Files written before class names were kept have none: the indices.
+        let names: Option<Vec<String>> = meta
+            .get("classes")
+            .and_then(|json| serde_json::from_str(json).ok());
+        if let Some(names) = names.filter(|n| n.len() == sampler.num_classes()) {
+            sampler.class_names = names;
+        }
+        Ok(sampler)
     }
 
     /// Number of classes the generator is conditioned on.

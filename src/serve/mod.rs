@@ -317,6 +317,7 @@ async fn info(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, Ap
         "run": app.run.root.display().to_string(),
         "generator": generator.file_name().map(|n| n.to_string_lossy().to_string()),
         "classes": app.sampler.num_classes(),
+        "class_names": app.sampler.class_names(),
         "latent_dim": app.sampler.latent_dim(),
         "config": read(app.run.config()),
         "evaluation": read(app.run.root.join("eval.json")),

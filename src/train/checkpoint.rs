@@ -62,6 +62,7 @@ pub fn save(
             serde_json::to_string(&config.model.generator)?,
         ),
         ("dataset".into(), config.dataset.name().into()),
+        ("classes".into(), serde_json::to_string(&config.classes())?),
         ("step".into(), step.clone()),
     ]);
     let d_meta = Metadata::from([

@@ -54,6 +54,9 @@ pub struct TrainConfig {
     pub eval_samples: usize,
     /// Both networks' architecture.
     pub model: GanConfig,
+    /// The class names of an image-folder run (its sorted sub-folders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
     /// The cdcgan version that created the run.
     pub cdcgan_version: String,
 }
@@ -79,6 +82,7 @@ impl Default for TrainConfig {
             eval_every: 1,
             eval_samples: 2000,
             model: GanConfig::seed_architecture(10, false),
+            class_names: None,
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -168,6 +172,13 @@ impl TrainConfig {
             lr: self.objective.lr_d.unwrap_or(self.adam.lr),
             ..self.adam
         }
+    }
+
+    /// The class names, in label order: the folder's, or the data set's.
+    pub fn classes(&self) -> Vec<String> {
+        self.class_names
+            .clone()
+            .unwrap_or_else(|| self.dataset.class_names())
     }
 
     /// What each step's losses need of the objective.

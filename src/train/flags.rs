@@ -12,7 +12,7 @@ use clap::{ArgMatches, Args};
 use super::TrainConfig;
 use super::objective::{GanLoss, LrSchedule};
 use super::recipe::Recipe;
-use crate::data::DatasetKind;
+use crate::data::{DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 
@@ -139,6 +139,19 @@ impl TrainFlags {
             c.dataset = d;
         }
         c.data_dir = self.data.clone();
+        let folder = self
+            .data
+            .as_deref()
+            .filter(|dir| folder::is_image_folder(dir));
+        if self.dataset.is_none() && folder.is_some() {
+            c.dataset = DatasetKind::Folder;
+        }
+        if c.dataset == DatasetKind::Folder {
+            let Some(dir) = &self.data else {
+                bail!("--dataset folder needs --data DIR (one sub-folder of images per class)");
+            };
+            c.class_names = Some(folder::class_names(dir)?);
+        }
         c.batch_size = self.batch_size.unwrap_or(c.batch_size);
         c.adam.lr = self.lr.unwrap_or(c.adam.lr);
         c.adam.beta1 = self.beta1.unwrap_or(c.adam.beta1);
@@ -165,7 +178,7 @@ impl TrainFlags {
     fn model(&self, c: &TrainConfig) -> GanConfig {
         let (g, d) = (&c.model.generator, &c.model.discriminator);
         let mut model = GanConfig::seed_architecture(
-            c.dataset.num_classes(),
+            c.classes().len(),
             self.aux_classifier || d.aux_classifier,
         )
         .with_widths(

@@ -1,6 +1,7 @@
 //! The training loop: epochs of shuffled batches, logging, sample grids,
 //! checkpoints, interruption and the divergence guard.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -15,7 +16,8 @@ use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::step::GanState;
 use crate::arch::IMAGE_SIDE;
 use crate::backend::training_device;
-use crate::data::{Dataset, Split};
+use crate::data::idx::write_idx;
+use crate::data::{Dataset, DatasetKind, Split};
 use crate::eval::Evaluator;
 use crate::model::Generator;
 use crate::model::init::normal_values;
@@ -146,7 +148,7 @@ impl<'a> Trainer<'a> {
     /// Loads the data and the run's state (fresh, or its checkpoint).
     fn start(config: &'a TrainConfig, run: &'a RunDir, options: Options) -> anyhow::Result<Self> {
         config.validate()?;
-        let data = training_data(config)?;
+        let data = training_data(config, run)?;
         let batches_per_epoch = data.len() / config.batch_size;
         let device = training_device();
         let lock = match options.resume {
@@ -161,6 +163,9 @@ impl<'a> Trainer<'a> {
         };
         // Only now, with the checkpoint read: a refused resume changes no file.
         config.save(&run.config())?;
+        if config.dataset == DatasetKind::Folder && !run.cached_images().is_file() {
+            cache_folder(run, &data, &config.classes())?;
+        }
         let metrics = MetricsLog::open(&run.metrics(), progress.step)?;
         let engine = Engine::choose(&state, &config.model, options.framework_step, &device)?;
         let fixed_z = normal_values(
@@ -413,8 +418,13 @@ impl<'a> Trainer<'a> {
 
 /// The training images (--limit applied), checked against the batch size
 /// and the model's classes.
-fn training_data(config: &TrainConfig) -> anyhow::Result<Dataset> {
-    let mut data = Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?;
+fn training_data(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> {
+    let classes = config.classes().len();
+    let mut data = match config.dataset == DatasetKind::Folder && run.cached_images().is_file() {
+        // An image-folder run decodes its folder once; a resume reads the cache.
+        true => Dataset::from_files(&run.cached_images(), &run.cached_labels(), classes)?,
+        false => Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?,
+    };
     if let Some(limit) = config.limit {
         data.truncate(limit);
     }
@@ -432,6 +442,24 @@ fn training_data(config: &TrainConfig) -> anyhow::Result<Dataset> {
         data.num_classes
     );
     Ok(data)
+}
+
+/// Writes an image-folder run's decoded images into the run (IDX files and
+/// classes.txt), for resumes.
+fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> anyhow::Result<()> {
+    let dir = run
+        .cached_images()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let dims = [data.len(), data.height, data.width];
+    write_idx(&run.cached_images(), &dims, &data.images)?;
+    write_idx(&run.cached_labels(), &[data.len()], &data.labels)?;
+    crate::store::write_atomic(
+        &dir.join("classes.txt"),
+        (classes.join("\n") + "\n").as_bytes(),
+    )
 }
 
 /// Measures sample quality during training with the committed evaluator.
