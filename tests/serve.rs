@@ -366,6 +366,30 @@ fn shown_digits(browser: &Browser, text: &str) -> Value {
     browser.wait_for(&format!("the page to show {text:?}"), &source)
 }
 
+/// `/api/class` draws ten samples of a class given by name or index, and
+/// `/api/info` lists the class names the page's picker shows.
+#[test]
+fn class_rows_by_name_or_index() {
+    let (_server, base) = start_server(trained_run());
+    let agent = agent();
+    let (status, kind, png) = get(&agent, &format!("{base}/api/class?label=7&seed=3"));
+    assert_eq!((status, kind.as_str()), (200, "image/png"));
+    assert_eq!(common::png_dimensions(&png), (10 * 30 + 2, 32));
+    let (status, _, body) = get(&agent, &format!("{base}/api/class?label=cat"));
+    assert_eq!(status, 400);
+    let message: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        message["error"].as_str().unwrap().contains("not a class"),
+        "{message}"
+    );
+    let (_, _, info) = get(&agent, &format!("{base}/api/info"));
+    let info: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(
+        info["class_names"],
+        json!(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
+    );
+}
+
 /// Under an open-file limit of 256, 300 idle connections and 10 clients
 /// sending their headers a byte a second do not stop `/healthz`: connections
 /// past the cap (half the limit) get a JSON 503 at once, and the idle and

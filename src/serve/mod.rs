@@ -6,6 +6,7 @@
 //! GET /                                    the page
 //! GET /api/digits?text=2026&seed=7         PNG: the digits in one row
 //! GET /api/grid?seed=7                     PNG: the 10x10 class grid
+//! GET /api/class?label=cat&seed=7          PNG: 10 samples of one class (a name or an index)
 //! GET /api/morph?from=3&to=8&steps=16      GIF: class morph (&latent=1: walk the noise)
 //! GET /api/info                            JSON: the run's config and latest evaluation
 //! GET /healthz                             JSON: {"status":"ok"}
@@ -158,6 +159,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/digits", get(digits))
         .route("/api/grid", get(grid))
         .route("/api/morph", get(morph))
+        .route("/api/class", get(class_row))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -273,6 +275,36 @@ async fn digits(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response,
     let what = format!("digits {} (seed {seed})", labels.len());
     let png = generate(&app, what, move |s| {
         grid_png(&s.digits(&labels, seed)?, IMAGE_SIDE, 1, labels.len())
+    })
+    .await?;
+    Ok(image("image/png", png))
+}
+
+/// Samples of one class in a row.
+const CLASS_ROW: usize = 10;
+
+async fn class_row(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let p = Params::new(&q);
+    let name = q
+        .get("label")
+        .ok_or_else(|| ApiError::bad_request("label: missing; ask for a class like ?label=7"))?;
+    if name.len() > 100 {
+        return Err(ApiError::bad_request("label: longer than any class name"));
+    }
+    let label = app
+        .sampler
+        .resolve_class(name.trim(), "label:")
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let seed = p.seed()?;
+    let what = format!("class {label} (seed {seed})");
+    let png = generate(&app, what, move |s| {
+        grid_png(
+            &s.digits(&[label; CLASS_ROW], seed)?,
+            IMAGE_SIDE,
+            1,
+            CLASS_ROW,
+        )
     })
     .await?;
     Ok(image("image/png", png))
