@@ -48,6 +48,14 @@ fn try_lock(file: &File) -> anyhow::Result<bool> {
     }
 }
 
+/// The folders a claim creates inside a run.
+const OWN_DIRS: [&str; 3] = ["samples", "checkpoint", "data"];
+
+/// Whether `path` is a directory with nothing in it.
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
 /// Paths inside one run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -192,12 +200,21 @@ impl RunDir {
             !self.train_state().exists(),
             "--out {root}: already holds a run; continue it with `cdcgan train --resume {root}` or choose another --out"
         );
+        ensure!(
+            !self.generator().exists() && !self.discriminator().exists(),
+            "--out {root}: holds a trained network without a training state (its first checkpoint \
+             was cut short); it cannot be resumed, and is not overwritten: choose another --out"
+        );
         let entries = std::fs::read_dir(&self.root)
             .with_context(|| format!("--out {root}: cannot read the directory"))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|name| name != ".lock")
+            // The empty folders a claim creates (left by a start that failed before config.json).
+            .filter(|name| {
+                !(is_empty_dir(&self.root.join(name)) && OWN_DIRS.contains(&name.as_str()))
+            })
             .collect();
         names.sort();
         if names.is_empty() || self.is_cdcgan_run() {
@@ -339,5 +356,22 @@ mod tests {
         );
         drop(lock);
         run.lock().unwrap();
+    }
+
+    #[test]
+    fn a_network_without_a_training_state_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        std::fs::create_dir_all(run.checkpoint()).unwrap();
+        std::fs::write(run.generator(), b"weights").unwrap();
+        let err = run.claim().unwrap_err().to_string();
+        assert!(err.contains("without a training state"), "{err}");
+        assert_eq!(std::fs::read(run.generator()).unwrap(), b"weights");
+        // The empty folders a failed start leaves do not block a new claim.
+        let fresh = RunDir::new(dir.path().join("fresh"));
+        for own in ["samples", "checkpoint"] {
+            std::fs::create_dir_all(fresh.root.join(own)).unwrap();
+        }
+        fresh.claim().unwrap();
     }
 }

@@ -84,6 +84,10 @@ pub struct ClassifierTrainArgs {
 
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     ensure!(
+        args.dataset != DatasetKind::Folder,
+        "--dataset folder: an image folder has no evaluator; eval scores MNIST or Fashion-MNIST digits"
+    );
+    ensure!(
         (20..=100_000).contains(&args.count),
         "--count must be in 20..=100000 (got {})",
         args.count
@@ -160,6 +164,10 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
+    ensure!(
+        args.dataset != DatasetKind::Folder,
+        "--dataset folder: the evaluator is trained on a data set with a test split (mnist or fashion-mnist)"
+    );
     ensure!(
         (1..=100).contains(&args.epochs),
         "--epochs must be in 1..=100 (got {})",

@@ -143,7 +143,8 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         let labels = parse_digits(text, classes, MAX_DIGITS, "--digits")?;
         (sampler.digits(&labels, args.seed)?, 1, labels.len())
     } else if args.grid {
-        (sampler.seeded_grid(args.seed)?, classes, classes)
+        let (rows, columns) = sampler.grid_shape();
+        (sampler.seeded_grid(args.seed)?, rows, columns)
     } else if let Some(label) = &args.label {
         let label = sampler.resolve_class(label, "--label")?;
         let count = args.count.unwrap_or(10);

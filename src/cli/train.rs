@@ -89,7 +89,18 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
         framework_step: args.framework_step,
         ..Default::default()
     };
-    let summary = train::train(&config, &run, options, &stop)?;
+    let fresh_name = args.resume.is_none() && args.out.is_none();
+    let summary = match train::train(&config, &run, options, &stop) {
+        Ok(summary) => summary,
+        Err(e) => {
+            // A runs/<timestamp> made for this start and failed before its
+            // config.json holds nothing of anyone's: no empty run left behind.
+            if fresh_name && !run.config().exists() {
+                let _ = std::fs::remove_dir_all(&run.root);
+            }
+            return Err(e);
+        }
+    };
     let p = summary.progress;
     match summary.ending {
         Ending::Interrupted => eprintln!(

@@ -67,7 +67,7 @@ pub fn class_names(dir: &Path) -> anyhow::Result<Vec<String>> {
 /// skipped with the reason.
 #[derive(Debug)]
 pub struct Scan {
-    /// The images, 28x28 grey, labels in class order.
+    /// The images, 28x28 grey, the classes interleaved.
     pub data: Dataset,
     /// The class names (the sub-folders, sorted).
     pub classes: Vec<String>,
@@ -111,6 +111,7 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
         num_classes: classes.len(),
     };
     let (mut counts, mut skipped) = (vec![0; classes.len()], Vec::new());
+    let mut per_class: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
     for (label, class) in classes.iter().enumerate() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(class))
             .with_context(|| format!("{}: cannot read", dir.join(class).display()))?
@@ -121,8 +122,7 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
         for file in files {
             match decode(&file) {
                 Ok(pixels) => {
-                    data.images.extend_from_slice(&pixels);
-                    data.labels.push(label as u8);
+                    per_class[label].push(pixels);
                     counts[label] += 1;
                 }
                 Err(why) => skipped.push((file, why)),
@@ -133,6 +133,17 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
             "--data {}: class {class:?} has no usable images (PNG or JPEG, at least {MIN_SIDE}x{MIN_SIDE})",
             dir.display()
         );
+    }
+    // Classes interleaved (a, b, c, a, b, c, ...), so the first N images
+    // (--limit) hold every class.
+    let most = counts.iter().copied().max().unwrap_or(0);
+    for i in 0..most {
+        for (label, images) in per_class.iter().enumerate() {
+            if let Some(pixels) = images.get(i) {
+                data.images.extend_from_slice(pixels);
+                data.labels.push(label as u8);
+            }
+        }
     }
     Ok(Scan {
         data,
@@ -166,4 +177,26 @@ fn decode(file: &Path) -> Result<Vec<u8>, String> {
     let pixels = small.into_raw();
     debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
     Ok(pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_interleaved_so_a_limit_keeps_every_class() {
+        let dir = tempfile::tempdir().unwrap();
+        for (class, n) in [("a", 3), ("b", 1), ("c", 2)] {
+            std::fs::create_dir(dir.path().join(class)).unwrap();
+            for i in 0..n {
+                let path = dir.path().join(format!("{class}/{i}.png"));
+                crate::sample::image::write_png(&path, 28, 28, &[i as u8 * 50; 784]).unwrap();
+            }
+        }
+        let scan = scan(dir.path()).unwrap();
+        assert_eq!(scan.classes, ["a", "b", "c"]);
+        assert_eq!(scan.counts, [3, 1, 2]);
+        assert_eq!(scan.data.labels, [0, 1, 2, 0, 2, 0]);
+        assert_eq!(scan.data.images.len(), 6 * 784);
+    }
 }

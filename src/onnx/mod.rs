@@ -12,7 +12,8 @@
 //! output_padding 1) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
 //! output_padding 1) -> Tanh, the batch norms folded into the transposed
 //! convolutions before them (evaluation mode: the running statistics).
-//! The model's metadata names the classes, the data set and the image scale.
+//! The model's metadata names the classes (a JSON list, in label order), the
+//! data set and the image scale.
 
 mod proto;
 
@@ -106,7 +107,10 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
         .message(7, graph)
         .message(8, Message::new().string(1, "").int(2, OPSET));
     let metadata = [
-        ("classes", info.classes.join(",")),
+        (
+            "classes",
+            serde_json::to_string(&info.classes).unwrap_or_default(),
+        ),
         ("dataset", info.dataset.clone()),
         ("source", info.source.clone()),
         (

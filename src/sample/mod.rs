@@ -17,6 +17,11 @@ use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
 use crate::native::NativeGenerator;
 use crate::rng::{Purpose, stream};
 
+/// The most rows (classes) a class grid shows.
+pub const MAX_GRID_ROWS: usize = 100;
+/// The most columns (handwritings) a class grid shows.
+pub const MAX_GRID_COLUMNS: usize = 10;
+
 /// How many images one generator forward pass handles.
 const BATCH: usize = 500;
 
@@ -61,7 +66,7 @@ impl Sampler {
             return Ok(at as u8);
         }
         let (names, last) = (self.class_names.join(", "), self.num_classes() - 1);
-        match class.parse::<usize>() {
+        match class.trim().parse::<usize>() {
             Ok(i) if i <= last => Ok(i as u8),
             Ok(_) => anyhow::bail!(
                 "{flag} {class} is out of range: give a class 0..={last} or a name ({names})"
@@ -178,19 +183,22 @@ impl Sampler {
 
     /// The class grid: row r is class r, column c shares noise vector c.
     pub fn class_grid(&self, z_columns: &[f32]) -> anyhow::Result<Vec<u8>> {
-        let classes = self.num_classes();
+        let (rows, columns) = self.grid_shape();
         let latent = self.latent_dim();
         ensure!(
-            z_columns.len() == classes * latent,
+            z_columns.len() == columns * latent,
             "need one noise vector per column"
         );
-        let labels: Vec<u8> = (0..classes * classes)
-            .map(|i| (i / classes) as u8)
-            .collect();
-        let z: Vec<f32> = (0..classes)
-            .flat_map(|_| z_columns.iter().copied())
-            .collect();
+        let labels: Vec<u8> = (0..rows * columns).map(|i| (i / columns) as u8).collect();
+        let z: Vec<f32> = (0..rows).flat_map(|_| z_columns.iter().copied()).collect();
         self.images(&z, &labels)
+    }
+
+    /// The class grid's (rows, columns): a row per class (the first
+    /// [`MAX_GRID_ROWS`]) and as many columns, at most [`MAX_GRID_COLUMNS`].
+    pub fn grid_shape(&self) -> (usize, usize) {
+        let classes = self.num_classes();
+        (classes.min(MAX_GRID_ROWS), classes.min(MAX_GRID_COLUMNS))
     }
 
     /// One image per label, a row of handwriting: the noise of `seed`, vector i for label i
@@ -202,7 +210,7 @@ impl Sampler {
 
     /// The class grid from the noise of `seed` (one vector per column).
     pub fn seeded_grid(&self, seed: u64) -> anyhow::Result<Vec<u8>> {
-        self.class_grid(&self.noise(seed, 0, self.num_classes()))
+        self.class_grid(&self.noise(seed, 0, self.grid_shape().1))
     }
 
     /// `count` samples with an equal share of each class, from the noise of `seed`:

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -31,6 +31,8 @@ pub const MAX_HEADER_BYTES: usize = 32 << 10;
 const DRAIN: Duration = Duration::from_secs(10);
 /// How long a refused connection gets to take its 503.
 const REFUSE_WAIT: Duration = Duration::from_secs(1);
+/// How long a refused connection's request is read and dropped after the 503.
+const REFUSE_DRAIN: Duration = Duration::from_millis(100);
 
 /// The body of the answer to a connection past the cap.
 const BUSY_BODY: &str = r#"{"error":"too many open connections here; try again in a few seconds"}"#;
@@ -130,10 +132,22 @@ async fn serve_connection(
     }
 }
 
-/// A connection past the cap: a 503 and close, without reading it.
+/// A connection past the cap: a 503 (within [`REFUSE_WAIT`]), then what the
+/// client sent is read and dropped for at most [`REFUSE_DRAIN`] (closing
+/// with unread data would send a reset that can destroy the answer; a short
+/// wait keeps refused connections from holding files under a flood).
 async fn refuse(mut stream: TcpStream) {
     let answer = busy_response();
-    let _ = tokio::time::timeout(REFUSE_WAIT, stream.write_all(answer.as_bytes())).await;
+    let written = tokio::time::timeout(REFUSE_WAIT, stream.write_all(answer.as_bytes())).await;
+    if !matches!(written, Ok(Ok(()))) || stream.shutdown().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(REFUSE_DRAIN, async {
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 /// Answers 414 or 431 (as JSON) to a request whose target or headers are

@@ -289,12 +289,12 @@ async fn class_row(State(app): State<Arc<App>>, q: QueryResult) -> Result<Respon
     let name = q
         .get("label")
         .ok_or_else(|| ApiError::bad_request("label: missing; ask for a class like ?label=7"))?;
-    if name.len() > 100 {
+    if name.len() > 1024 {
         return Err(ApiError::bad_request("label: longer than any class name"));
     }
     let label = app
         .sampler
-        .resolve_class(name.trim(), "label:")
+        .resolve_class(name, "label:")
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let seed = p.seed()?;
     let what = format!("class {label} (seed {seed})");
@@ -313,9 +313,9 @@ async fn class_row(State(app): State<Arc<App>>, q: QueryResult) -> Result<Respon
 async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let seed = Params::new(&q).seed()?;
-    let classes = app.sampler.num_classes();
+    let (rows, columns) = app.sampler.grid_shape();
     let png = generate(&app, format!("grid (seed {seed})"), move |s| {
-        grid_png(&s.seeded_grid(seed)?, IMAGE_SIDE, classes, classes)
+        grid_png(&s.seeded_grid(seed)?, IMAGE_SIDE, rows, columns)
     })
     .await?;
     Ok(image("image/png", png))

@@ -16,7 +16,7 @@ use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::step::GanState;
 use crate::arch::IMAGE_SIDE;
 use crate::backend::training_device;
-use crate::data::idx::write_idx;
+use crate::data::idx::encode;
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::eval::Evaluator;
 use crate::model::Generator;
@@ -148,29 +148,31 @@ impl<'a> Trainer<'a> {
     /// Loads the data and the run's state (fresh, or its checkpoint).
     fn start(config: &'a TrainConfig, run: &'a RunDir, options: Options) -> anyhow::Result<Self> {
         config.validate()?;
-        let data = training_data(config, run)?;
+        let data = training_data(config, run, options.resume)?;
         let batches_per_epoch = data.len() / config.batch_size;
         let device = training_device();
         let lock = match options.resume {
             true => run.lock()?,
             false => run.claim()?,
         };
-        run.mark_latest()?;
         let fresh = initial_state(config, &device);
         let (state, progress) = match options.resume {
             true => checkpoint::load(run, fresh, config)?,
             false => (fresh, Progress::default()),
         };
-        // Only now, with the checkpoint read: a refused resume changes no file.
+        // Only now, with the checkpoint and metrics.csv read: a refused resume
+        // changes no file.
+        let metrics = MetricsLog::open(&run.metrics(), progress.step)?;
         config.save(&run.config())?;
-        if config.dataset == DatasetKind::Folder && !run.cached_images().is_file() {
+        run.mark_latest()?;
+        if config.dataset == DatasetKind::Folder && !options.resume {
             cache_folder(run, &data, &config.classes())?;
         }
-        let metrics = MetricsLog::open(&run.metrics(), progress.step)?;
         let engine = Engine::choose(&state, &config.model, options.framework_step, &device)?;
         let fixed_z = normal_values(
             &mut stream(config.seed, Purpose::FixedGrid, 0),
-            data.num_classes * config.model.generator.latent_dim,
+            data.num_classes.min(crate::sample::MAX_GRID_COLUMNS)
+                * config.model.generator.latent_dim,
             0.0,
             1.0,
         );
@@ -339,9 +341,10 @@ impl<'a> Trainer<'a> {
         self.metrics.append(&row)?;
         self.progress.epoch += 1;
         self.progress.batch_in_epoch = 0;
-        let classes = self.data.num_classes;
-        let grid = Sampler::from_generator(&sampled).class_grid(&self.fixed_z)?;
-        write_grid(&run.epoch_grid(epoch), &grid, IMAGE_SIDE, classes, classes)?;
+        let sampler = Sampler::from_generator(&sampled);
+        let (rows, columns) = sampler.grid_shape();
+        let grid = sampler.class_grid(&self.fixed_z)?;
+        write_grid(&run.epoch_grid(epoch), &grid, IMAGE_SIDE, rows, columns)?;
         crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
         self.checkpoint()?;
         self.write_plots()?;
@@ -418,11 +421,12 @@ impl<'a> Trainer<'a> {
 
 /// The training images (--limit applied), checked against the batch size
 /// and the model's classes.
-fn training_data(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> {
+fn training_data(config: &TrainConfig, run: &RunDir, resume: bool) -> anyhow::Result<Dataset> {
     let classes = config.classes().len();
-    let mut data = match config.dataset == DatasetKind::Folder && run.cached_images().is_file() {
+    let mut data = match config.dataset == DatasetKind::Folder && resume {
         // An image-folder run decodes its folder once; a resume reads the cache.
-        true => Dataset::from_files(&run.cached_images(), &run.cached_labels(), classes)?,
+        true => Dataset::from_files(&run.cached_images(), &run.cached_labels(), classes)
+            .context("the run's decoded images (data/): resume cannot read them")?,
         false => Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?,
     };
     if let Some(limit) = config.limit {
@@ -454,12 +458,13 @@ fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> anyhow::Res
         .unwrap_or_default();
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let dims = [data.len(), data.height, data.width];
-    write_idx(&run.cached_images(), &dims, &data.images)?;
-    write_idx(&run.cached_labels(), &[data.len()], &data.labels)?;
-    crate::store::write_atomic(
+    let write = |path: &Path, bytes: &[u8]| crate::store::write_atomic(path, bytes);
+    write(
         &dir.join("classes.txt"),
         (classes.join("\n") + "\n").as_bytes(),
-    )
+    )?;
+    write(&run.cached_labels(), &encode(&[data.len()], &data.labels)?)?;
+    write(&run.cached_images(), &encode(&dims, &data.images)?)
 }
 
 /// Measures sample quality during training with the committed evaluator.
