@@ -70,7 +70,7 @@ fn a_second_trainer_is_refused_while_readers_work_and_kill_9_leaves_no_lock() {
     let mut first = long_training(&run);
     let pid = first.id().to_string();
     wait_for("the first checkpoint", || {
-        run.join("checkpoint/generator.safetensors").is_file()
+        run.join("checkpoint/train_state.safetensors").is_file()
     });
 
     // runs/latest points at the run being trained from its start.

@@ -47,7 +47,7 @@ pub struct EvalArgs {
     /// Also the classification accuracy score: a classifier trained only on
     /// --cas-samples samples (fresh noise; with --images, that set), tested on
     /// the real test set, beside one trained on as many real digits (slow:
-    /// about 8 minutes for 60,000 on 2 cores).
+    /// about 5 minutes for 60,000 on 2 cores).
     #[arg(long)]
     pub cas: bool,
     /// Samples the CAS classifier trains on, an equal share per class.
