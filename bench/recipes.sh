@@ -12,6 +12,8 @@
 #   THREADS   threads per run            [2]
 #   PARALLEL  runs at once               [1: on a 2-core machine, one at a time]
 #   COUNT     digits scored per mark     [10000]
+#   CAS_AT    marks also scored with --cas (the classification accuracy score,
+#             ~5 min each) [none], e.g. "10"
 #
 # A run is trained to the first mark, scored, resumed to the next mark, scored...
 # so the marks share one run (resume is exact); a recipe with --lr-schedule gets
@@ -26,6 +28,7 @@ budgets="${BUDGETS:-2 5 10}"
 threads="${THREADS:-2}"
 parallel="${PARALLEL:-1}"
 count="${COUNT:-10000}"
+cas_at=" ${CAS_AT:-} "
 if [ -z "${BIN:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cdcgan-target}"
   cargo build --release --quiet
@@ -37,6 +40,10 @@ all_recipes=(
   "fast|--recipe fast"
   "fast-g128|--recipe fast --g-channels 128"
   "fast-ema99|--recipe fast --ema 0.99"
+  "fast-ema0|--recipe fast --ema 0"
+  "fast-ms1|--recipe fast --mode-seeking 1"
+  "fast-ms1-ema0|--recipe fast --mode-seeking 1 --ema 0"
+  "fast-ms3|--recipe fast --mode-seeking 3"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
@@ -85,7 +92,10 @@ one() {
       "$BIN" --threads "$threads" train --out "$run" --seed "$seed" $flags --epochs 1000 \
         --eval-every 0 --max-minutes "$minutes" --quiet >"$run.log" 2>&1
     fi
-    "$BIN" --threads "$threads" eval --run "$run" --count "$count" --json >"$out/eval.tmp-$name-$seed"
+    local cas=""
+    [[ "$cas_at" == *" $minutes "* ]] && cas="--cas"
+    # shellcheck disable=SC2086 # empty or one word
+    "$BIN" --threads "$threads" eval --run "$run" --count "$count" $cas --json >"$out/eval.tmp-$name-$seed"
     mv "$out/eval.tmp-$name-$seed" "$out/$name-s$seed-$minutes.json"
     tail -n 1 "$run/metrics.csv" | cut -d, -f2 >"$out/$name-s$seed-$minutes.steps"
     echo "$name seed $seed: scored at $minutes min ($(cat "$out/$name-s$seed-$minutes.steps") steps)"
@@ -117,28 +127,33 @@ for path in sorted(glob.glob(os.path.join(out, "*-s*-*.json"))):
     report = json.load(open(path))
     steps = int(open(path[:-5] + ".steps").read())
     g, c = report["generated"], report["ceiling"]
+    cas = report.get("cas") or {}
     rows.append([name, seed[1:], minutes, steps, g["accuracy"], g["frechet"], g["recall"], g["precision"],
-                 c["accuracy"], c["frechet"], c["recall"]])
+                 c["accuracy"], c["frechet"], c["recall"], cas.get("generated", ""), cas.get("real", "")])
 rows.sort(key=lambda r: (r[0], int(r[1]), float(r[2])))
 header = ["recipe", "seed", "minutes", "steps", "accuracy", "frechet", "recall", "precision",
-          "ceiling_accuracy", "ceiling_frechet", "ceiling_recall"]
+          "ceiling_accuracy", "ceiling_frechet", "ceiling_recall", "cas", "cas_real"]
 with open(os.path.join(out, "recipes.csv"), "w", newline="") as f:
     csv.writer(f).writerows([header] + rows)
-print("| recipe | seed | min | steps | accuracy | Frechet | recall | precision |")
-print("|---|---|---|---|---|---|---|---|")
+fmt = lambda v: f"{v:.4f}" if v != "" else ""
+print("| recipe | seed | min | steps | accuracy | Frechet | recall | precision | CAS |")
+print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.2f} | {r[6]:.3f} | {r[7]:.3f} |")
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.2f} | {r[6]:.3f} | {r[7]:.3f} | {fmt(r[11])} |")
 if rows:
     r = rows[0]
-    print(f"| real ceiling | | | | {r[8]:.3f} | {r[9]:.2f} | {r[10]:.3f} | |")
+    real_cas = next((fmt(r[12]) for r in rows if r[12] != ""), "")
+    print(f"| real ceiling | | | | {r[8]:.3f} | {r[9]:.2f} | {r[10]:.3f} | | {real_cas} |")
 # Mean over the seeds, per recipe and mark.
 groups = {}
 for r in rows:
     groups.setdefault((r[0], float(r[2])), []).append(r)
 print()
-print("| recipe | min | seeds | steps | accuracy | Frechet | recall | precision |")
-print("|---|---|---|---|---|---|---|---|")
+print("| recipe | min | seeds | steps | accuracy | Frechet | recall | precision | CAS |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (name, minutes), g in sorted(groups.items()):
     mean = lambda i: sum(r[i] for r in g) / len(g)
-    print(f"| {name} | {g[0][2]} | {len(g)} | {mean(3):.0f} | {mean(4):.3f} | {mean(5):.2f} | {mean(6):.3f} | {mean(7):.3f} |")
+    scored = [r[11] for r in g if r[11] != ""]
+    cas = fmt(sum(scored) / len(scored)) if scored else ""
+    print(f"| {name} | {g[0][2]} | {len(g)} | {mean(3):.0f} | {mean(4):.3f} | {mean(5):.2f} | {mean(6):.3f} | {mean(7):.3f} | {cas} |")
 EOF

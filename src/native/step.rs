@@ -17,7 +17,7 @@ use super::discriminator::{
     discriminator_input_backward,
 };
 use super::generator::{generator_backward, generator_forward};
-use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid};
+use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking};
 use super::params::{DiscParams, GenParams, ParamSet};
 use super::{Dims, unsupported};
 use crate::arch::{FIRST_SIDE, TAPS};
@@ -152,9 +152,15 @@ impl NativeGan {
         let d = DiscParams::from_torch(&self.discriminator);
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let verdict = self.discriminate(&d, &conv1, fake, fake_labels);
-        let (g_loss, g_grad) = generator_loss(loss.loss, &verdict.logits);
-        let image_grad = discriminator_input_backward(&d, &conv1, &verdict, &g_grad, &dims);
+        let (mut g_loss, g_grad) = generator_loss(loss.loss, &verdict.logits);
+        let mut image_grad = discriminator_input_backward(&d, &conv1, &verdict, &g_grad, &dims);
         drop(verdict);
+        if loss.mode_seeking > 0.0 {
+            let batch = fake_labels.len() / dims.classes;
+            let (term, grad) = mode_seeking(fake, z, batch, loss.mode_seeking);
+            g_loss += term;
+            image_grad.iter_mut().zip(grad).for_each(|(g, m)| *g += m);
+        }
         let g_grads = generator_backward(&g, cache, image_grad, &dims);
         apply_adam(adam_g, &mut self.generator, g_grads);
 

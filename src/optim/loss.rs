@@ -25,6 +25,11 @@ pub struct StepLoss {
     pub label_smoothing: f32,
     /// Weight of the AC-GAN classification terms (when D has the head).
     pub aux_weight: f32,
+    /// Weight of the mode-seeking term in G's loss (0: none). The batch's
+    /// second half then asks G for the same classes as its first half (an odd
+    /// batch's last row keeps its own), and
+    /// G is rewarded for making each pair differ (see [`mode_seeking_loss`]).
+    pub mode_seeking: f32,
 }
 
 impl Default for StepLoss {
@@ -34,6 +39,7 @@ impl Default for StepLoss {
             loss: GanLoss::Bce,
             label_smoothing: 0.0,
             aux_weight: 1.0,
+            mode_seeking: 0.0,
         }
     }
 }
@@ -95,6 +101,28 @@ pub fn generator_loss(loss: GanLoss, fake: Tensor<1>) -> Tensor<1> {
         GanLoss::Bce => bce_with_logits(fake, 1.0),
         GanLoss::Hinge => fake.mean().neg(),
     }
+}
+
+/// Keeps the mode-seeking ratio away from zero (MSGAN's constant).
+pub const MODE_SEEKING_EPS: f32 = 1e-5;
+
+/// The mode-seeking regulariser of Mao et al. (2019), MSGAN, for images
+/// `fake` [B, ...] made from noise `z` [B, latent] where row `i` and row
+/// `i + B/2` share a class (B/2 rounded down; an odd batch's last row is
+/// left out): `1 / (mean|x_a - x_b| / mean|z_a - z_b| + eps)`.
+/// It falls as pairs of images under one class differ more than their
+/// noise does, so G is pushed away from writing one digit for many noises.
+/// Returns a one-element tensor.
+pub fn mode_seeking_loss<const D: usize>(fake: Tensor<D>, z: Tensor<2>) -> Tensor<1> {
+    let half = fake.dims()[0] / 2;
+    let images = fake.flatten::<2>(1, D - 1);
+    let image_gap = (images.clone().narrow(0, 0, half) - images.narrow(0, half, half))
+        .abs()
+        .mean();
+    let noise_gap = (z.clone().narrow(0, 0, half) - z.narrow(0, half, half))
+        .abs()
+        .mean();
+    (image_gap / noise_gap).add_scalar(MODE_SEEKING_EPS).recip()
 }
 
 /// Mean cross-entropy of class `logits` [B, C] against `targets` [B, C]

@@ -132,6 +132,10 @@ impl TrainConfig {
             );
         }
         self.objective.validate()?;
+        ensure!(
+            self.objective.mode_seeking == 0.0 || self.batch_size >= 2,
+            "--mode-seeking pairs images within the batch: --batch-size must be at least 2"
+        );
         self.model.validate()?;
         let (g, d) = (
             self.model.generator.base_channels,
@@ -187,6 +191,7 @@ impl TrainConfig {
             loss: self.objective.loss,
             label_smoothing: self.objective.label_smoothing,
             aux_weight: self.aux_weight,
+            mode_seeking: self.objective.mode_seeking,
         }
     }
 

@@ -165,9 +165,14 @@ impl HostBatch {
         let mut rng = stream(config.seed, Purpose::Noise, step);
         let latent = config.model.generator.latent_dim;
         let x = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
-        let labels = (0..config.batch_size)
+        let mut labels: Vec<u8> = (0..config.batch_size)
             .map(|_| rng.random_range(0..classes) as u8)
             .collect();
+        if config.objective.mode_seeking > 0.0 {
+            // The mode-seeking term pairs row i with row i + B/2: same class.
+            let half = labels.len() / 2;
+            labels.copy_within(..half, half);
+        }
         Self {
             x,
             labels,
@@ -224,7 +229,7 @@ mod tests {
             adam_d: gradient_revealing_adam(),
             ema: None,
         };
-        let batch = 6;
+        let batch = 7;
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let real: Vec<f32> = (0..batch * IMAGE_PIXELS)
             .map(|_| rng.random_range(-1.0..1.0))
@@ -329,6 +334,14 @@ mod tests {
     #[test]
     fn one_native_step_matches_the_framework_step() {
         compare(StepLoss::default());
+    }
+
+    #[test]
+    fn one_native_mode_seeking_step_matches_the_framework_step() {
+        compare(StepLoss {
+            mode_seeking: 1.0,
+            ..StepLoss::default()
+        });
     }
 
     #[test]

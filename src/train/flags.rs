@@ -92,6 +92,10 @@ pub struct TrainFlags {
     /// One-sided label smoothing: D's target for real digits becomes 1 - S (e.g. 0.1).
     #[arg(long, value_name = "S")]
     pub label_smoothing: Option<f32>,
+    /// Weight of the mode-seeking term (MSGAN): the batch's two halves ask G for
+    /// the same classes, and G is rewarded for making each pair differ [default: 0].
+    #[arg(long, value_name = "W")]
+    pub mode_seeking: Option<f32>,
     /// G's learning rate (two time-scale update rule) [default: --lr].
     #[arg(long)]
     pub lr_g: Option<f64>,
@@ -168,6 +172,7 @@ impl TrainFlags {
         r.lr_g = self.lr_g.or(r.lr_g);
         r.lr_d = self.lr_d.or(r.lr_d);
         r.lr_schedule = self.lr_schedule.unwrap_or(r.lr_schedule);
+        r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
         self.apply_resumable(&mut c);
         c.validate()?;
         Ok(c)

@@ -1,7 +1,7 @@
 //! The objective: what the networks are trained to minimise and at which
 //! rates, beyond the seed's: the adversarial loss, one-sided label
 //! smoothing, separate learning rates for D and G (the two time-scale update
-//! rule) and a learning-rate schedule. Each one's default is the seed's
+//! rule), a learning-rate schedule and the mode-seeking regulariser. Each one's default is the seed's
 //! behaviour, so a config without them trains exactly as before.
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,8 @@ pub struct Objective {
     pub lr_d: Option<f64>,
     /// How both learning rates move over the run (`--lr-schedule`).
     pub lr_schedule: LrSchedule,
+    /// Weight of the mode-seeking term in G's loss (`--mode-seeking`; 0: none).
+    pub mode_seeking: f32,
 }
 
 impl Objective {
@@ -60,6 +62,11 @@ impl Objective {
         anyhow::ensure!(
             s == 0.0 || self.loss == GanLoss::Bce,
             "--label-smoothing applies to --loss bce only"
+        );
+        let m = self.mode_seeking;
+        anyhow::ensure!(
+            m.is_finite() && (0.0..=100.0).contains(&m),
+            "--mode-seeking must be in [0, 100], e.g. 1 (got {m})"
         );
         for (flag, lr) in [("--lr-g", self.lr_g), ("--lr-d", self.lr_d)] {
             if let Some(lr) = lr {
@@ -116,6 +123,11 @@ mod tests {
             ..Default::default()
         };
         assert!(bad(lr).contains("--lr-d"));
+        let seeking = Objective {
+            mode_seeking: -1.0,
+            ..Default::default()
+        };
+        assert!(bad(seeking).contains("--mode-seeking"));
         smooth(0.1).validate().unwrap();
     }
 }

@@ -5,7 +5,7 @@
 //!    [+ w * CE(aux(real), y) with the AC-GAN head], Adam on D;
 //! 3. G step: BCE(D'(fake, y_fake), 1) with the updated D' (non-saturating,
 //!    D' frozen so no D weight gradients are computed)
-//!    [+ w * CE(aux(fake), y_fake)], Adam on G.
+//!    [+ w * CE(aux(fake), y_fake)] [+ m * the mode-seeking term], Adam on G.
 //!
 //! [`StepLoss`] swaps BCE for the hinge loss or smooths the real target.
 
@@ -15,7 +15,7 @@ use burn::tensor::activation::sigmoid;
 
 use crate::model::{Discriminator, Generator};
 use crate::optim::Adam;
-use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss};
+use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss, mode_seeking_loss};
 use crate::optim::{StepLoss, StepStats};
 
 /// Both networks and their optimizers: everything a step changes.
@@ -51,6 +51,7 @@ pub fn train_step(
     recipe: &StepLoss,
 ) -> StepStats {
     let aux_weight = recipe.aux_weight;
+    let z = (recipe.mode_seeking > 0.0).then(|| noise.x.clone());
     let fake = state.generator.forward(noise.x, noise.labels.clone());
 
     // D step.
@@ -77,8 +78,11 @@ pub fn train_step(
         .discriminator
         .clone()
         .no_grad()
-        .forward(fake, noise.labels.clone());
+        .forward(fake.clone(), noise.labels.clone());
     let mut g_loss = generator_loss(recipe.loss, verdict.logits);
+    if let Some(z) = z {
+        g_loss = g_loss + mode_seeking_loss(fake, z).mul_scalar(recipe.mode_seeking);
+    }
     if let Some(class_logits) = verdict.class_logits {
         g_loss = g_loss + cross_entropy(class_logits, noise.labels).mul_scalar(aux_weight);
     }
