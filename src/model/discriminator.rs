@@ -41,6 +41,10 @@ pub struct DiscriminatorConfig {
     /// How the label enters D; absent means label planes (the seed's, and
     /// what configs written before this option hold).
     pub conditioning: Option<Conditioning>,
+    /// Give the last layer the batch's spread as one more feature plane
+    /// (minibatch standard deviation, Karras et al. 2018); absent or false:
+    /// none (the seed, and configs written before this option).
+    pub minibatch_std: Option<bool>,
 }
 
 /// How D is told the class.
@@ -66,7 +70,8 @@ pub struct Discriminator {
     pub conv2: Conv2d,
     /// Batch norm after `conv2`.
     pub bn2: BatchNorm,
-    /// 2x base channels -> the real/fake logit, k7 over the 7x7 features.
+    /// 2x base channels (+ the spread plane, with minibatch std) -> the
+    /// real/fake logit, k7 over the 7x7 features.
     pub conv3: Conv2d,
     /// The AC-GAN head: 2x base channels -> class logits, k7; absent without it.
     pub aux: Option<Conv2d>,
@@ -75,6 +80,8 @@ pub struct Discriminator {
     pub embed: Option<Embedding>,
     /// Number of classes: label planes, head outputs, embedding rows.
     pub num_classes: usize,
+    /// Whether conv3 sees the spread plane (minibatch standard deviation).
+    pub minibatch_std: bool,
 }
 
 /// What D says about a batch.
@@ -102,17 +109,19 @@ impl DiscriminatorConfig {
                 .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
         };
         let projection = self.conditioning.unwrap_or_default() == Conditioning::Projection;
+        let spread_plane = usize::from(self.minibatch_std == Some(true));
         let planes = if projection { 0 } else { self.num_classes };
         let d = Discriminator {
             conv1: down(self.image_channels + planes, c1).init(device),
             conv2: down(c1, c2).init(device),
             bn2: batch_norm(c2, device),
-            conv3: Conv2dConfig::new([c2, 1], [7, 7]).init(device),
+            conv3: Conv2dConfig::new([c2 + spread_plane, 1], [7, 7]).init(device),
             aux: self
                 .aux_classifier
                 .then(|| Conv2dConfig::new([c2, self.num_classes], [7, 7]).init(device)),
             embed: projection.then(|| EmbeddingConfig::new(self.num_classes, c2).init(device)),
             num_classes: self.num_classes,
+            minibatch_std: spread_plane == 1,
         };
         DcganInit::new(ChaCha8Rng::seed_from_u64(seed)).apply(d)
     }
@@ -138,7 +147,12 @@ impl Discriminator {
             head.forward(features.clone())
                 .reshape([batch, self.num_classes])
         });
-        let mut logits = self.conv3.forward(features.clone()).reshape([batch]);
+        let last_input = if self.minibatch_std {
+            with_spread_plane(features.clone())
+        } else {
+            features.clone()
+        };
+        let mut logits = self.conv3.forward(last_input).reshape([batch]);
         if let Some(embed) = &self.embed {
             // Rows of `labels` may blend classes (morphs), so embed by a
             // product with the table rather than a lookup.
@@ -152,6 +166,27 @@ impl Discriminator {
             class_logits,
         }
     }
+}
+
+/// Keeps the minibatch standard deviation away from sqrt(0) (ProGAN's constant).
+pub const SPREAD_EPS: f32 = 1e-8;
+
+/// `features` [B, C, H, W] with one more plane holding the batch's spread:
+/// the mean over every feature of its standard deviation across the batch
+/// (biased, + [`SPREAD_EPS`] under the root). A generator that writes one
+/// digit for many noises gives a batch with little spread, which D can see.
+pub fn with_spread_plane(features: Tensor<4>) -> Tensor<4> {
+    let [batch, _, height, width] = features.dims();
+    let centred = features.clone() - features.clone().mean_dim(0);
+    let spread = centred
+        .powi_scalar(2)
+        .mean_dim(0)
+        .add_scalar(SPREAD_EPS)
+        .sqrt()
+        .mean()
+        .reshape([1, 1, 1, 1])
+        .expand([batch, 1, height, width]);
+    Tensor::cat(vec![features, spread], 1)
 }
 
 #[cfg(test)]
@@ -199,12 +234,13 @@ mod tests {
     fn configs_without_conditioning_read_as_planes() {
         let mut json = serde_json::to_value(DiscriminatorConfig::new()).unwrap();
         json.as_object_mut().unwrap().remove("conditioning");
+        json.as_object_mut().unwrap().remove("minibatch_std");
         let old = json.to_string();
         assert!(
             !old.contains("conditioning") && old.contains("num_classes"),
             "{old}"
         );
         let back: DiscriminatorConfig = serde_json::from_str(&old).unwrap();
-        assert_eq!(back.conditioning, None);
+        assert_eq!((back.conditioning, back.minibatch_std), (None, None));
     }
 }

@@ -1,14 +1,16 @@
 //! D's training-mode forward and backward passes, channels last, as a list
 //! of layer calls: the image with its label planes -> conv1 -> LeakyReLU ->
-//! conv2 -> bn2 -> LeakyReLU -> conv3 (one logit).
+//! conv2 -> bn2 -> LeakyReLU [-> + the spread plane] -> conv3 (one logit).
 
 use rayon::prelude::*;
 
 use super::activation::{leaky_backward, leaky_forward};
 use super::conv::{conv_backward_input, conv_backward_weights, conv_forward, im2col, inside_taps};
 use super::dense::{add_bias, bias_gradient, dense_forward};
+use super::layout::{concat_rows, split_rows};
 use super::norm::{BatchNormCache, batch_norm_backward, batch_norm_forward};
 use super::params::{DiscParams, update_running_stats};
+use super::spread::{Spread, spread_backward, spread_forward};
 use super::{Dims, Operand, Threads, matmul, product};
 use crate::arch::{FIRST_SIDE, IMAGE_SIDE, KERNEL, MID_SIDE, TAPS};
 use crate::model::weights::NamedTensors;
@@ -132,7 +134,18 @@ pub(super) struct DiscCache {
     cols2: Vec<f32>,
     bn2: BatchNormCache,
     h2: Vec<f32>,
+    /// With minibatch std: the batch's spread, and h2 with its plane.
+    spread: Option<(Spread, Vec<f32>)>,
     pub(super) logits: Vec<f32>,
+}
+
+impl DiscCache {
+    /// conv3's input: h2, with the spread plane when D has one.
+    fn last_input(&self) -> &[f32] {
+        self.spread
+            .as_ref()
+            .map_or(&self.h2, |(_, with_plane)| with_plane)
+    }
 }
 
 /// D on `images` [B, 784] with conditions `labels` [B, classes], with batch
@@ -154,18 +167,26 @@ pub(super) fn discriminator_forward(
     let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
     update_running_stats(running, "bn2", &bn2);
     leaky_forward(&mut h2, Threads::All);
-    // conv3 over the whole 7x7 map: a dense layer, one logit per image.
-    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
-    let logits = dense_forward(&h2, features, &p.w3, &p.b3, Threads::All);
-    DiscCache {
+    let spread = dims.spread.then(|| {
+        let spread = spread_forward(&h2, labels.len() / dims.classes);
+        let plane = vec![spread.value; h2.len() / dims.d2];
+        let with_plane = concat_rows(&h2, dims.d2, &plane, 1);
+        (spread, with_plane)
+    });
+    let mut cache = DiscCache {
         cols1,
         labels: labels.to_vec(),
         h1,
         cols2,
         bn2,
         h2,
-        logits,
-    }
+        spread,
+        logits: Vec::new(),
+    };
+    // conv3 over the whole 7x7 map: a dense layer, one logit per image.
+    let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
+    cache.logits = dense_forward(cache.last_input(), features, &p.w3, &p.b3, Threads::All);
+    cache
 }
 
 /// D's gradients from the logit gradient down to conv1's output.
@@ -178,16 +199,24 @@ struct TrunkGrads {
     beta2: Vec<f32>,
 }
 
-/// Back through conv3, LeakyReLU, bn2, conv2 and LeakyReLU.
+/// Back through conv3 [and the spread plane], LeakyReLU, bn2, conv2 and LeakyReLU.
 fn trunk_backward(
     p: &DiscParams,
     cache: &DiscCache,
     logit_grad: &[f32],
     dims: &Dims,
 ) -> TrunkGrads {
-    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
     let dl = Operand::new(logit_grad, logit_grad.len(), 1);
-    let mut dh2 = product(dl, Operand::new(&p.w3, 1, features), Threads::All);
+    let d_last = product(dl, Operand::new(&p.w3, 1, features), Threads::All);
+    let mut dh2 = match &cache.spread {
+        None => d_last,
+        Some((spread, _)) => {
+            let (mut dh2, d_plane) = split_rows(&d_last, dims.d2, 1);
+            spread_backward(&mut dh2, &cache.h2, spread, d_plane.iter().sum());
+            dh2
+        }
+    };
     leaky_backward(&mut dh2, &cache.h2);
     let (gamma2, beta2) = batch_norm_backward(&mut dh2, &cache.bn2, &p.gamma2);
     let mut dh1 = conv_backward_input(&dh2, MID_SIDE, &p.w2, dims.d2);
@@ -209,9 +238,9 @@ pub(super) fn discriminator_backward(
 ) -> DiscParams {
     // conv3: its bias gradient is the plain sum of the logit gradients.
     let batch = logit_grad.len();
-    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
     let w3 = product(
-        Operand::new(&cache.h2, batch, features).t(),
+        Operand::new(cache.last_input(), batch, features).t(),
         Operand::new(logit_grad, batch, 1),
         Threads::All,
     );

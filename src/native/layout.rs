@@ -55,6 +55,21 @@ pub fn concat_rows(a: &[f32], a_cols: usize, b: &[f32], b_cols: usize) -> Vec<f3
     out
 }
 
+/// The inverse of [`concat_rows`]: the first `a_cols` and the last
+/// `b_cols` columns of each row of `x`.
+pub fn split_rows(x: &[f32], a_cols: usize, b_cols: usize) -> (Vec<f32>, Vec<f32>) {
+    let rows = x.len() / (a_cols + b_cols);
+    let (mut a, mut b) = (
+        Vec::with_capacity(rows * a_cols),
+        Vec::with_capacity(rows * b_cols),
+    );
+    for row in x.chunks(a_cols + b_cols) {
+        a.extend_from_slice(&row[..a_cols]);
+        b.extend_from_slice(&row[a_cols..]);
+    }
+    (a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +79,10 @@ mod tests {
         assert_eq!(
             concat_rows(&[1., 2., 3., 4.], 2, &[5., 6.], 1),
             [1., 2., 5., 3., 4., 6.]
+        );
+        assert_eq!(
+            split_rows(&[1., 2., 5., 3., 4., 6.], 2, 1),
+            (vec![1., 2., 3., 4.], vec![5., 6.])
         );
     }
 

@@ -12,7 +12,7 @@
 //! Layers, each a `*_forward` / `*_backward` pair with mirrored arguments:
 //! [`dense`] (G's first layer, D's last), [`conv`] (the stride-2
 //! convolution and its transpose), [`norm`] (training batch norm),
-//! [`activation`] (LeakyReLU, tanh). `generator` and `discriminator` are
+//! [`activation`] (LeakyReLU, tanh), [`spread`] (minibatch standard deviation). `generator` and `discriminator` are
 //! the networks' passes as lists of those calls; `params` lays the
 //! weights out for them; [`step`] is one GAN iteration; [`sampling`] the
 //! evaluation-mode generator with its batch norms folded in.
@@ -28,6 +28,7 @@ mod losses;
 pub mod norm;
 mod params;
 pub mod sampling;
+pub mod spread;
 pub mod step;
 
 pub use gemm::{Operand, Threads, matmul, product};
@@ -60,6 +61,8 @@ struct Dims {
     g2: usize,
     d1: usize,
     d2: usize,
+    /// D's last layer also sees the spread plane (minibatch std).
+    spread: bool,
 }
 
 impl Dims {
@@ -72,7 +75,13 @@ impl Dims {
             g2: g.base_channels / 2,
             d1: d.base_channels,
             d2: d.base_channels * 2,
+            spread: d.minibatch_std == Some(true),
         }
+    }
+
+    /// Channels of D's last layer's input.
+    fn last_channels(&self) -> usize {
+        self.d2 + usize::from(self.spread)
     }
 
     fn inputs(&self) -> usize {

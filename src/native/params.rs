@@ -150,7 +150,7 @@ param_set! {
         b2: "conv2.bias", Vector;
         gamma2: "bn2.weight", Vector;
         beta2: "bn2.bias", Vector;
-        /// conv3: [49 * c2], positions major.
+        /// conv3: [49 * c2], positions major (c2 + 1 with the spread plane).
         w3: "conv3.weight", Conv;
         b3: "conv3.bias", Vector;
     }

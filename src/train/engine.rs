@@ -220,7 +220,14 @@ mod tests {
     }
 
     fn compare(recipe: StepLoss) {
-        let model = GanConfig::seed_architecture(10, false).with_widths(Some(16), Some(8));
+        compare_on(recipe, small_model());
+    }
+
+    fn small_model() -> GanConfig {
+        GanConfig::seed_architecture(10, false).with_widths(Some(16), Some(8))
+    }
+
+    fn compare_on(recipe: StepLoss, model: GanConfig) {
         let device = training_device();
         let fresh = || GanState {
             generator: model.generator.init_seeded(&device, 1),
@@ -334,6 +341,13 @@ mod tests {
     #[test]
     fn one_native_step_matches_the_framework_step() {
         compare(StepLoss::default());
+    }
+
+    #[test]
+    fn one_native_minibatch_std_step_matches_the_framework_step() {
+        let mut model = small_model();
+        model.discriminator.minibatch_std = Some(true);
+        compare_on(StepLoss::default(), model);
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub struct TrainFlags {
     /// D's width: channels after its first convolution, doubled after the second [default: 32 fast, 128 seed].
     #[arg(long)]
     pub d_channels: Option<usize>,
+    /// Give D's last layer the batch's spread as one more feature plane (minibatch
+    /// standard deviation): a batch of look-alike digits is then easy to call fake.
+    #[arg(long)]
+    pub minibatch_std: bool,
     /// How D is told the class: label planes, or a projection discriminator [default: planes].
     #[arg(long = "cond", value_enum)]
     pub conditioning: Option<Conditioning>,
@@ -191,6 +195,8 @@ impl TrainFlags {
             Some(self.d_channels.unwrap_or(d.base_channels)),
         );
         model.discriminator.conditioning = self.conditioning.or(d.conditioning);
+        model.discriminator.minibatch_std =
+            (self.minibatch_std || d.minibatch_std == Some(true)).then_some(true);
         model
     }
 
