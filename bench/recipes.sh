@@ -8,7 +8,9 @@
 #   BIN       the cdcgan binary          [$CARGO_TARGET_DIR/release/cdcgan, built if missing]
 #   RECIPES   names from the list below  [all]
 #   SEEDS     training seeds             ["0 1"]
-#   BUDGETS   minute marks, ascending    ["2 5 10"]
+#   BUDGETS   marks, ascending           ["2 5 10"]
+#   UNIT      what the marks count: minutes of training, or steps (for
+#             comparing recipes of equal step cost on a busy machine) [minutes]
 #   THREADS   threads per run            [2]
 #   PARALLEL  runs at once               [1: on a 2-core machine, one at a time]
 #   COUNT     digits scored per mark     [10000]
@@ -28,6 +30,8 @@ budgets="${BUDGETS:-2 5 10}"
 threads="${THREADS:-2}"
 parallel="${PARALLEL:-1}"
 count="${COUNT:-10000}"
+unit="${UNIT:-minutes}"
+case "$unit" in minutes) limit=--max-minutes ;; steps) limit=--max-steps ;; *) echo "UNIT must be minutes or steps" >&2; exit 2 ;; esac
 cas_at=" ${CAS_AT:-} "
 if [ -z "${BIN:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cdcgan-target}"
@@ -44,6 +48,8 @@ all_recipes=(
   "fast-ms1|--recipe fast --mode-seeking 1"
   "fast-ms1-ema0|--recipe fast --mode-seeking 1 --ema 0"
   "fast-ms3|--recipe fast --mode-seeking 3"
+  "fast-mbstd|--recipe fast --minibatch-std"
+  "fast-ms1-mbstd|--recipe fast --mode-seeking 1 --minibatch-std"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
@@ -77,28 +83,28 @@ mkdir -p "$out/runs"
 # One recipe and seed through all marks; writes $out/NAME-sSEED-MIN.json (the
 # evaluation) and .steps (the steps trained by then) per mark.
 one() {
-  local name="$1" flags="$2" seed="$3" minutes run
+  local name="$1" flags="$2" seed="$3" mark run
   local shared="$out/runs/$name-s$seed"
   [[ "$flags" == *--recipe* ]] || flags="--recipe seed $flags"
   rm -rf "$shared" "$shared"-m* "$out/$name-s$seed"-*
-  for minutes in $budgets; do
+  for mark in $budgets; do
     run="$shared"
     # A schedule decays over the whole budget, so each mark is its own run.
-    [[ "$flags" == *--lr-schedule* ]] && run="$shared-m$minutes"
+    [[ "$flags" == *--lr-schedule* ]] && run="$shared-m$mark"
     if [ -d "$run/checkpoint" ]; then
-      "$BIN" --threads "$threads" train --resume "$run" --max-minutes "$minutes" --quiet >>"$run.log" 2>&1
+      "$BIN" --threads "$threads" train --resume "$run" "$limit" "$mark" --quiet >>"$run.log" 2>&1
     else
       # shellcheck disable=SC2086 # flags are words
       "$BIN" --threads "$threads" train --out "$run" --seed "$seed" $flags --epochs 1000 \
-        --eval-every 0 --max-minutes "$minutes" --quiet >"$run.log" 2>&1
+        --eval-every 0 "$limit" "$mark" --quiet >"$run.log" 2>&1
     fi
     local cas=""
-    [[ "$cas_at" == *" $minutes "* ]] && cas="--cas"
+    [[ "$cas_at" == *" $mark "* ]] && cas="--cas"
     # shellcheck disable=SC2086 # empty or one word
     "$BIN" --threads "$threads" eval --run "$run" --count "$count" $cas --json >"$out/eval.tmp-$name-$seed"
-    mv "$out/eval.tmp-$name-$seed" "$out/$name-s$seed-$minutes.json"
-    tail -n 1 "$run/metrics.csv" | cut -d, -f2 >"$out/$name-s$seed-$minutes.steps"
-    echo "$name seed $seed: scored at $minutes min ($(cat "$out/$name-s$seed-$minutes.steps") steps)"
+    mv "$out/eval.tmp-$name-$seed" "$out/$name-s$seed-$mark.json"
+    tail -n 1 "$run/metrics.csv" | cut -d, -f2 >"$out/$name-s$seed-$mark.steps"
+    echo "$name seed $seed: scored at $mark $unit ($(cat "$out/$name-s$seed-$mark.steps") steps)"
   done
 }
 
