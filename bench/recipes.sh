@@ -135,31 +135,33 @@ for path in sorted(glob.glob(os.path.join(out, "*-s*-*.json"))):
     g, c = report["generated"], report["ceiling"]
     cas = report.get("cas") or {}
     rows.append([name, seed[1:], minutes, steps, g["accuracy"], g["frechet"], g["recall"], g["precision"],
-                 c["accuracy"], c["frechet"], c["recall"], cas.get("generated", ""), cas.get("real", "")])
+                 c["accuracy"], c["frechet"], c["recall"], cas.get("generated", ""), cas.get("real", ""),
+                 min(report["diversity"])])
 rows.sort(key=lambda r: (r[0], int(r[1]), float(r[2])))
 header = ["recipe", "seed", "minutes", "steps", "accuracy", "frechet", "recall", "precision",
-          "ceiling_accuracy", "ceiling_frechet", "ceiling_recall", "cas", "cas_real"]
+          "ceiling_accuracy", "ceiling_frechet", "ceiling_recall", "cas", "cas_real",
+          "lowest_class_diversity"]
 with open(os.path.join(out, "recipes.csv"), "w", newline="") as f:
     csv.writer(f).writerows([header] + rows)
 fmt = lambda v: f"{v:.4f}" if v != "" else ""
-print("| recipe | seed | min | steps | accuracy | Frechet | recall | precision | CAS |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| recipe | seed | mark | steps | accuracy | Frechet | recall | precision | CAS | lowest class diversity |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.2f} | {r[6]:.3f} | {r[7]:.3f} | {fmt(r[11])} |")
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.2f} | {r[6]:.3f} | {r[7]:.3f} | {fmt(r[11])} | {r[13]:.2f} |")
 if rows:
     r = rows[0]
     real_cas = next((fmt(r[12]) for r in rows if r[12] != ""), "")
-    print(f"| real ceiling | | | | {r[8]:.3f} | {r[9]:.2f} | {r[10]:.3f} | | {real_cas} |")
+    print(f"| real ceiling | | | | {r[8]:.3f} | {r[9]:.2f} | {r[10]:.3f} | | {real_cas} | 1.00 |")
 # Mean over the seeds, per recipe and mark.
 groups = {}
 for r in rows:
     groups.setdefault((r[0], float(r[2])), []).append(r)
 print()
-print("| recipe | min | seeds | steps | accuracy | Frechet | recall | precision | CAS |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| recipe | mark | seeds | steps | accuracy | Frechet | recall | precision | CAS | lowest class diversity |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for (name, minutes), g in sorted(groups.items()):
     mean = lambda i: sum(r[i] for r in g) / len(g)
     scored = [r[11] for r in g if r[11] != ""]
     cas = fmt(sum(scored) / len(scored)) if scored else ""
-    print(f"| {name} | {g[0][2]} | {len(g)} | {mean(3):.0f} | {mean(4):.3f} | {mean(5):.2f} | {mean(6):.3f} | {mean(7):.3f} | {cas} |")
+    print(f"| {name} | {g[0][2]} | {len(g)} | {mean(3):.0f} | {mean(4):.3f} | {mean(5):.2f} | {mean(6):.3f} | {mean(7):.3f} | {cas} | {mean(13):.2f} |")
 EOF
