@@ -112,9 +112,10 @@ pub struct TrainFlags {
     #[arg(long)]
     pub d_channels: Option<usize>,
     /// Give D's last layer the batch's spread as one more feature plane (minibatch
-    /// standard deviation): a batch of look-alike digits is then easy to call fake.
-    #[arg(long)]
-    pub minibatch_std: bool,
+    /// standard deviation): a batch of look-alike digits is then easy to call fake;
+    /// `--minibatch-std false` turns the recipe's off [default: on with fast, off with seed].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub minibatch_std: Option<bool>,
     /// How D is told the class: label planes, or a projection discriminator [default: planes].
     #[arg(long = "cond", value_enum)]
     pub conditioning: Option<Conditioning>,
@@ -195,8 +196,10 @@ impl TrainFlags {
             Some(self.d_channels.unwrap_or(d.base_channels)),
         );
         model.discriminator.conditioning = self.conditioning.or(d.conditioning);
-        model.discriminator.minibatch_std =
-            (self.minibatch_std || d.minibatch_std == Some(true)).then_some(true);
+        model.discriminator.minibatch_std = self
+            .minibatch_std
+            .unwrap_or(d.minibatch_std == Some(true))
+            .then_some(true);
         model
     }
 
@@ -300,5 +303,13 @@ mod tests {
             (25, None),
             "--ema 0 turns it off"
         );
+        let spread = |args: &[&str]| {
+            let flags = Cli::parse_from([&["train"], args].concat()).flags;
+            flags.new_run().unwrap().model.discriminator.minibatch_std
+        };
+        assert_eq!(spread(&[]), Some(true), "fast has minibatch std");
+        assert_eq!(spread(&["--minibatch-std", "false"]), None);
+        assert_eq!(spread(&["--recipe", "seed"]), None);
+        assert_eq!(spread(&["--recipe", "seed", "--minibatch-std"]), Some(true));
     }
 }

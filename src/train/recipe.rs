@@ -28,16 +28,20 @@ impl Recipe {
         let seed = TrainConfig::default();
         match self {
             Recipe::Seed => seed,
-            Recipe::Fast => TrainConfig {
-                batch_size: 25,
-                adam: AdamConfig {
-                    lr: 4e-4,
-                    ..seed.adam
-                },
-                ema: Some(0.999),
-                model: seed.model.with_widths(Some(64), Some(32)),
-                ..seed
-            },
+            Recipe::Fast => {
+                let mut model = seed.model.with_widths(Some(64), Some(32));
+                model.discriminator.minibatch_std = Some(true);
+                TrainConfig {
+                    batch_size: 25,
+                    adam: AdamConfig {
+                        lr: 4e-4,
+                        ..seed.adam
+                    },
+                    ema: Some(0.999),
+                    model,
+                    ..seed
+                }
+            }
         }
     }
 }
@@ -60,6 +64,7 @@ mod tests {
         assert_eq!(c.ema, None);
         assert_eq!(c.objective, super::super::objective::Objective::default());
         assert_eq!(c.model.discriminator.conditioning, None);
+        assert_eq!(c.model.discriminator.minibatch_std, None);
     }
 
     #[test]
@@ -77,5 +82,6 @@ mod tests {
             (fast.batch_size, fast.adam.lr, fast.ema),
             (25, 4e-4, Some(0.999))
         );
+        assert_eq!(fast.model.discriminator.minibatch_std, Some(true));
     }
 }
