@@ -391,7 +391,8 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     };
     let fast = config_of("fast", &[]);
     assert_eq!(widths(&fast), (64, 32));
-    assert_eq!(fast["ema"], 0.999);
+    assert_eq!(fast["ema"], 0.99);
+    assert_eq!(fast["model"]["discriminator"]["minibatch_std"], true);
     assert_eq!(fast["adam"]["lr"], 0.0004);
     assert!(
         dir.path()
@@ -401,6 +402,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     let seed = config_of("seed", &["--recipe", "seed"]);
     assert_eq!(widths(&seed), (256, 128));
     assert!(seed["ema"].is_null());
+    assert!(seed["model"]["discriminator"]["minibatch_std"].is_null());
     assert_eq!(seed["recipe"]["loss"], "bce");
     assert_eq!(seed["adam"]["lr"], 0.0002);
     // Flags override the preset, in both directions.
@@ -412,7 +414,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     assert_eq!(mixed["ema"], 0.99);
     let wide = config_of("wide", &["--g-channels", "128", "--d-channels", "64"]);
     assert_eq!(widths(&wide), (128, 64));
-    assert_eq!(wide["ema"], 0.999);
+    assert_eq!(wide["ema"], 0.99);
     let plain = config_of("plain", &["--ema", "0"]);
     assert!(plain["ema"].is_null());
     assert!(

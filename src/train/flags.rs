@@ -80,7 +80,7 @@ pub struct TrainFlags {
     #[arg(long)]
     pub aux_classifier: bool,
     /// Keep a moving average of G's weights with this decay; generate, export, eval
-    /// and serve then use it; 0 for none [default: 0.999 fast, none seed].
+    /// and serve then use it; 0 for none [default: 0.99 fast, none seed].
     #[arg(long)]
     pub ema: Option<f32>,
     /// Weight of the auxiliary classification loss [default: 1.0].
