@@ -39,20 +39,23 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release/cdcgan"
 fi
 
-# name|train flags; flags without --recipe are on top of `--recipe seed`.
+# name|train flags; flags without --recipe are on top of `--recipe seed`. `default`
+# is whatever `--recipe fast` is; `fast` is the default before minibatch std and
+# EMA 0.99 (Nov 2026), and the `fast-*` rows name every flag they change from it.
 all_recipes=(
-  "fast|--recipe fast"
-  "fast-g128|--recipe fast --g-channels 128"
-  "fast-ema99|--recipe fast --ema 0.99"
-  "fast-ema0|--recipe fast --ema 0"
-  "fast-ms1|--recipe fast --mode-seeking 1"
-  "fast-ms1-ema0|--recipe fast --mode-seeking 1 --ema 0"
-  "fast-ms3|--recipe fast --mode-seeking 3"
-  "fast-mbstd|--recipe fast --minibatch-std"
-  "fast-ms1-mbstd|--recipe fast --mode-seeking 1 --minibatch-std"
-  "fast-mbstd-ema99|--recipe fast --minibatch-std --ema 0.99"
-  "fast-mbstd-ms03|--recipe fast --minibatch-std --mode-seeking 0.3"
-  "fast-mbstd-ema0|--recipe fast --minibatch-std --ema 0"
+  "default|--recipe fast"
+  "fast|--recipe fast --minibatch-std false --ema 0.999"
+  "fast-g128|--recipe fast --minibatch-std false --ema 0.999 --g-channels 128"
+  "fast-ema99|--recipe fast --minibatch-std false --ema 0.99"
+  "fast-ema0|--recipe fast --minibatch-std false --ema 0"
+  "fast-ms1|--recipe fast --minibatch-std false --ema 0.999 --mode-seeking 1"
+  "fast-ms1-ema0|--recipe fast --minibatch-std false --ema 0 --mode-seeking 1"
+  "fast-ms3|--recipe fast --minibatch-std false --ema 0.999 --mode-seeking 3"
+  "fast-mbstd|--recipe fast --ema 0.999"
+  "fast-ms1-mbstd|--recipe fast --ema 0.999 --mode-seeking 1"
+  "fast-mbstd-ema99|--recipe fast --ema 0.99"
+  "fast-mbstd-ms03|--recipe fast --ema 0.999 --mode-seeking 0.3"
+  "fast-mbstd-ema0|--recipe fast --ema 0"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
