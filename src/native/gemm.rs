@@ -62,10 +62,36 @@ pub enum Threads {
 /// `dst = lhs . rhs` (or `dst += lhs . rhs` with `accumulate`); `dst` is
 /// row-major [m, n].
 pub fn matmul(dst: &mut [f32], lhs: Operand, rhs: Operand, accumulate: bool, threads: Threads) {
+    let (m, n) = (lhs.shape().0, rhs.shape().1);
+    assert!(dst.len() >= m * n, "product output smaller than [{m}, {n}]");
+    // SAFETY: `dst` holds at least m * n initialised values.
+    unsafe { gemm_into(dst.as_mut_ptr(), lhs, rhs, accumulate, threads) }
+}
+
+/// `lhs . rhs` as a new row-major [m, n] buffer.
+pub fn product(lhs: Operand, rhs: Operand, threads: Threads) -> Vec<f32> {
+    let len = lhs.shape().0 * rhs.shape().1;
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: without `accumulate` gemm never reads `dst` before writing it
+    // (its microkernels store `beta * acc` when alpha is zero; its gemv and
+    // k = 0 paths zero `dst` first), so every one of the `len` values is
+    // written before `set_len`; no zeroing pass is needed.
+    unsafe {
+        gemm_into(out.as_mut_ptr(), lhs, rhs, false, threads);
+        out.set_len(len);
+    }
+    out
+}
+
+/// `dst = lhs . rhs` (or `+=`) through the `gemm` crate.
+///
+/// # Safety
+/// `dst` must be valid for writes of m * n values, and hold initialised
+/// values if `accumulate`.
+unsafe fn gemm_into(dst: *mut f32, lhs: Operand, rhs: Operand, accumulate: bool, threads: Threads) {
     let (m, k) = lhs.shape();
     let (k2, n) = rhs.shape();
     assert_eq!(k, k2, "inner dimensions of a product");
-    assert!(dst.len() >= m * n, "product output smaller than [{m}, {n}]");
     if m == 0 || n == 0 {
         return;
     }
@@ -76,14 +102,14 @@ pub fn matmul(dst: &mut [f32], lhs: Operand, rhs: Operand, accumulate: bool, thr
         _ => gemm::Parallelism::None,
     };
     // SAFETY: the operands' strides describe matrices inside their slices
-    // (checked by `Operand::new` and above); `dst` is a distinct, mutable
-    // buffer of at least m * n values.
+    // (checked by `Operand::new`); `dst` is valid for m * n values (the
+    // caller's promise) and distinct from them.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -101,13 +127,6 @@ pub fn matmul(dst: &mut [f32], lhs: Operand, rhs: Operand, accumulate: bool, thr
             parallelism,
         );
     }
-}
-
-/// `lhs . rhs` as a new row-major [m, n] buffer.
-pub fn product(lhs: Operand, rhs: Operand, threads: Threads) -> Vec<f32> {
-    let mut out = vec![0f32; lhs.shape().0 * rhs.shape().1];
-    matmul(&mut out, lhs, rhs, false, threads);
-    out
 }
 
 #[cfg(test)]

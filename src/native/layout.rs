@@ -4,20 +4,18 @@
 //! matrices side by side (z and the condition, G's input).
 
 /// `src` read as a [d0, d1, d2] array, its axes reordered: axis k of the
-/// result is axis `order[k]` of `src`.
+/// result is axis `order[k]` of `src`. The result is written in order, each
+/// value read from its strided place in `src`.
 fn permute(src: &[f32], dims: [usize; 3], order: [usize; 3]) -> Vec<f32> {
     assert_eq!(src.len(), dims.iter().product::<usize>(), "tensor size");
-    let out_dims = order.map(|k| dims[k]);
-    let mut out = vec![0f32; src.len()];
-    let mut at = 0;
-    for a in 0..dims[0] {
-        for b in 0..dims[1] {
-            for c in 0..dims[2] {
-                let idx = [a, b, c];
-                let [x, y, z] = order.map(|k| idx[k]);
-                out[(x * out_dims[1] + y) * out_dims[2] + z] = src[at];
-                at += 1;
-            }
+    let src_strides = [dims[1] * dims[2], dims[2], 1];
+    let [n0, n1, n2] = order.map(|k| dims[k]);
+    let [s0, s1, s2] = order.map(|k| src_strides[k]);
+    let mut out = Vec::with_capacity(src.len());
+    for a in 0..n0 {
+        for b in 0..n1 {
+            let base = a * s0 + b * s1;
+            out.extend((0..n2).map(|c| src[base + c * s2]));
         }
     }
     out
