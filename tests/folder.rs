@@ -128,13 +128,16 @@ fn a_folder_of_one_class_or_no_images_is_refused() {
     std::fs::create_dir_all(data.join("cats")).unwrap();
     cdcgan::sample::image::write_png(&data.join("cats/a.png"), 28, 28, &[9; 784]).unwrap();
     let run = dir.path().join("run");
-    let out = cdcgan(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
+    let train = || {
+        cdcgan(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+    };
+    let out = train();
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("only one class (cats)"),
@@ -142,13 +145,7 @@ fn a_folder_of_one_class_or_no_images_is_refused() {
         stderr(&out)
     );
     std::fs::create_dir_all(data.join("dogs")).unwrap();
-    let out = cdcgan(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
+    let out = train();
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("class \"dogs\" has no usable images"),

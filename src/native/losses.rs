@@ -77,22 +77,21 @@ pub(super) fn mode_seeking(
     batch: usize,
     weight: f32,
 ) -> (f32, Vec<f32>) {
-    let half = batch / 2;
-    let pairs = |x: &[f32]| {
-        let row = x.len() / batch;
-        let (a, b) = x[..2 * half * row].split_at(half * row);
-        (a.to_vec(), b.to_vec())
-    };
-    let mean_gap = |(a, b): &(Vec<f32>, Vec<f32>)| {
+    fn pairs(x: &[f32], batch: usize) -> (&[f32], &[f32]) {
+        // Rows 0..B/2 beside rows B/2..2*(B/2).
+        let half = batch / 2 * (x.len() / batch);
+        x[..2 * half].split_at(half)
+    }
+    let mean_gap = |(a, b): (&[f32], &[f32])| {
         a.iter().zip(b).map(|(p, q)| (p - q).abs()).sum::<f32>() / a.len() as f32
     };
-    let (image_pairs, noise_gap) = (pairs(images), mean_gap(&pairs(z)));
-    let ratio = mean_gap(&image_pairs) / noise_gap + MODE_SEEKING_EPS;
+    let ((first, second), noise_gap) = (pairs(images, batch), mean_gap(pairs(z, batch)));
+    let ratio = mean_gap((first, second)) / noise_gap + MODE_SEEKING_EPS;
     // d/dx of weight / ratio through mean|a - b| / noise_gap.
-    let scale = -weight / (ratio * ratio) / noise_gap / image_pairs.0.len() as f32;
+    let scale = -weight / (ratio * ratio) / noise_gap / first.len() as f32;
     let mut grad = vec![0.0; images.len()];
-    let (ga, gb) = grad.split_at_mut(image_pairs.0.len());
-    for (((p, q), dp), dq) in image_pairs.0.iter().zip(&image_pairs.1).zip(ga).zip(gb) {
+    let (ga, gb) = grad.split_at_mut(first.len());
+    for (((p, q), dp), dq) in first.iter().zip(second).zip(ga).zip(gb) {
         // The sign of p - q, 0 where they are equal (as burn's abs).
         let g = scale * ((p > q) as i32 - (p < q) as i32) as f32;
         *dp = g;
