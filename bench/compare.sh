@@ -8,6 +8,8 @@
 # fast: the default recipe's shape (G 64 / D 32, batch 25, Adam 4e-4).
 # Other shapes: OURS="--g-channels N --d-channels N --batch-size B" and
 # PEER="--g-channels N --d-channels N --batch B --lr LR" in the environment.
+# PRECISION=bf16: our products in bf16 with fp32 sums (`bench --precision`); the
+# peer stays fp32 [default: fp32].
 #
 # Needs the peer's venv (see ../shared/peers/README.md):
 #   python3 -m venv "$HOME/torch-venv" && "$HOME/torch-venv/bin/pip" install torch==2.15.0 numpy pillow
@@ -24,7 +26,8 @@ else
   ours_shape="${OURS:-}"
   peer_shape="${PEER:-}"
 fi
-echo "shape: $shape (cdcgan: ${ours_shape:-defaults}; peer: ${peer_shape:-defaults}), $threads threads"
+precision="${PRECISION:-fp32}"
+echo "shape: $shape (cdcgan: ${ours_shape:-defaults}, $precision products; peer: ${peer_shape:-defaults}), $threads threads"
 peer_dir="${PEER_DIR:-../shared/peers}"
 python="${TORCH_PYTHON:-$HOME/torch-venv/bin/python}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cdcgan-target}"
@@ -36,8 +39,8 @@ value() { grep -o "$1=[0-9.]*" | tail -n 1 | cut -d= -f2; }
 declare -a our_train our_gen peer_train peer_gen
 for ((r = 1; r <= rounds; r++)); do
   # shellcheck disable=SC2086 # the shape flags split on purpose
-  out=$("$ours" --threads "$threads" bench --iters 30 --gen-iters 30 $ours_shape)
-  [ "$r" = 1 ] && grep -E '^# (cpu|fp32)' <<<"$out"
+  out=$("$ours" --threads "$threads" bench --iters 30 --gen-iters 30 --precision "$precision" $ours_shape)
+  [ "$r" = 1 ] && grep -E '^# (cpu|fp32|bf16)' <<<"$out"
   grep -E '^# (training|generation): [0-9]' <<<"$out" | sed "s/^/round $r cdcgan /"
   our_train+=("$(value train_samples_per_s <<<"$out")"); our_gen+=("$(value gen_images_per_s <<<"$out")")
   echo "round $r cdcgan:  train ${our_train[-1]} samples/s, generate ${our_gen[-1]} images/s"

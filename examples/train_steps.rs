@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
     let device = cdcgan::backend::training_device();
     let mut state = initial_state(&config, &device);
-    let mut engine = Engine::choose(&state, &config.model, false, &device)?;
+    let mut engine = Engine::choose(&state, &config.model, config.precision, false, &device)?;
     let (batch, classes) = (config.batch_size, data.num_classes);
     for step in 0..steps {
         let first = (step as usize * batch) % (data.len() - batch);

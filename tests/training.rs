@@ -135,7 +135,8 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     let mut data = Dataset::load(DatasetKind::Mnist, None, Split::Train).unwrap();
     data.truncate(60);
     let mut state = initial_state(&config, &device);
-    let mut engine = Engine::choose(&state, &config.model, false, &device).unwrap();
+    let mut engine =
+        Engine::choose(&state, &config.model, config.precision, false, &device).unwrap();
     assert_eq!(
         engine.name(),
         "framework",

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::model::GanConfig;
-use crate::native::{Operand, Threads, product};
+use crate::native::{Operand, Precision, Threads, product, with_precision};
 
 /// The CPU: vendor, family/model, name, and the widest vector instructions
 /// the matrix kernels can use here.
@@ -46,16 +46,16 @@ fn simd_level() -> &'static str {
     "generic"
 }
 
-/// The fp32 product rate on the compute threads, GFLOP/s: the best of a few
-/// `n x n` by `n x n` products (2 n^3 flops each).
-pub fn product_peak(n: usize, repeats: usize) -> f64 {
+/// The product rate on the compute threads in `precision`, GFLOP/s: the
+/// best of a few `n x n` by `n x n` products (2 n^3 flops each).
+pub fn product_peak(n: usize, repeats: usize, precision: Precision) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25 - 0.75).collect();
     let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
     let (a, b) = (Operand::new(&a, n, n), Operand::new(&b, n, n));
     let best = (0..repeats.max(1))
         .map(|_| {
             let started = Instant::now();
-            std::hint::black_box(product(a, b, Threads::All));
+            std::hint::black_box(with_precision(precision, || product(a, b, Threads::All)));
             started.elapsed().as_secs_f64()
         })
         .fold(f64::INFINITY, f64::min);
@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(g, 2.0 * (1_379_840 + 40_140_800 + 627_200) as f64);
         // D: 196*25*11*128 + 49*25*128*256 + 49*256.
         assert_eq!(d, 2.0 * (6_899_200 + 40_140_800 + 12_544) as f64);
-        assert!(product_peak(64, 2) > 0.0);
+        assert!(product_peak(64, 2, Precision::Fp32) > 0.0);
         assert!(cpu_description().contains("SIMD"));
     }
 }

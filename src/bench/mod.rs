@@ -1,7 +1,8 @@
 //! `cdcgan bench`: throughput of the full training iteration (D step + G
 //! step) and of generation, on real MNIST batches, after a warm-up.
 //! Reports medians of per-iteration times, each also as nominal GFLOP/s and
-//! as a share of the fp32 product peak measured on the same threads, after
+//! as a share of the product peak measured on the same threads in the same
+//! precision (`--precision`), after
 //! the CPU it ran on ([`machine`]); the last two lines are
 //! `gen_images_per_s=...` and `train_samples_per_s=...`, as the PyTorch
 //! peer prints them, so `bench/compare.sh` can set them side by side.
@@ -15,6 +16,7 @@ use anyhow::ensure;
 use crate::backend::{inference_device, on_cpu, training_device};
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::{GanConfig, matrix, one_hot};
+use crate::native::Precision;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
 use crate::train::engine::{Engine, HostBatch, initial_state};
@@ -44,6 +46,9 @@ pub struct BenchConfig {
     /// D's width (as `train --d-channels`) [default: 128].
     #[arg(long)]
     pub d_channels: Option<usize>,
+    /// Arithmetic of the native products (as `train --precision`) [default: fp32].
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
     /// Time burn's generator forward and autodiff training step instead of
     /// the native ones.
     #[arg(long)]
@@ -70,15 +75,17 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         .with_widths(config.g_channels, config.d_channels);
     let train_config = TrainConfig {
         batch_size: config.batch_size,
+        precision: config.precision,
         model,
         ..TrainConfig::default()
     };
     train_config.validate()?;
     report(&format!("# cpu: {}", machine::cpu_description()));
-    let peak = machine::product_peak(PEAK_SIZE, 3);
+    let peak = machine::product_peak(PEAK_SIZE, 3, config.precision);
     let threads = crate::backend::threads();
+    let precision = format!("{:?}", config.precision).to_lowercase();
     report(&format!(
-        "# fp32 product peak ({PEAK_SIZE}^3 gemm, {threads} threads): {peak:.1} GFLOP/s"
+        "# {precision} product peak ({PEAK_SIZE}^3 gemm, {threads} threads): {peak:.1} GFLOP/s"
     ));
     let gen_rate = generation_rate(config, &train_config, &mut report)?;
     let (g_flops, _) = machine::forward_flops(&train_config.model);
@@ -125,7 +132,7 @@ fn generation_rate(
 ) -> anyhow::Result<f64> {
     let device = inference_device();
     let g = train_config.model.generator.init(&device).valid();
-    let sampler = Sampler::from_generator(&g);
+    let sampler = Sampler::from_generator(&g).in_precision(config.precision)?;
     let labels: Vec<u8> = (0..config.batch_size).map(|i| (i % 10) as u8).collect();
     let z = vec![0.5f32; config.batch_size * 100];
     let conditions = one_hot(&labels, 10, &device);
@@ -145,10 +152,11 @@ fn generation_rate(
         })
     };
     report(&format!(
-        "# generation: {} forwards of batch {} ({} generator)",
+        "# generation: {} forwards of batch {} ({} generator, {:?} products)",
         config.gen_iters,
         config.batch_size,
-        if framework { "framework" } else { "native" }
+        if framework { "framework" } else { "native" },
+        config.precision
     ));
     Ok(config.batch_size as f64 / seconds)
 }
@@ -163,7 +171,13 @@ fn training_rate(
     let device = training_device();
     let mut state = initial_state(train_config, &device);
     let loss = train_config.step_loss();
-    let mut engine = Engine::choose(&state, &train_config.model, config.framework_step, &device)?;
+    let mut engine = Engine::choose(
+        &state,
+        &train_config.model,
+        config.precision,
+        config.framework_step,
+        &device,
+    )?;
     let batches = data.len() / config.batch_size;
     let seconds = median_time(config.warmup, config.train_iters, |i| {
         let first = (i % batches) * config.batch_size;
@@ -173,10 +187,11 @@ fn training_rate(
         engine.step(&mut state, &real, &noise, 10, &loss);
     });
     report(&format!(
-        "# training: {} iterations of batch {} (D step + G step, {} step), threads={}",
+        "# training: {} iterations of batch {} (D step + G step, {} step, {:?} products), threads={}",
         config.train_iters,
         config.batch_size,
         engine.name(),
+        config.precision,
         crate::backend::threads()
     ));
     Ok(config.batch_size as f64 / seconds)

@@ -1,4 +1,73 @@
-//! Matrix products on row-major host buffers, through the `gemm` crate.
+//! Matrix products on row-major host buffers: fp32 through the `gemm`
+//! crate, or bf16 operands with fp32 sums through [`super::bf16`] where the
+//! calling thread has asked for them ([`with_precision`], as PyTorch's
+//! autocast: the layers stay unaware of it).
+
+use std::cell::Cell;
+
+/// The arithmetic of the large products (both networks' convolutions and
+/// G's first layer, forward and backward). Weights, optimizer state and
+/// every other pass stay fp32.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// fp32 operands and sums.
+    #[default]
+    Fp32,
+    /// Operands rounded to bf16 (8 significant bits), sums in fp32: twice
+    /// the arithmetic rate on CPUs with AVX512_BF16.
+    Bf16,
+}
+
+impl Precision {
+    /// Whether this CPU can run it; for bf16 without AVX512_BF16, an error
+    /// that names the flag.
+    pub fn check(self) -> anyhow::Result<()> {
+        if self == Precision::Bf16 && !bf16_supported() {
+            anyhow::bail!(
+                "--precision bf16 needs a CPU with AVX512_BF16 (AMD Zen 4 or later, Intel Cooper \
+                 Lake / Sapphire Rapids or later); this one has none: use --precision fp32"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether the bf16 kernels run here.
+fn bf16_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::bf16::supported();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+thread_local! {
+    static PRECISION: Cell<Precision> = const { Cell::new(Precision::Fp32) };
+}
+
+/// Runs `work` with this thread's products in `precision` (a product
+/// started on this thread reads it; its own worker threads need not).
+pub fn with_precision<R>(precision: Precision, work: impl FnOnce() -> R) -> R {
+    let before = PRECISION.replace(precision);
+    let out = work();
+    PRECISION.set(before);
+    out
+}
+
+/// Products with an inner or output dimension below this stay fp32 under
+/// bf16: too small for the kernel's 32-column tiles to pay (D's first
+/// convolution's 25 taps, G's last layer's 25 x 1 channel, the logits).
+const BF16_MIN_SIDE: usize = 32;
 
 /// A row-major matrix operand, possibly read transposed.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +166,27 @@ unsafe fn gemm_into(dst: *mut f32, lhs: Operand, rhs: Operand, accumulate: bool,
     }
     let (lhs_rs, lhs_cs) = lhs.strides();
     let (rhs_rs, rhs_cs) = rhs.strides();
+    #[cfg(target_arch = "x86_64")]
+    if PRECISION.get() == Precision::Bf16 && k.min(n) >= BF16_MIN_SIDE && bf16_supported() {
+        let view = |o: &Operand, (rs, cs): (isize, isize)| super::bf16::View {
+            ptr: o.values.as_ptr(),
+            row_stride: rs as usize,
+            col_stride: cs as usize,
+        };
+        let parallel = threads == Threads::All && rayon::current_num_threads() > 1;
+        // SAFETY: as for gemm below; bf16 support was checked.
+        unsafe {
+            super::bf16::gemm_bf16(
+                dst,
+                (m, n, k),
+                view(&lhs, (lhs_rs, lhs_cs)),
+                view(&rhs, (rhs_rs, rhs_cs)),
+                accumulate,
+                parallel,
+            )
+        };
+        return;
+    }
     let parallelism = match threads {
         Threads::All if rayon::current_num_threads() > 1 => gemm::Parallelism::Rayon(0),
         _ => gemm::Parallelism::None,

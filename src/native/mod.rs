@@ -18,6 +18,8 @@
 //! evaluation-mode generator with its batch norms folded in.
 
 pub mod activation;
+#[cfg(target_arch = "x86_64")]
+pub mod bf16;
 pub mod conv;
 pub mod dense;
 mod discriminator;
@@ -31,7 +33,7 @@ pub mod sampling;
 pub mod spread;
 pub mod step;
 
-pub use gemm::{Operand, Threads, matmul, product};
+pub use gemm::{Operand, Precision, Threads, matmul, product, with_precision};
 pub use sampling::NativeGenerator;
 pub use step::{NativeGan, StepInput};
 

@@ -24,11 +24,11 @@ use burn::nn::conv::ConvTranspose2d;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::Threads;
 use super::activation::{leaky, leaky_forward};
 use super::conv::deconv_forward;
 use super::dense::dense_forward;
 use super::layout::{concat_rows, transposed_to_kernel};
+use super::{Precision, Threads, with_precision};
 use crate::arch::{FIRST_SIDE, IMAGE_PIXELS, MID_SIDE};
 use crate::model::Generator;
 /// Images one gemm handles at a time: enough rows for the kernels, few
@@ -52,6 +52,8 @@ pub struct NativeGenerator {
     /// deconv3: [c2, 25*out_channels], laid out as w2.
     w3: Vec<f32>,
     b3: Vec<f32>,
+    /// The arithmetic of the products.
+    precision: Precision,
 }
 
 /// Host values of a tensor.
@@ -154,7 +156,15 @@ impl NativeGenerator {
             b2: l2.bias,
             w3: l3.kernel_weight(),
             b3: l3.bias,
+            precision: Precision::Fp32,
         }
+    }
+
+    /// The same generator, its products run in `precision` (checked against
+    /// this CPU).
+    pub fn in_precision(self, precision: Precision) -> anyhow::Result<Self> {
+        precision.check()?;
+        Ok(Self { precision, ..self })
     }
 
     /// Values per generated image ([channels, 28, 28]).
@@ -175,12 +185,14 @@ impl NativeGenerator {
         out.par_chunks_mut(share * self.image_len())
             .zip(input.par_chunks(share * self.inputs))
             .for_each(|(out, input)| {
-                for (out, input) in out
-                    .chunks_mut(CHUNK * self.image_len())
-                    .zip(input.chunks(CHUNK * self.inputs))
-                {
-                    self.forward_chunk(input, out);
-                }
+                with_precision(self.precision, || {
+                    for (out, input) in out
+                        .chunks_mut(CHUNK * self.image_len())
+                        .zip(input.chunks(CHUNK * self.inputs))
+                    {
+                        self.forward_chunk(input, out);
+                    }
+                })
             });
         out
     }
@@ -235,6 +247,10 @@ mod tests {
     }
 
     fn max_relative_error(config: GeneratorConfig, n: usize) -> f32 {
+        max_relative_error_in(config, n, Precision::Fp32)
+    }
+
+    fn max_relative_error_in(config: GeneratorConfig, n: usize, precision: Precision) -> f32 {
         let device = inference_device();
         let mut g = config.init_seeded(&device, 3);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -253,7 +269,8 @@ mod tests {
             matrix(z.clone(), n, latent, &device),
             matrix(y.clone(), n, classes, &device),
         ));
-        let fast = NativeGenerator::new(&g).forward(&z, &y);
+        let native = NativeGenerator::new(&g).in_precision(precision).unwrap();
+        let fast = native.forward(&z, &y);
         assert_eq!(fast.len(), reference.len());
         let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(scale > 0.05, "outputs too small to compare: {scale}");
@@ -269,6 +286,17 @@ mod tests {
         // 11 images: more than one chunk, and a chunk that is not full.
         let err = max_relative_error(GeneratorConfig::new(), 11);
         assert!(err < 1e-4, "relative error {err}");
+    }
+
+    #[test]
+    fn bf16_products_stay_near_the_framework_forward() {
+        if Precision::Bf16.check().is_err() {
+            eprintln!("skipped: this CPU has no AVX512_BF16");
+            return;
+        }
+        let err = max_relative_error_in(GeneratorConfig::new(), 11, Precision::Bf16);
+        // Rounded, not exact: bf16 keeps 8 significant bits.
+        assert!(err > 1e-6 && err < 2e-2, "relative error {err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::discriminator::{
 use super::generator::{generator_backward, generator_forward};
 use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking};
 use super::params::{DiscParams, GenParams, ParamSet};
-use super::{Dims, unsupported};
+use super::{Dims, Precision, unsupported, with_precision};
 use crate::arch::{FIRST_SIDE, TAPS};
 use crate::model::GanConfig;
 use crate::model::weights::NamedTensors;
@@ -49,6 +49,8 @@ pub struct NativeGan {
     generator: NamedTensors,
     discriminator: NamedTensors,
     dims: Dims,
+    /// The arithmetic of the step's products.
+    precision: Precision,
 }
 
 impl NativeGan {
@@ -70,7 +72,15 @@ impl NativeGan {
             generator,
             discriminator,
             dims: Dims::of(model),
+            precision: Precision::Fp32,
         })
+    }
+
+    /// The same networks, their products run in `precision` (checked against
+    /// this CPU).
+    pub fn in_precision(self, precision: Precision) -> anyhow::Result<Self> {
+        precision.check()?;
+        Ok(Self { precision, ..self })
     }
 
     /// G's tensors under their PyTorch names.
@@ -93,7 +103,8 @@ impl NativeGan {
     ) -> StepStats {
         let batch = input.real_labels.len() / self.dims.classes;
         let small = self.largest_buffer(batch) < SMALL_STEP_BYTES;
-        let mut run = || self.step_here(adam_g, adam_d, &input, loss);
+        let precision = self.precision;
+        let mut run = || with_precision(precision, || self.step_here(adam_g, adam_d, &input, loss));
         // Small steps (the default recipe's networks) run on a compute thread,
         // so each of their many short parallel passes is shared with a thread
         // that is already awake instead of handed over from this one: +15-20%.

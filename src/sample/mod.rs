@@ -14,7 +14,7 @@ use crate::arch::IMAGE_PIXELS;
 use crate::backend::{inference_device, on_cpu};
 use crate::model::weights::import;
 use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
-use crate::native::NativeGenerator;
+use crate::native::{NativeGenerator, Precision};
 use crate::rng::{Purpose, stream};
 
 /// The most rows (classes) a class grid shows.
@@ -41,6 +41,16 @@ impl Sampler {
     /// Wraps a (possibly training) generator as an inference copy.
     pub fn from_generator(generator: &Generator) -> Self {
         Self::new(generator.valid())
+    }
+
+    /// The same sampler, its native products run in `precision`.
+    pub fn in_precision(mut self, precision: Precision) -> anyhow::Result<Self> {
+        if let Some(native) = self.native.take() {
+            self.native = Some(native.in_precision(precision)?);
+        } else if precision != Precision::Fp32 {
+            anyhow::bail!("--precision bf16 runs in the native CPU generator only");
+        }
+        Ok(self)
     }
 
     fn new(generator: Generator) -> Self {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::objective::Objective;
 use crate::data::DatasetKind;
 use crate::model::GanConfig;
+use crate::native::Precision;
 use crate::optim::AdamConfig;
 use crate::optim::StepLoss;
 
@@ -52,6 +53,10 @@ pub struct TrainConfig {
     /// Samples generated for each in-training evaluation.
     #[serde(default)]
     pub eval_samples: usize,
+    /// The arithmetic of the native step's products (fp32 for runs from
+    /// before the setting).
+    #[serde(default)]
+    pub precision: Precision,
     /// Both networks' architecture.
     pub model: GanConfig,
     /// The class names of an image-folder run (its sorted sub-folders).
@@ -81,6 +86,7 @@ impl Default for TrainConfig {
             objective: Objective::default(),
             eval_every: 1,
             eval_samples: 2000,
+            precision: Precision::Fp32,
             model: GanConfig::seed_architecture(10, false),
             class_names: None,
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -248,6 +254,19 @@ mod tests {
         let mut c = TrainConfig::default();
         c.adam.lr = -1.0;
         assert!(c.validate().unwrap_err().to_string().contains("--lr"));
+    }
+
+    #[test]
+    fn configs_from_before_the_precision_setting_read_as_fp32() {
+        let mut json = serde_json::to_value(TrainConfig {
+            precision: Precision::Bf16,
+            ..TrainConfig::default()
+        })
+        .unwrap();
+        assert_eq!(json["precision"], "bf16");
+        json.as_object_mut().unwrap().remove("precision");
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.precision, Precision::Fp32);
     }
 
     #[test]

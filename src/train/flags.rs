@@ -15,6 +15,7 @@ use super::recipe::Recipe;
 use crate::data::{DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
+use crate::native::Precision;
 
 /// The flags (by their field names) that a resume may give: how long to go
 /// on, and how often to log, check and checkpoint. Every other flag is fixed
@@ -116,6 +117,10 @@ pub struct TrainFlags {
     /// `--minibatch-std false` turns the recipe's off [default: on with fast, off with seed].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub minibatch_std: Option<bool>,
+    /// Arithmetic of the native step's products: bf16 operands with fp32 sums
+    /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
     /// How D is told the class: label planes, or a projection discriminator [default: planes].
     #[arg(long = "cond", value_enum)]
     pub conditioning: Option<Conditioning>,
@@ -171,6 +176,7 @@ impl TrainFlags {
         // --ema 0 turns the recipe's average off.
         c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
         c.model = self.model(&c);
+        c.precision = self.precision.unwrap_or(c.precision);
         let r = &mut c.objective;
         r.loss = self.loss.unwrap_or(r.loss);
         r.label_smoothing = self.label_smoothing.unwrap_or(r.label_smoothing);
@@ -311,5 +317,12 @@ mod tests {
         assert_eq!(spread(&["--minibatch-std", "false"]), None);
         assert_eq!(spread(&["--recipe", "seed"]), None);
         assert_eq!(spread(&["--recipe", "seed", "--minibatch-std"]), Some(true));
+        let precision = |args: &[&str]| {
+            let flags = Cli::parse_from([&["train"], args].concat()).flags;
+            flags.new_run().unwrap().precision
+        };
+        assert_eq!(precision(&[]), Precision::Fp32);
+        assert_eq!(precision(&["--precision", "bf16"]), Precision::Bf16);
+        assert!(Cli::try_parse_from(["train", "--precision", "fp16"]).is_err());
     }
 }

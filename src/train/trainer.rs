@@ -168,7 +168,13 @@ impl<'a> Trainer<'a> {
         if config.dataset == DatasetKind::Folder && !options.resume {
             cache_folder(run, &data, &config.classes())?;
         }
-        let engine = Engine::choose(&state, &config.model, options.framework_step, &device)?;
+        let engine = Engine::choose(
+            &state,
+            &config.model,
+            config.precision,
+            options.framework_step,
+            &device,
+        )?;
         let fixed_z = normal_values(
             &mut stream(config.seed, Purpose::FixedGrid, 0),
             data.num_classes.min(crate::sample::MAX_GRID_COLUMNS)
