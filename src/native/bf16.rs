@@ -272,17 +272,38 @@ unsafe fn pack(src: View, lines: usize, depth: usize, width: usize, out: &mut [u
     // Where line l's pair p goes.
     let place = |l: usize, p: usize| (l / width) * pairs * width + p * width + l % width;
     if src.col_stride == 1 {
-        // Each line's depth is contiguous: its pairs sit side by side.
-        let mut line_pairs = vec![0u32; pairs];
-        for l in 0..lines {
-            if l + PREFETCH_LINES < lines {
-                unsafe { prefetch(src.ptr.add((l + PREFETCH_LINES) * src.row_stride), depth) };
+        // Each line's depth is contiguous: its pairs sit side by side. Four
+        // lines at a time are transposed in registers (the tile widths are
+        // multiples of four); the rest go one pair at a time.
+        let line_at = |l: usize| unsafe {
+            std::slice::from_raw_parts(src.ptr.add(l * src.row_stride), depth)
+        };
+        let quads = if width % 4 == 0 { lines / 4 } else { 0 };
+        for q in 0..quads {
+            let l0 = 4 * q;
+            if l0 + 4 + PREFETCH_LINES <= lines {
+                for l in l0 + PREFETCH_LINES..l0 + 4 + PREFETCH_LINES {
+                    unsafe { prefetch(src.ptr.add(l * src.row_stride), depth) };
+                }
             }
-            let line =
-                unsafe { std::slice::from_raw_parts(src.ptr.add(l * src.row_stride), depth) };
-            unsafe { pair_contiguous(line, &mut line_pairs) };
-            for (p, &v) in line_pairs.iter().enumerate() {
-                out[place(l, p)] = v;
+            let four = [
+                line_at(l0),
+                line_at(l0 + 1),
+                line_at(l0 + 2),
+                line_at(l0 + 3),
+            ];
+            let at = place(l0, 0);
+            let done = unsafe { transpose_four(four, &mut out[at..], width) };
+            for (l, line) in four.iter().enumerate() {
+                for p in done..pairs {
+                    out[place(l0 + l, p)] = pair_at(line, p);
+                }
+            }
+        }
+        for l in 4 * quads..lines {
+            let line = line_at(l);
+            for p in 0..pairs {
+                out[place(l, p)] = pair_at(line, p);
             }
         }
     } else if src.row_stride == 1 {
@@ -326,29 +347,55 @@ unsafe fn prefetch(at: *const f32, len: usize) {
     }
 }
 
-/// `out[p]` = the bf16 pair (`line[2p]`, `line[2p + 1]`), zero past the end.
+/// The bf16 pair (`line[2p]`, `line[2p + 1]`), zero past the end.
+fn pair_at(line: &[f32], p: usize) -> u32 {
+    let odd = line.get(2 * p + 1).map_or(0, |&v| to_bf16(v));
+    u32::from(to_bf16(line[2 * p])) | u32::from(odd) << 16
+}
+
+/// Four lines' pairs, 16 at a time, into `out` laid out [pairs][width]
+/// (the four lines side by side in each pair's row): each line's 32 values
+/// become 16 pairs in one register, and the four registers are transposed
+/// in 4 x 4 blocks. Returns how many pairs it wrote (whole 16s only).
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn pair_contiguous(line: &[f32], out: &mut [u32]) {
-    let mut chunks = line.chunks_exact(32);
-    let mut p = 0;
-    for chunk in &mut chunks {
-        let lo = unsafe { _mm512_loadu_ps(chunk.as_ptr()) };
-        let hi = unsafe { _mm512_loadu_ps(chunk.as_ptr().add(16)) };
-        // The second argument fills the low half: values 0..16, then 16..32.
-        let packed = _mm512_cvtne2ps_pbh(hi, lo);
-        unsafe {
-            _mm512_storeu_si512(
-                out.as_mut_ptr().add(p).cast(),
-                transmute::<__m512bh, __m512i>(packed),
-            )
+unsafe fn transpose_four(lines: [&[f32]; 4], out: &mut [u32], width: usize) -> usize {
+    let chunks = lines[0].len() / 32;
+    for c in 0..chunks {
+        let pairs = lines.map(|line| {
+            let at = line[32 * c..].as_ptr();
+            let (lo, hi) = unsafe { (_mm512_loadu_ps(at), _mm512_loadu_ps(at.add(16))) };
+            // The second argument fills the low half: values 0..16, then 16..32.
+            unsafe { transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)) }
+        });
+        // In each 128-bit lane q: t0 = (a0 b0 a1 b1), t1 = (a2 b2 a3 b3), ...
+        let t0 = _mm512_unpacklo_epi32(pairs[0], pairs[1]);
+        let t1 = _mm512_unpackhi_epi32(pairs[0], pairs[1]);
+        let t2 = _mm512_unpacklo_epi32(pairs[2], pairs[3]);
+        let t3 = _mm512_unpackhi_epi32(pairs[2], pairs[3]);
+        // u[j] lane q = the four lines' pair 4q + j.
+        let u = [
+            _mm512_unpacklo_epi64(t0, t2),
+            _mm512_unpackhi_epi64(t0, t2),
+            _mm512_unpacklo_epi64(t1, t3),
+            _mm512_unpackhi_epi64(t1, t3),
+        ];
+        let lanes = |v: __m512i| {
+            [
+                _mm512_extracti32x4_epi32::<0>(v),
+                _mm512_extracti32x4_epi32::<1>(v),
+                _mm512_extracti32x4_epi32::<2>(v),
+                _mm512_extracti32x4_epi32::<3>(v),
+            ]
         };
-        p += 16;
+        for (j, v) in u.into_iter().enumerate() {
+            for (q, lane) in lanes(v).into_iter().enumerate() {
+                let p = 16 * c + 4 * q + j;
+                let dst = &mut out[p * width..p * width + 4];
+                unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), lane) };
+            }
+        }
     }
-    for pair in chunks.remainder().chunks(2) {
-        let odd = pair.get(1).map_or(0, |&v| to_bf16(v));
-        out[p] = u32::from(to_bf16(pair[0])) | u32::from(odd) << 16;
-        p += 1;
-    }
+    16 * chunks
 }
 
 /// `out[l]` = the bf16 pair (`even[l]`, `odd[l]`), the odd half zero
