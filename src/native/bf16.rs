@@ -278,7 +278,7 @@ unsafe fn pack(src: View, lines: usize, depth: usize, width: usize, out: &mut [u
         let line_at = |l: usize| unsafe {
             std::slice::from_raw_parts(src.ptr.add(l * src.row_stride), depth)
         };
-        let quads = if width % 4 == 0 { lines / 4 } else { 0 };
+        let quads = if width.is_multiple_of(4) { lines / 4 } else { 0 };
         for q in 0..quads {
             let l0 = 4 * q;
             if l0 + 4 + PREFETCH_LINES <= lines {
