@@ -8,11 +8,11 @@
 //! in fp32, so the result is the fp32 product of the rounded operands up to
 //! the order of the sums. [`round`] is the same rounding for a reference.
 //!
-//! Layout, BLIS-style: the depth is cut into blocks of [`KC`]; for each,
-//! the right operand is packed into panels of [`NR`] columns (for each pair
-//! of depth indices, the panel's 32 columns as bf16 pairs), and each task
-//! packs its rows into tiles of [`MR`] rows the same way; the micro-kernel
-//! keeps an `MR x NR` tile of sums in 24 registers.
+//! Layout, BLIS-style: the depth is cut into blocks of 256; the right
+//! operand is packed once, block by block, into panels of 32 columns (for
+//! each pair of depth indices, the panel's 32 columns as bf16 pairs); each
+//! task packs its 96 rows of a block into tiles of 12 rows the same way; the
+//! micro-kernel keeps a 12 x 32 tile of sums in 24 registers.
 
 use std::arch::x86_64::*;
 use std::mem::transmute;
@@ -278,7 +278,11 @@ unsafe fn pack(src: View, lines: usize, depth: usize, width: usize, out: &mut [u
         let line_at = |l: usize| unsafe {
             std::slice::from_raw_parts(src.ptr.add(l * src.row_stride), depth)
         };
-        let quads = if width.is_multiple_of(4) { lines / 4 } else { 0 };
+        let quads = if width.is_multiple_of(4) {
+            lines / 4
+        } else {
+            0
+        };
         for q in 0..quads {
             let l0 = 4 * q;
             if l0 + 4 + PREFETCH_LINES <= lines {
