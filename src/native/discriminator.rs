@@ -8,12 +8,11 @@ use super::activation::{leaky_backward, leaky_forward};
 use super::conv::{conv_backward_input, conv_backward_weights, conv_forward, im2col, inside_taps};
 use super::dense::{add_bias, bias_gradient, dense_forward};
 use super::layout::{concat_rows, split_rows};
-use super::norm::{BatchNormCache, batch_norm_backward, batch_norm_forward};
-use super::params::{DiscParams, update_running_stats};
+use super::norm::{BatchNormCache, BatchStats, batch_norm_backward, batch_norm_forward};
+use super::params::DiscParams;
 use super::spread::{Spread, spread_backward, spread_forward};
 use super::{Dims, Operand, Threads, matmul, product};
 use crate::arch::{FIRST_SIDE, IMAGE_SIDE, KERNEL, MID_SIDE, TAPS};
-use crate::model::weights::NamedTensors;
 
 /// D's conv1 weight ([25 * (1 + classes), d1], tap-major) split by input:
 /// the image channel's taps, and one 14x14 output map per class (the sum of
@@ -140,6 +139,11 @@ pub(super) struct DiscCache {
 }
 
 impl DiscCache {
+    /// The batch statistics of bn2, for its running statistics.
+    pub(super) fn bn2_stats(&self) -> &BatchStats {
+        &self.bn2.stats
+    }
+
     /// conv3's input: h2, with the spread plane when D has one.
     fn last_input(&self) -> &[f32] {
         self.spread
@@ -149,7 +153,7 @@ impl DiscCache {
 }
 
 /// D on `images` [B, 784] with conditions `labels` [B, classes], with batch
-/// statistics; updates the running statistics in `running`. The label
+/// statistics (the caller moves the running ones: [`DiscCache::bn2_stats`]). The label
 /// planes are constant over the image, so their part of conv1 is, per
 /// class, a fixed 14x14 map of the weights (`conv1`, made once per version
 /// of the weights by the caller), mixed by each row's label weights.
@@ -159,13 +163,11 @@ pub(super) fn discriminator_forward(
     images: &[f32],
     labels: &[f32],
     dims: &Dims,
-    running: &mut NamedTensors,
 ) -> DiscCache {
     let (mut h1, cols1) = conv1.forward(images, labels, &p.b1);
     leaky_forward(&mut h1, Threads::All);
     let (mut h2, cols2) = conv_forward(&h1, MID_SIDE, &p.w2, &p.b2);
     let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
-    update_running_stats(running, "bn2", &bn2);
     leaky_forward(&mut h2, Threads::All);
     let spread = dims.spread.then(|| {
         let spread = spread_forward(&h2, labels.len() / dims.classes);

@@ -35,11 +35,11 @@ pub(super) fn generator_forward(
     let input = concat_rows(z, dims.latent, labels, dims.classes);
     let mut h1 = dense_forward(&input, dims.inputs(), &p.w1, &p.b1, Threads::All);
     let bn1 = batch_norm_forward(&mut h1, &p.gamma1, &p.beta1);
-    update_running_stats(running, "bn1", &bn1);
+    update_running_stats(running, "bn1", &bn1.stats);
     leaky_forward(&mut h1, Threads::All);
     let mut h2 = deconv_forward(&h1, FIRST_SIDE, &p.w2, &p.b2, |v| v, Threads::All);
     let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
-    update_running_stats(running, "bn2", &bn2);
+    update_running_stats(running, "bn2", &bn2.stats);
     leaky_forward(&mut h2, Threads::All);
     let fake = deconv_forward(&h2, MID_SIDE, &p.w3, &p.b3, f32::tanh, Threads::All);
     GenCache {

@@ -52,7 +52,14 @@ pub struct BatchNormCache {
     pub normalized: Vec<f32>,
     /// 1 / sqrt(var + eps), per channel.
     pub inv_std: Vec<f32>,
-    /// The batch mean and biased variance (for the running statistics).
+    /// The batch's statistics (for the running ones).
+    pub stats: BatchStats,
+}
+
+/// A batch's per-channel statistics, which the running statistics move towards.
+#[derive(Debug, Clone)]
+pub struct BatchStats {
+    /// The batch mean, per channel.
     pub mean: Vec<f32>,
     /// The batch's biased variance, per channel.
     pub var: Vec<f32>,
@@ -95,8 +102,7 @@ pub fn batch_norm_forward(x: &mut [f32], gamma: &[f32], beta: &[f32]) -> BatchNo
     BatchNormCache {
         normalized,
         inv_std,
-        mean,
-        var,
+        stats: BatchStats { mean, var },
     }
 }
 

@@ -6,16 +6,12 @@
 use super::layout::{
     conv_from_kernel, conv_to_kernel, transposed_from_kernel, transposed_to_kernel,
 };
-use super::norm::{BatchNormCache, update_running};
+use super::norm::{BatchStats, update_running};
 use crate::model::weights::NamedTensors;
 
 /// Moves the running statistics of batch norm `layer` (`{layer}.running_mean`
 /// and `.running_var` in `tensors`) towards the batch's, as burn does.
-pub(super) fn update_running_stats(
-    tensors: &mut NamedTensors,
-    layer: &str,
-    batch: &BatchNormCache,
-) {
+pub(super) fn update_running_stats(tensors: &mut NamedTensors, layer: &str, batch: &BatchStats) {
     for (stat, values) in [("running_mean", &batch.mean), ("running_var", &batch.var)] {
         let running = tensors
             .get_mut(&format!("{layer}.{stat}"))
