@@ -154,7 +154,7 @@ impl NativeGan {
         let d = DiscParams::from_torch(&self.discriminator);
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let fake = &cache.fake;
-        let pass = |images, labels, term: &LossTerm| {
+        let pass = |images, labels, term: &LossTerm<'_>| {
             DiscPass::run(&d, &conv1, (images, labels), &dims, term)
         };
         let on_real = || pass(real, real_labels, &|logits| loss_real(loss, logits));
@@ -198,7 +198,7 @@ impl NativeGan {
 }
 
 /// A loss term of D's logits: its value and its gradient.
-type LossTerm = dyn Fn(&[f32]) -> (f32, Vec<f32>) + Sync;
+type LossTerm<'a> = dyn Fn(&[f32]) -> (f32, Vec<f32>) + Sync + 'a;
 
 /// One pass of the D step: D's forward on a batch, its loss term, and the
 /// gradients of that term.
@@ -218,7 +218,7 @@ impl DiscPass {
         conv1: &Conv1Parts,
         (images, labels): (&[f32], &[f32]),
         dims: &Dims,
-        term: &LossTerm,
+        term: &LossTerm<'_>,
     ) -> Self {
         let cache = discriminator_forward(d, conv1, images, labels, dims);
         let (loss, grad) = term(&cache.logits);
