@@ -360,6 +360,84 @@ fn recipe_options_train_and_are_kept_in_the_run() {
     );
 }
 
+/// `--precision bf16` is kept in the run and fixed for its resumes, refused
+/// outside the native CPU step, and on a CPU without AVX512_BF16 refused with
+/// a message that names the flag.
+#[test]
+fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("bf16");
+    let run_s = run.to_str().unwrap();
+    let tiny = [
+        "--limit",
+        "200",
+        "--batch-size",
+        "20",
+        "--quiet",
+        "--max-steps",
+        "3",
+    ];
+    let train = [
+        &["train", "--out", run_s, "--precision", "bf16"][..],
+        &tiny[..],
+    ]
+    .concat();
+    if !std::arch::is_x86_feature_detected!("avx512bf16") {
+        fails(&train, "--precision bf16 needs a CPU with AVX512_BF16");
+        return;
+    }
+    ok(&train);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["precision"], "bf16");
+    fails(
+        &["train", "--resume", run_s, "--precision", "fp32"],
+        "--precision cannot change when resuming",
+    );
+    ok(&["train", "--resume", run_s, "--max-steps", "5", "--quiet"]);
+    let other = dir.path().join("framework");
+    fails(
+        &[
+            &[
+                "train",
+                "--out",
+                other.to_str().unwrap(),
+                "--framework-step",
+            ][..],
+            &["--precision", "bf16"][..],
+            &tiny[..],
+        ]
+        .concat(),
+        "--precision bf16 runs in the native CPU step only",
+    );
+    let bench = [
+        "bench",
+        "--iters",
+        "2",
+        "--gen-iters",
+        "2",
+        "--warmup",
+        "1",
+        "--batch-size",
+        "10",
+        "--g-channels",
+        "32",
+        "--d-channels",
+        "32",
+        "--precision",
+        "bf16",
+    ];
+    let out = cdcgan(&bench);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# bf16 product peak"), "{stdout}");
+    assert!(stdout.contains("Bf16 products"), "{stdout}");
+}
+
 /// `--recipe` picks the starting settings: the default is the measured fast
 /// recipe, `seed` the original post; flags still override either, and a resumed
 /// run keeps its recipe.
