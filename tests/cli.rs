@@ -6,6 +6,9 @@ use std::path::Path;
 mod common;
 use common::{cdcgan, generate_grid};
 
+/// A run small enough for a test: 200 images, batches of 20.
+const TINY: [&str; 4] = ["--limit", "200", "--batch-size", "20"];
+
 fn ok(args: &[&str]) -> String {
     let out = cdcgan(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -27,6 +30,12 @@ fn fails(args: &[&str], needle: &str) {
     );
 }
 
+/// A run's config.json.
+fn run_config(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("config.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     common::png_dimensions(&bytes)
@@ -37,15 +46,7 @@ fn train_resume_generate_export() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    let tiny = [
-        "--limit",
-        "200",
-        "--batch-size",
-        "20",
-        "--log-every",
-        "2",
-        "--quiet",
-    ];
+    let tiny = [&TINY[..], &["--log-every", "2", "--quiet"]].concat();
     ok(&[&["train", "--out", run_s, "--max-steps", "4"], &tiny[..]].concat());
     assert!(run.join("checkpoint/generator.safetensors").is_file());
     // Training again into the same directory is refused, pointing at --resume.
@@ -302,15 +303,14 @@ fn recipe_options_train_and_are_kept_in_the_run() {
         "--d-channels",
         "32",
     ];
-    let tiny = ["--limit", "200", "--batch-size", "20", "--quiet"];
+    let tiny = [&TINY[..], &["--quiet"]].concat();
     ok(&[
         &["train", "--out", run_s, "--max-steps", "3"],
         &recipe[..],
         &tiny[..],
     ]
     .concat());
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let config = run_config(&run);
     assert_eq!(
         config["model"]["discriminator"]["conditioning"],
         "projection"
@@ -368,15 +368,7 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("bf16");
     let run_s = run.to_str().unwrap();
-    let tiny = [
-        "--limit",
-        "200",
-        "--batch-size",
-        "20",
-        "--quiet",
-        "--max-steps",
-        "3",
-    ];
+    let tiny = [&TINY[..], &["--quiet", "--max-steps", "3"]].concat();
     let train = [
         &["train", "--out", run_s, "--precision", "bf16"][..],
         &tiny[..],
@@ -387,8 +379,7 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
         return;
     }
     ok(&train);
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let config = run_config(&run);
     assert_eq!(config["precision"], "bf16");
     fails(
         &["train", "--resume", run_s, "--precision", "fp32"],
@@ -410,32 +401,6 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
         .concat(),
         "--precision bf16 runs in the native CPU step only",
     );
-    let bench = [
-        "bench",
-        "--iters",
-        "2",
-        "--gen-iters",
-        "2",
-        "--warmup",
-        "1",
-        "--batch-size",
-        "10",
-        "--g-channels",
-        "32",
-        "--d-channels",
-        "32",
-        "--precision",
-        "bf16",
-    ];
-    let out = cdcgan(&bench);
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("# bf16 product peak"), "{stdout}");
-    assert!(stdout.contains("Bf16 products"), "{stdout}");
 }
 
 /// `--recipe` picks the starting settings: the default is the measured fast
@@ -444,20 +409,11 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
 #[test]
 fn recipe_presets_fill_the_settings_flags_leave_out() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = [
-        "--limit",
-        "200",
-        "--batch-size",
-        "20",
-        "--max-steps",
-        "2",
-        "--quiet",
-    ];
+    let tiny = [&TINY[..], &["--max-steps", "2", "--quiet"]].concat();
     let config_of = |name: &str, flags: &[&str]| {
         let run = dir.path().join(name);
         ok(&[&["train", "--out", run.to_str().unwrap()], flags, &tiny[..]].concat());
-        let text = std::fs::read_to_string(run.join("config.json")).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        run_config(&run)
     };
     let widths = |c: &serde_json::Value| {
         (
@@ -535,21 +491,25 @@ fn bench_prints_throughput_for_each_step() {
         "--d-channels",
         "8",
     ];
-    for (extra, step, generator) in [
-        (None, "native step", "native generator"),
+    let mut cases: Vec<(&[&str], &str, &str)> = vec![
+        (&[], "native step, Fp32", "native generator, Fp32"),
         (
-            Some("--framework-step"),
+            &["--framework-step"],
             "framework step",
             "framework generator",
         ),
-        (
-            Some("--aux-classifier"),
-            "framework step",
-            "native generator",
-        ),
-    ] {
-        let mut args = tiny.to_vec();
-        args.extend(extra);
+        (&["--aux-classifier"], "framework step", "native generator"),
+    ];
+    if std::arch::is_x86_feature_detected!("avx512bf16") {
+        let bf16 = (
+            &["--precision", "bf16"][..],
+            "native step, Bf16",
+            "native generator, Bf16",
+        );
+        cases.push(bf16);
+    }
+    for (extra, step, generator) in cases {
+        let args = [&tiny[..], extra].concat();
         let out = cdcgan(&args);
         assert!(
             out.status.success(),
