@@ -155,12 +155,17 @@ impl NativeGan {
         let d = DiscParams::from_torch(&self.discriminator);
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let fake = &cache.fake;
+        // Each pass sets the step's precision itself: under `rayon::join` it
+        // may run on another thread.
+        let precision = self.precision;
         let pass = |images, labels, term: &LossTerm<'_>| {
-            DiscPass::run(&d, &conv1, (images, labels), &dims, term)
+            with_precision(precision, || {
+                DiscPass::run(&d, &conv1, (images, labels), &dims, term)
+            })
         };
         let on_real = || pass(real, real_labels, &|logits| loss_real(loss, logits));
         let on_fake = || pass(fake, fake_labels, &|logits| loss_fake(loss, logits));
-        let (on_real, on_fake) = if small && self.precision == Precision::Fp32 {
+        let (on_real, on_fake) = if small && precision == Precision::Fp32 {
             rayon::join(on_real, on_fake)
         } else {
             (on_real(), on_fake())
