@@ -150,7 +150,7 @@ impl NativeGan {
         // forward (the two loss terms are separate sums). Small fp32 steps run
         // the two side by side: two independent chains keep both threads busy
         // between their short parallel passes (+3-4% at the default's shape).
-        // In bf16 that measured 5% slower, and large steps keep one pass's
+        // In bf16 it measured no faster (-2%), and large steps keep one pass's
         // columns alive at a time: those run one after the other.
         let d = DiscParams::from_torch(&self.discriminator);
         let conv1 = Conv1Parts::new(&d.w1, &dims);
