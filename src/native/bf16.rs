@@ -104,7 +104,6 @@ unsafe impl Sync for Dst {}
 /// [`supported`] must hold; the views must describe matrices of valid
 /// values; `dst` must be valid for m * n writes (and hold initialised
 /// values if `accumulate`) and not overlap the operands.
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_bf16(
     dst: *mut f32,
     (m, n, k): (usize, usize, usize),
@@ -133,34 +132,7 @@ pub unsafe fn gemm_bf16(
         .clamp(1, panels.max(1));
     let panels_per_group = panels.div_ceil(groups);
     let shape = Shape { n, k, panels };
-    // The whole right operand, packed once: depth block after depth block.
-    let mut packed_rhs = vec![0u32; shape.packed_rhs_len()];
-    let packs_per_block = threads.min(panels).max(1);
-    let panels_per_pack = panels.div_ceil(packs_per_block);
-    let pack_task = |t: usize, out: &mut [u32]| {
-        let (k0, g) = (t / packs_per_block * KC, t % packs_per_block);
-        let kc = KC.min(k - k0);
-        let first = g * panels_per_pack;
-        if first >= panels {
-            return;
-        }
-        let cols = n.min((first + panels_per_pack) * NR) - first * NR;
-        // Depth runs down rhs, so its columns are the lines packed.
-        let view = unsafe { rhs.offset(k0, first * NR) }.transposed();
-        unsafe { pack(view, cols, kc, NR, out) };
-    };
-    let pack_chunks = shape.rhs_pack_chunks(&mut packed_rhs, packs_per_block, panels_per_pack);
-    if parallel && pack_chunks.len() > 1 {
-        pack_chunks
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(t, out)| pack_task(t, out));
-    } else {
-        pack_chunks
-            .into_iter()
-            .enumerate()
-            .for_each(|(t, out)| pack_task(t, out));
-    }
+    let packed_rhs = unsafe { pack_rhs(rhs, &shape, threads, parallel) };
     let dst = Dst(dst);
     let task = |t: usize| {
         let (block, group) = (t / groups, t % groups);
@@ -178,6 +150,36 @@ pub unsafe fn gemm_bf16(
     } else {
         (0..tasks).for_each(task);
     }
+}
+
+/// The whole right operand packed once, depth block after depth block, each
+/// block's panels in `threads` groups (one task each).
+///
+/// # Safety
+/// As [`gemm_bf16`]'s for `rhs`.
+unsafe fn pack_rhs(rhs: View, shape: &Shape, threads: usize, parallel: bool) -> Vec<u32> {
+    let (n, k, panels) = (shape.n, shape.k, shape.panels);
+    let mut packed = vec![0u32; shape.packed_rhs_len()];
+    let groups = threads.min(panels).max(1);
+    let panels_per_group = panels.div_ceil(groups);
+    let pack_group = |(t, out): (usize, &mut [u32])| {
+        let (k0, g) = (t / groups * KC, t % groups);
+        let first = g * panels_per_group;
+        if first >= panels {
+            return;
+        }
+        let cols = n.min((first + panels_per_group) * NR) - first * NR;
+        // Depth runs down rhs, so its columns are the lines packed.
+        let view = unsafe { rhs.offset(k0, first * NR) }.transposed();
+        unsafe { pack(view, cols, KC.min(k - k0), NR, out) };
+    };
+    let chunks = shape.rhs_pack_chunks(&mut packed, groups, panels_per_group);
+    if parallel && chunks.len() > 1 {
+        chunks.into_par_iter().enumerate().for_each(pack_group);
+    } else {
+        chunks.into_iter().enumerate().for_each(pack_group);
+    }
+    packed
 }
 
 /// A product's sizes, and where each depth block's panels sit in the packed
