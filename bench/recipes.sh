@@ -60,6 +60,8 @@ all_recipes=(
   "default-lrg2|--recipe fast --lr-g 0.0002"
   "default-beta1-0|--recipe fast --beta1 0"
   "default-bf16|--recipe fast --precision bf16"
+  "default-g128|--recipe fast --g-channels 128"
+  "default-g128-bf16|--recipe fast --g-channels 128 --precision bf16"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
