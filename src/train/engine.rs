@@ -71,7 +71,8 @@ impl Engine {
                      ({why}): use --precision fp32"
                 );
             }
-            if unsupported(model).is_some() && !framework && on_cpu() {
+            // On the CPU and not asked for: the architecture is why.
+            if !framework && on_cpu() {
                 tracing::info!(
                     "training with burn's autodiff step: the native step does not cover {why}"
                 );
