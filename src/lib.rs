@@ -38,5 +38,6 @@ pub mod rng;
 pub mod run;
 pub mod sample;
 pub mod serve;
+mod simd;
 pub mod store;
 pub mod train;

@@ -2,6 +2,7 @@
 //! backward takes the forward's output (its sign, or its value, is all the
 //! derivative needs).
 
+use crate::simd::multiversioned;
 use rayon::prelude::*;
 
 use super::Threads;
@@ -16,6 +17,7 @@ pub fn leaky(x: f32) -> f32 {
     x.max(x * SLOPE)
 }
 
+multiversioned! {
 /// LeakyReLU in place.
 pub fn leaky_forward(values: &mut [f32], threads: Threads) {
     let apply = |c: &mut [f32]| c.iter_mut().for_each(|v| *v = leaky(*v));
@@ -24,7 +26,9 @@ pub fn leaky_forward(values: &mut [f32], threads: Threads) {
         Threads::This => apply(values),
     }
 }
+}
 
+multiversioned! {
 /// Backward of LeakyReLU given its output (same sign as its input):
 /// `grad *= 1` where the output is positive, the slope elsewhere.
 pub fn leaky_backward(grad: &mut [f32], output: &[f32]) {
@@ -38,10 +42,13 @@ pub fn leaky_backward(grad: &mut [f32], output: &[f32]) {
             }
         });
 }
+}
 
+multiversioned! {
 /// Backward of tanh given its output: `grad *= 1 - y^2`.
 pub fn tanh_backward(grad: &mut [f32], output: &[f32]) {
     grad.iter_mut()
         .zip(output)
         .for_each(|(g, y)| *g *= 1.0 - y * y);
+}
 }

@@ -11,6 +11,7 @@
 //! gather of `dy . W^T`, a transposed convolution's column gradient is
 //! `im2col(dy)`. The layers, forward and backward, are below the two halves.
 
+use crate::simd::multiversioned;
 use rayon::prelude::*;
 
 use super::dense::bias_gradient;
@@ -32,6 +33,7 @@ pub fn taps_per_output(small_side: usize) -> Vec<Vec<(usize, usize)>> {
         .collect()
 }
 
+multiversioned! {
 /// `out[b, y, x, c] = act(bias[c] + sum col[b, i, j, (ky, kx), c])` over the
 /// taps that reach (y, x) of the 2S x 2S image; `col` is
 /// [images * S * S, 25 * channels] and `channels = bias.len()`.
@@ -67,6 +69,7 @@ pub fn gather(
             }
         });
 }
+}
 
 /// The kernel rows (or columns) of a stride-2 convolution over `side`
 /// inputs that land inside the input for output coordinate `o`.
@@ -74,6 +77,7 @@ pub fn inside_taps(side: usize, o: usize) -> impl Iterator<Item = usize> {
     (0..KERNEL).filter(move |k| (2 * o + k).checked_sub(PADDING).is_some_and(|i| i < side))
 }
 
+multiversioned! {
 /// The columns of a stride-2 convolution over `src` ([images, 2S, 2S,
 /// channels]): row (b, i, j) holds the 25 input pixels of output (i, j),
 /// tap-major, zeros where they fall in the padding. Returns
@@ -100,6 +104,7 @@ pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
             }
         });
     col
+}
 }
 
 /// Transposed convolution `S -> 2S` of `x` ([images * S * S, cin], channels

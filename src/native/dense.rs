@@ -3,11 +3,13 @@
 //! a transposed convolution of a 1x1 input, is one; so is D's last, a
 //! convolution over the whole 7x7 map, except for its bias gradient).
 
+use crate::simd::multiversioned;
 use rayon::prelude::*;
 
 use super::norm::channel_sums;
 use super::{Operand, Threads, product};
 
+multiversioned! {
 /// Adds `bias` to every row of a [rows, channels] matrix.
 pub fn add_bias(values: &mut [f32], bias: &[f32], threads: Threads) {
     let channels = bias.len();
@@ -20,13 +22,16 @@ pub fn add_bias(values: &mut [f32], bias: &[f32], threads: Threads) {
         Threads::This => add(values),
     }
 }
+}
 
+multiversioned! {
 /// A bias's gradient: the per-channel sums of the output gradient.
 pub fn bias_gradient(grad: &[f32], channels: usize) -> Vec<f32> {
     channel_sums(grad, None, channels)
         .into_iter()
         .map(|s| s as f32)
         .collect()
+}
 }
 
 /// `x . weight + bias` for `x` [rows, inputs] and `weight` [inputs, outputs].

@@ -3,6 +3,9 @@
 //! products want [in, taps * out] and [taps * in, out]. And the rows of two
 //! matrices side by side (z and the condition, G's input).
 
+use crate::simd::multiversioned;
+
+multiversioned! {
 /// `src` read as a [d0, d1, d2] array, its axes reordered: axis k of the
 /// result is axis `order[k]` of `src`. The result is written in order, each
 /// value read from its strided place in `src`.
@@ -19,6 +22,7 @@ fn permute(src: &[f32], dims: [usize; 3], order: [usize; 3]) -> Vec<f32> {
         }
     }
     out
+}
 }
 
 /// A [cin, cout, k, k] transposed-convolution weight as [cin, k*k*cout].

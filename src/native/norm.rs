@@ -4,6 +4,7 @@
 //! Channel sums are taken in fixed blocks of rows and added in block order,
 //! so they do not depend on the thread count.
 
+use crate::simd::multiversioned;
 use rayon::prelude::*;
 
 use crate::arch::{BN_EPS, BN_MOMENTUM};
@@ -11,6 +12,7 @@ use crate::arch::{BN_EPS, BN_MOMENTUM};
 /// Rows per partial sum.
 const BLOCK: usize = 256;
 
+multiversioned! {
 /// Per-channel sums of `a[r, c] * b[r, c]` (or of `a` alone).
 pub fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
     let block = BLOCK * channels;
@@ -44,6 +46,7 @@ pub fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
             acc
         })
 }
+}
 
 /// What the backward pass needs from a training-mode forward.
 #[derive(Debug, Clone)]
@@ -65,6 +68,7 @@ pub struct BatchStats {
     pub var: Vec<f32>,
 }
 
+multiversioned! {
 /// Normalises `x` ([rows, channels]) with its batch statistics, then scales
 /// by `gamma` and shifts by `beta`, in place (training mode).
 pub fn batch_norm_forward(x: &mut [f32], gamma: &[f32], beta: &[f32]) -> BatchNormCache {
@@ -105,7 +109,9 @@ pub fn batch_norm_forward(x: &mut [f32], gamma: &[f32], beta: &[f32]) -> BatchNo
         stats: BatchStats { mean, var },
     }
 }
+}
 
+multiversioned! {
 /// Turns the output gradient `grad` of [`batch_norm_forward`] into the input
 /// gradient in place; returns (d gamma, d beta).
 pub fn batch_norm_backward(
@@ -136,6 +142,7 @@ pub fn batch_norm_backward(
             }
         });
     (d_gamma, d_beta)
+}
 }
 
 /// burn's running-statistic update: `r = (1 - momentum) r + momentum batch`.
