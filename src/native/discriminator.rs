@@ -13,6 +13,7 @@ use super::params::DiscParams;
 use super::spread::{Spread, spread_backward, spread_forward};
 use super::{Dims, Operand, Threads, matmul, product};
 use crate::arch::{FIRST_SIDE, IMAGE_SIDE, KERNEL, MID_SIDE, TAPS};
+use crate::simd::multiversioned;
 
 /// D's conv1 weight ([25 * (1 + classes), d1], tap-major) split by input:
 /// the image channel's taps, and one 14x14 output map per class (the sum of
@@ -28,51 +29,12 @@ pub(super) struct Conv1Parts {
 impl Conv1Parts {
     pub(super) fn new(w1: &[f32], dims: &Dims) -> Self {
         let (planes, d1) = (dims.planes(), dims.d1);
-        let row = |t: usize, plane: usize| &w1[(t * planes + plane) * d1..][..d1];
-        let image = (0..TAPS).flat_map(|t| row(t, 0).iter().copied()).collect();
-        let mut class_maps = vec![0f32; dims.classes * MID_SIDE * MID_SIDE * d1];
-        class_maps
-            .par_chunks_mut(MID_SIDE * MID_SIDE * d1)
-            .enumerate()
-            .for_each(|(c, map)| {
-                for (pos, out) in map.chunks_mut(d1).enumerate() {
-                    for ky in inside_taps(IMAGE_SIDE, pos / MID_SIDE) {
-                        for kx in inside_taps(IMAGE_SIDE, pos % MID_SIDE) {
-                            let w = row(ky * KERNEL + kx, 1 + c);
-                            out.iter_mut().zip(w).for_each(|(o, w)| *o += w);
-                        }
-                    }
-                }
-            });
-        Self { image, class_maps }
-    }
-
-    /// conv1's weight gradient [25 * (1 + classes), d1] from the image rows'
-    /// gradient [25, d1] and each class's summed output gradient
-    /// [classes, 14 * 14 * d1] (the adjoint of [`Conv1Parts::new`]).
-    fn weight_gradient(image: &[f32], per_class: &[f32], dims: &Dims) -> Vec<f32> {
-        let (planes, d1) = (dims.planes(), dims.d1);
-        let mut w1 = vec![0f32; TAPS * planes * d1];
-        w1.par_chunks_mut(planes * d1)
-            .enumerate()
-            .for_each(|(t, tap)| {
-                let (ky, kx) = (t / KERNEL, t % KERNEL);
-                tap[..d1].copy_from_slice(&image[t * d1..(t + 1) * d1]);
-                for (c, out) in tap[d1..].chunks_mut(d1).enumerate() {
-                    let map =
-                        &per_class[c * MID_SIDE * MID_SIDE * d1..][..MID_SIDE * MID_SIDE * d1];
-                    for oy in (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == ky))
-                    {
-                        for ox in
-                            (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == kx))
-                        {
-                            let g = &map[(oy * MID_SIDE + ox) * d1..][..d1];
-                            out.iter_mut().zip(g).for_each(|(o, g)| *o += g);
-                        }
-                    }
-                }
-            });
-        w1
+        let row = |t: usize| &w1[t * planes * d1..][..d1];
+        let image = (0..TAPS).flat_map(|t| row(t).iter().copied()).collect();
+        Self {
+            image,
+            class_maps: class_maps(w1, dims),
+        }
     }
 
     /// conv1 of `images` [B, 784] with their label planes `labels` [B,
@@ -110,7 +72,7 @@ impl Conv1Parts {
         let dh1_rows = Operand::new(dh1, batch, MID_SIDE * MID_SIDE * dims.d1);
         let per_class = product(y.t(), dh1_rows, Threads::All);
         (
-            Self::weight_gradient(&image, &per_class, dims),
+            conv1_weight_gradient(&image, &per_class, dims),
             bias_gradient(dh1, dims.d1),
         )
     }
@@ -120,6 +82,59 @@ impl Conv1Parts {
     fn backward_input(&self, dh1: &[f32]) -> Vec<f32> {
         conv_backward_input(dh1, IMAGE_SIDE, &self.image, self.image.len() / TAPS)
     }
+}
+
+multiversioned! {
+/// Each class's label plane through conv1: [classes, 14 * 14 * d1], the
+/// sum of the class's tap weights over the taps inside the image at each
+/// output position (the plane is 1 there, 0 in the padding).
+fn class_maps(w1: &[f32], dims: &Dims) -> Vec<f32> {
+    let (planes, d1) = (dims.planes(), dims.d1);
+    let row = |t: usize, plane: usize| &w1[(t * planes + plane) * d1..][..d1];
+    let mut class_maps = vec![0f32; dims.classes * MID_SIDE * MID_SIDE * d1];
+    class_maps
+        .par_chunks_mut(MID_SIDE * MID_SIDE * d1)
+        .enumerate()
+        .for_each(|(c, map)| {
+            for (pos, out) in map.chunks_mut(d1).enumerate() {
+                for ky in inside_taps(IMAGE_SIDE, pos / MID_SIDE) {
+                    for kx in inside_taps(IMAGE_SIDE, pos % MID_SIDE) {
+                        let w = row(ky * KERNEL + kx, 1 + c);
+                        out.iter_mut().zip(w).for_each(|(o, w)| *o += w);
+                    }
+                }
+            }
+        });
+    class_maps
+}
+
+/// conv1's weight gradient [25 * (1 + classes), d1] from the image rows'
+/// gradient [25, d1] and each class's summed output gradient
+/// [classes, 14 * 14 * d1] (the adjoint of [`class_maps`]).
+fn conv1_weight_gradient(image: &[f32], per_class: &[f32], dims: &Dims) -> Vec<f32> {
+    let (planes, d1) = (dims.planes(), dims.d1);
+    let mut w1 = vec![0f32; TAPS * planes * d1];
+    w1.par_chunks_mut(planes * d1)
+        .enumerate()
+        .for_each(|(t, tap)| {
+            let (ky, kx) = (t / KERNEL, t % KERNEL);
+            tap[..d1].copy_from_slice(&image[t * d1..(t + 1) * d1]);
+            for (c, out) in tap[d1..].chunks_mut(d1).enumerate() {
+                let map =
+                    &per_class[c * MID_SIDE * MID_SIDE * d1..][..MID_SIDE * MID_SIDE * d1];
+                for oy in (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == ky))
+                {
+                    for ox in
+                        (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == kx))
+                    {
+                        let g = &map[(oy * MID_SIDE + ox) * d1..][..d1];
+                        out.iter_mut().zip(g).for_each(|(o, g)| *o += g);
+                    }
+                }
+            }
+        });
+    w1
+}
 }
 
 /// What D's backward pass needs from its forward.

@@ -8,6 +8,7 @@ use super::layout::{
 };
 use super::norm::{BatchStats, update_running};
 use crate::model::weights::NamedTensors;
+use crate::simd::multiversioned;
 
 /// Moves the running statistics of batch norm `layer` (`{layer}.running_mean`
 /// and `.running_var` in `tensors`) towards the batch's, as burn does.
@@ -89,9 +90,16 @@ pub(super) trait ParamSet: Default {
     /// Adds `other` field by field (gradient sums).
     fn add(&mut self, mut other: Self) {
         for (a, b) in self.fields_mut().into_iter().zip(other.fields_mut()) {
-            a.iter_mut().zip(b.iter()).for_each(|(a, b)| *a += b);
+            add_into(a, b);
         }
     }
+}
+
+multiversioned! {
+/// `a += b`, value by value.
+fn add_into(a: &mut [f32], b: &[f32]) {
+    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+}
 }
 
 /// A parameter set: the struct (one `Vec<f32>` a parameter) and its

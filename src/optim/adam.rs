@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::weights::{HostTensor, NamedTensors, PathMapper, map_with_paths, torch_name};
+use crate::simd::multiversioned;
 
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -142,24 +143,48 @@ impl Adam {
         let t = self.steps as i32;
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
-        let step_size = (c.lr / bias1) as f32;
-        let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
-        let (inv_bias2_sqrt, eps) = ((1.0 / bias2_sqrt) as f32, c.eps as f32);
-        const CHUNK: usize = 1 << 14;
-        param
-            .par_chunks_mut(CHUNK)
-            .zip(grad.par_chunks(CHUNK))
-            .zip(moments.exp_avg.par_chunks_mut(CHUNK))
-            .zip(moments.exp_avg_sq.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m), v)| {
-                for i in 0..p.len() {
-                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-                    let denom = v[i].sqrt() * inv_bias2_sqrt + eps;
-                    p[i] -= step_size * m[i] / denom;
-                }
-            });
+        let rates = UpdateRates {
+            step_size: (c.lr / bias1) as f32,
+            b1: c.beta1 as f32,
+            b2: c.beta2 as f32,
+            inv_bias2_sqrt: (1.0 / bias2_sqrt) as f32,
+            eps: c.eps as f32,
+        };
+        adam_update(param, grad, moments, rates);
     }
+}
+
+/// One update's coefficients, in f32.
+#[derive(Debug, Clone, Copy)]
+struct UpdateRates {
+    /// lr / (1 - beta1^t).
+    step_size: f32,
+    b1: f32,
+    b2: f32,
+    /// 1 / sqrt(1 - beta2^t).
+    inv_bias2_sqrt: f32,
+    eps: f32,
+}
+
+multiversioned! {
+/// Adam's update of `param` and its `moments` by `grad`, in parallel chunks.
+fn adam_update(param: &mut [f32], grad: &[f32], moments: &mut Moments, rates: UpdateRates) {
+    let UpdateRates { step_size, b1, b2, inv_bias2_sqrt, eps } = rates;
+    const CHUNK: usize = 1 << 14;
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(moments.exp_avg.par_chunks_mut(CHUNK))
+        .zip(moments.exp_avg_sq.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), m), v)| {
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let denom = v[i].sqrt() * inv_bias2_sqrt + eps;
+                p[i] -= step_size * m[i] / denom;
+            }
+        });
+}
 }
 
 /// Walks a module, replacing each parameter that has a gradient by its update.

@@ -10,6 +10,7 @@
 use crate::backend::inference_device;
 use crate::model::weights::{NamedTensors, export, import};
 use crate::model::{Generator, GeneratorConfig};
+use crate::simd::multiversioned;
 
 /// The running average of G's tensors, with its decay and update count.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,10 +53,7 @@ impl Ema {
             return;
         }
         for (name, average) in self.tensors.iter_mut() {
-            let current = &live[name].values;
-            for (a, &v) in average.values.iter_mut().zip(current) {
-                *a = d * *a + (1.0 - d) * v;
-            }
+            move_towards(&mut average.values, &live[name].values, d);
         }
     }
 
@@ -63,6 +61,15 @@ impl Ema {
     pub fn generator(&self, config: &GeneratorConfig) -> anyhow::Result<Generator> {
         import(config.init(&inference_device()), &self.tensors)
     }
+}
+
+multiversioned! {
+/// `average = decay * average + (1 - decay) * current`, value by value.
+fn move_towards(average: &mut [f32], current: &[f32], decay: f32) {
+    for (a, &v) in average.iter_mut().zip(current) {
+        *a = decay * *a + (1.0 - decay) * v;
+    }
+}
 }
 
 #[cfg(test)]
