@@ -86,23 +86,37 @@ pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
     let small = side / 2;
     let images = src.len() / (side * side * channels);
     let row_len = TAPS * channels;
-    let mut col = vec![0f32; images * small * small * row_len];
-    col.par_chunks_mut(small * small * row_len)
+    let len = images * small * small * row_len;
+    let mut col = Vec::with_capacity(len);
+    // Each value is written once: a copy of its pixel, or a zero in the
+    // padding (no zeroing pass over the whole buffer first).
+    col.spare_capacity_mut()[..len]
+        .par_chunks_mut(small * small * row_len)
         .zip(src.par_chunks(side * side * channels))
         .for_each(|(col, image)| {
             for (pos, row) in col.chunks_mut(row_len).enumerate() {
                 let (i, j) = (pos / small, pos % small);
-                for ky in inside_taps(side, i) {
-                    let y = 2 * i + ky - PADDING;
-                    for kx in inside_taps(side, j) {
-                        let x = 2 * j + kx - PADDING;
-                        let from = (y * side + x) * channels;
-                        let to = (ky * KERNEL + kx) * channels;
-                        row[to..to + channels].copy_from_slice(&image[from..from + channels]);
+                for (tap, out) in row.chunks_mut(channels).enumerate() {
+                    let (ky, kx) = (tap / KERNEL, tap % KERNEL);
+                    let y = (2 * i + ky).checked_sub(PADDING).filter(|&y| y < side);
+                    let x = (2 * j + kx).checked_sub(PADDING).filter(|&x| x < side);
+                    match y.zip(x) {
+                        Some((y, x)) => {
+                            let from = (y * side + x) * channels;
+                            let pixel = &image[from..from + channels];
+                            out.iter_mut().zip(pixel).for_each(|(o, v)| {
+                                o.write(*v);
+                            });
+                        }
+                        None => out.iter_mut().for_each(|o| {
+                            o.write(0.0);
+                        }),
                     }
                 }
             }
         });
+    // SAFETY: the loop above wrote all `len` values (every tap of every row).
+    unsafe { col.set_len(len) };
     col
 }
 }
