@@ -27,7 +27,7 @@ pub fn add_bias(values: &mut [f32], bias: &[f32], threads: Threads) {
 multiversioned! {
 /// A bias's gradient: the per-channel sums of the output gradient.
 pub fn bias_gradient(grad: &[f32], channels: usize) -> Vec<f32> {
-    channel_sums(grad, None, channels)
+    channel_sums(grad, channels)
         .into_iter()
         .map(|s| s as f32)
         .collect()

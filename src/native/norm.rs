@@ -13,38 +13,61 @@ use crate::arch::{BN_EPS, BN_MOMENTUM};
 const BLOCK: usize = 256;
 
 multiversioned! {
-/// Per-channel sums of `a[r, c] * b[r, c]` (or of `a` alone).
-pub fn channel_sums(a: &[f32], b: Option<&[f32]>, channels: usize) -> Vec<f64> {
-    let block = BLOCK * channels;
+/// Per-channel sums of `a` ([rows, channels]).
+pub fn channel_sums(a: &[f32], channels: usize) -> Vec<f64> {
     let partials: Vec<Vec<f64>> = a
-        .par_chunks(block)
-        .enumerate()
-        .map(|(k, a)| {
+        .par_chunks(BLOCK * channels)
+        .map(|a| {
             let mut sums = vec![0f64; channels];
-            match b {
-                None => a
-                    .chunks(channels)
-                    .for_each(|row| sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64)),
-                Some(b) => {
-                    let b = &b[k * block..k * block + a.len()];
-                    a.chunks(channels)
-                        .zip(b.chunks(channels))
-                        .for_each(|(x, y)| {
-                            for ((s, x), y) in sums.iter_mut().zip(x).zip(y) {
-                                *s += (*x * *y) as f64;
-                            }
-                        })
-                }
+            for row in a.chunks(channels) {
+                sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64);
             }
             sums
         })
         .collect();
+    in_block_order(partials, channels)
+}
+}
+
+/// The per-block partial sums added up in block order.
+fn in_block_order(partials: Vec<Vec<f64>>, channels: usize) -> Vec<f64> {
     partials
         .into_iter()
         .fold(vec![0f64; channels], |mut acc, p| {
             acc.iter_mut().zip(p).for_each(|(a, p)| *a += p);
             acc
         })
+}
+
+/// The mean of each channel's sums over `rows`, as f32.
+fn per_row(sums: Vec<f64>, rows: usize) -> Vec<f32> {
+    sums.iter().map(|s| (s / rows as f64) as f32).collect()
+}
+
+multiversioned! {
+/// `x - mean` per channel, and the per-channel sums of its squares, in one
+/// pass.
+fn centre(x: &[f32], mean: &[f32]) -> (Vec<f32>, Vec<f64>) {
+    let channels = mean.len();
+    let mut centred = Vec::with_capacity(x.len());
+    let partials: Vec<Vec<f64>> = centred.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(BLOCK * channels)
+        .zip(x.par_chunks(BLOCK * channels))
+        .map(|(out, x)| {
+            let mut sums = vec![0f64; channels];
+            for (out, x) in out.chunks_mut(channels).zip(x.chunks(channels)) {
+                for c in 0..channels {
+                    let v = x[c] - mean[c];
+                    out[c].write(v);
+                    sums[c] += (v * v) as f64;
+                }
+            }
+            sums
+        })
+        .collect();
+    // SAFETY: the chunks above cover all `x.len()` values, each written.
+    unsafe { centred.set_len(x.len()) };
+    (centred, in_block_order(partials, channels))
 }
 }
 
@@ -74,20 +97,10 @@ multiversioned! {
 pub fn batch_norm_forward(x: &mut [f32], gamma: &[f32], beta: &[f32]) -> BatchNormCache {
     let eps = BN_EPS;
     let channels = gamma.len();
-    let rows = (x.len() / channels) as f64;
-    let mean: Vec<f32> = channel_sums(x, None, channels)
-        .iter()
-        .map(|s| (s / rows) as f32)
-        .collect();
-    let mut normalized = x.to_vec();
-    normalized.par_chunks_mut(1 << 14).for_each(|c| {
-        c.chunks_mut(channels)
-            .for_each(|row| row.iter_mut().zip(&mean).for_each(|(v, m)| *v -= m))
-    });
-    let var: Vec<f32> = channel_sums(&normalized, Some(&normalized), channels)
-        .iter()
-        .map(|s| (s / rows) as f32)
-        .collect();
+    let rows = x.len() / channels;
+    let mean = per_row(channel_sums(x, channels), rows);
+    let (mut normalized, squares) = centre(x, &mean);
+    let var = per_row(squares, rows);
     let inv_std: Vec<f32> = var
         .iter()
         .map(|v| (1.0 / (*v as f64 + eps).sqrt()) as f32)
@@ -112,6 +125,33 @@ pub fn batch_norm_forward(x: &mut [f32], gamma: &[f32], beta: &[f32]) -> BatchNo
 }
 
 multiversioned! {
+/// Per-channel sums of `grad` and of `grad * normalized`, in one pass:
+/// (d beta, d gamma) of batch norm.
+fn scale_and_shift_gradients(grad: &[f32], normalized: &[f32], channels: usize) -> (Vec<f32>, Vec<f32>) {
+    let partials: Vec<(Vec<f64>, Vec<f64>)> = grad
+        .par_chunks(BLOCK * channels)
+        .zip(normalized.par_chunks(BLOCK * channels))
+        .map(|(g, n)| {
+            let (mut shift, mut scale) = (vec![0f64; channels], vec![0f64; channels]);
+            for (g, n) in g.chunks(channels).zip(n.chunks(channels)) {
+                for c in 0..channels {
+                    shift[c] += g[c] as f64;
+                    scale[c] += (g[c] * n[c]) as f64;
+                }
+            }
+            (shift, scale)
+        })
+        .collect();
+    let (shift, scale): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+    let as_f32 = |sums: Vec<f64>| sums.iter().map(|s| *s as f32).collect();
+    (
+        as_f32(in_block_order(shift, channels)),
+        as_f32(in_block_order(scale, channels)),
+    )
+}
+}
+
+multiversioned! {
 /// Turns the output gradient `grad` of [`batch_norm_forward`] into the input
 /// gradient in place; returns (d gamma, d beta).
 pub fn batch_norm_backward(
@@ -121,14 +161,7 @@ pub fn batch_norm_backward(
 ) -> (Vec<f32>, Vec<f32>) {
     let channels = gamma.len();
     let rows = (grad.len() / channels) as f32;
-    let d_beta: Vec<f32> = channel_sums(grad, None, channels)
-        .iter()
-        .map(|s| *s as f32)
-        .collect();
-    let d_gamma: Vec<f32> = channel_sums(grad, Some(&cache.normalized), channels)
-        .iter()
-        .map(|s| *s as f32)
-        .collect();
+    let (d_beta, d_gamma) = scale_and_shift_gradients(grad, &cache.normalized, channels);
     let scale: Vec<f32> = (0..channels)
         .map(|c| gamma[c] * cache.inv_std[c] / rows)
         .collect();
