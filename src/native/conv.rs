@@ -96,22 +96,25 @@ pub fn im2col(src: &[f32], side: usize, channels: usize) -> Vec<f32> {
         .for_each(|(col, image)| {
             for (pos, row) in col.chunks_mut(row_len).enumerate() {
                 let (i, j) = (pos / small, pos % small);
-                for (tap, out) in row.chunks_mut(channels).enumerate() {
-                    let (ky, kx) = (tap / KERNEL, tap % KERNEL);
+                // The kernel columns inside the image: one run of pixels.
+                let kx_first = PADDING.saturating_sub(2 * j);
+                let kx_end = (side + PADDING - 2 * j).min(KERNEL);
+                let x_first = 2 * j + kx_first - PADDING;
+                for (ky, taps) in row.chunks_mut(KERNEL * channels).enumerate() {
                     let y = (2 * i + ky).checked_sub(PADDING).filter(|&y| y < side);
-                    let x = (2 * j + kx).checked_sub(PADDING).filter(|&x| x < side);
-                    match y.zip(x) {
-                        Some((y, x)) => {
-                            let from = (y * side + x) * channels;
-                            let pixel = &image[from..from + channels];
-                            out.iter_mut().zip(pixel).for_each(|(o, v)| {
-                                o.write(*v);
-                            });
-                        }
-                        None => out.iter_mut().for_each(|o| {
+                    let Some(y) = y else {
+                        taps.iter_mut().for_each(|o| {
                             o.write(0.0);
-                        }),
-                    }
+                        });
+                        continue;
+                    };
+                    let (before, rest) = taps.split_at_mut(kx_first * channels);
+                    let (inside, after) = rest.split_at_mut((kx_end - kx_first) * channels);
+                    let from = (y * side + x_first) * channels;
+                    inside.write_copy_of_slice(&image[from..from + inside.len()]);
+                    before.iter_mut().chain(after).for_each(|o| {
+                        o.write(0.0);
+                    });
                 }
             }
         });
