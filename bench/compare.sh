@@ -10,6 +10,9 @@
 # PEER="--g-channels N --d-channels N --batch B --lr LR" in the environment.
 # PRECISION=bf16: our products in bf16 with fp32 sums (`bench --precision`); the
 # peer stays fp32 [default: fp32].
+# ITERS: timed training iterations on each side [default: 30 for seed, 200 for
+# fast, whose steps are short: 30 of them last a third of a second, too short
+# to read a ratio from on a machine with neighbours].
 #
 # Needs the peer's venv (see ../shared/peers/README.md):
 #   python3 -m venv "$HOME/torch-venv" && "$HOME/torch-venv/bin/pip" install torch==2.15.0 numpy pillow
@@ -22,12 +25,14 @@ threads="${2:-2}"
 if [ "$shape" = fast ]; then
   ours_shape="${OURS:---g-channels 64 --d-channels 32 --batch-size 25}"
   peer_shape="${PEER:---g-channels 64 --d-channels 32 --batch 25 --lr 4e-4}"
+  iters="${ITERS:-200}"
 else
   ours_shape="${OURS:-}"
   peer_shape="${PEER:-}"
+  iters="${ITERS:-30}"
 fi
 precision="${PRECISION:-fp32}"
-echo "shape: $shape (cdcgan: ${ours_shape:-defaults}, $precision products; peer: ${peer_shape:-defaults}), $threads threads"
+echo "shape: $shape (cdcgan: ${ours_shape:-defaults}, $precision products; peer: ${peer_shape:-defaults}), $threads threads, $iters training iterations"
 peer_dir="${PEER_DIR:-../shared/peers}"
 python="${TORCH_PYTHON:-$HOME/torch-venv/bin/python}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cdcgan-target}"
@@ -39,13 +44,13 @@ value() { grep -o "$1=[0-9.]*" | tail -n 1 | cut -d= -f2; }
 declare -a our_train our_gen peer_train peer_gen
 for ((r = 1; r <= rounds; r++)); do
   # shellcheck disable=SC2086 # the shape flags split on purpose
-  out=$("$ours" --threads "$threads" bench --iters 30 --gen-iters 30 --precision "$precision" $ours_shape)
+  out=$("$ours" --threads "$threads" bench --iters "$iters" --gen-iters 30 --precision "$precision" $ours_shape)
   [ "$r" = 1 ] && grep -E '^# (cpu|fp32|bf16)' <<<"$out"
   grep -E '^# (training|generation): [0-9]' <<<"$out" | sed "s/^/round $r cdcgan /"
   our_train+=("$(value train_samples_per_s <<<"$out")"); our_gen+=("$(value gen_images_per_s <<<"$out")")
   echo "round $r cdcgan:  train ${our_train[-1]} samples/s, generate ${our_gen[-1]} images/s"
   # shellcheck disable=SC2086
-  out=$("$python" "$peer_dir/torch_cdcgan.py" --threads "$threads" --bench-iters 30 --bench-gen 30 --data-dir data/mnist $peer_shape)
+  out=$("$python" "$peer_dir/torch_cdcgan.py" --threads "$threads" --bench-iters "$iters" --bench-gen 30 --data-dir data/mnist $peer_shape)
   peer_train+=("$(value train_samples_per_s <<<"$out")"); peer_gen+=("$(value gen_images_per_s <<<"$out")")
   echo "round $r pytorch: train ${peer_train[-1]} samples/s, generate ${peer_gen[-1]} images/s"
 done

@@ -5,45 +5,65 @@
 
 use crate::simd::multiversioned;
 
+/// Side of the square tiles a transpose moves (8 x 8 values: each tile's
+/// rows and columns stay in cache while it is copied).
+const TILE: usize = 8;
+
 multiversioned! {
-/// `src` read as a [d0, d1, d2] array, its axes reordered: axis k of the
-/// result is axis `order[k]` of `src`. The result is written in order, each
-/// value read from its strided place in `src`.
-fn permute(src: &[f32], dims: [usize; 3], order: [usize; 3]) -> Vec<f32> {
-    assert_eq!(src.len(), dims.iter().product::<usize>(), "tensor size");
-    let src_strides = [dims[1] * dims[2], dims[2], 1];
-    let [n0, n1, n2] = order.map(|k| dims[k]);
-    let [s0, s1, s2] = order.map(|k| src_strides[k]);
-    let mut out = Vec::with_capacity(src.len());
-    for a in 0..n0 {
-        for b in 0..n1 {
-            let base = a * s0 + b * s1;
-            out.extend((0..n2).map(|c| src[base + c * s2]));
+/// `b[c * b_stride + r] = a[r * a_stride + c]` for `r < rows`, `c < cols`:
+/// a strided matrix transposed tile by tile.
+fn transpose(a: &[f32], a_stride: usize, b: &mut [f32], b_stride: usize, rows: usize, cols: usize) {
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    b[c * b_stride + r] = a[r * a_stride + c];
+                }
+            }
         }
+    }
+}
+}
+
+/// `src` read as a [d0, d1, d2] array, as [d0, d2, d1].
+fn swap_inner_axes(src: &[f32], [d0, d1, d2]: [usize; 3]) -> Vec<f32> {
+    assert_eq!(src.len(), d0 * d1 * d2, "tensor size");
+    let mut out = vec![0f32; src.len()];
+    for (a, b) in src.chunks(d1 * d2).zip(out.chunks_mut(d1 * d2)) {
+        transpose(a, d2, b, d1, d1, d2);
     }
     out
 }
+
+/// `src` read as a [d0, d1, d2] array, as [d2, d1, d0].
+fn swap_outer_axes(src: &[f32], [d0, d1, d2]: [usize; 3]) -> Vec<f32> {
+    assert_eq!(src.len(), d0 * d1 * d2, "tensor size");
+    let mut out = vec![0f32; src.len()];
+    for i in 0..d1 {
+        transpose(&src[i * d2..], d1 * d2, &mut out[i * d0..], d1 * d0, d0, d2);
+    }
+    out
 }
 
 /// A [cin, cout, k, k] transposed-convolution weight as [cin, k*k*cout].
 pub fn transposed_to_kernel(w: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
-    permute(w, [cin, cout, taps], [0, 2, 1])
+    swap_inner_axes(w, [cin, cout, taps])
 }
 
 /// The inverse of [`transposed_to_kernel`].
 pub fn transposed_from_kernel(h: &[f32], cin: usize, cout: usize, taps: usize) -> Vec<f32> {
-    permute(h, [cin, taps, cout], [0, 2, 1])
+    swap_inner_axes(h, [cin, taps, cout])
 }
 
 /// A [cout, cin, k, k] convolution weight as [k*k*cin, cout] (the layout
 /// [`super::conv::im2col`] rows multiply).
 pub fn conv_to_kernel(w: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
-    permute(w, [cout, cin, taps], [2, 1, 0])
+    swap_outer_axes(w, [cout, cin, taps])
 }
 
 /// The inverse of [`conv_to_kernel`].
 pub fn conv_from_kernel(h: &[f32], cout: usize, cin: usize, taps: usize) -> Vec<f32> {
-    permute(h, [taps, cin, cout], [2, 1, 0])
+    swap_outer_axes(h, [taps, cin, cout])
 }
 
 /// The rows of `a` ([n, a_cols]) and `b` ([n, b_cols]) side by side:
@@ -101,5 +121,20 @@ mod tests {
             conv_to_kernel(&w, 4, 3, 25)[(7 * 3 + 2) * 4 + 1],
             w[(3 + 2) * 25 + 7]
         );
+    }
+
+    #[test]
+    fn tiled_swaps_match_the_definition_at_sizes_off_the_tile() {
+        let [d0, d1, d2] = [11, 3, 13];
+        let src: Vec<f32> = (0..d0 * d1 * d2).map(|i| i as f32).collect();
+        let inner = swap_inner_axes(&src, [d0, d1, d2]);
+        let outer = swap_outer_axes(&src, [d0, d1, d2]);
+        for (a, b, c) in
+            (0..d0).flat_map(|a| (0..d1).flat_map(move |b| (0..d2).map(move |c| (a, b, c))))
+        {
+            let value = src[(a * d1 + b) * d2 + c];
+            assert_eq!(inner[(a * d2 + c) * d1 + b], value);
+            assert_eq!(outer[(c * d1 + b) * d0 + a], value);
+        }
     }
 }
