@@ -1,11 +1,13 @@
-//! A fully connected layer, forward and backward: `y = x . W + b`, with `b`
-//! added per channel of the output's channels-last rows (G's first layer,
-//! a transposed convolution of a 1x1 input, is one; so is D's last, a
-//! convolution over the whole 7x7 map, except for its bias gradient).
+//! Fully connected layers, `y = x . W + b` with `b` added per channel of
+//! the output's channels-last rows: D's last layer (a convolution over the
+//! whole 7x7 map; its backward is in `discriminator`), and G's first, a
+//! transposed convolution of a 1x1 input ([`projection_forward`] and
+//! [`projection_backward`]).
 
 use crate::simd::multiversioned;
 use rayon::prelude::*;
 
+use super::layout::swap_inner_axes;
 use super::norm::channel_sums;
 use super::{Operand, Threads, product};
 
@@ -52,17 +54,36 @@ pub fn dense_forward(
     y
 }
 
-/// The gradients of [`dense_forward`]'s weight and bias from the output
-/// gradient `dy` [rows, outputs] (the input's gradient is not needed: the
-/// layer reads noise).
-pub fn dense_backward(
+/// G's first layer ("project and reshape"): `x . weight + bias` for `x`
+/// [rows, inputs] and PyTorch's `weight` [inputs, channels * positions]
+/// (channels major), its output turned channels last: [rows * positions,
+/// channels]. Reading the weight as it is spares the step two transposes
+/// of G's largest tensor; the output, a batch's worth, is smaller.
+pub fn projection_forward(x: &[f32], inputs: usize, weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (rows, outputs) = (x.len() / inputs, weight.len() / inputs);
+    let channels_major = product(
+        Operand::new(x, rows, inputs),
+        Operand::new(weight, inputs, outputs),
+        Threads::All,
+    );
+    let channels = bias.len();
+    let mut y = swap_inner_axes(&channels_major, [rows, channels, outputs / channels]);
+    add_bias(&mut y, bias, Threads::All);
+    y
+}
+
+/// The gradients of [`projection_forward`]'s weight (PyTorch's layout) and
+/// bias from the output gradient `dy` [rows * positions, channels].
+pub fn projection_backward(
     dy: &[f32],
     x: &[f32],
     inputs: usize,
     channels: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     let rows = x.len() / inputs;
-    let dy_m = Operand::new(dy, rows, dy.len() / rows);
+    let outputs = dy.len() / rows;
+    let dy_by_channel = swap_inner_axes(dy, [rows, outputs / channels, channels]);
+    let dy_m = Operand::new(&dy_by_channel, rows, outputs);
     let weight = product(Operand::new(x, rows, inputs).t(), dy_m, Threads::All);
     (weight, bias_gradient(dy, channels))
 }

@@ -4,7 +4,7 @@
 
 use super::activation::{leaky_backward, leaky_forward, tanh_backward};
 use super::conv::{deconv_backward, deconv_forward};
-use super::dense::{dense_backward, dense_forward};
+use super::dense::{projection_backward, projection_forward};
 use super::layout::concat_rows;
 use super::norm::{BatchNormCache, batch_norm_backward, batch_norm_forward};
 use super::params::{GenParams, update_running_stats};
@@ -33,7 +33,7 @@ pub(super) fn generator_forward(
     running: &mut NamedTensors,
 ) -> GenCache {
     let input = concat_rows(z, dims.latent, labels, dims.classes);
-    let mut h1 = dense_forward(&input, dims.inputs(), &p.w1, &p.b1, Threads::All);
+    let mut h1 = projection_forward(&input, dims.inputs(), &p.w1, &p.b1);
     let bn1 = batch_norm_forward(&mut h1, &p.gamma1, &p.beta1);
     update_running_stats(running, "bn1", &bn1.stats);
     leaky_forward(&mut h1, Threads::All);
@@ -68,7 +68,7 @@ pub(super) fn generator_backward(
     drop(dh2);
     leaky_backward(&mut dh1, &cache.h1);
     let (gamma1, beta1) = batch_norm_backward(&mut dh1, &cache.bn1, &p.gamma1);
-    let (w1, b1) = dense_backward(&dh1, &cache.input, dims.inputs(), dims.g1);
+    let (w1, b1) = projection_backward(&dh1, &cache.input, dims.inputs(), dims.g1);
     GenParams {
         w1,
         b1,

@@ -26,7 +26,7 @@ fn transpose(a: &[f32], a_stride: usize, b: &mut [f32], b_stride: usize, rows: u
 }
 
 /// `src` read as a [d0, d1, d2] array, as [d0, d2, d1].
-fn swap_inner_axes(src: &[f32], [d0, d1, d2]: [usize; 3]) -> Vec<f32> {
+pub fn swap_inner_axes(src: &[f32], [d0, d1, d2]: [usize; 3]) -> Vec<f32> {
     assert_eq!(src.len(), d0 * d1 * d2, "tensor size");
     let mut out = vec![0f32; src.len()];
     for (a, b) in src.chunks(d1 * d2).zip(out.chunks_mut(d1 * d2)) {

@@ -24,8 +24,10 @@ pub(super) fn update_running_stats(tensors: &mut NamedTensors, layer: &str, batc
 /// How a PyTorch tensor is laid out for the kernels.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Layout {
-    /// A vector (bias, batch-norm scale or shift): as it is.
-    Vector,
+    /// As PyTorch keeps it: vectors (bias, batch-norm scale or shift), and
+    /// G's first weight, which [`super::dense::projection_forward`] reads in
+    /// place.
+    AsIs,
     /// A transposed convolution's [in, out, k, k] as [in, k*k*out].
     Transposed,
     /// A convolution's [out, in, k, k] as [k*k*in, out].
@@ -35,7 +37,7 @@ pub(super) enum Layout {
 impl Layout {
     fn torch_to_kernel(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
         match (self, shape) {
-            (Layout::Vector, _) => values.to_vec(),
+            (Layout::AsIs, _) => values.to_vec(),
             (Layout::Transposed, &[cin, cout, kh, kw]) => {
                 transposed_to_kernel(values, cin, cout, kh * kw)
             }
@@ -46,7 +48,7 @@ impl Layout {
 
     fn kernel_to_torch(self, values: &[f32], shape: &[usize]) -> Vec<f32> {
         match (self, shape) {
-            (Layout::Vector, _) => values.to_vec(),
+            (Layout::AsIs, _) => values.to_vec(),
             (Layout::Transposed, &[cin, cout, kh, kw]) => {
                 transposed_from_kernel(values, cin, cout, kh * kw)
             }
@@ -127,19 +129,19 @@ macro_rules! param_set {
 param_set! {
     /// G's parameters in kernel layout (or their gradients).
     GenParams {
-        /// deconv1: [inputs, 49 * c1], positions major, channels last.
-        w1: "deconv1.weight", Transposed;
-        b1: "deconv1.bias", Vector;
-        gamma1: "bn1.weight", Vector;
-        beta1: "bn1.bias", Vector;
+        /// deconv1: [inputs, c1 * 49], channels major (PyTorch's).
+        w1: "deconv1.weight", AsIs;
+        b1: "deconv1.bias", AsIs;
+        gamma1: "bn1.weight", AsIs;
+        beta1: "bn1.bias", AsIs;
         /// deconv2: [c1, 25 * c2], taps major.
         w2: "deconv2.weight", Transposed;
-        b2: "deconv2.bias", Vector;
-        gamma2: "bn2.weight", Vector;
-        beta2: "bn2.bias", Vector;
+        b2: "deconv2.bias", AsIs;
+        gamma2: "bn2.weight", AsIs;
+        beta2: "bn2.bias", AsIs;
         /// deconv3: [c2, 25].
         w3: "deconv3.weight", Transposed;
-        b3: "deconv3.bias", Vector;
+        b3: "deconv3.bias", AsIs;
     }
 }
 
@@ -148,14 +150,14 @@ param_set! {
     DiscParams {
         /// conv1: [25 * (1 + classes), c1], taps major.
         w1: "conv1.weight", Conv;
-        b1: "conv1.bias", Vector;
+        b1: "conv1.bias", AsIs;
         /// conv2: [25 * c1, c2].
         w2: "conv2.weight", Conv;
-        b2: "conv2.bias", Vector;
-        gamma2: "bn2.weight", Vector;
-        beta2: "bn2.bias", Vector;
+        b2: "conv2.bias", AsIs;
+        gamma2: "bn2.weight", AsIs;
+        beta2: "bn2.bias", AsIs;
         /// conv3: [49 * c2], positions major (c2 + 1 with the spread plane).
         w3: "conv3.weight", Conv;
-        b3: "conv3.bias", Vector;
+        b3: "conv3.bias", AsIs;
     }
 }
