@@ -11,8 +11,11 @@
 //! loops' arithmetic is the same, operation for operation (Rust never fuses
 //! a multiply and an add on its own), so every level gives the same bits.
 
-/// Compiles each function inside for AVX-512 (x86-64-v4), AVX2 (v3) and the
-/// baseline, and calls the best this CPU runs.
+/// Compiles each function inside for AVX-512, AVX2 (x86-64-v3) and the
+/// baseline, and calls the best this CPU runs. The crate widens an AVX-512
+/// target to Ice Lake's set (VBMI2, VNNI, GFNI, VAES and the rest; checked
+/// at dispatch too), so Skylake-era AVX-512 CPUs, whose wide units slow
+/// the clock, take the AVX2 clone; Zen 4 and 5 take the AVX-512 one.
 macro_rules! multiversioned {
     ($($item:item)*) => {
         $(
