@@ -2,7 +2,7 @@
 //! of layer calls: deconv1 (a dense layer: the input is 1x1) -> bn1 ->
 //! LeakyReLU -> deconv2 -> bn2 -> LeakyReLU -> deconv3 -> tanh.
 
-use super::activation::{leaky_backward, leaky_forward, tanh_backward};
+use super::activation::{leaky_backward, leaky_forward, tanh_backward, tanh_forward};
 use super::conv::{deconv_backward, deconv_forward};
 use super::dense::{projection_backward, projection_forward};
 use super::layout::concat_rows;
@@ -41,7 +41,8 @@ pub(super) fn generator_forward(
     let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
     update_running_stats(running, "bn2", &bn2.stats);
     leaky_forward(&mut h2, Threads::All);
-    let fake = deconv_forward(&h2, MID_SIDE, &p.w3, &p.b3, f32::tanh, Threads::All);
+    let mut fake = deconv_forward(&h2, MID_SIDE, &p.w3, &p.b3, |v| v, Threads::All);
+    tanh_forward(&mut fake, Threads::All);
     GenCache {
         input,
         h1,
