@@ -62,6 +62,8 @@ all_recipes=(
   "default-bf16|--recipe fast --precision bf16"
   "default-g128|--recipe fast --g-channels 128"
   "default-g128-bf16|--recipe fast --g-channels 128 --precision bf16"
+  "default-cbn|--recipe fast --class-norm"
+  "default-g128-bf16-cbn|--recipe fast --g-channels 128 --precision bf16 --class-norm"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"

@@ -32,11 +32,22 @@ fn raw<T: Copy>(values: &[T], to_le: impl Fn(T) -> Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn exported_generator_matches_cdcgan_in_onnxruntime() {
+    exported_generator_matches_cdcgan(&[]);
+}
+
+#[test]
+fn exported_class_norm_generator_matches_cdcgan_in_onnxruntime() {
+    exported_generator_matches_cdcgan(&["--class-norm"]);
+}
+
+/// A run trained with `flags`, exported, run by onnxruntime for 1 and 13
+/// images: the same images as cdcgan's.
+fn exported_generator_matches_cdcgan(flags: &[&str]) {
     let python = python();
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     // Enough steps that the images span most of [-1, 1].
-    common::train_tiny(&run_dir, 40);
+    common::train_tiny_with(&run_dir, 40, flags);
     let model = dir.path().join("g.onnx");
     let out = common::cdcgan(&[
         "export",

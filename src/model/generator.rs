@@ -2,7 +2,7 @@
 //! by transposed convolutions 1x1 -> 7x7 -> 14x14 -> 28x28 (the seed cDCGAN).
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::activation::leaky_relu;
@@ -28,6 +28,46 @@ pub struct GeneratorConfig {
     /// Channels of the output image (1 for grey).
     #[config(default = 1)]
     pub image_channels: usize,
+    /// Class-conditional batch norm: the condition also scales and shifts
+    /// each batch norm's output ([`ClassModulation`]); absent or false: the
+    /// condition enters through G's input only (the seed, and configs written
+    /// before this option).
+    pub class_norm: Option<bool>,
+}
+
+/// The class-conditional part of a batch norm (de Vries et al. 2017, as in
+/// BigGAN): for a condition row `y` (one-hot, or a blend of them),
+/// `out = bn(x) * (1 + y . gain) + y . shift`, per image and channel. Both
+/// start at zero, so a fresh G is the unconditional-norm G.
+#[derive(Module, Debug)]
+pub struct ClassModulation {
+    /// [classes, channels]: each class's change to the norm's scale.
+    pub gain: Param<Tensor<2>>,
+    /// [classes, channels]: each class's change to the norm's shift.
+    pub shift: Param<Tensor<2>>,
+}
+
+impl ClassModulation {
+    /// Zero gain and shift for `classes` x `channels`.
+    pub fn zeros(classes: usize, channels: usize, device: &Device) -> Self {
+        let zeros = || Param::from_tensor(Tensor::zeros([classes, channels], device));
+        Self {
+            gain: zeros(),
+            shift: zeros(),
+        }
+    }
+
+    /// `x` [B, C, H, W] scaled and shifted per image by `conditions` [B, classes].
+    pub fn forward(&self, x: Tensor<4>, conditions: Tensor<2>) -> Tensor<4> {
+        let [batch, channels, _, _] = x.dims();
+        let per_image = |m: &Param<Tensor<2>>| {
+            conditions
+                .clone()
+                .matmul(m.val())
+                .reshape([batch, channels, 1, 1])
+        };
+        x * (per_image(&self.gain) + 1.0) + per_image(&self.shift)
+    }
 }
 
 /// G: [B, latent+classes, 1, 1] -> ConvT(k7) -> BN -> LReLU -> ConvT(k5, s2)
@@ -38,10 +78,14 @@ pub struct Generator {
     pub deconv1: ConvTranspose2d,
     /// Batch norm after `deconv1`.
     pub bn1: BatchNorm,
+    /// bn1's class-conditional scale and shift (with `class_norm`).
+    pub bn1_class: Option<ClassModulation>,
     /// base -> base/2 channels, k5, stride 2: 7x7 -> 14x14.
     pub deconv2: ConvTranspose2d,
     /// Batch norm after `deconv2`.
     pub bn2: BatchNorm,
+    /// bn2's class-conditional scale and shift (with `class_norm`).
+    pub bn2_class: Option<ClassModulation>,
     /// base/2 -> image channels, k5, stride 2: 14x14 -> 28x28 (then tanh).
     pub deconv3: ConvTranspose2d,
     /// Length of z.
@@ -98,12 +142,18 @@ impl GeneratorConfig {
                 .with_padding([2, 2])
                 .with_padding_out([1, 1])
         };
+        let class_norm = |channels| {
+            (self.class_norm == Some(true))
+                .then(|| ClassModulation::zeros(self.num_classes, channels, device))
+        };
         let g = Generator {
             deconv1: ConvTranspose2dConfig::new([self.latent_dim + self.num_classes, c1], [7, 7])
                 .init(device),
             bn1: batch_norm(c1, device),
+            bn1_class: class_norm(c1),
             deconv2: up(c1, c2).init(device),
             bn2: batch_norm(c2, device),
+            bn2_class: class_norm(c2),
             deconv3: up(c2, self.image_channels).init(device),
             latent_dim: self.latent_dim,
             num_classes: self.num_classes,
@@ -117,11 +167,19 @@ impl Generator {
     /// one-hots, for morphing between classes). Returns images in [-1, 1].
     pub fn forward(&self, z: Tensor<2>, labels: Tensor<2>) -> Tensor<4> {
         let [batch, _] = z.dims();
-        let x = Tensor::cat(vec![z, labels], 1);
+        let x = Tensor::cat(vec![z, labels.clone()], 1);
         let channels = x.dims()[1];
         let x = x.reshape([batch, channels, 1, 1]);
-        let x = leaky_relu(self.bn1.forward(self.deconv1.forward(x)), LEAKY_SLOPE);
-        let x = leaky_relu(self.bn2.forward(self.deconv2.forward(x)), LEAKY_SLOPE);
+        let norm = |x, bn: &BatchNorm, class: &Option<ClassModulation>| {
+            let x = bn.forward(x);
+            let x = match class {
+                Some(class) => class.forward(x, labels.clone()),
+                None => x,
+            };
+            leaky_relu(x, LEAKY_SLOPE)
+        };
+        let x = norm(self.deconv1.forward(x), &self.bn1, &self.bn1_class);
+        let x = norm(self.deconv2.forward(x), &self.bn2, &self.bn2_class);
         self.deconv3.forward(x).tanh()
     }
 }

@@ -12,7 +12,8 @@
 //! Layers, each a `*_forward` / `*_backward` pair with mirrored arguments:
 //! [`dense`] (G's first layer, D's last), [`conv`] (the stride-2
 //! convolution and its transpose), [`norm`] (training batch norm),
-//! [`activation`] (LeakyReLU, tanh), [`spread`] (minibatch standard deviation). `generator` and `discriminator` are
+//! [`activation`] (LeakyReLU, tanh), [`spread`] (minibatch standard deviation),
+//! [`modulation`] (the class-conditional part of G's batch norms). `generator` and `discriminator` are
 //! the networks' passes as lists of those calls; `params` lays the
 //! weights out for them; [`step`] is one GAN iteration; [`sampling`] the
 //! evaluation-mode generator with its batch norms folded in.
@@ -27,6 +28,7 @@ pub mod gemm;
 mod generator;
 pub mod layout;
 mod losses;
+pub mod modulation;
 pub mod norm;
 mod params;
 pub mod sampling;
@@ -65,6 +67,8 @@ struct Dims {
     d2: usize,
     /// D's last layer also sees the spread plane (minibatch std).
     spread: bool,
+    /// G's batch norms are class-conditional.
+    class_norm: bool,
 }
 
 impl Dims {
@@ -78,6 +82,7 @@ impl Dims {
             d1: d.base_channels,
             d2: d.base_channels * 2,
             spread: d.minibatch_std == Some(true),
+            class_norm: g.class_norm == Some(true),
         }
     }
 

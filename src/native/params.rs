@@ -146,6 +146,17 @@ param_set! {
 }
 
 param_set! {
+    /// The class-conditional parts of G's batch norms (with `class_norm`):
+    /// [classes, channels] each.
+    ClassNormParams {
+        gain1: "bn1_class.gain", AsIs;
+        shift1: "bn1_class.shift", AsIs;
+        gain2: "bn2_class.gain", AsIs;
+        shift2: "bn2_class.shift", AsIs;
+    }
+}
+
+param_set! {
     /// D's parameters in kernel layout (or their gradients).
     DiscParams {
         /// conv1: [25 * (1 + classes), c1], taps major.

@@ -28,9 +28,11 @@ use super::activation::{leaky, leaky_forward, tanh_forward};
 use super::conv::deconv_forward;
 use super::dense::dense_forward;
 use super::layout::{concat_rows, transposed_to_kernel};
+use super::modulation::modulation_forward;
 use super::{Precision, Threads, with_precision};
 use crate::arch::{FIRST_SIDE, IMAGE_PIXELS, MID_SIDE};
 use crate::model::Generator;
+use crate::model::generator::ClassModulation;
 /// Images one gemm handles at a time: enough rows for the kernels, few
 /// enough that the columns of the widest layer stay in cache.
 const CHUNK: usize = 8;
@@ -52,6 +54,8 @@ pub struct NativeGenerator {
     /// deconv3: [c2, 25*out_channels], laid out as w2.
     w3: Vec<f32>,
     b3: Vec<f32>,
+    /// bn1's and bn2's class modulation (gain, shift), where G has one.
+    class: Option<[(Vec<f32>, Vec<f32>); 2]>,
     /// The arithmetic of the products.
     precision: Precision,
 }
@@ -123,6 +127,16 @@ impl FoldedDeconv {
     }
 }
 
+/// G's class modulations of bn1 and bn2 as host (gain, shift) pairs,
+/// [classes, channels] each, where it has them.
+pub fn class_modulation_weights(generator: &Generator) -> Option<[(Vec<f32>, Vec<f32>); 2]> {
+    let pair = |m: &ClassModulation| (host(m.gain.val()), host(m.shift.val()));
+    match (&generator.bn1_class, &generator.bn2_class) {
+        (Some(m1), Some(m2)) => Some([pair(m1), pair(m2)]),
+        _ => None,
+    }
+}
+
 /// G's three transposed convolutions with bn1 and bn2 folded in (its
 /// running statistics: evaluation mode).
 pub fn folded_layers(generator: &Generator) -> [FoldedDeconv; 3] {
@@ -156,6 +170,7 @@ impl NativeGenerator {
             b2: l2.bias,
             w3: l3.kernel_weight(),
             b3: l3.bias,
+            class: class_modulation_weights(generator),
             precision: Precision::Fp32,
         }
     }
@@ -200,8 +215,27 @@ impl NativeGenerator {
     /// All three layers for a few images, on the calling thread.
     fn forward_chunk(&self, input: &[f32], out: &mut [f32]) {
         let mut h1 = dense_forward(input, self.inputs, &self.w1, &self.b1, Threads::This);
-        leaky_forward(&mut h1, Threads::This);
-        let h2 = deconv_forward(&h1, FIRST_SIDE, &self.w2, &self.b2, leaky, Threads::This);
+        let h2 = match &self.class {
+            None => {
+                leaky_forward(&mut h1, Threads::This);
+                deconv_forward(&h1, FIRST_SIDE, &self.w2, &self.b2, leaky, Threads::This)
+            }
+            Some([(gain1, shift1), (gain2, shift2)]) => {
+                let conditions: Vec<f32> = input
+                    .chunks(self.inputs)
+                    .flat_map(|row| &row[self.latent_dim..])
+                    .copied()
+                    .collect();
+                let classes = self.num_classes;
+                modulation_forward(&mut h1, &conditions, classes, gain1, shift1);
+                leaky_forward(&mut h1, Threads::This);
+                let mut h2 =
+                    deconv_forward(&h1, FIRST_SIDE, &self.w2, &self.b2, |v| v, Threads::This);
+                modulation_forward(&mut h2, &conditions, classes, gain2, shift2);
+                leaky_forward(&mut h2, Threads::This);
+                h2
+            }
+        };
         let mut image = deconv_forward(&h2, MID_SIDE, &self.w3, &self.b3, |v| v, Threads::This);
         tanh_forward(&mut image, Threads::This);
         // Channels last to the [channels, 28, 28] layout of the framework's output.
@@ -247,6 +281,22 @@ mod tests {
         bn.running_var = burn::module::RunningState::new(vec(rng, 0.0, 0.5).abs().add_scalar(0.01));
     }
 
+    /// Sets a class modulation's gain and shift to random values (fresh ones
+    /// are zero).
+    fn perturb_class(m: &mut ClassModulation, rng: &mut ChaCha8Rng) {
+        let [classes, channels] = m.gain.val().dims();
+        let matrix_of = |rng: &mut ChaCha8Rng| {
+            Param::from_tensor(matrix(
+                normal_values(rng, classes * channels, 0.0, 0.3),
+                classes,
+                channels,
+                &inference_device(),
+            ))
+        };
+        m.gain = matrix_of(rng);
+        m.shift = matrix_of(rng);
+    }
+
     fn max_relative_error(config: GeneratorConfig, n: usize) -> f32 {
         max_relative_error_in(config, n, Precision::Fp32)
     }
@@ -257,6 +307,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         perturb(&mut g.bn1, &mut rng);
         perturb(&mut g.bn2, &mut rng);
+        for class in [&mut g.bn1_class, &mut g.bn2_class].into_iter().flatten() {
+            perturb_class(class, &mut rng);
+        }
         let g = g.valid();
         let (latent, classes) = (g.latent_dim, g.num_classes);
         let z = normal_values(&mut rng, n * latent, 0.0, 1.0);
@@ -286,6 +339,15 @@ mod tests {
     fn matches_the_framework_forward_at_the_seed_width() {
         // 11 images: more than one chunk, and a chunk that is not full.
         let err = max_relative_error(GeneratorConfig::new(), 11);
+        assert!(err < 1e-4, "relative error {err}");
+    }
+
+    #[test]
+    fn matches_the_framework_forward_with_class_norm() {
+        let config = GeneratorConfig::new()
+            .with_base_channels(32)
+            .with_class_norm(Some(true));
+        let err = max_relative_error(config, 11);
         assert!(err < 1e-4, "relative error {err}");
     }
 

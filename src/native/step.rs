@@ -18,7 +18,7 @@ use super::discriminator::{
 use super::generator::{generator_backward, generator_forward};
 use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking};
 use super::norm::BatchStats;
-use super::params::{DiscParams, GenParams, ParamSet, update_running_stats};
+use super::params::{ClassNormParams, DiscParams, GenParams, ParamSet, update_running_stats};
 use super::{Dims, Precision, unsupported, with_precision};
 use crate::arch::{FIRST_SIDE, TAPS};
 use crate::model::GanConfig;
@@ -144,7 +144,17 @@ impl NativeGan {
         } = *input;
         let dims = self.dims;
         let g = GenParams::from_torch(&self.generator);
-        let cache = generator_forward(&g, z, fake_labels, &dims, &mut self.generator);
+        let class = dims
+            .class_norm
+            .then(|| ClassNormParams::from_torch(&self.generator));
+        let cache = generator_forward(
+            &g,
+            class.as_ref(),
+            z,
+            fake_labels,
+            &dims,
+            &mut self.generator,
+        );
 
         // D step: the real and the fake pass, each backward right after its
         // forward (the two loss terms are separate sums). Small fp32 steps run
@@ -175,6 +185,7 @@ impl NativeGan {
         update_running_stats(&mut self.discriminator, "bn2", &on_fake.bn2_stats);
         let mut d_grads = on_real.grads;
         d_grads.add(on_fake.grads);
+        let d_grads = d_grads.to_torch(&self.discriminator);
         apply_adam(adam_d, &mut self.discriminator, d_grads);
 
         // G step through the updated D, whose weights get no gradients.
@@ -191,7 +202,11 @@ impl NativeGan {
             g_loss += term;
             image_grad.iter_mut().zip(grad).for_each(|(g, m)| *g += m);
         }
-        let g_grads = generator_backward(&g, cache, image_grad, &dims);
+        let (g_grads, class_grads) = generator_backward(&g, cache, image_grad, fake_labels, &dims);
+        let mut g_grads = g_grads.to_torch(&self.generator);
+        if let Some(class_grads) = class_grads {
+            g_grads.extend(class_grads.to_torch(&self.generator));
+        }
         apply_adam(adam_g, &mut self.generator, g_grads);
 
         StepStats {
@@ -237,11 +252,11 @@ impl DiscPass {
     }
 }
 
-/// Runs Adam over a set of gradients in kernel layout (one update of its
-/// step count).
-fn apply_adam<P: ParamSet>(adam: &mut Adam, params: &mut NamedTensors, grads: P) {
+/// Runs Adam over named gradients in PyTorch layout (one update of its step
+/// count).
+fn apply_adam(adam: &mut Adam, params: &mut NamedTensors, grads: Vec<(&str, Vec<f32>)>) {
     adam.steps += 1;
-    for (name, grad) in grads.to_torch(params) {
+    for (name, grad) in grads {
         let param = params.get_mut(name).expect("parameter");
         adam.update(name, &mut param.values, &grad);
     }

@@ -11,7 +11,10 @@
 //! 1, 1] -> ConvTranspose(k7) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
 //! output_padding 1) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
 //! output_padding 1) -> Tanh, the batch norms folded into the transposed
-//! convolutions before them (evaluation mode: the running statistics).
+//! convolutions before them (evaluation mode: the running statistics). A
+//! generator with class-conditional batch norms also scales and shifts the
+//! first two layers' outputs per row before their LeakyRelu: `h * (1 +
+//! MatMul(y, gain)) + MatMul(y, shift)`.
 //! The model's metadata names the classes (a JSON list, in label order), the
 //! data set and the image scale.
 
@@ -23,7 +26,7 @@ use proto::{Attr, Dim, ElemType, Message, float_tensor, int_tensor, node, value_
 
 use crate::arch::{IMAGE_SIDE, KERNEL, LEAKY_SLOPE, PADDING};
 use crate::model::Generator;
-use crate::native::sampling::{FoldedDeconv, folded_layers};
+use crate::native::sampling::{FoldedDeconv, class_modulation_weights, folded_layers};
 
 /// The ONNX operator set the graph uses.
 pub const OPSET: i64 = 17;
@@ -44,6 +47,7 @@ pub struct OnnxInfo {
 /// The generator as ONNX model bytes.
 pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
     let layers = folded_layers(generator);
+    let class = class_modulation_weights(generator);
     let (latent, classes) = (generator.latent_dim, generator.num_classes);
     let channels = layers[2].bias.len();
     let leaky = [Attr::Float("alpha", LEAKY_SLOPE as f32)];
@@ -76,10 +80,20 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
             )
             .message(5, float_tensor(&w, &layer.dims, &layer.weight))
             .message(5, float_tensor(&b, &[layer.bias.len()], &layer.bias));
-        graph = match activated {
-            "" => graph.message(1, node("Tanh", &[out], &["images"], &[])),
-            next => graph.message(1, node("LeakyRelu", &[out], &[next], &leaky)),
+        let out = match class.as_ref().and_then(|c| c.get(i)) {
+            Some((gain, shift)) => {
+                graph = class_modulation(graph, out, i + 1, gain, shift, layer.bias.len());
+                format!("{out}_class")
+            }
+            None => out.to_string(),
         };
+        graph = match activated {
+            "" => graph.message(1, node("Tanh", &[&out], &["images"], &[])),
+            next => graph.message(1, node("LeakyRelu", &[&out], &[next], &leaky)),
+        };
+    }
+    if class.is_some() {
+        graph = graph.message(5, float_tensor("one", &[], &[1.0]));
     }
     let n = Dim::Named("N");
     let side = Dim::Fixed(IMAGE_SIDE);
@@ -126,6 +140,61 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
         model = model.message(14, Message::new().string(1, key).string(2, &value));
     }
     model.into_bytes()
+}
+
+/// bn`n`'s class modulation on `input` ([N, C, H, W]), written to
+/// `{input}_class`: `input * (1 + y . gain) + y . shift`, y the one-hot rows.
+fn class_modulation(
+    graph: Message,
+    input: &str,
+    n: usize,
+    gain: &[f32],
+    shift: &[f32],
+    channels: usize,
+) -> Message {
+    let dims = [gain.len() / channels, channels];
+    let (g, t) = (format!("bn{n}_class.gain"), format!("bn{n}_class.shift"));
+    let name = |what: &str| format!("{input}_{what}");
+    graph
+        .message(1, node("MatMul", &["y", &g], &[&name("gain")], &[]))
+        .message(
+            1,
+            node("Add", &[&name("gain"), "one"], &[&name("scale")], &[]),
+        )
+        .message(
+            1,
+            node(
+                "Unsqueeze",
+                &[&name("scale"), "spatial_axes"],
+                &[&name("scale4")],
+                &[],
+            ),
+        )
+        .message(
+            1,
+            node("Mul", &[input, &name("scale4")], &[&name("scaled")], &[]),
+        )
+        .message(1, node("MatMul", &["y", &t], &[&name("shift")], &[]))
+        .message(
+            1,
+            node(
+                "Unsqueeze",
+                &[&name("shift"), "spatial_axes"],
+                &[&name("shift4")],
+                &[],
+            ),
+        )
+        .message(
+            1,
+            node(
+                "Add",
+                &[&name("scaled"), &name("shift4")],
+                &[&name("class")],
+                &[],
+            ),
+        )
+        .message(5, float_tensor(&g, &dims, gain))
+        .message(5, float_tensor(&t, &dims, shift))
 }
 
 /// The attributes of the generator's transposed convolution `index`: the

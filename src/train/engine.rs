@@ -217,8 +217,8 @@ mod tests {
     use super::*;
     use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
     use crate::backend::training_device;
-    use crate::model::GanConfig;
     use crate::model::weights::export;
+    use crate::model::{GanConfig, Generator};
     use crate::optim::{Adam, AdamConfig, GanLoss};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -261,7 +261,7 @@ mod tests {
         let mut changes = Vec::new();
         let device = training_device();
         let fresh = || GanState {
-            generator: model.generator.init_seeded(&device, 1),
+            generator: with_random_class_norm(model.generator.init_seeded(&device, 1)),
             discriminator: model.discriminator.init_seeded(&device, 2),
             adam_g: gradient_revealing_adam(),
             adam_d: gradient_revealing_adam(),
@@ -391,6 +391,19 @@ mod tests {
         changes
     }
 
+    /// `g` with its class modulation (if any) set away from its zero start,
+    /// so a step exercises the modulation's forward as well as its gradients.
+    fn with_random_class_norm(g: Generator) -> Generator {
+        let mut tensors = export(&g);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for (name, t) in tensors.iter_mut() {
+            if name.contains("_class.") {
+                t.values = normal_values(&mut rng, t.values.len(), 0.0, 0.3);
+            }
+        }
+        import(g, &tensors).unwrap()
+    }
+
     /// The cosine of the angle between two vectors.
     fn cosine(a: &[f32], b: &[f32]) -> f32 {
         let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
@@ -421,6 +434,13 @@ mod tests {
     fn one_native_minibatch_std_step_matches_the_framework_step() {
         let mut model = small_model();
         model.discriminator.minibatch_std = Some(true);
+        compare_on(StepLoss::default(), model);
+    }
+
+    #[test]
+    fn one_native_class_norm_step_matches_the_framework_step() {
+        let mut model = small_model();
+        model.generator.class_norm = Some(true);
         compare_on(StepLoss::default(), model);
     }
 

@@ -117,6 +117,11 @@ pub struct TrainFlags {
     /// `--minibatch-std false` turns the recipe's off [default: on with fast, off with seed].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub minibatch_std: Option<bool>,
+    /// Class-conditional batch norm in G: the class also scales and shifts each
+    /// batch norm's output (a learned gain and shift per class, starting at
+    /// zero), beside the one-hot input [default: off].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub class_norm: Option<bool>,
     /// Arithmetic of the native step's products: bf16 operands with fp32 sums
     /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
     #[arg(long, value_enum)]
@@ -205,6 +210,10 @@ impl TrainFlags {
         model.discriminator.minibatch_std = self
             .minibatch_std
             .unwrap_or(d.minibatch_std == Some(true))
+            .then_some(true);
+        model.generator.class_norm = self
+            .class_norm
+            .unwrap_or(g.class_norm == Some(true))
             .then_some(true);
         model
     }

@@ -53,6 +53,11 @@ pub const TINY_TRAIN: [&str; 8] = [
 
 /// Trains the tiny run into `run` for `steps` iterations (no progress bar).
 pub fn train_tiny(run: &std::path::Path, steps: u64) {
+    train_tiny_with(run, steps, &[]);
+}
+
+/// [`train_tiny`] with more training flags.
+pub fn train_tiny_with(run: &std::path::Path, steps: u64, flags: &[&str]) {
     let steps = steps.to_string();
     let out = cdcgan(
         &[
@@ -65,6 +70,7 @@ pub fn train_tiny(run: &std::path::Path, steps: u64) {
                 "--quiet",
             ][..],
             &TINY_TRAIN,
+            flags,
         ]
         .concat(),
     );
