@@ -18,14 +18,19 @@ pub fn leaky(x: f32) -> f32 {
 }
 
 multiversioned! {
-/// LeakyReLU in place.
-pub fn leaky_forward(values: &mut [f32], threads: Threads) {
-    let apply = |c: &mut [f32]| c.iter_mut().for_each(|v| *v = leaky(*v));
+/// `f` of each value, in place, on `threads`.
+fn map_in_place(values: &mut [f32], threads: Threads, f: impl Fn(f32) -> f32 + Sync) {
+    let apply = |c: &mut [f32]| c.iter_mut().for_each(|v| *v = f(*v));
     match threads {
         Threads::All => values.par_chunks_mut(PAR_CHUNK).for_each(apply),
         Threads::This => apply(values),
     }
 }
+}
+
+/// LeakyReLU in place.
+pub fn leaky_forward(values: &mut [f32], threads: Threads) {
+    map_in_place(values, threads, leaky);
 }
 
 multiversioned! {
@@ -100,15 +105,9 @@ pub fn tanh(x: f32) -> f32 {
     t as f32
 }
 
-multiversioned! {
 /// tanh in place ([`tanh`]).
 pub fn tanh_forward(values: &mut [f32], threads: Threads) {
-    let apply = |c: &mut [f32]| c.iter_mut().for_each(|v| *v = tanh(*v));
-    match threads {
-        Threads::All => values.par_chunks_mut(PAR_CHUNK).for_each(apply),
-        Threads::This => apply(values),
-    }
-}
+    map_in_place(values, threads, tanh);
 }
 
 multiversioned! {

@@ -155,44 +155,28 @@ fn class_modulation(
     let dims = [gain.len() / channels, channels];
     let (g, t) = (format!("bn{n}_class.gain"), format!("bn{n}_class.shift"));
     let name = |what: &str| format!("{input}_{what}");
-    graph
-        .message(1, node("MatMul", &["y", &g], &[&name("gain")], &[]))
-        .message(
-            1,
-            node("Add", &[&name("gain"), "one"], &[&name("scale")], &[]),
-        )
-        .message(
-            1,
-            node(
-                "Unsqueeze",
-                &[&name("scale"), "spatial_axes"],
-                &[&name("scale4")],
-                &[],
-            ),
-        )
-        .message(
-            1,
-            node("Mul", &[input, &name("scale4")], &[&name("scaled")], &[]),
-        )
-        .message(1, node("MatMul", &["y", &t], &[&name("shift")], &[]))
-        .message(
-            1,
-            node(
-                "Unsqueeze",
-                &[&name("shift"), "spatial_axes"],
-                &[&name("shift4")],
-                &[],
-            ),
-        )
-        .message(
-            1,
-            node(
-                "Add",
-                &[&name("scaled"), &name("shift4")],
-                &[&name("class")],
-                &[],
-            ),
-        )
+    let nodes = [
+        ("MatMul", ["y".into(), g.clone()], name("gain")),
+        ("Add", [name("gain"), "one".into()], name("scale")),
+        (
+            "Unsqueeze",
+            [name("scale"), "spatial_axes".into()],
+            name("scale4"),
+        ),
+        ("Mul", [input.into(), name("scale4")], name("scaled")),
+        ("MatMul", ["y".into(), t.clone()], name("shift")),
+        (
+            "Unsqueeze",
+            [name("shift"), "spatial_axes".into()],
+            name("shift4"),
+        ),
+        ("Add", [name("scaled"), name("shift4")], name("class")),
+    ];
+    nodes
+        .iter()
+        .fold(graph, |graph, (op, [a, b], out): &(_, [String; 2], _)| {
+            graph.message(1, node(op, &[a, b], &[out], &[]))
+        })
         .message(5, float_tensor(&g, &dims, gain))
         .message(5, float_tensor(&t, &dims, shift))
 }
