@@ -49,26 +49,60 @@ pub fn gather(
     let taps = taps_per_output(small_side);
     let image_col = small_side * small_side * TAPS * channels;
     assert!(col.len() >= out.len() / (side * side * channels) * image_col);
+    let wide = channels - channels % LANES;
     out.par_chunks_mut(side * side * channels)
         .enumerate()
         .for_each(|(b, image)| {
             let col = &col[b * image_col..(b + 1) * image_col];
             for (y, row) in image.chunks_mut(side * channels).enumerate() {
                 for (x, pixel) in row.chunks_mut(channels).enumerate() {
-                    pixel.copy_from_slice(bias);
+                    // Where each tap reaching (y, x) starts in `col`: at most 3 x 3.
+                    let mut starts = [0usize; 9];
+                    let mut n = 0;
                     for &(ky, i) in &taps[y] {
                         for &(kx, j) in &taps[x] {
-                            let at = ((i * small_side + j) * TAPS + ky * KERNEL + kx) * channels;
-                            for (p, v) in pixel.iter_mut().zip(&col[at..at + channels]) {
-                                *p += v;
-                            }
+                            starts[n] = ((i * small_side + j) * TAPS + ky * KERNEL + kx) * channels;
+                            n += 1;
                         }
                     }
-                    pixel.iter_mut().for_each(|p| *p = activation(*p));
+                    let starts = &starts[..n];
+                    for first in (0..wide).step_by(LANES) {
+                        sum_taps::<LANES>(col, starts, first, bias, pixel, &activation);
+                    }
+                    for first in wide..channels {
+                        sum_taps::<1>(col, starts, first, bias, pixel, &activation);
+                    }
                 }
             }
         });
 }
+}
+
+/// Channels summed together in registers by [`gather`]: one AVX-512 vector.
+const LANES: usize = 16;
+
+/// Channels `first..first + B` of one output pixel: the bias plus the taps
+/// at `starts` in `col`, in that order, then the activation.
+#[inline(always)]
+fn sum_taps<const B: usize>(
+    col: &[f32],
+    starts: &[usize],
+    first: usize,
+    bias: &[f32],
+    pixel: &mut [f32],
+    activation: &impl Fn(f32) -> f32,
+) {
+    let mut sums: [f32; B] = bias[first..first + B].try_into().expect("B channels");
+    for at in starts {
+        let tap: &[f32; B] = col[at + first..at + first + B]
+            .try_into()
+            .expect("B channels");
+        sums.iter_mut().zip(tap).for_each(|(s, v)| *s += v);
+    }
+    pixel[first..first + B]
+        .iter_mut()
+        .zip(sums)
+        .for_each(|(p, s)| *p = activation(s));
 }
 
 /// The kernel rows (or columns) of a stride-2 convolution over `side`
@@ -233,22 +267,25 @@ mod tests {
     /// for any columns c and image x (no bias, identity activation).
     #[test]
     fn gather_and_im2col_are_adjoint() {
-        let (small, channels, images) = (3, 2, 2);
-        let side = 2 * small;
-        let n_col = images * small * small * TAPS * channels;
-        let col: Vec<f32> = (0..n_col).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
-        let x: Vec<f32> = (0..images * side * side * channels)
-            .map(|i| ((i * 5 % 11) as f32) - 5.0)
-            .collect();
-        let mut gathered = vec![0f32; x.len()];
-        gather(&col, small, &vec![0.0; channels], &mut gathered, |v| v);
-        let lhs: f32 = gathered.iter().zip(&x).map(|(a, b)| a * b).sum();
-        let rhs: f32 = col
-            .iter()
-            .zip(&im2col(&x, side, channels))
-            .map(|(a, b)| a * b)
-            .sum();
-        assert_eq!(lhs, rhs);
-        assert!(lhs != 0.0);
+        // 2 channels: one at a time; 21: a block of 16 in registers, then 5.
+        for channels in [2, 21] {
+            let (small, images) = (3, 2);
+            let side = 2 * small;
+            let n_col = images * small * small * TAPS * channels;
+            let col: Vec<f32> = (0..n_col).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+            let x: Vec<f32> = (0..images * side * side * channels)
+                .map(|i| ((i * 5 % 11) as f32) - 5.0)
+                .collect();
+            let mut gathered = vec![0f32; x.len()];
+            gather(&col, small, &vec![0.0; channels], &mut gathered, |v| v);
+            let lhs: f32 = gathered.iter().zip(&x).map(|(a, b)| a * b).sum();
+            let rhs: f32 = col
+                .iter()
+                .zip(&im2col(&x, side, channels))
+                .map(|(a, b)| a * b)
+                .sum();
+            assert_eq!(lhs, rhs);
+            assert!(lhs != 0.0);
+        }
     }
 }
