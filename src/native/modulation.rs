@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::multiversioned;
+
 /// What the backward pass needs from the forward.
 #[derive(Debug, Clone)]
 pub struct ModulationCache {
@@ -33,6 +35,7 @@ fn per_image(conditions: &[f32], m: &[f32], channels: usize) -> Vec<f32> {
         .collect()
 }
 
+multiversioned! {
 /// Scales and shifts `h` ([images * positions, channels]) in place, per
 /// image, by its condition row in `conditions` ([images, classes]); `gain`
 /// and `shift` are [classes, channels].
@@ -66,7 +69,9 @@ pub fn modulation_forward(
         channels,
     }
 }
+}
 
+multiversioned! {
 /// Backward of [`modulation_forward`]: turns `grad` (of its output) into the
 /// gradient of its input in place, and returns (gain, shift) gradients.
 pub fn modulation_backward(
@@ -117,6 +122,7 @@ pub fn modulation_backward(
         }
     }
     (gain, shift)
+}
 }
 
 #[cfg(test)]
