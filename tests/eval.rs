@@ -113,11 +113,56 @@ fn classification_accuracy_score_rewards_real_digits_and_punishes_wrong_labels()
     let train = Dataset::load(DatasetKind::Mnist, None, Split::Train).unwrap();
     let n = 1500;
     let (images, labels) = (&train.images[..n * 784], &train.labels[..n]);
-    let good = classification_accuracy_score(images, labels, DatasetKind::Mnist, None, 0).unwrap();
+    let good =
+        classification_accuracy_score(images, labels, DatasetKind::Mnist, None, 0, None).unwrap();
     assert_eq!((good.samples, good.epochs), (n, 2));
     assert!(good.real > 0.85, "{good:?}");
     assert!((good.generated - good.real).abs() < 0.05, "{good:?}");
     let shifted: Vec<u8> = labels.iter().map(|l| (l + 1) % 10).collect();
-    let bad = classification_accuracy_score(images, &shifted, DatasetKind::Mnist, None, 0).unwrap();
+    let bad =
+        classification_accuracy_score(images, &shifted, DatasetKind::Mnist, None, 0, None).unwrap();
     assert!(bad.generated < 0.2 && bad.real > 0.85, "{bad:?}");
+}
+
+/// The ceiling (the classifier trained on real digits) is kept in the cache
+/// directory and read back by the next call on the same data; a damaged
+/// cache file is trained over, not trusted.
+#[test]
+fn the_cas_ceiling_is_cached_and_a_damaged_cache_is_retrained() {
+    use cdcgan::eval::cas::classification_accuracy_score;
+    let train = Dataset::load(DatasetKind::Mnist, None, Split::Train).unwrap();
+    let n = 400;
+    let (images, labels) = (&train.images[..n * 784], &train.labels[..n]);
+    let cache = tempfile::tempdir().unwrap();
+    let score = || {
+        classification_accuracy_score(
+            images,
+            labels,
+            DatasetKind::Mnist,
+            None,
+            3,
+            Some(cache.path()),
+        )
+        .unwrap()
+    };
+    let first = score();
+    assert!(!first.real_cached && first.real > 0.5, "{first:?}");
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let second = score();
+    assert!(second.real_cached, "{second:?}");
+    assert_eq!(second.real, first.real);
+    std::fs::write(&files[0], "{\"real\": 7}").unwrap();
+    let third = score();
+    assert!(!third.real_cached, "{third:?}");
+    assert!(
+        (third.real - first.real).abs() < 0.05,
+        "{third:?} vs {first:?}"
+    );
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_eq!(kept["real"].as_f64(), Some(third.real));
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::arch::IMAGE_SIDE;
 use crate::data::DatasetKind;
-use crate::eval::cas::classification_accuracy_score;
+use crate::eval::cas::{classification_accuracy_score, default_ceiling_cache};
 use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
@@ -119,6 +119,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
                 config.dataset,
                 data_dir.as_deref(),
                 args.seed,
+                default_ceiling_cache().as_deref(),
             )?);
         }
         (report, Some(run.root.join("eval.json")))
@@ -147,6 +148,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
                 args.dataset,
                 args.data.as_deref(),
                 args.seed,
+                default_ceiling_cache().as_deref(),
             )?);
         }
         (report, None)

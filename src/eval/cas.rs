@@ -5,6 +5,9 @@
 //! ceiling). Missing modes, which accuracy and precision never see, cost
 //! accuracy on the real digits that were not covered.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use super::fit::{FitConfig, fit_on};
@@ -24,18 +27,89 @@ pub struct Cas {
     pub generated: f64,
     /// Trained on real training digits (the same count).
     pub real: f64,
-    /// Wall time of both trainings, in seconds.
+    /// Whether `real` was read from the ceiling cache instead of trained
+    /// again ([`default_ceiling_cache`]).
+    #[serde(default)]
+    pub real_cached: bool,
+    /// Wall time of both trainings (or of one, with a cached ceiling), in seconds.
     pub seconds: f64,
+}
+
+/// Where real-digit ceilings are kept between calls: `$XDG_CACHE_HOME/cdcgan`
+/// or `~/.cache/cdcgan`. The ceiling depends only on the real digits, the
+/// test set, the training's settings, the thread count and this binary, so a
+/// second `eval --cas` on the same data trains one classifier, not two.
+pub fn default_ceiling_cache() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("cdcgan"))
+}
+
+/// The cache file of the ceiling trained on `real`, tested on `test`, with
+/// `config`: a hash of all of them, the thread count and this binary's bytes.
+fn ceiling_file(dir: &Path, real: &Dataset, test: &Dataset, config: &FitConfig) -> Option<PathBuf> {
+    let binary = std::fs::read(std::env::current_exe().ok()?).ok()?;
+    let mut h = DefaultHasher::new();
+    binary.hash(&mut h);
+    for set in [real, test] {
+        (
+            &set.images,
+            &set.labels,
+            set.height,
+            set.width,
+            set.num_classes,
+        )
+            .hash(&mut h);
+    }
+    format!("{config:?}").hash(&mut h);
+    rayon::current_num_threads().hash(&mut h);
+    Some(dir.join(format!("cas-ceiling-{:016x}.json", h.finish())))
+}
+
+/// A cached ceiling, if `file` holds one; a damaged file is ignored (and
+/// replaced after training).
+fn read_ceiling(file: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    match serde_json::from_str::<serde_json::Value>(&text).ok()?["real"].as_f64() {
+        Some(real) if (0.0..=1.0).contains(&real) => Some(real),
+        _ => {
+            tracing::warn!("{}: not a CAS ceiling; training it again", file.display());
+            None
+        }
+    }
+}
+
+/// Keeps a trained ceiling in `file` (atomically); a cache that cannot be
+/// written costs the next call a training, nothing else.
+fn write_ceiling(file: &Path, real: f64) {
+    let written = file
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            let json = serde_json::json!({ "real": real });
+            crate::store::write_atomic(file, json.to_string().as_bytes())
+        });
+    if let Err(e) = written {
+        tracing::warn!(
+            "could not keep the CAS ceiling in {}: {e:#}",
+            file.display()
+        );
+    }
 }
 
 /// Trains on `images`/`labels` and on as many real training digits (drawn
 /// with `seed`), each for [`CAS_EPOCHS`], and tests both on the real test set.
+/// The second (the ceiling) is read from `ceiling_cache` when it holds it,
+/// and kept there when it is trained.
 pub fn classification_accuracy_score(
     images: &[u8],
     labels: &[u8],
     dataset: DatasetKind,
-    data_dir: Option<&std::path::Path>,
+    data_dir: Option<&Path>,
     seed: u64,
+    ceiling_cache: Option<&Path>,
 ) -> anyhow::Result<Cas> {
     let started = std::time::Instant::now();
     let real_train = Dataset::load(dataset, data_dir, Split::Train)?;
@@ -60,12 +134,27 @@ pub fn classification_accuracy_score(
         move |_, acc: f64| tracing::info!("CAS, trained on {what}: real test accuracy {acc:.4}")
     };
     let (_, on_generated) = fit_on(&generated, &test, &config, log("the samples"))?;
-    let (_, on_real) = fit_on(&real, &test, &config, log("real digits"))?;
+    let file = ceiling_cache.and_then(|dir| ceiling_file(dir, &real, &test, &config));
+    let cached = file.as_deref().and_then(read_ceiling);
+    let on_real = match cached {
+        Some(real) => {
+            tracing::info!("CAS, trained on real digits: {real:.4} (cached)");
+            real
+        }
+        None => {
+            let (_, on_real) = fit_on(&real, &test, &config, log("real digits"))?;
+            if let Some(file) = &file {
+                write_ceiling(file, on_real);
+            }
+            on_real
+        }
+    };
     Ok(Cas {
         samples: labels.len(),
         epochs: CAS_EPOCHS,
         generated: on_generated,
         real: on_real,
+        real_cached: cached.is_some(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
