@@ -15,7 +15,7 @@
 #   PARALLEL  runs at once               [1: on a 2-core machine, one at a time]
 #   COUNT     digits scored per mark     [10000]
 #   CAS_AT    marks also scored with --cas (the classification accuracy score,
-#             ~5 min each) [none], e.g. "10"
+#             ~5 min each alone, ~2.5 once the real-digit ceiling is cached) [none], e.g. "10"
 #
 # A run is trained to the first mark, scored, resumed to the next mark, scored...
 # so the marks share one run (resume is exact); a recipe with --lr-schedule gets
