@@ -38,14 +38,16 @@ fn per_image(conditions: &[f32], m: &[f32], channels: usize) -> Vec<f32> {
 multiversioned! {
 /// Scales and shifts `h` ([images * positions, channels]) in place, per
 /// image, by its condition row in `conditions` ([images, classes]); `gain`
-/// and `shift` are [classes, channels].
-pub fn modulation_forward(
+/// and `shift` are [classes, channels]. Returns the scales `1 + y . gain`,
+/// [images, channels]. Sampling calls this alone; training keeps what its
+/// backward needs ([`modulation_forward`]).
+pub fn modulate(
     h: &mut [f32],
     conditions: &[f32],
     classes: usize,
     gain: &[f32],
     shift: &[f32],
-) -> ModulationCache {
+) -> Vec<f32> {
     let channels = gain.len() / classes;
     let images = conditions.len() / classes;
     let scales: Vec<f32> = per_image(conditions, gain, channels)
@@ -53,7 +55,6 @@ pub fn modulation_forward(
         .map(|g| 1.0 + g)
         .collect();
     let shifts = per_image(conditions, shift, channels);
-    let unmodulated = h.to_vec();
     h.par_chunks_mut((h.len() / images.max(1)).max(1))
         .zip(scales.par_chunks(channels).zip(shifts.par_chunks(channels)))
         .for_each(|(image, (scale, shift))| {
@@ -63,12 +64,26 @@ pub fn modulation_forward(
                 }
             }
         });
+    scales
+}
+}
+
+/// [`modulate`] in training: also keeps the input and the scales for
+/// [`modulation_backward`].
+pub fn modulation_forward(
+    h: &mut [f32],
+    conditions: &[f32],
+    classes: usize,
+    gain: &[f32],
+    shift: &[f32],
+) -> ModulationCache {
+    let unmodulated = h.to_vec();
+    let scales = modulate(h, conditions, classes, gain, shift);
     ModulationCache {
         unmodulated,
         scales,
-        channels,
+        channels: gain.len() / classes,
     }
-}
 }
 
 multiversioned! {

@@ -28,7 +28,7 @@ use super::activation::{leaky, leaky_forward, tanh_forward};
 use super::conv::deconv_forward;
 use super::dense::dense_forward;
 use super::layout::{concat_rows, transposed_to_kernel};
-use super::modulation::modulation_forward;
+use super::modulation::modulate;
 use super::{Precision, Threads, with_precision};
 use crate::arch::{FIRST_SIDE, IMAGE_PIXELS, MID_SIDE};
 use crate::model::Generator;
@@ -227,11 +227,11 @@ impl NativeGenerator {
                     .copied()
                     .collect();
                 let classes = self.num_classes;
-                modulation_forward(&mut h1, &conditions, classes, gain1, shift1);
+                modulate(&mut h1, &conditions, classes, gain1, shift1);
                 leaky_forward(&mut h1, Threads::This);
                 let mut h2 =
                     deconv_forward(&h1, FIRST_SIDE, &self.w2, &self.b2, |v| v, Threads::This);
-                modulation_forward(&mut h2, &conditions, classes, gain2, shift2);
+                modulate(&mut h2, &conditions, classes, gain2, shift2);
                 leaky_forward(&mut h2, Threads::This);
                 h2
             }
