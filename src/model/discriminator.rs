@@ -14,6 +14,8 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, Embedding, EmbeddingConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::generator::batch_norm;
 use super::init::DcganInit;
+use super::spectral::{SpectralVectors, normalized_weight};
 use crate::arch::LEAKY_SLOPE;
 
 /// The discriminator's sizes and options, as stored in a run's `config.json`.
@@ -45,6 +48,10 @@ pub struct DiscriminatorConfig {
     /// (minibatch standard deviation, Karras et al. 2018); absent or false:
     /// none (the seed, and configs written before this option).
     pub minibatch_std: Option<bool>,
+    /// Divide conv1, conv2 and conv3's weights by their largest singular
+    /// value ([`super::spectral`]); absent or false: plain weights (the
+    /// seed, and configs written before this option).
+    pub spectral_norm: Option<bool>,
 }
 
 /// How D is told the class.
@@ -82,6 +89,8 @@ pub struct Discriminator {
     pub num_classes: usize,
     /// Whether conv3 sees the spread plane (minibatch standard deviation).
     pub minibatch_std: bool,
+    /// With spectral normalisation: the power-iteration vector of each convolution.
+    pub spectral: Option<SpectralVectors>,
 }
 
 /// What D says about a batch.
@@ -111,6 +120,10 @@ impl DiscriminatorConfig {
         let projection = self.conditioning.unwrap_or_default() == Conditioning::Projection;
         let spread_plane = usize::from(self.minibatch_std == Some(true));
         let planes = if projection { 0 } else { self.num_classes };
+        let mut u_rng = ChaCha8Rng::seed_from_u64(seed);
+        u_rng.set_stream(1);
+        let spectral = (self.spectral_norm == Some(true))
+            .then(|| SpectralVectors::random([c1, c2, 1], &mut u_rng, device));
         let d = Discriminator {
             conv1: down(self.image_channels + planes, c1).init(device),
             conv2: down(c1, c2).init(device),
@@ -122,6 +135,7 @@ impl DiscriminatorConfig {
             embed: projection.then(|| EmbeddingConfig::new(self.num_classes, c2).init(device)),
             num_classes: self.num_classes,
             minibatch_std: spread_plane == 1,
+            spectral,
         };
         DcganInit::new(ChaCha8Rng::seed_from_u64(seed)).apply(d)
     }
@@ -141,8 +155,8 @@ impl Discriminator {
                 Tensor::cat(vec![images, planes], 1)
             }
         };
-        let x = leaky_relu(self.conv1.forward(x), LEAKY_SLOPE);
-        let features = leaky_relu(self.bn2.forward(self.conv2.forward(x)), LEAKY_SLOPE);
+        let x = leaky_relu(self.conv(0, x), LEAKY_SLOPE);
+        let features = leaky_relu(self.bn2.forward(self.conv(1, x)), LEAKY_SLOPE);
         let class_logits = self.aux.as_ref().map(|head| {
             head.forward(features.clone())
                 .reshape([batch, self.num_classes])
@@ -152,7 +166,7 @@ impl Discriminator {
         } else {
             features.clone()
         };
-        let mut logits = self.conv3.forward(last_input).reshape([batch]);
+        let mut logits = self.conv(2, last_input).reshape([batch]);
         if let Some(embed) = &self.embed {
             // Rows of `labels` may blend classes (morphs), so embed by a
             // product with the table rather than a lookup.
@@ -164,6 +178,40 @@ impl Discriminator {
         DiscriminatorOutput {
             logits,
             class_logits,
+        }
+    }
+}
+
+impl Discriminator {
+    /// Convolution `index` (0: conv1, 1: conv2, 2: conv3) of `x`, with its
+    /// weight spectrally normalised when D is.
+    fn conv(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+        let conv = [&self.conv1, &self.conv2, &self.conv3][index];
+        let Some(spectral) = &self.spectral else {
+            return conv.forward(x);
+        };
+        let weight = normalized_weight(conv.weight.val(), spectral.vectors()[index]);
+        // D's convolutions pad explicitly (conv1, conv2) or not at all (conv3).
+        let (top, left, bottom, right) = match conv.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
+            _ => (0, 0, 0, 0),
+        };
+        let options = ConvOptions::new_with_padding(
+            conv.stride,
+            [(top, bottom), (left, right)],
+            conv.dilation,
+            conv.groups,
+        );
+        conv2d(x, weight, conv.bias.as_ref().map(|b| b.val()), options)
+    }
+
+    /// One power iteration of each spectral-norm vector on the current
+    /// weights (once per training step, before the D step); nothing without
+    /// spectral normalisation.
+    pub fn iterate_spectral_norms(&mut self) {
+        let weights = [&self.conv1, &self.conv2, &self.conv3].map(|c| c.weight.val());
+        if let Some(spectral) = &mut self.spectral {
+            spectral.iterate([&weights[0], &weights[1], &weights[2]]);
         }
     }
 }
@@ -235,6 +283,7 @@ mod tests {
         let mut json = serde_json::to_value(DiscriminatorConfig::new()).unwrap();
         json.as_object_mut().unwrap().remove("conditioning");
         json.as_object_mut().unwrap().remove("minibatch_std");
+        json.as_object_mut().unwrap().remove("spectral_norm");
         let old = json.to_string();
         assert!(
             !old.contains("conditioning") && old.contains("num_classes"),
@@ -242,5 +291,6 @@ mod tests {
         );
         let back: DiscriminatorConfig = serde_json::from_str(&old).unwrap();
         assert_eq!((back.conditioning, back.minibatch_std), (None, None));
+        assert_eq!(back.spectral_norm, None);
     }
 }

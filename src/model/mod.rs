@@ -4,6 +4,7 @@
 pub mod discriminator;
 pub mod generator;
 pub mod init;
+pub mod spectral;
 pub mod weights;
 
 use burn::config::Config;

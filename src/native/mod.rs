@@ -12,7 +12,7 @@
 //! Layers, each a `*_forward` / `*_backward` pair with mirrored arguments:
 //! [`dense`] (G's first layer, D's last), [`conv`] (the stride-2
 //! convolution and its transpose), [`norm`] (training batch norm),
-//! [`activation`] (LeakyReLU, tanh), [`spread`] (minibatch standard deviation),
+//! [`activation`] (LeakyReLU, tanh), [`spread`] (minibatch standard deviation), `spectral` (D's spectral norms),
 //! [`modulation`] (the class-conditional part of G's batch norms). `generator` and `discriminator` are
 //! the networks' passes as lists of those calls; `params` lays the
 //! weights out for them; [`step`] is one GAN iteration; [`sampling`] the
@@ -32,6 +32,7 @@ pub mod modulation;
 pub mod norm;
 mod params;
 pub mod sampling;
+mod spectral;
 pub mod spread;
 pub mod step;
 
@@ -69,6 +70,8 @@ struct Dims {
     spread: bool,
     /// G's batch norms are class-conditional.
     class_norm: bool,
+    /// D's convolutions are spectrally normalised.
+    spectral: bool,
 }
 
 impl Dims {
@@ -83,6 +86,7 @@ impl Dims {
             d2: d.base_channels * 2,
             spread: d.minibatch_std == Some(true),
             class_norm: g.class_norm == Some(true),
+            spectral: d.spectral_norm == Some(true),
         }
     }
 

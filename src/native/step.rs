@@ -19,6 +19,7 @@ use super::generator::{generator_backward, generator_forward};
 use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking};
 use super::norm::BatchStats;
 use super::params::{ClassNormParams, DiscParams, GenParams, ParamSet, update_running_stats};
+use super::spectral::{self, SpectralNorms};
 use super::{Dims, Precision, unsupported, with_precision};
 use crate::arch::{FIRST_SIDE, TAPS};
 use crate::model::GanConfig;
@@ -162,7 +163,10 @@ impl NativeGan {
         // between their short parallel passes (+3-4% at the default's shape).
         // In bf16 it measured no faster (-2%), and large steps keep one pass's
         // columns alive at a time: those run one after the other.
-        let d = DiscParams::from_torch(&self.discriminator);
+        if dims.spectral {
+            spectral::iterate(&mut self.discriminator);
+        }
+        let (d, norms) = self.disc_params();
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let fake = &cache.fake;
         // Each pass sets the step's precision itself: under `rayon::join` it
@@ -185,11 +189,14 @@ impl NativeGan {
         update_running_stats(&mut self.discriminator, "bn2", &on_fake.bn2_stats);
         let mut d_grads = on_real.grads;
         d_grads.add(on_fake.grads);
-        let d_grads = d_grads.to_torch(&self.discriminator);
+        let mut d_grads = d_grads.to_torch(&self.discriminator);
+        if let Some(norms) = norms {
+            norms.backward(&mut d_grads, &self.discriminator);
+        }
         apply_adam(adam_d, &mut self.discriminator, d_grads);
 
         // G step through the updated D, whose weights get no gradients.
-        let d = DiscParams::from_torch(&self.discriminator);
+        let (d, _) = self.disc_params();
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let verdict = discriminator_forward(&d, &conv1, fake, fake_labels, &dims);
         update_running_stats(&mut self.discriminator, "bn2", verdict.bn2_stats());
@@ -215,6 +222,23 @@ impl NativeGan {
             d_real: on_real.mean_sigmoid,
             d_fake: on_fake.mean_sigmoid,
         }
+    }
+}
+
+impl NativeGan {
+    /// D's parameters in kernel layout, as its layers use them: with
+    /// spectral normalisation, the convolution weights divided by their
+    /// estimates (which come along, for the backward).
+    fn disc_params(&self) -> (DiscParams, Option<SpectralNorms>) {
+        let mut d = DiscParams::from_torch(&self.discriminator);
+        let norms = self
+            .dims
+            .spectral
+            .then(|| SpectralNorms::of(&self.discriminator));
+        if let Some(norms) = &norms {
+            norms.normalize(&mut d);
+        }
+        (d, norms)
     }
 }
 

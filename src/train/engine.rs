@@ -445,6 +445,14 @@ mod tests {
     }
 
     #[test]
+    fn one_native_spectral_norm_step_matches_the_framework_step() {
+        let mut model = small_model();
+        model.discriminator.spectral_norm = Some(true);
+        model.discriminator.minibatch_std = Some(true);
+        compare_on(StepLoss::default(), model);
+    }
+
+    #[test]
     fn one_native_mode_seeking_step_matches_the_framework_step() {
         compare(StepLoss {
             mode_seeking: 1.0,

@@ -122,6 +122,11 @@ pub struct TrainFlags {
     /// zero), beside the one-hot input [default: off].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub class_norm: Option<bool>,
+    /// Spectral normalisation of D's convolutions (Miyato et al. 2018): each
+    /// weight divided by its largest singular value, estimated by one power
+    /// iteration per step [default: off].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub spectral_norm: Option<bool>,
     /// Arithmetic of the native step's products: bf16 operands with fp32 sums
     /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
     #[arg(long, value_enum)]
@@ -214,6 +219,10 @@ impl TrainFlags {
         model.generator.class_norm = self
             .class_norm
             .unwrap_or(g.class_norm == Some(true))
+            .then_some(true);
+        model.discriminator.spectral_norm = self
+            .spectral_norm
+            .unwrap_or(d.spectral_norm == Some(true))
             .then_some(true);
         model
     }
@@ -326,6 +335,16 @@ mod tests {
         assert_eq!(spread(&["--minibatch-std", "false"]), None);
         assert_eq!(spread(&["--recipe", "seed"]), None);
         assert_eq!(spread(&["--recipe", "seed", "--minibatch-std"]), Some(true));
+        let spectral = |args: &[&str]| {
+            let flags = Cli::parse_from([&["train"], args].concat()).flags;
+            flags.new_run().unwrap().model.discriminator.spectral_norm
+        };
+        assert_eq!(spectral(&[]), None, "off by default");
+        assert_eq!(spectral(&["--spectral-norm"]), Some(true));
+        assert_eq!(
+            spectral(&["--recipe", "seed", "--spectral-norm", "false"]),
+            None
+        );
         let precision = |args: &[&str]| {
             let flags = Cli::parse_from([&["train"], args].concat()).flags;
             flags.new_run().unwrap().precision

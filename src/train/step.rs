@@ -54,7 +54,8 @@ pub fn train_step(
     let z = (recipe.mode_seeking > 0.0).then(|| noise.x.clone());
     let fake = state.generator.forward(noise.x, noise.labels.clone());
 
-    // D step.
+    // D step (after one power iteration of D's spectral norms, if any).
+    state.discriminator.iterate_spectral_norms();
     let on_real = state.discriminator.forward(real.x, real.labels.clone());
     let on_fake = state
         .discriminator
