@@ -67,6 +67,8 @@ all_recipes=(
   "default-ema95|--recipe fast --ema 0.95"
   "default-ema0|--recipe fast --ema 0"
   "default-sn|--recipe fast --spectral-norm"
+  "default-sn-hinge|--recipe fast --spectral-norm --loss hinge"
+  "default-sn-nobn|--recipe fast --spectral-norm --d-batch-norm false"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"

@@ -52,6 +52,9 @@ pub struct DiscriminatorConfig {
     /// value ([`super::spectral`]); absent or false: plain weights (the
     /// seed, and configs written before this option).
     pub spectral_norm: Option<bool>,
+    /// Batch norm after conv2; absent or true: there (the seed's). Spectrally
+    /// normalised discriminators usually go without it.
+    pub batch_norm: Option<bool>,
 }
 
 /// How D is told the class.
@@ -75,8 +78,8 @@ pub struct Discriminator {
     pub conv1: Conv2d,
     /// base -> 2x base channels, k5, stride 2: 14x14 -> 7x7.
     pub conv2: Conv2d,
-    /// Batch norm after `conv2`.
-    pub bn2: BatchNorm,
+    /// Batch norm after `conv2` (absent with `batch_norm: false`).
+    pub bn2: Option<BatchNorm>,
     /// 2x base channels (+ the spread plane, with minibatch std) -> the
     /// real/fake logit, k7 over the 7x7 features.
     pub conv3: Conv2d,
@@ -127,7 +130,7 @@ impl DiscriminatorConfig {
         let d = Discriminator {
             conv1: down(self.image_channels + planes, c1).init(device),
             conv2: down(c1, c2).init(device),
-            bn2: batch_norm(c2, device),
+            bn2: (self.batch_norm != Some(false)).then(|| batch_norm(c2, device)),
             conv3: Conv2dConfig::new([c2 + spread_plane, 1], [7, 7]).init(device),
             aux: self
                 .aux_classifier
@@ -156,7 +159,11 @@ impl Discriminator {
             }
         };
         let x = leaky_relu(self.conv(0, x), LEAKY_SLOPE);
-        let features = leaky_relu(self.bn2.forward(self.conv(1, x)), LEAKY_SLOPE);
+        let mut features = self.conv(1, x);
+        if let Some(bn2) = &self.bn2 {
+            features = bn2.forward(features);
+        }
+        let features = leaky_relu(features, LEAKY_SLOPE);
         let class_logits = self.aux.as_ref().map(|head| {
             head.forward(features.clone())
                 .reshape([batch, self.num_classes])
@@ -284,6 +291,7 @@ mod tests {
         json.as_object_mut().unwrap().remove("conditioning");
         json.as_object_mut().unwrap().remove("minibatch_std");
         json.as_object_mut().unwrap().remove("spectral_norm");
+        json.as_object_mut().unwrap().remove("batch_norm");
         let old = json.to_string();
         assert!(
             !old.contains("conditioning") && old.contains("num_classes"),
@@ -291,6 +299,6 @@ mod tests {
         );
         let back: DiscriminatorConfig = serde_json::from_str(&old).unwrap();
         assert_eq!((back.conditioning, back.minibatch_std), (None, None));
-        assert_eq!(back.spectral_norm, None);
+        assert_eq!((back.spectral_norm, back.batch_norm), (None, None));
     }
 }

@@ -1,6 +1,6 @@
 //! D's training-mode forward and backward passes, channels last, as a list
 //! of layer calls: the image with its label planes -> conv1 -> LeakyReLU ->
-//! conv2 -> bn2 -> LeakyReLU [-> + the spread plane] -> conv3 (one logit).
+//! conv2 [-> bn2] -> LeakyReLU [-> + the spread plane] -> conv3 (one logit).
 
 use rayon::prelude::*;
 
@@ -146,7 +146,8 @@ pub(super) struct DiscCache {
     h1: Vec<f32>,
     /// im2col of h1, [B*49, 25 * d1].
     cols2: Vec<f32>,
-    bn2: BatchNormCache,
+    /// Absent when D has no batch norm.
+    bn2: Option<BatchNormCache>,
     h2: Vec<f32>,
     /// With minibatch std: the batch's spread, and h2 with its plane.
     spread: Option<(Spread, Vec<f32>)>,
@@ -154,9 +155,9 @@ pub(super) struct DiscCache {
 }
 
 impl DiscCache {
-    /// The batch statistics of bn2, for its running statistics.
-    pub(super) fn bn2_stats(&self) -> &BatchStats {
-        &self.bn2.stats
+    /// The batch statistics of bn2 (if D has it), for its running statistics.
+    pub(super) fn bn2_stats(&self) -> Option<&BatchStats> {
+        self.bn2.as_ref().map(|bn2| &bn2.stats)
     }
 
     /// conv3's input: h2, with the spread plane when D has one.
@@ -182,7 +183,9 @@ pub(super) fn discriminator_forward(
     let (mut h1, cols1) = conv1.forward(images, labels, &p.b1);
     leaky_forward(&mut h1, Threads::All);
     let (mut h2, cols2) = conv_forward(&h1, MID_SIDE, &p.w2, &p.b2);
-    let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
+    let bn2 = dims
+        .d_norm
+        .then(|| batch_norm_forward(&mut h2, &p.gamma2, &p.beta2));
     leaky_forward(&mut h2, Threads::All);
     let spread = dims.spread.then(|| {
         let spread = spread_forward(&h2, labels.len() / dims.classes);
@@ -212,6 +215,7 @@ struct TrunkGrads {
     dh2: Vec<f32>,
     /// conv1's output gradient (before its LeakyReLU).
     dh1: Vec<f32>,
+    /// bn2's gradients (empty without it).
     gamma2: Vec<f32>,
     beta2: Vec<f32>,
 }
@@ -235,7 +239,10 @@ fn trunk_backward(
         }
     };
     leaky_backward(&mut dh2, &cache.h2);
-    let (gamma2, beta2) = batch_norm_backward(&mut dh2, &cache.bn2, &p.gamma2);
+    let (gamma2, beta2) = match &cache.bn2 {
+        Some(bn2) => batch_norm_backward(&mut dh2, bn2, &p.gamma2),
+        None => (Vec::new(), Vec::new()),
+    };
     let mut dh1 = conv_backward_input(&dh2, MID_SIDE, &p.w2, dims.d2);
     leaky_backward(&mut dh1, &cache.h1);
     TrunkGrads {

@@ -72,6 +72,8 @@ struct Dims {
     class_norm: bool,
     /// D's convolutions are spectrally normalised.
     spectral: bool,
+    /// D has its batch norm (bn2).
+    d_norm: bool,
 }
 
 impl Dims {
@@ -87,6 +89,7 @@ impl Dims {
             spread: d.minibatch_std == Some(true),
             class_norm: g.class_norm == Some(true),
             spectral: d.spectral_norm == Some(true),
+            d_norm: d.batch_norm != Some(false),
         }
     }
 

@@ -67,24 +67,27 @@ pub(super) trait ParamSet: Default {
     /// The fields, in the table's order.
     fn fields_mut(&mut self) -> Vec<&mut Vec<f32>>;
 
-    /// The set read from PyTorch-layout tensors.
+    /// The set read from PyTorch-layout tensors. A parameter the network
+    /// goes without (D's bn2 with `batch_norm: false`) stays empty.
     fn from_torch(tensors: &NamedTensors) -> Self {
         let mut set = Self::default();
         for (field, (name, layout)) in set.fields_mut().into_iter().zip(Self::TABLE) {
-            let t = &tensors[*name];
-            *field = layout.torch_to_kernel(&t.values, &t.shape);
+            if let Some(t) = tensors.get(*name) {
+                *field = layout.torch_to_kernel(&t.values, &t.shape);
+            }
         }
         set
     }
 
     /// Each field back in PyTorch layout under its name (the shapes read
-    /// from `like`).
+    /// from `like`), but for the parameters `like` goes without.
     fn to_torch(mut self, like: &NamedTensors) -> Vec<(&'static str, Vec<f32>)> {
         self.fields_mut()
             .into_iter()
             .zip(Self::TABLE)
-            .map(|(field, (name, layout))| {
-                (*name, layout.kernel_to_torch(field, &like[*name].shape))
+            .filter_map(|(field, (name, layout))| {
+                let shape = &like.get(*name)?.shape;
+                Some((*name, layout.kernel_to_torch(field, shape)))
             })
             .collect()
     }

@@ -185,8 +185,12 @@ impl NativeGan {
             (on_real(), on_fake())
         };
         // bn2's running statistics move in the order of the passes.
-        update_running_stats(&mut self.discriminator, "bn2", &on_real.bn2_stats);
-        update_running_stats(&mut self.discriminator, "bn2", &on_fake.bn2_stats);
+        for stats in [&on_real.bn2_stats, &on_fake.bn2_stats]
+            .into_iter()
+            .flatten()
+        {
+            update_running_stats(&mut self.discriminator, "bn2", stats);
+        }
         let mut d_grads = on_real.grads;
         d_grads.add(on_fake.grads);
         let mut d_grads = d_grads.to_torch(&self.discriminator);
@@ -199,7 +203,9 @@ impl NativeGan {
         let (d, _) = self.disc_params();
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let verdict = discriminator_forward(&d, &conv1, fake, fake_labels, &dims);
-        update_running_stats(&mut self.discriminator, "bn2", verdict.bn2_stats());
+        if let Some(stats) = verdict.bn2_stats() {
+            update_running_stats(&mut self.discriminator, "bn2", stats);
+        }
         let (mut g_loss, g_grad) = generator_loss(loss.loss, &verdict.logits);
         let mut image_grad = discriminator_input_backward(&d, &conv1, &verdict, &g_grad, &dims);
         drop(verdict);
@@ -252,8 +258,8 @@ struct DiscPass {
     loss: f32,
     /// The mean of D's sigmoid outputs.
     mean_sigmoid: f32,
-    /// bn2's batch statistics (the caller moves the running ones).
-    bn2_stats: BatchStats,
+    /// bn2's batch statistics (the caller moves the running ones), if D has it.
+    bn2_stats: Option<BatchStats>,
 }
 
 impl DiscPass {
@@ -271,7 +277,7 @@ impl DiscPass {
             grads: discriminator_backward(d, &cache, &grad, dims),
             loss,
             mean_sigmoid: mean_sigmoid(&cache.logits),
-            bn2_stats: cache.bn2_stats().clone(),
+            bn2_stats: cache.bn2_stats().cloned(),
         }
     }
 }

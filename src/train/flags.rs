@@ -127,6 +127,10 @@ pub struct TrainFlags {
     /// iteration per step [default: off].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub spectral_norm: Option<bool>,
+    /// `--d-batch-norm false` drops D's batch norm (after its second
+    /// convolution), as spectrally normalised discriminators usually do [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub d_batch_norm: Option<bool>,
     /// Arithmetic of the native step's products: bf16 operands with fp32 sums
     /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
     #[arg(long, value_enum)]
@@ -224,6 +228,8 @@ impl TrainFlags {
             .spectral_norm
             .unwrap_or(d.spectral_norm == Some(true))
             .then_some(true);
+        let d_norm = self.d_batch_norm.unwrap_or(d.batch_norm != Some(false));
+        model.discriminator.batch_norm = (!d_norm).then_some(false);
         model
     }
 
@@ -345,6 +351,13 @@ mod tests {
             spectral(&["--recipe", "seed", "--spectral-norm", "false"]),
             None
         );
+        let d_norm = |args: &[&str]| {
+            let flags = Cli::parse_from([&["train"], args].concat()).flags;
+            flags.new_run().unwrap().model.discriminator.batch_norm
+        };
+        assert_eq!(d_norm(&[]), None, "D keeps its batch norm by default");
+        assert_eq!(d_norm(&["--d-batch-norm", "false"]), Some(false));
+        assert_eq!(d_norm(&["--d-batch-norm", "true"]), None);
         let precision = |args: &[&str]| {
             let flags = Cli::parse_from([&["train"], args].concat()).flags;
             flags.new_run().unwrap().precision
