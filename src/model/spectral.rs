@@ -64,15 +64,17 @@ impl SpectralVectors {
     pub fn iterate(&mut self, weights: [&Tensor<4>; 3]) {
         let fields = [&mut self.conv1_u, &mut self.conv2_u, &mut self.conv3_u];
         for (u, w) in fields.into_iter().zip(weights) {
-            let values = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().expect("f32");
-            let mut host = values(u.val());
-            let w_host = w.clone().into_data().try_into_vec::<f32>().expect("f32");
-            power_iteration(&w_host, &mut host);
+            let (mut host, device) = (values(u.val()), u.val().device());
+            power_iteration(&values(w.clone()), &mut host);
             let n = host.len();
-            let device = u.val().device();
             *u = Param::from_tensor(Tensor::from_data(TensorData::new(host, [n]), &device));
         }
     }
+}
+
+/// A tensor's values on the host.
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("f32")
 }
 
 /// `w` [out, ...] divided by its spectral norm estimate |W^T u|, u held
