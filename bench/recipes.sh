@@ -69,6 +69,7 @@ all_recipes=(
   "default-sn|--recipe fast --spectral-norm"
   "default-sn-hinge|--recipe fast --spectral-norm --loss hinge"
   "default-sn-nobn|--recipe fast --spectral-norm --d-batch-norm false"
+  "default-linear|--recipe fast --lr-schedule linear"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
