@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail, ensure};
 use clap::{Args, Subcommand};
 
+use super::sample::NoiseArgs;
 use crate::arch::IMAGE_SIDE;
 use crate::data::DatasetKind;
 use crate::eval::cas::{classification_accuracy_score, default_ceiling_cache};
@@ -53,6 +54,9 @@ pub struct EvalArgs {
     /// Samples the CAS classifier trains on, an equal share per class.
     #[arg(long, default_value_t = 60_000)]
     pub cas_samples: usize,
+    /// How the --run's generator draws its noise.
+    #[command(flatten)]
+    pub noise: NoiseArgs,
 }
 
 /// The subcommands of `cdcgan classifier`.
@@ -97,6 +101,10 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         "--cas-samples must be in 100..=100000 (got {})",
         args.cas_samples
     );
+    ensure!(
+        args.run.is_some() || args.noise.changed().is_none(),
+        "--noise-scale draws a --run's samples; --images are already drawn"
+    );
     let (report, save_to) = if let Some(dir) = &args.run {
         let run = RunDir::new(dir);
         run.ensure_trained()?;
@@ -107,9 +115,12 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             data_dir.as_deref(),
             args.classifier.as_deref(),
         )?;
-        let sampler = Sampler::load(&run.sampling_generator())?;
+        let sampler = args
+            .noise
+            .apply(Sampler::load(&run.sampling_generator())?)?;
         let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
         let mut report = evaluator.report(&images, &labels, args.seed)?;
+        report.noise_scale = args.noise.changed();
         if args.cas {
             // Fresh noise: the seed after --seed's.
             let (images, labels) = sampler.balanced_samples(args.cas_samples, args.seed + 1)?;

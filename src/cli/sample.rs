@@ -48,6 +48,28 @@ impl Source {
     }
 }
 
+/// How the noise z is drawn.
+#[derive(Debug, Args)]
+pub struct NoiseArgs {
+    /// Standard deviation of the noise, as a multiple of the noise G was
+    /// trained on (1): above 1 the digits vary more and more of them are
+    /// malformed or read as another class; below 1 the reverse.
+    #[arg(long, default_value_t = 1.0)]
+    pub noise_scale: f32,
+}
+
+impl NoiseArgs {
+    /// `sampler` drawing this noise.
+    pub fn apply(&self, sampler: Sampler) -> anyhow::Result<Sampler> {
+        sampler.with_noise_scale(self.noise_scale)
+    }
+
+    /// The scale, when it is not the training noise's (for reports).
+    pub fn changed(&self) -> Option<f32> {
+        (self.noise_scale != 1.0).then_some(self.noise_scale)
+    }
+}
+
 /// Arguments of `cdcgan generate`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
@@ -71,6 +93,9 @@ pub struct GenerateArgs {
     /// Seed for the noise (same seed, same handwriting).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How the noise is drawn.
+    #[command(flatten)]
+    pub noise: NoiseArgs,
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
@@ -89,12 +114,15 @@ pub struct ExportArgs {
     /// Seed for the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How the noise is drawn.
+    #[command(flatten)]
+    pub noise: NoiseArgs,
     /// Output directory for the IDX files.
     #[arg(long, required_unless_present = "onnx")]
     pub out: Option<PathBuf>,
     /// Write the generator as an ONNX file instead (opset 17: inputs z
     /// float32 (N, 100) and label int64 (N), output images (N, 1, 28, 28)).
-    #[arg(long, conflicts_with_all = ["out", "count", "seed"])]
+    #[arg(long, conflicts_with_all = ["out", "count", "seed", "noise_scale"])]
     pub onnx: Option<PathBuf>,
 }
 
@@ -137,7 +165,7 @@ pub struct GifArgs {
 const MAX_DIGITS: usize = 1000;
 
 pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let sampler = args.source.load()?;
+    let sampler = args.noise.apply(args.source.load()?)?;
     let classes = sampler.num_classes();
     let (images, rows, cols) = if let Some(text) = &args.digits {
         let labels = parse_digits(text, classes, MAX_DIGITS, "--digits")?;
@@ -182,7 +210,7 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         "--count must be in 1..=1000000 (got {})",
         args.count
     );
-    let sampler = args.source.load()?;
+    let sampler = args.noise.apply(args.source.load()?)?;
     let started = std::time::Instant::now();
     let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
     let seconds = started.elapsed().as_secs_f64();

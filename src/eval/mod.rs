@@ -200,6 +200,7 @@ impl Evaluator {
             collapsed,
             seconds: started.elapsed().as_secs_f64(),
             cas: None,
+            noise_scale: None,
         })
     }
 

@@ -50,6 +50,10 @@ pub struct Report {
     /// The classification accuracy score, when asked for (`eval --cas`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cas: Option<super::cas::Cas>,
+    /// The noise's standard deviation, when the samples were drawn with
+    /// other noise than G's training noise (`eval --noise-scale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_scale: Option<f32>,
 }
 
 /// A class whose samples spread less than this share of the real class's has collapsed.
@@ -65,6 +69,9 @@ impl Report {
             "evaluator {} on {}; {} generated vs {} real train digits, both against the test set\n",
             self.evaluator, self.dataset, g.samples, c.samples
         );
+        if let Some(scale) = self.noise_scale {
+            let _ = writeln!(s, "samples drawn with noise scale {scale}\n");
+        }
         let _ = writeln!(
             s,
             "{:<28}{:>12}{:>16}",
