@@ -69,6 +69,7 @@ all_recipes=(
   "default-sn|--recipe fast --spectral-norm"
   "default-sn-hinge|--recipe fast --spectral-norm --loss hinge"
   "default-sn-nobn|--recipe fast --spectral-norm --d-batch-norm false"
+  "varied|--recipe varied"
   "default-sn-nobn-hinge|--recipe fast --spectral-norm --d-batch-norm false --loss hinge"
   "default-linear|--recipe fast --lr-schedule linear"
   "default-d16|--recipe fast --d-channels 16"

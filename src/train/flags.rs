@@ -34,7 +34,8 @@ pub const RESUMABLE: [&str; 7] = [
 #[derive(Debug, Clone, Default, Args)]
 pub struct TrainFlags {
     /// The preset every setting not given below starts from: `fast` (measured best
-    /// at a 10-minute budget) or `seed` (the original post exactly) [default: fast].
+    /// at a 10-minute budget), `varied` (more varied digits at 10 minutes, fewer
+    /// of them right) or `seed` (the original post exactly) [default: fast].
     #[arg(long, value_enum)]
     pub recipe: Option<Recipe>,
     /// Data set.

@@ -19,6 +19,14 @@ pub enum Recipe {
     /// reach 0.994 / 0.56 / 0.73).
     #[default]
     Fast,
+    /// The fast recipe with D's convolutions spectrally normalised and D
+    /// without its batch norm: more varied digits, and better training data
+    /// for a classifier, at 10 minutes (README: recall ~0.75 against the
+    /// default's ~0.70, classification accuracy score ~0.98 against ~0.97),
+    /// for more digits read as another class (conditional accuracy ~0.985
+    /// against ~0.995) and a slower start (worse than the default at 2 and 5
+    /// minutes).
+    Varied,
     /// The original post exactly: G 256 / D 128 channels, BCE, Adam 2e-4 for both
     /// networks, constant rate, label planes, no EMA, batch 100, 20 epochs.
     Seed,
@@ -30,6 +38,13 @@ impl Recipe {
         let seed = TrainConfig::default();
         match self {
             Recipe::Seed => seed,
+            Recipe::Varied => {
+                let mut fast = Recipe::Fast.config();
+                let d = &mut fast.model.discriminator;
+                d.spectral_norm = Some(true);
+                d.batch_norm = Some(false);
+                fast
+            }
             Recipe::Fast => {
                 let mut model = seed.model.with_widths(Some(64), Some(32));
                 model.discriminator.minibatch_std = Some(true);
@@ -71,9 +86,20 @@ mod tests {
 
     #[test]
     fn presets_are_valid_and_differ() {
-        for preset in [Recipe::Fast, Recipe::Seed] {
+        for preset in [Recipe::Fast, Recipe::Varied, Recipe::Seed] {
             preset.config().validate().unwrap();
         }
+        let varied = Recipe::Varied.config();
+        let d = &varied.model.discriminator;
+        assert_eq!((d.spectral_norm, d.batch_norm), (Some(true), Some(false)));
+        let mut as_fast = varied.clone();
+        as_fast.model.discriminator.spectral_norm = None;
+        as_fast.model.discriminator.batch_norm = None;
+        assert_eq!(
+            serde_json::to_string(&as_fast).unwrap(),
+            serde_json::to_string(&Recipe::Fast.config()).unwrap(),
+            "varied is fast but for D"
+        );
         let (fast, seed) = (Recipe::Fast.config(), Recipe::Seed.config());
         assert_ne!(
             serde_json::to_string(&fast).unwrap(),
