@@ -28,7 +28,7 @@ pub fn u_name(layer: &str) -> String {
     format!("spectral.{layer}_u")
 }
 
-/// The power-iteration vectors of D's convolutions ([out] each).
+/// The power-iteration vectors of D's convolutions (one value per output channel each).
 #[derive(Module, Debug)]
 pub struct SpectralVectors {
     /// conv1's u.
