@@ -187,9 +187,7 @@ impl Discriminator {
             class_logits,
         }
     }
-}
 
-impl Discriminator {
     /// Convolution `index` (0: conv1, 1: conv2, 2: conv3) of `x`, with its
     /// weight spectrally normalised when D is.
     fn conv(&self, index: usize, x: Tensor<4>) -> Tensor<4> {

@@ -229,9 +229,7 @@ impl NativeGan {
             d_fake: on_fake.mean_sigmoid,
         }
     }
-}
 
-impl NativeGan {
     /// D's parameters in kernel layout, as its layers use them: with
     /// spectral normalisation, the convolution weights divided by their
     /// estimates (which come along, for the backward).

@@ -334,35 +334,27 @@ mod tests {
             (25, None),
             "--ema 0 turns it off"
         );
-        let spread = |args: &[&str]| {
+        let run = |args: &[&str]| {
             let flags = Cli::parse_from([&["train"], args].concat()).flags;
-            flags.new_run().unwrap().model.discriminator.minibatch_std
+            flags.new_run().unwrap()
         };
+        let spread = |args: &[&str]| run(args).model.discriminator.minibatch_std;
         assert_eq!(spread(&[]), Some(true), "fast has minibatch std");
         assert_eq!(spread(&["--minibatch-std", "false"]), None);
         assert_eq!(spread(&["--recipe", "seed"]), None);
         assert_eq!(spread(&["--recipe", "seed", "--minibatch-std"]), Some(true));
-        let spectral = |args: &[&str]| {
-            let flags = Cli::parse_from([&["train"], args].concat()).flags;
-            flags.new_run().unwrap().model.discriminator.spectral_norm
-        };
+        let spectral = |args: &[&str]| run(args).model.discriminator.spectral_norm;
         assert_eq!(spectral(&[]), None, "off by default");
         assert_eq!(spectral(&["--spectral-norm"]), Some(true));
         assert_eq!(
             spectral(&["--recipe", "seed", "--spectral-norm", "false"]),
             None
         );
-        let d_norm = |args: &[&str]| {
-            let flags = Cli::parse_from([&["train"], args].concat()).flags;
-            flags.new_run().unwrap().model.discriminator.batch_norm
-        };
+        let d_norm = |args: &[&str]| run(args).model.discriminator.batch_norm;
         assert_eq!(d_norm(&[]), None, "D keeps its batch norm by default");
         assert_eq!(d_norm(&["--d-batch-norm", "false"]), Some(false));
         assert_eq!(d_norm(&["--d-batch-norm", "true"]), None);
-        let precision = |args: &[&str]| {
-            let flags = Cli::parse_from([&["train"], args].concat()).flags;
-            flags.new_run().unwrap().precision
-        };
+        let precision = |args: &[&str]| run(args).precision;
         assert_eq!(precision(&[]), Precision::Fp32);
         assert_eq!(precision(&["--precision", "bf16"]), Precision::Bf16);
         assert!(Cli::try_parse_from(["train", "--precision", "fp16"]).is_err());
