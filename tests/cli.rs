@@ -498,7 +498,11 @@ fn bench_prints_throughput_for_each_step() {
             "framework step",
             "framework generator",
         ),
-        (&["--aux-classifier"], "framework step", "native generator"),
+        (
+            &["--aux-classifier"],
+            "native step, Fp32",
+            "native generator",
+        ),
     ];
     if std::arch::is_x86_feature_detected!("avx512bf16") {
         let bf16 = (

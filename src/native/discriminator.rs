@@ -1,6 +1,7 @@
 //! D's training-mode forward and backward passes, channels last, as a list
 //! of layer calls: the image with its label planes -> conv1 -> LeakyReLU ->
-//! conv2 [-> bn2] -> LeakyReLU [-> + the spread plane] -> conv3 (one logit).
+//! conv2 [-> bn2] -> LeakyReLU [-> + the spread plane] -> conv3 (one logit),
+//! [and from conv2's LeakyReLU, the AC-GAN head (class logits)].
 
 use rayon::prelude::*;
 
@@ -152,6 +153,8 @@ pub(super) struct DiscCache {
     /// With minibatch std: the batch's spread, and h2 with its plane.
     spread: Option<(Spread, Vec<f32>)>,
     pub(super) logits: Vec<f32>,
+    /// The AC-GAN head's class logits, [B, classes], when D has it.
+    pub(super) class_logits: Option<Vec<f32>>,
 }
 
 impl DiscCache {
@@ -202,10 +205,16 @@ pub(super) fn discriminator_forward(
         h2,
         spread,
         logits: Vec::new(),
+        class_logits: None,
     };
-    // conv3 over the whole 7x7 map: a dense layer, one logit per image.
+    // conv3 over the whole 7x7 map: a dense layer, one logit per image; the
+    // head, the same over h2 alone, one logit per class.
     let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
     cache.logits = dense_forward(cache.last_input(), features, &p.w3, &p.b3, Threads::All);
+    let head_features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    cache.class_logits = dims
+        .aux
+        .then(|| dense_forward(&cache.h2, head_features, &p.wa, &p.ba, Threads::All));
     cache
 }
 
@@ -220,11 +229,12 @@ struct TrunkGrads {
     beta2: Vec<f32>,
 }
 
-/// Back through conv3 [and the spread plane], LeakyReLU, bn2, conv2 and LeakyReLU.
+/// Back through conv3 [and the spread plane] [and the head, when its
+/// `class_grad` is given], LeakyReLU, bn2, conv2 and LeakyReLU.
 fn trunk_backward(
     p: &DiscParams,
     cache: &DiscCache,
-    logit_grad: &[f32],
+    (logit_grad, class_grad): OutputGrads,
     dims: &Dims,
 ) -> TrunkGrads {
     let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
@@ -238,6 +248,12 @@ fn trunk_backward(
             dh2
         }
     };
+    if let Some(class_grad) = class_grad {
+        let batch = logit_grad.len();
+        let head = Operand::new(&p.wa, FIRST_SIDE * FIRST_SIDE * dims.d2, dims.classes);
+        let dc = Operand::new(class_grad, batch, dims.classes);
+        matmul(&mut dh2, dc, head.t(), true, Threads::All);
+    }
     leaky_backward(&mut dh2, &cache.h2);
     let (gamma2, beta2) = match &cache.bn2 {
         Some(bn2) => batch_norm_backward(&mut dh2, bn2, &p.gamma2),
@@ -253,13 +269,19 @@ fn trunk_backward(
     }
 }
 
-/// D's parameter gradients from the logit gradient (the D step).
+/// The gradients of D's outputs: its logits [B], and its class logits [B,
+/// classes] where the head has a loss term on this pass.
+pub(super) type OutputGrads<'a> = (&'a [f32], Option<&'a [f32]>);
+
+/// D's parameter gradients from its output gradients (the D step); the head
+/// gets zeros on a pass without its term.
 pub(super) fn discriminator_backward(
     p: &DiscParams,
     cache: &DiscCache,
-    logit_grad: &[f32],
+    grads: OutputGrads,
     dims: &Dims,
 ) -> DiscParams {
+    let (logit_grad, class_grad) = grads;
     // conv3: its bias gradient is the plain sum of the logit gradients.
     let batch = logit_grad.len();
     let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
@@ -269,7 +291,8 @@ pub(super) fn discriminator_backward(
         Threads::All,
     );
     let b3 = vec![logit_grad.iter().sum()];
-    let trunk = trunk_backward(p, cache, logit_grad, dims);
+    let (wa, ba) = head_backward(cache, class_grad, dims);
+    let trunk = trunk_backward(p, cache, grads, dims);
     let (w2, b2) = conv_backward_weights(&trunk.dh2, &cache.cols2, dims.d2);
     let (w1, b1) = Conv1Parts::backward_weights(&trunk.dh1, cache, dims);
     DiscParams {
@@ -281,18 +304,41 @@ pub(super) fn discriminator_backward(
         beta2: trunk.beta2,
         w3,
         b3,
+        wa,
+        ba,
     }
 }
 
-/// The gradient of D's image input [B, 784] from the logit gradient (the G
-/// step: D's weights get none).
+/// The head's weight and bias gradients (empty without a head, zeros
+/// without its term).
+fn head_backward(
+    cache: &DiscCache,
+    class_grad: Option<&[f32]>,
+    dims: &Dims,
+) -> (Vec<f32>, Vec<f32>) {
+    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
+    match class_grad {
+        Some(class_grad) => {
+            let batch = class_grad.len() / dims.classes;
+            let h2 = Operand::new(&cache.h2, batch, features);
+            let dc = Operand::new(class_grad, batch, dims.classes);
+            let weight = product(h2.t(), dc, Threads::All);
+            (weight, bias_gradient(class_grad, dims.classes))
+        }
+        None if dims.aux => (vec![0.0; features * dims.classes], vec![0.0; dims.classes]),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+/// The gradient of D's image input [B, 784] from its output gradients (the
+/// G step: D's weights get none).
 pub(super) fn discriminator_input_backward(
     p: &DiscParams,
     conv1: &Conv1Parts,
     cache: &DiscCache,
-    logit_grad: &[f32],
+    grads: OutputGrads,
     dims: &Dims,
 ) -> Vec<f32> {
-    let trunk = trunk_backward(p, cache, logit_grad, dims);
+    let trunk = trunk_backward(p, cache, grads, dims);
     conv1.backward_input(&trunk.dh1)
 }

@@ -46,9 +46,7 @@ use crate::model::discriminator::Conditioning;
 /// Why the native step cannot train a configuration, if it cannot.
 pub fn unsupported(model: &GanConfig) -> Option<&'static str> {
     let (g, d) = (&model.generator, &model.discriminator);
-    if d.aux_classifier {
-        Some("the auxiliary classifier head")
-    } else if d.conditioning.unwrap_or_default() != Conditioning::Planes {
+    if d.conditioning.unwrap_or_default() != Conditioning::Planes {
         Some("projection conditioning")
     } else if g.image_channels != 1 || d.image_channels != 1 {
         Some("colour images")
@@ -74,6 +72,8 @@ struct Dims {
     spectral: bool,
     /// D has its batch norm (bn2).
     d_norm: bool,
+    /// D has the AC-GAN classifier head.
+    aux: bool,
 }
 
 impl Dims {
@@ -90,6 +90,7 @@ impl Dims {
             class_norm: g.class_norm == Some(true),
             spectral: d.spectral_norm == Some(true),
             d_norm: d.batch_norm != Some(false),
+            aux: d.aux_classifier,
         }
     }
 

@@ -173,5 +173,8 @@ param_set! {
         /// conv3: [49 * c2], positions major (c2 + 1 with the spread plane).
         w3: "conv3.weight", Conv;
         b3: "conv3.bias", AsIs;
+        /// The AC-GAN head: [49 * c2, classes], positions major.
+        wa: "aux.weight", Conv;
+        ba: "aux.bias", AsIs;
     }
 }

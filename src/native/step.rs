@@ -13,10 +13,13 @@
 use anyhow::ensure;
 
 use super::discriminator::{
-    Conv1Parts, discriminator_backward, discriminator_forward, discriminator_input_backward,
+    Conv1Parts, DiscCache, discriminator_backward, discriminator_forward,
+    discriminator_input_backward,
 };
 use super::generator::{generator_backward, generator_forward};
-use super::losses::{generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking};
+use super::losses::{
+    cross_entropy, generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking,
+};
 use super::norm::BatchStats;
 use super::params::{ClassNormParams, DiscParams, GenParams, ParamSet, update_running_stats};
 use super::spectral::{self, SpectralNorms};
@@ -172,13 +175,17 @@ impl NativeGan {
         // Each pass sets the step's precision itself: under `rayon::join` it
         // may run on another thread.
         let precision = self.precision;
-        let pass = |images, labels, term: &LossTerm<'_>| {
+        let pass = |images, labels, term: &LossTerm<'_>, head_weight| {
             with_precision(precision, || {
-                DiscPass::run(&d, &conv1, (images, labels), &dims, term)
+                DiscPass::run(&d, &conv1, (images, labels), &dims, (term, head_weight))
             })
         };
-        let on_real = || pass(real, real_labels, &|logits| loss_real(loss, logits));
-        let on_fake = || pass(fake, fake_labels, &|logits| loss_fake(loss, logits));
+        // The AC-GAN head learns from the real digits only (as burn's step).
+        let on_real = || {
+            let term = |logits: &[f32]| loss_real(loss, logits);
+            pass(real, real_labels, &term, Some(loss.aux_weight))
+        };
+        let on_fake = || pass(fake, fake_labels, &|logits| loss_fake(loss, logits), None);
         let (on_real, on_fake) = if small && precision == Precision::Fp32 {
             rayon::join(on_real, on_fake)
         } else {
@@ -207,7 +214,11 @@ impl NativeGan {
             update_running_stats(&mut self.discriminator, "bn2", stats);
         }
         let (mut g_loss, g_grad) = generator_loss(loss.loss, &verdict.logits);
-        let mut image_grad = discriminator_input_backward(&d, &conv1, &verdict, &g_grad, &dims);
+        let class_term = head_term(&verdict, fake_labels, loss.aux_weight, &dims);
+        g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
+        let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
+        let mut image_grad =
+            discriminator_input_backward(&d, &conv1, &verdict, (&g_grad, class_grad), &dims);
         drop(verdict);
         if loss.mode_seeking > 0.0 {
             let batch = fake_labels.len() / dims.classes;
@@ -261,23 +272,42 @@ struct DiscPass {
 }
 
 impl DiscPass {
-    /// D on (images, labels), the loss `term` of its logits, and back.
+    /// D on (images, labels), the loss `term` of its logits [plus the head's
+    /// cross-entropy against `labels` times `head_weight`, when D has the
+    /// head and a weight is given], and back.
     fn run(
         d: &DiscParams,
         conv1: &Conv1Parts,
         (images, labels): (&[f32], &[f32]),
         dims: &Dims,
-        term: &LossTerm<'_>,
+        (term, head_weight): (&LossTerm<'_>, Option<f32>),
     ) -> Self {
         let cache = discriminator_forward(d, conv1, images, labels, dims);
-        let (loss, grad) = term(&cache.logits);
+        let (mut loss, grad) = term(&cache.logits);
+        let class_term = head_weight.and_then(|w| head_term(&cache, labels, w, dims));
+        loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
+        let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
         Self {
-            grads: discriminator_backward(d, &cache, &grad, dims),
+            grads: discriminator_backward(d, &cache, (&grad, class_grad), dims),
             loss,
             mean_sigmoid: mean_sigmoid(&cache.logits),
             bn2_stats: cache.bn2_stats().cloned(),
         }
     }
+}
+
+/// The AC-GAN term of a pass, when D has the head: `weight` times the
+/// cross-entropy of its class logits against `labels`, and its gradient.
+fn head_term(
+    cache: &DiscCache,
+    labels: &[f32],
+    weight: f32,
+    dims: &Dims,
+) -> Option<(f32, Vec<f32>)> {
+    let class_logits = cache.class_logits.as_deref()?;
+    let (term, mut grad) = cross_entropy(class_logits, labels, dims.classes);
+    grad.iter_mut().for_each(|g| *g *= weight);
+    Some((weight * term, grad))
 }
 
 /// Runs Adam over named gradients in PyTorch layout (one update of its step

@@ -461,6 +461,22 @@ mod tests {
     }
 
     #[test]
+    fn one_native_aux_classifier_step_matches_the_framework_step() {
+        let mut model = GanConfig::seed_architecture(10, true).with_widths(Some(16), Some(8));
+        let recipe = StepLoss {
+            aux_weight: 0.5,
+            ..StepLoss::default()
+        };
+        compare_on(recipe, model.clone());
+        // With the spread plane (which the head does not see), and in the
+        // varied recipe's D: spectral norms, no batch norm.
+        model.discriminator.minibatch_std = Some(true);
+        model.discriminator.spectral_norm = Some(true);
+        model.discriminator.batch_norm = Some(false);
+        compare_on(recipe, model);
+    }
+
+    #[test]
     fn one_native_mode_seeking_step_matches_the_framework_step() {
         compare(StepLoss {
             mode_seeking: 1.0,
