@@ -164,6 +164,27 @@ fn train_resume_generate_export() {
         walk.to_str().unwrap(),
     ]);
     assert_eq!(png_size(&walk), (6 * 30 + 2, 32));
+    // The same walk with narrower noise: the same strip's size, other images.
+    let narrow = dir.path().join("narrow.png");
+    ok(&[
+        "morph",
+        "--run",
+        run_s,
+        "--latent",
+        "--from",
+        "5",
+        "--steps",
+        "6",
+        "--noise-scale",
+        "0.5",
+        "--out",
+        narrow.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&narrow), png_size(&walk));
+    assert_ne!(
+        std::fs::read(&narrow).unwrap(),
+        std::fs::read(&walk).unwrap()
+    );
     fails(
         &["morph", "--run", run_s, "--from", "11", "--out", "x.gif"],
         "--from 11 is out of range",

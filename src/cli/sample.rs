@@ -148,6 +148,9 @@ pub struct MorphArgs {
     /// Seed for the noise (with --latent, the walk starts at this seed's vector).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How the noise is drawn.
+    #[command(flatten)]
+    pub noise: NoiseArgs,
     /// Output: .gif for an animation, anything else for a PNG strip.
     #[arg(long)]
     pub out: PathBuf,
@@ -259,7 +262,7 @@ fn export_onnx(source: &Source, path: &Path) -> anyhow::Result<()> {
 
 pub fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
     use crate::sample::animation::{Morph, morph_images, write_morph};
-    let sampler = args.source.load()?;
+    let sampler = args.noise.apply(args.source.load()?)?;
     let morph = match args.latent {
         true => Morph::Latent { class: args.from },
         false => Morph::Class {
