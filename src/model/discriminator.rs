@@ -8,6 +8,7 @@
 //! stays as the unconditional term). The paper sum-pools under spectral
 //! normalisation; without it, summing 49 positions would start the class
 //! term several times larger than the hinge margin, so this averages them.
+//! [`Conditioning::Both`] keeps the label planes and adds the same term.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -66,6 +67,20 @@ pub enum Conditioning {
     Planes,
     /// A learned class embedding dotted with D's pooled features.
     Projection,
+    /// The label planes, and the projection term at the end.
+    Both,
+}
+
+impl Conditioning {
+    /// Whether D sees the label planes.
+    pub fn planes(self) -> bool {
+        self != Conditioning::Projection
+    }
+
+    /// Whether D has the projection term.
+    pub fn projection(self) -> bool {
+        self != Conditioning::Planes
+    }
 }
 
 /// D: [B, 1+classes, 28, 28] -> Conv(k5, s2) -> LReLU -> Conv(k5, s2) -> BN
@@ -88,6 +103,8 @@ pub struct Discriminator {
     /// The class embedding of a projection discriminator, [classes, 256]
     /// (PyTorch's `nn.Embedding` layout, `embed.weight`).
     pub embed: Option<Embedding>,
+    /// Whether the image comes with its label planes.
+    pub planes: bool,
     /// Number of classes: label planes, head outputs, embedding rows.
     pub num_classes: usize,
     /// Whether conv3 sees the spread plane (minibatch standard deviation).
@@ -120,9 +137,13 @@ impl DiscriminatorConfig {
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
         };
-        let projection = self.conditioning.unwrap_or_default() == Conditioning::Projection;
+        let conditioning = self.conditioning.unwrap_or_default();
         let spread_plane = usize::from(self.minibatch_std == Some(true));
-        let planes = if projection { 0 } else { self.num_classes };
+        let planes = if conditioning.planes() {
+            self.num_classes
+        } else {
+            0
+        };
         let mut u_rng = ChaCha8Rng::seed_from_u64(seed);
         u_rng.set_stream(1);
         let spectral = (self.spectral_norm == Some(true))
@@ -135,7 +156,10 @@ impl DiscriminatorConfig {
             aux: self
                 .aux_classifier
                 .then(|| Conv2dConfig::new([c2, self.num_classes], [7, 7]).init(device)),
-            embed: projection.then(|| EmbeddingConfig::new(self.num_classes, c2).init(device)),
+            embed: conditioning
+                .projection()
+                .then(|| EmbeddingConfig::new(self.num_classes, c2).init(device)),
+            planes: conditioning.planes(),
             num_classes: self.num_classes,
             minibatch_std: spread_plane == 1,
             spectral,
@@ -148,15 +172,14 @@ impl Discriminator {
     /// `images`: [B, C, H, W] in [-1, 1]; `labels`: [B, classes] one-hot.
     pub fn forward(&self, images: Tensor<4>, labels: Tensor<2>) -> DiscriminatorOutput {
         let [batch, _, height, width] = images.dims();
-        let x = match self.embed {
-            Some(_) => images,
-            None => {
-                let planes = labels
-                    .clone()
-                    .reshape([batch, self.num_classes, 1, 1])
-                    .expand([batch, self.num_classes, height, width]);
-                Tensor::cat(vec![images, planes], 1)
-            }
+        let x = if self.planes {
+            let planes = labels
+                .clone()
+                .reshape([batch, self.num_classes, 1, 1])
+                .expand([batch, self.num_classes, height, width]);
+            Tensor::cat(vec![images, planes], 1)
+        } else {
+            images
         };
         let x = leaky_relu(self.conv(0, x), LEAKY_SLOPE);
         let mut features = self.conv(1, x);

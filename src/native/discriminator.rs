@@ -1,11 +1,16 @@
 //! D's training-mode forward and backward passes, channels last, as a list
 //! of layer calls: the image with its label planes -> conv1 -> LeakyReLU ->
-//! conv2 [-> bn2] -> LeakyReLU [-> + the spread plane] -> conv3 (one logit),
-//! [and from conv2's LeakyReLU, the AC-GAN head (class logits)].
+//! conv2 [-> bn2] -> LeakyReLU [-> + the spread plane] -> conv3 (one logit)
+//! [+ the projection term]; [and from conv2's LeakyReLU, the AC-GAN head
+//! (class logits)]. A projection D may go without the label planes.
 
 use rayon::prelude::*;
 
 use super::activation::{leaky_backward, leaky_forward};
+use super::class_projection::{
+    ClassProjection, class_projection_backward_input, class_projection_backward_weights,
+    class_projection_forward,
+};
 use super::conv::{conv_backward_input, conv_backward_weights, conv_forward, im2col, inside_taps};
 use super::dense::{add_bias, bias_gradient, dense_forward};
 use super::layout::{concat_rows, split_rows};
@@ -32,10 +37,11 @@ impl Conv1Parts {
         let (planes, d1) = (dims.planes(), dims.d1);
         let row = |t: usize| &w1[t * planes * d1..][..d1];
         let image = (0..TAPS).flat_map(|t| row(t).iter().copied()).collect();
-        Self {
-            image,
-            class_maps: class_maps(w1, dims),
-        }
+        let class_maps = match dims.label_planes {
+            true => class_maps(w1, dims),
+            false => Vec::new(),
+        };
+        Self { image, class_maps }
     }
 
     /// conv1 of `images` [B, 784] with their label planes `labels` [B,
@@ -43,10 +49,8 @@ impl Conv1Parts {
     /// its columns, then each row's mix of the class maps, then the bias.
     /// Returns ([B * 196, d1], the image columns).
     fn forward(&self, images: &[f32], labels: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        let (d1, classes) = (
-            bias.len(),
-            self.class_maps.len() / (MID_SIDE * MID_SIDE * bias.len()),
-        );
+        let d1 = bias.len();
+        let classes = self.class_maps.len() / (MID_SIDE * MID_SIDE * d1);
         let cols = im2col(images, IMAGE_SIDE, 1);
         let rows = cols.len() / TAPS;
         let mut h1 = product(
@@ -54,9 +58,11 @@ impl Conv1Parts {
             Operand::new(&self.image, TAPS, d1),
             Threads::All,
         );
-        let maps = Operand::new(&self.class_maps, classes, MID_SIDE * MID_SIDE * d1);
-        let y = Operand::new(labels, labels.len() / classes, classes);
-        matmul(&mut h1, y, maps, true, Threads::All);
+        if classes > 0 {
+            let maps = Operand::new(&self.class_maps, classes, MID_SIDE * MID_SIDE * d1);
+            let y = Operand::new(labels, labels.len() / classes, classes);
+            matmul(&mut h1, y, maps, true, Threads::All);
+        }
         add_bias(&mut h1, bias, Threads::All);
         (h1, cols)
     }
@@ -71,7 +77,10 @@ impl Conv1Parts {
         let image = product(cols1.t(), Operand::new(dh1, rows1, dims.d1), Threads::All);
         let y = Operand::new(&cache.labels, batch, dims.classes);
         let dh1_rows = Operand::new(dh1, batch, MID_SIDE * MID_SIDE * dims.d1);
-        let per_class = product(y.t(), dh1_rows, Threads::All);
+        let per_class = match dims.label_planes {
+            true => product(y.t(), dh1_rows, Threads::All),
+            false => Vec::new(),
+        };
         (
             conv1_weight_gradient(&image, &per_class, dims),
             bias_gradient(dh1, dims.d1),
@@ -155,6 +164,8 @@ pub(super) struct DiscCache {
     pub(super) logits: Vec<f32>,
     /// The AC-GAN head's class logits, [B, classes], when D has it.
     pub(super) class_logits: Option<Vec<f32>>,
+    /// The projection term's cache, when D has it.
+    projection: Option<ClassProjection>,
 }
 
 impl DiscCache {
@@ -206,11 +217,22 @@ pub(super) fn discriminator_forward(
         spread,
         logits: Vec::new(),
         class_logits: None,
+        projection: None,
     };
     // conv3 over the whole 7x7 map: a dense layer, one logit per image; the
     // head, the same over h2 alone, one logit per class.
     let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
     cache.logits = dense_forward(cache.last_input(), features, &p.w3, &p.b3, Threads::All);
+    if dims.projection {
+        let (terms, projection) =
+            class_projection_forward(&cache.h2, labels, &p.embed, dims.classes);
+        cache
+            .logits
+            .iter_mut()
+            .zip(terms)
+            .for_each(|(l, t)| *l += t);
+        cache.projection = Some(projection);
+    }
     let head_features = FIRST_SIDE * FIRST_SIDE * dims.d2;
     cache.class_logits = dims
         .aux
@@ -248,6 +270,9 @@ fn trunk_backward(
             dh2
         }
     };
+    if let Some(projection) = &cache.projection {
+        class_projection_backward_input(projection, logit_grad, &mut dh2);
+    }
     if let Some(class_grad) = class_grad {
         let batch = logit_grad.len();
         let head = Operand::new(&p.wa, FIRST_SIDE * FIRST_SIDE * dims.d2, dims.classes);
@@ -306,6 +331,12 @@ pub(super) fn discriminator_backward(
         b3,
         wa,
         ba,
+        embed: cache
+            .projection
+            .as_ref()
+            .map_or_else(Vec::new, |projection| {
+                class_projection_backward_weights(projection, logit_grad, &cache.labels)
+            }),
     }
 }
 

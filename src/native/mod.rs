@@ -13,6 +13,7 @@
 //! [`dense`] (G's first layer, D's last), [`conv`] (the stride-2
 //! convolution and its transpose), [`norm`] (training batch norm),
 //! [`activation`] (LeakyReLU, tanh), [`spread`] (minibatch standard deviation), `spectral` (D's spectral norms),
+//! [`class_projection`] (the projection discriminator's class term),
 //! [`modulation`] (the class-conditional part of G's batch norms). `generator` and `discriminator` are
 //! the networks' passes as lists of those calls; `params` lays the
 //! weights out for them; [`step`] is one GAN iteration; [`sampling`] the
@@ -21,6 +22,7 @@
 pub mod activation;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16;
+pub mod class_projection;
 pub mod conv;
 pub mod dense;
 mod discriminator;
@@ -41,14 +43,11 @@ pub use sampling::NativeGenerator;
 pub use step::{NativeGan, StepInput};
 
 use crate::model::GanConfig;
-use crate::model::discriminator::Conditioning;
 
 /// Why the native step cannot train a configuration, if it cannot.
 pub fn unsupported(model: &GanConfig) -> Option<&'static str> {
     let (g, d) = (&model.generator, &model.discriminator);
-    if d.conditioning.unwrap_or_default() != Conditioning::Planes {
-        Some("projection conditioning")
-    } else if g.image_channels != 1 || d.image_channels != 1 {
+    if g.image_channels != 1 || d.image_channels != 1 {
         Some("colour images")
     } else {
         None
@@ -74,6 +73,10 @@ struct Dims {
     d_norm: bool,
     /// D has the AC-GAN classifier head.
     aux: bool,
+    /// D sees the label planes.
+    label_planes: bool,
+    /// D adds the projection term to its logit.
+    projection: bool,
 }
 
 impl Dims {
@@ -91,6 +94,8 @@ impl Dims {
             spectral: d.spectral_norm == Some(true),
             d_norm: d.batch_norm != Some(false),
             aux: d.aux_classifier,
+            label_planes: d.conditioning.unwrap_or_default().planes(),
+            projection: d.conditioning.unwrap_or_default().projection(),
         }
     }
 
@@ -103,7 +108,8 @@ impl Dims {
         self.latent + self.classes
     }
 
+    /// conv1's input planes: the image [and the label planes].
     fn planes(&self) -> usize {
-        1 + self.classes
+        1 + if self.label_planes { self.classes } else { 0 }
     }
 }

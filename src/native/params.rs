@@ -176,5 +176,7 @@ param_set! {
         /// The AC-GAN head: [49 * c2, classes], positions major.
         wa: "aux.weight", Conv;
         ba: "aux.bias", AsIs;
+        /// The projection term's class embedding: [classes, c2].
+        embed: "embed.weight", AsIs;
     }
 }

@@ -136,7 +136,8 @@ pub struct TrainFlags {
     /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
-    /// How D is told the class: label planes, or a projection discriminator [default: planes].
+    /// How D is told the class: label planes, a projection discriminator, or
+    /// both [default: planes].
     #[arg(long = "cond", value_enum)]
     pub conditioning: Option<Conditioning>,
     /// Measure sample quality every N epochs, 0 for never [default: 1].
