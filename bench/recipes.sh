@@ -85,6 +85,8 @@ all_recipes=(
   "varied-ema999|--recipe varied --ema 0.999"
   "varied-both|--recipe varied --cond both"
   "varied-cbn-both|--recipe varied --class-norm --cond both"
+  "varied-cbn-ema999|--recipe varied --class-norm --ema 0.999"
+  "varied-cbn-both-ema999|--recipe varied --class-norm --cond both --ema 0.999"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"

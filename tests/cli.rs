@@ -150,41 +150,29 @@ fn train_resume_generate_export() {
         morph.to_str().unwrap(),
     ]);
     assert!(std::fs::read(&morph).unwrap().starts_with(b"GIF89a"));
-    let walk = dir.path().join("walk.png");
-    ok(&[
-        "morph",
-        "--run",
-        run_s,
-        "--latent",
-        "--from",
-        "5",
-        "--steps",
-        "6",
-        "--out",
-        walk.to_str().unwrap(),
-    ]);
-    assert_eq!(png_size(&walk), (6 * 30 + 2, 32));
-    // The same walk with narrower noise: the same strip's size, other images.
-    let narrow = dir.path().join("narrow.png");
-    ok(&[
-        "morph",
-        "--run",
-        run_s,
-        "--latent",
-        "--from",
-        "5",
-        "--steps",
-        "6",
-        "--noise-scale",
-        "0.5",
-        "--out",
-        narrow.to_str().unwrap(),
-    ]);
-    assert_eq!(png_size(&narrow), png_size(&walk));
-    assert_ne!(
-        std::fs::read(&narrow).unwrap(),
-        std::fs::read(&walk).unwrap()
-    );
+    // A latent walk as a strip, and the same walk with narrower noise: the
+    // same strip's size, other images.
+    let walk = |name: &str, noise_scale: &str| {
+        let out = dir.path().join(name);
+        let path = out.to_str().unwrap();
+        ok(&[
+            "morph",
+            "--run",
+            run_s,
+            "--latent",
+            "--from",
+            "5",
+            "--steps",
+            "6",
+            "--noise-scale",
+            noise_scale,
+            "--out",
+            path,
+        ]);
+        assert_eq!(png_size(&out), (6 * 30 + 2, 32));
+        std::fs::read(&out).unwrap()
+    };
+    assert_ne!(walk("walk.png", "1"), walk("narrow.png", "0.5"));
     fails(
         &["morph", "--run", run_s, "--from", "11", "--out", "x.gif"],
         "--from 11 is out of range",
