@@ -15,7 +15,7 @@ pub struct ClassProjection {
     class_vectors: Vec<f32>,
 }
 
-/// The term for each image, [B], with its cache: `features` [B * positions,
+/// The term for each image, `[B]`, with its cache: `features` [B * positions,
 /// channels], `labels` [B, classes], `embed` [classes, channels].
 pub fn class_projection_forward(
     features: &[f32],
@@ -54,7 +54,7 @@ pub fn class_projection_forward(
 
 /// Adds the term's gradient with respect to the features to
 /// `features_grad` [B * positions, channels], from each image's logit
-/// gradient `logit_grad` [B]: the image's class vector over the positions.
+/// gradient `logit_grad` `[B]`: the image's class vector over the positions.
 pub fn class_projection_backward_input(
     cache: &ClassProjection,
     logit_grad: &[f32],

@@ -294,7 +294,7 @@ fn trunk_backward(
     }
 }
 
-/// The gradients of D's outputs: its logits [B], and its class logits [B,
+/// The gradients of D's outputs: its logits `[B]`, and its class logits [B,
 /// classes] where the head has a loss term on this pass.
 pub(super) type OutputGrads<'a> = (&'a [f32], Option<&'a [f32]>);
 
