@@ -87,7 +87,6 @@ all_recipes=(
   "varied-cbn-both|--recipe varied --class-norm --cond both"
   "varied-cbn-ema999|--recipe varied --class-norm --ema 0.999"
   "varied-cbn-both-ema999|--recipe varied --class-norm --cond both --ema 0.999"
-  "varied-g128-bf16|--recipe varied --g-channels 128 --precision bf16"
   "varied-g128-bf16-cbn|--recipe varied --g-channels 128 --precision bf16 --class-norm"
   "seed|"
   "ema|--ema 0.999"
