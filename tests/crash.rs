@@ -86,7 +86,14 @@ fn survives_sigkill_at_random_moments_and_finishes() {
         };
         match finished {
             Some(status) => {
-                assert!(status.success(), "attempt {attempt} failed: {status}");
+                let mut said = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+                }
+                assert!(
+                    status.success(),
+                    "attempt {attempt} failed: {status}\n{said}"
+                );
                 break;
             }
             None => {

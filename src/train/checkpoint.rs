@@ -73,15 +73,9 @@ pub fn save(
         ("dataset".into(), config.dataset.name().into()),
         ("step".into(), step),
     ]);
-    store::save(&run.generator(), &g, &g_meta)?;
-    if let Some(ema) = state.ema.as_ref().filter(|e| !e.tensors.is_empty()) {
-        store::save(&run.generator_ema(), &ema.tensors, &g_meta)?;
-    }
-    store::save(&run.discriminator(), &d, &d_meta)?;
-
     let mut all = NamedTensors::new();
-    all.extend(prefixed("generator", g));
-    all.extend(prefixed("discriminator", d));
+    all.extend(prefixed("generator", g.clone()));
+    all.extend(prefixed("discriminator", d.clone()));
     all.extend(prefixed("adam_g", state.adam_g.state()));
     all.extend(prefixed("adam_d", state.adam_d.state()));
     if let Some(ema) = &state.ema {
@@ -99,7 +93,15 @@ pub fn save(
             state.ema.as_ref().map_or(0, |e| e.updates).to_string(),
         ),
     ]);
-    store::save(&run.train_state(), &all, &meta)
+    // The training state first: a kill between the files then leaves a run
+    // that resumes (the networks' own files follow at its next checkpoint),
+    // never networks without the state that a new run may not overwrite.
+    store::save(&run.train_state(), &all, &meta)?;
+    store::save(&run.generator(), &g, &g_meta)?;
+    if let Some(ema) = state.ema.as_ref().filter(|e| !e.tensors.is_empty()) {
+        store::save(&run.generator_ema(), &ema.tensors, &g_meta)?;
+    }
+    store::save(&run.discriminator(), &d, &d_meta)
 }
 
 /// Restores a run's state into freshly built networks (`fresh`), checking that
