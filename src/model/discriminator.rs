@@ -171,6 +171,18 @@ impl DiscriminatorConfig {
 impl Discriminator {
     /// `images`: [B, C, H, W] in [-1, 1]; `labels`: [B, classes] one-hot.
     pub fn forward(&self, images: Tensor<4>, labels: Tensor<2>) -> DiscriminatorOutput {
+        self.forward_grouped(images, labels, 1)
+    }
+
+    /// [`Discriminator::forward`] on a batch of `groups` equal runs (the real
+    /// and the generated batch in one pass: 2) that share the batch norm's
+    /// statistics, each with its own spread plane.
+    pub fn forward_grouped(
+        &self,
+        images: Tensor<4>,
+        labels: Tensor<2>,
+        groups: usize,
+    ) -> DiscriminatorOutput {
         let [batch, _, height, width] = images.dims();
         let x = if self.planes {
             let planes = labels
@@ -192,7 +204,8 @@ impl Discriminator {
                 .reshape([batch, self.num_classes])
         });
         let last_input = if self.minibatch_std {
-            with_spread_plane(features.clone())
+            let groups = features.clone().chunk(groups, 0);
+            Tensor::cat(groups.into_iter().map(with_spread_plane).collect(), 0)
         } else {
             features.clone()
         };

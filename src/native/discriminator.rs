@@ -159,8 +159,8 @@ pub(super) struct DiscCache {
     /// Absent when D has no batch norm.
     bn2: Option<BatchNormCache>,
     h2: Vec<f32>,
-    /// With minibatch std: the batch's spread, and h2 with its plane.
-    spread: Option<(Spread, Vec<f32>)>,
+    /// With minibatch std: each group's spread, and h2 with its plane.
+    spread: Option<(Vec<Spread>, Vec<f32>)>,
     pub(super) logits: Vec<f32>,
     /// The AC-GAN head's class logits, [B, classes], when D has it.
     pub(super) class_logits: Option<Vec<f32>>,
@@ -183,7 +183,9 @@ impl DiscCache {
 }
 
 /// D on `images` [B, 784] with conditions `labels` [B, classes], with batch
-/// statistics (the caller moves the running ones: [`DiscCache::bn2_stats`]). The label
+/// statistics (the caller moves the running ones: [`DiscCache::bn2_stats`]);
+/// the spread plane, with minibatch std, is each of `groups` equal runs of
+/// the batch's own (2 for the real and the generated batch in one pass). The label
 /// planes are constant over the image, so their part of conv1 is, per
 /// class, a fixed 14x14 map of the weights (`conv1`, made once per version
 /// of the weights by the caller), mixed by each row's label weights.
@@ -192,6 +194,7 @@ pub(super) fn discriminator_forward(
     conv1: &Conv1Parts,
     images: &[f32],
     labels: &[f32],
+    groups: usize,
     dims: &Dims,
 ) -> DiscCache {
     let (mut h1, cols1) = conv1.forward(images, labels, &p.b1);
@@ -202,10 +205,18 @@ pub(super) fn discriminator_forward(
         .then(|| batch_norm_forward(&mut h2, &p.gamma2, &p.beta2));
     leaky_forward(&mut h2, Threads::All);
     let spread = dims.spread.then(|| {
-        let spread = spread_forward(&h2, labels.len() / dims.classes);
-        let plane = vec![spread.value; h2.len() / dims.d2];
+        let batch = labels.len() / dims.classes;
+        let spreads: Vec<Spread> = h2
+            .chunks(h2.len() / groups)
+            .map(|group| spread_forward(group, batch / groups))
+            .collect();
+        let group_rows = h2.len() / dims.d2 / groups;
+        let plane: Vec<f32> = spreads
+            .iter()
+            .flat_map(|s| std::iter::repeat_n(s.value, group_rows))
+            .collect();
         let with_plane = concat_rows(&h2, dims.d2, &plane, 1);
-        (spread, with_plane)
+        (spreads, with_plane)
     });
     let mut cache = DiscCache {
         cols1,
@@ -264,9 +275,15 @@ fn trunk_backward(
     let d_last = product(dl, Operand::new(&p.w3, 1, features), Threads::All);
     let mut dh2 = match &cache.spread {
         None => d_last,
-        Some((spread, _)) => {
+        Some((spreads, _)) => {
             let (mut dh2, d_plane) = split_rows(&d_last, dims.d2, 1);
-            spread_backward(&mut dh2, &cache.h2, spread, d_plane.iter().sum());
+            let groups = spreads.len();
+            let (group_len, plane_len) = (dh2.len() / groups, d_plane.len() / groups);
+            for (g, spread) in spreads.iter().enumerate() {
+                let d_value = d_plane[g * plane_len..][..plane_len].iter().sum();
+                let h2 = &cache.h2[g * group_len..][..group_len];
+                spread_backward(&mut dh2[g * group_len..][..group_len], h2, spread, d_value);
+            }
             dh2
         }
     };

@@ -10,6 +10,8 @@
 //! the optimizer state, checkpoints and the moving average are shared with
 //! burn's path.
 
+use std::ops::Range;
+
 use anyhow::ensure;
 
 use super::discriminator::{
@@ -140,12 +142,7 @@ impl NativeGan {
         loss: &StepLoss,
         small: bool,
     ) -> StepStats {
-        let StepInput {
-            real,
-            real_labels,
-            z,
-            fake_labels,
-        } = *input;
+        let StepInput { z, fake_labels, .. } = *input;
         let dims = self.dims;
         let g = GenParams::from_torch(&self.generator);
         let class = dims
@@ -160,66 +157,11 @@ impl NativeGan {
             &mut self.generator,
         );
 
-        // D step: the real and the fake pass, each backward right after its
-        // forward (the two loss terms are separate sums). Small fp32 steps run
-        // the two side by side: two independent chains keep both threads busy
-        // between their short parallel passes (+3-4% at the default's shape).
-        // In bf16 it measured no faster (-2%), and large steps keep one pass's
-        // columns alive at a time: those run one after the other.
-        if dims.spectral {
-            spectral::iterate(&mut self.discriminator);
-        }
-        let (d, norms) = self.disc_params();
-        let conv1 = Conv1Parts::new(&d.w1, &dims);
         let fake = &cache.fake;
-        // Each pass sets the step's precision itself: under `rayon::join` it
-        // may run on another thread.
-        let precision = self.precision;
-        let pass = |images, labels, term: &LossTerm<'_>, head_weight| {
-            with_precision(precision, || {
-                DiscPass::run(&d, &conv1, (images, labels), &dims, (term, head_weight))
-            })
-        };
-        // The AC-GAN head learns from the real digits only (as burn's step).
-        let on_real = || {
-            let term = |logits: &[f32]| loss_real(loss, logits);
-            pass(real, real_labels, &term, Some(loss.aux_weight))
-        };
-        let on_fake = || pass(fake, fake_labels, &|logits| loss_fake(loss, logits), None);
-        let (on_real, on_fake) = if small && precision == Precision::Fp32 {
-            rayon::join(on_real, on_fake)
-        } else {
-            (on_real(), on_fake())
-        };
-        // bn2's running statistics move in the order of the passes.
-        for stats in [&on_real.bn2_stats, &on_fake.bn2_stats]
-            .into_iter()
-            .flatten()
-        {
-            update_running_stats(&mut self.discriminator, "bn2", stats);
-        }
-        let mut d_grads = on_real.grads;
-        d_grads.add(on_fake.grads);
-        let mut d_grads = d_grads.to_torch(&self.discriminator);
-        if let Some(norms) = norms {
-            norms.backward(&mut d_grads, &self.discriminator);
-        }
-        apply_adam(adam_d, &mut self.discriminator, d_grads);
+        let (d_loss, d_real, d_fake) = self.discriminator_step(adam_d, input, fake, loss, small);
 
         // G step through the updated D, whose weights get no gradients.
-        let (d, _) = self.disc_params();
-        let conv1 = Conv1Parts::new(&d.w1, &dims);
-        let verdict = discriminator_forward(&d, &conv1, fake, fake_labels, &dims);
-        if let Some(stats) = verdict.bn2_stats() {
-            update_running_stats(&mut self.discriminator, "bn2", stats);
-        }
-        let (mut g_loss, g_grad) = generator_loss(loss.loss, &verdict.logits);
-        let class_term = head_term(&verdict, fake_labels, loss.aux_weight, &dims);
-        g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
-        let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
-        let mut image_grad =
-            discriminator_input_backward(&d, &conv1, &verdict, (&g_grad, class_grad), &dims);
-        drop(verdict);
+        let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, loss);
         if loss.mode_seeking > 0.0 {
             let batch = fake_labels.len() / dims.classes;
             let (term, grad) = mode_seeking(fake, z, batch, loss.mode_seeking);
@@ -234,11 +176,127 @@ impl NativeGan {
         apply_adam(adam_g, &mut self.generator, g_grads);
 
         StepStats {
-            d_loss: on_real.loss + on_fake.loss,
+            d_loss,
             g_loss,
-            d_real: on_real.mean_sigmoid,
-            d_fake: on_fake.mean_sigmoid,
+            d_real,
+            d_fake,
         }
+    }
+
+    /// D's update on the real batch and G's `fake` one: its loss and mean
+    /// sigmoid on each. Apart, each pass's backward follows its forward (the
+    /// two loss terms are separate sums; small fp32 steps run the two side by
+    /// side: two independent chains keep both threads busy between their short
+    /// parallel passes, +3-4% at the default's shape; in bf16 that measured
+    /// -2%, and large steps keep one pass's columns alive at a time). With
+    /// the joint batch norm, one pass of both.
+    fn discriminator_step(
+        &mut self,
+        adam_d: &mut Adam,
+        input: &StepInput,
+        fake: &[f32],
+        loss: &StepLoss,
+        small: bool,
+    ) -> (f32, f32, f32) {
+        let dims = self.dims;
+        if dims.spectral {
+            spectral::iterate(&mut self.discriminator);
+        }
+        let (d, norms) = self.disc_params();
+        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        let (real, real_labels, fake_labels) = (input.real, input.real_labels, input.fake_labels);
+        let batch = real_labels.len() / dims.classes;
+        // Each pass sets the step's precision itself: under `rayon::join` it
+        // may run on another thread.
+        let precision = self.precision;
+        let pass = |batch: Batch, term: &LossTerm<'_>, head| {
+            with_precision(precision, || {
+                DiscPass::run(&d, &conv1, batch, &dims, (term, head))
+            })
+        };
+        // The AC-GAN head learns from the real digits only (as burn's step).
+        let head = Some((loss.aux_weight, 0..batch));
+        let (passes, d_real, d_fake) = if loss.joint_batch_norm {
+            let both = (
+                &[real, fake].concat()[..],
+                &[real_labels, fake_labels].concat()[..],
+                2,
+            );
+            let term = |logits: &[f32]| {
+                let (on_real, on_fake) = logits.split_at(batch);
+                let (real_loss, mut grad) = loss_real(loss, on_real);
+                let (fake_loss, fake_grad) = loss_fake(loss, on_fake);
+                grad.extend(fake_grad);
+                (real_loss + fake_loss, grad)
+            };
+            let joint = pass(both, &term, head);
+            let (on_real, on_fake) = joint.logits.split_at(batch);
+            let figures = (mean_sigmoid(on_real), mean_sigmoid(on_fake));
+            (vec![joint], figures.0, figures.1)
+        } else {
+            let on_real = || {
+                pass(
+                    (real, real_labels, 1),
+                    &|l| loss_real(loss, l),
+                    head.clone(),
+                )
+            };
+            let on_fake = || pass((fake, fake_labels, 1), &|l| loss_fake(loss, l), None);
+            let (on_real, on_fake) = if small && precision == Precision::Fp32 {
+                rayon::join(on_real, on_fake)
+            } else {
+                (on_real(), on_fake())
+            };
+            let figures = (mean_sigmoid(&on_real.logits), mean_sigmoid(&on_fake.logits));
+            (vec![on_real, on_fake], figures.0, figures.1)
+        };
+        // bn2's running statistics move in the order of the passes.
+        for stats in passes.iter().filter_map(|p| p.bn2_stats.as_ref()) {
+            update_running_stats(&mut self.discriminator, "bn2", stats);
+        }
+        let d_loss = passes.iter().map(|p| p.loss).sum();
+        let mut passes = passes.into_iter().map(|p| p.grads);
+        let mut d_grads = passes.next().expect("a pass");
+        passes.for_each(|g| d_grads.add(g));
+        let mut d_grads = d_grads.to_torch(&self.discriminator);
+        if let Some(norms) = norms {
+            norms.backward(&mut d_grads, &self.discriminator);
+        }
+        apply_adam(adam_d, &mut self.discriminator, d_grads);
+        (d_loss, d_real, d_fake)
+    }
+
+    /// G's loss on D's verdict on `fake` (D as it now is, its weights
+    /// getting no gradients), and the gradient of that loss for `fake`. With
+    /// the joint batch norm, D sees the real batch beside it.
+    fn verdict_on(&mut self, input: &StepInput, fake: &[f32], loss: &StepLoss) -> (f32, Vec<f32>) {
+        let dims = self.dims;
+        let (d, _) = self.disc_params();
+        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        let batch = input.fake_labels.len() / dims.classes;
+        let (images, labels, groups, fakes) = match loss.joint_batch_norm {
+            true => {
+                let images = [input.real, fake].concat();
+                let labels = [input.real_labels, input.fake_labels].concat();
+                (images, labels, 2, batch..2 * batch)
+            }
+            false => (fake.to_vec(), input.fake_labels.to_vec(), 1, 0..batch),
+        };
+        let verdict = discriminator_forward(&d, &conv1, &images, &labels, groups, &dims);
+        if let Some(stats) = verdict.bn2_stats() {
+            update_running_stats(&mut self.discriminator, "bn2", stats);
+        }
+        let (mut g_loss, fake_grad) = generator_loss(loss.loss, &verdict.logits[fakes.clone()]);
+        let mut logit_grad = vec![0f32; verdict.logits.len()];
+        logit_grad[fakes.clone()].copy_from_slice(&fake_grad);
+        let class_term = head_term(&verdict, &labels, (loss.aux_weight, fakes), &dims);
+        g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
+        let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
+        let image_grad =
+            discriminator_input_backward(&d, &conv1, &verdict, (&logit_grad, class_grad), &dims);
+        let image_size = image_grad.len() / verdict.logits.len();
+        let fake_grad = image_grad[image_grad.len() - batch * image_size..].to_vec();
+        (g_loss, fake_grad)
     }
 
     /// D's parameters in kernel layout, as its layers use them: with
@@ -260,53 +318,67 @@ impl NativeGan {
 /// A loss term of D's logits: its value and its gradient.
 type LossTerm<'a> = dyn Fn(&[f32]) -> (f32, Vec<f32>) + Sync + 'a;
 
+/// Images [B, 784], their conditions [B, classes], and the number of equal
+/// runs of the batch that each get their own spread plane.
+type Batch<'a> = (&'a [f32], &'a [f32], usize);
+
+/// The AC-GAN term's weight and the rows of the batch it is taken over.
+type HeadRows = (f32, Range<usize>);
+
 /// One pass of the D step: D's forward on a batch, its loss term, and the
 /// gradients of that term.
 struct DiscPass {
     grads: DiscParams,
     loss: f32,
-    /// The mean of D's sigmoid outputs.
-    mean_sigmoid: f32,
+    logits: Vec<f32>,
     /// bn2's batch statistics (the caller moves the running ones), if D has it.
     bn2_stats: Option<BatchStats>,
 }
 
 impl DiscPass {
     /// D on (images, labels), the loss `term` of its logits [plus the head's
-    /// cross-entropy against `labels` times `head_weight`, when D has the
-    /// head and a weight is given], and back.
+    /// cross-entropy against `labels` over the `head` rows times its weight,
+    /// when D has the head and `head` is given], and back.
     fn run(
         d: &DiscParams,
         conv1: &Conv1Parts,
-        (images, labels): (&[f32], &[f32]),
+        (images, labels, groups): Batch,
         dims: &Dims,
-        (term, head_weight): (&LossTerm<'_>, Option<f32>),
+        (term, head): (&LossTerm<'_>, Option<HeadRows>),
     ) -> Self {
-        let cache = discriminator_forward(d, conv1, images, labels, dims);
+        let mut cache = discriminator_forward(d, conv1, images, labels, groups, dims);
         let (mut loss, grad) = term(&cache.logits);
-        let class_term = head_weight.and_then(|w| head_term(&cache, labels, w, dims));
+        let class_term = head.and_then(|head| head_term(&cache, labels, head, dims));
         loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
         let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
         Self {
             grads: discriminator_backward(d, &cache, (&grad, class_grad), dims),
             loss,
-            mean_sigmoid: mean_sigmoid(&cache.logits),
+            logits: std::mem::take(&mut cache.logits),
             bn2_stats: cache.bn2_stats().cloned(),
         }
     }
 }
 
-/// The AC-GAN term of a pass, when D has the head: `weight` times the
-/// cross-entropy of its class logits against `labels`, and its gradient.
+/// The AC-GAN term of a pass, when D has the head: the weight times the
+/// cross-entropy of its class logits against `labels` over the given rows,
+/// and its gradient for every row (zero outside them).
 fn head_term(
     cache: &DiscCache,
     labels: &[f32],
-    weight: f32,
+    (weight, rows): HeadRows,
     dims: &Dims,
 ) -> Option<(f32, Vec<f32>)> {
     let class_logits = cache.class_logits.as_deref()?;
-    let (term, mut grad) = cross_entropy(class_logits, labels, dims.classes);
-    grad.iter_mut().for_each(|g| *g *= weight);
+    let classes = dims.classes;
+    let span = rows.start * classes..rows.end * classes;
+    let (term, rows_grad) =
+        cross_entropy(&class_logits[span.clone()], &labels[span.clone()], classes);
+    let mut grad = vec![0f32; class_logits.len()];
+    grad[span]
+        .iter_mut()
+        .zip(rows_grad)
+        .for_each(|(g, r)| *g = r * weight);
     Some((weight * term, grad))
 }
 

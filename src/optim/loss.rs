@@ -30,6 +30,10 @@ pub struct StepLoss {
     /// batch's last row keeps its own), and
     /// G is rewarded for making each pair differ (see [`mode_seeking_loss`]).
     pub mode_seeking: f32,
+    /// D's batch norm takes its statistics over the real and the generated
+    /// batch together: each step passes both through D at once (the spread
+    /// plane, if any, stays per batch).
+    pub joint_batch_norm: bool,
 }
 
 impl Default for StepLoss {
@@ -40,6 +44,7 @@ impl Default for StepLoss {
             label_smoothing: 0.0,
             aux_weight: 1.0,
             mode_seeking: 0.0,
+            joint_batch_norm: false,
         }
     }
 }

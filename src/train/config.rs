@@ -142,6 +142,11 @@ impl TrainConfig {
             self.objective.mode_seeking == 0.0 || self.batch_size >= 2,
             "--mode-seeking pairs images within the batch: --batch-size must be at least 2"
         );
+        ensure!(
+            !self.objective.joint_batch_norm || self.model.discriminator.batch_norm != Some(false),
+            "--joint-batch-norm needs D's batch norm, which this run turns off \
+             (--d-batch-norm false, part of --recipe varied): add --d-batch-norm true"
+        );
         self.model.validate()?;
         let (g, d) = (
             self.model.generator.base_channels,
@@ -198,6 +203,7 @@ impl TrainConfig {
             label_smoothing: self.objective.label_smoothing,
             aux_weight: self.aux_weight,
             mode_seeking: self.objective.mode_seeking,
+            joint_batch_norm: self.objective.joint_batch_norm,
         }
     }
 

@@ -495,6 +495,29 @@ mod tests {
     }
 
     #[test]
+    fn one_native_joint_batch_norm_step_matches_the_framework_step() {
+        let joint = StepLoss {
+            joint_batch_norm: true,
+            aux_weight: 0.5,
+            ..StepLoss::default()
+        };
+        compare(joint);
+        // With a spread plane per batch, spectral norms and the AC-GAN head.
+        let mut model = GanConfig::seed_architecture(10, true).with_widths(Some(16), Some(8));
+        model.discriminator.minibatch_std = Some(true);
+        model.discriminator.spectral_norm = Some(true);
+        model.generator.class_norm = Some(true);
+        let changes = compare_in(joint, model.clone(), Precision::Fp32);
+        // And the joint pass is not the two batches apart.
+        let apart = StepLoss {
+            joint_batch_norm: false,
+            ..joint
+        };
+        let apart = compare_in(apart, model, Precision::Fp32);
+        assert!(changes != apart, "the joint batch norm changed nothing");
+    }
+
+    #[test]
     fn one_native_mode_seeking_step_matches_the_framework_step() {
         compare(StepLoss {
             mode_seeking: 1.0,

@@ -132,6 +132,12 @@ pub struct TrainFlags {
     /// convolution), as spectrally normalised discriminators usually do [default: true].
     #[arg(long, value_name = "BOOL")]
     pub d_batch_norm: Option<bool>,
+    /// D's batch norm takes its statistics over the real and the generated
+    /// batch together (one pass of both, in D's step and G's), so D can see a
+    /// batch of G's digits sit apart from the real ones; the spread plane
+    /// stays per batch [default: off].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub joint_batch_norm: Option<bool>,
     /// Arithmetic of the native step's products: bf16 operands with fp32 sums
     /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
     #[arg(long, value_enum)]
@@ -200,6 +206,7 @@ impl TrainFlags {
         r.lr_d = self.lr_d.or(r.lr_d);
         r.lr_schedule = self.lr_schedule.unwrap_or(r.lr_schedule);
         r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
+        r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
         self.apply_resumable(&mut c);
         c.validate()?;
         Ok(c)

@@ -1,7 +1,8 @@
 //! The objective: what the networks are trained to minimise and at which
 //! rates, beyond the seed's: the adversarial loss, one-sided label
 //! smoothing, separate learning rates for D and G (the two time-scale update
-//! rule), a learning-rate schedule and the mode-seeking regulariser. Each one's default is the seed's
+//! rule), a learning-rate schedule, the mode-seeking regulariser and D's
+//! batch norm over both batches at once. Each one's default is the seed's
 //! behaviour, so a config without them trains exactly as before.
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,9 @@ pub struct Objective {
     pub lr_schedule: LrSchedule,
     /// Weight of the mode-seeking term in G's loss (`--mode-seeking`; 0: none).
     pub mode_seeking: f32,
+    /// D's batch norm takes its statistics over the real and the generated
+    /// batch together (`--joint-batch-norm`), in both steps.
+    pub joint_batch_norm: bool,
 }
 
 impl Objective {

@@ -7,13 +7,15 @@
 //!    D' frozen so no D weight gradients are computed)
 //!    [+ w * CE(aux(fake), y_fake)] [+ m * the mode-seeking term], Adam on G.
 //!
-//! [`StepLoss`] swaps BCE for the hinge loss or smooths the real target.
+//! [`StepLoss`] swaps BCE for the hinge loss or smooths the real target;
+//! with its joint batch norm, D sees the real and the generated batch in one
+//! pass in both steps (G's loss on the generated rows only).
 
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
-use crate::model::{Discriminator, Generator};
+use crate::model::{Discriminator, DiscriminatorOutput, Generator};
 use crate::optim::Adam;
 use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss, mode_seeking_loss};
 use crate::optim::{StepLoss, StepStats};
@@ -56,10 +58,24 @@ pub fn train_step(
 
     // D step (after one power iteration of D's spectral norms, if any).
     state.discriminator.iterate_spectral_norms();
-    let on_real = state.discriminator.forward(real.x, real.labels.clone());
-    let on_fake = state
-        .discriminator
-        .forward(fake.clone().detach(), noise.labels.clone());
+    let batch = real.labels.dims()[0];
+    let joint = recipe
+        .joint_batch_norm
+        .then(|| (real.x.clone(), real.labels.clone()));
+    let (on_real, on_fake) = match recipe.joint_batch_norm {
+        true => {
+            let images = Tensor::cat(vec![real.x, fake.clone().detach()], 0);
+            let labels = Tensor::cat(vec![real.labels.clone(), noise.labels.clone()], 0);
+            let both = state.discriminator.forward_grouped(images, labels, 2);
+            split_output(both, batch)
+        }
+        false => (
+            state.discriminator.forward(real.x, real.labels.clone()),
+            state
+                .discriminator
+                .forward(fake.clone().detach(), noise.labels.clone()),
+        ),
+    };
     let mut d_loss = discriminator_loss(
         recipe.loss,
         on_real.logits.clone(),
@@ -74,12 +90,17 @@ pub fn train_step(
 
     // G step, through the updated D. D's weights are frozen for this pass:
     // the backward computes gradients for the image path only, not the
-    // D weight gradients the G step would throw away.
-    let verdict = state
-        .discriminator
-        .clone()
-        .no_grad()
-        .forward(fake.clone(), noise.labels.clone());
+    // D weight gradients the G step would throw away. With the joint batch
+    // norm the real batch goes beside the generated one.
+    let frozen = state.discriminator.clone().no_grad();
+    let verdict = match joint {
+        Some((real_x, real_labels)) => {
+            let images = Tensor::cat(vec![real_x, fake.clone()], 0);
+            let labels = Tensor::cat(vec![real_labels, noise.labels.clone()], 0);
+            split_output(frozen.forward_grouped(images, labels, 2), batch).1
+        }
+        None => frozen.forward(fake.clone(), noise.labels.clone()),
+    };
     let mut g_loss = generator_loss(recipe.loss, verdict.logits);
     if let Some(z) = z {
         g_loss = g_loss + mode_seeking_loss(fake, z).mul_scalar(recipe.mode_seeking);
@@ -109,4 +130,18 @@ pub fn train_step(
         d_real: figures[2],
         d_fake: figures[3],
     }
+}
+
+/// D's outputs on a joint pass split into those of its first `batch` rows
+/// and the rest.
+fn split_output(
+    both: DiscriminatorOutput,
+    batch: usize,
+) -> (DiscriminatorOutput, DiscriminatorOutput) {
+    let rows = both.logits.dims()[0];
+    let split = |from: usize, to: usize| DiscriminatorOutput {
+        logits: both.logits.clone().slice(from..to),
+        class_logits: both.class_logits.clone().map(|c| c.slice(from..to)),
+    };
+    (split(0, batch), split(batch, rows))
 }
