@@ -367,4 +367,21 @@ mod tests {
         assert_eq!(precision(&["--precision", "bf16"]), Precision::Bf16);
         assert!(Cli::try_parse_from(["train", "--precision", "fp16"]).is_err());
     }
+
+    #[test]
+    fn the_joint_batch_norm_needs_d_batch_norm() {
+        let config = |args: &[&str]| {
+            let flags = Cli::parse_from([&["train"], args].concat()).flags;
+            flags.new_run()
+        };
+        let joint = config(&["--joint-batch-norm"]).unwrap();
+        assert!(joint.objective.joint_batch_norm && joint.step_loss().joint_batch_norm);
+        assert!(!config(&[]).unwrap().objective.joint_batch_norm, "off by default");
+        let err = config(&["--recipe", "varied", "--joint-batch-norm"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--d-batch-norm true"), "{err}");
+        let both = ["--recipe", "varied", "--d-batch-norm", "true", "--joint-batch-norm"];
+        assert!(config(&both).unwrap().objective.joint_batch_norm);
+    }
 }
