@@ -376,12 +376,21 @@ mod tests {
         };
         let joint = config(&["--joint-batch-norm"]).unwrap();
         assert!(joint.objective.joint_batch_norm && joint.step_loss().joint_batch_norm);
-        assert!(!config(&[]).unwrap().objective.joint_batch_norm, "off by default");
+        assert!(
+            !config(&[]).unwrap().objective.joint_batch_norm,
+            "off by default"
+        );
         let err = config(&["--recipe", "varied", "--joint-batch-norm"])
             .unwrap_err()
             .to_string();
         assert!(err.contains("--d-batch-norm true"), "{err}");
-        let both = ["--recipe", "varied", "--d-batch-norm", "true", "--joint-batch-norm"];
+        let both = [
+            "--recipe",
+            "varied",
+            "--d-batch-norm",
+            "true",
+            "--joint-batch-norm",
+        ];
         assert!(config(&both).unwrap().objective.joint_batch_norm);
     }
 }
