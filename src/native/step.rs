@@ -158,10 +158,13 @@ impl NativeGan {
         );
 
         let fake = &cache.fake;
-        let (d_loss, d_real, d_fake) = self.discriminator_step(adam_d, input, fake, loss, small);
+        // With the joint batch norm, both steps pass the two batches as one.
+        let both = loss.joint_batch_norm.then(|| JointBatch::of(input, fake));
+        let (d_loss, d_real, d_fake) =
+            self.discriminator_step(adam_d, input, fake, both.as_ref(), loss, small);
 
         // G step through the updated D, whose weights get no gradients.
-        let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, loss);
+        let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, both.as_ref(), loss);
         if loss.mode_seeking > 0.0 {
             let batch = fake_labels.len() / dims.classes;
             let (term, grad) = mode_seeking(fake, z, batch, loss.mode_seeking);
@@ -195,6 +198,7 @@ impl NativeGan {
         adam_d: &mut Adam,
         input: &StepInput,
         fake: &[f32],
+        both: Option<&JointBatch>,
         loss: &StepLoss,
         small: bool,
     ) -> (f32, f32, f32) {
@@ -216,12 +220,7 @@ impl NativeGan {
         };
         // The AC-GAN head learns from the real digits only (as burn's step).
         let head = Some((loss.aux_weight, 0..batch));
-        let (passes, d_real, d_fake) = if loss.joint_batch_norm {
-            let both = (
-                &[real, fake].concat()[..],
-                &[real_labels, fake_labels].concat()[..],
-                2,
-            );
+        let (passes, d_real, d_fake) = if let Some(both) = both {
             let term = |logits: &[f32]| {
                 let (on_real, on_fake) = logits.split_at(batch);
                 let (real_loss, mut grad) = loss_real(loss, on_real);
@@ -229,7 +228,7 @@ impl NativeGan {
                 grad.extend(fake_grad);
                 (real_loss + fake_loss, grad)
             };
-            let joint = pass(both, &term, head);
+            let joint = pass((&both.images, &both.labels, 2), &term, head);
             let (on_real, on_fake) = joint.logits.split_at(batch);
             let figures = (mean_sigmoid(on_real), mean_sigmoid(on_fake));
             (vec![joint], figures.0, figures.1)
@@ -269,34 +268,37 @@ impl NativeGan {
     /// G's loss on D's verdict on `fake` (D as it now is, its weights
     /// getting no gradients), and the gradient of that loss for `fake`. With
     /// the joint batch norm, D sees the real batch beside it.
-    fn verdict_on(&mut self, input: &StepInput, fake: &[f32], loss: &StepLoss) -> (f32, Vec<f32>) {
+    fn verdict_on(
+        &mut self,
+        input: &StepInput,
+        fake: &[f32],
+        both: Option<&JointBatch>,
+        loss: &StepLoss,
+    ) -> (f32, Vec<f32>) {
         let dims = self.dims;
         let (d, _) = self.disc_params();
         let conv1 = Conv1Parts::new(&d.w1, &dims);
         let batch = input.fake_labels.len() / dims.classes;
-        let (images, labels, groups, fakes) = match loss.joint_batch_norm {
-            true => {
-                let images = [input.real, fake].concat();
-                let labels = [input.real_labels, input.fake_labels].concat();
-                (images, labels, 2, batch..2 * batch)
-            }
-            false => (fake.to_vec(), input.fake_labels.to_vec(), 1, 0..batch),
+        let (images, labels, groups, fakes) = match both {
+            Some(both) => (&both.images[..], &both.labels[..], 2, batch..2 * batch),
+            None => (fake, input.fake_labels, 1, 0..batch),
         };
-        let verdict = discriminator_forward(&d, &conv1, &images, &labels, groups, &dims);
+        let verdict = discriminator_forward(&d, &conv1, images, labels, groups, &dims);
         if let Some(stats) = verdict.bn2_stats() {
             update_running_stats(&mut self.discriminator, "bn2", stats);
         }
         let (mut g_loss, fake_grad) = generator_loss(loss.loss, &verdict.logits[fakes.clone()]);
         let mut logit_grad = vec![0f32; verdict.logits.len()];
         logit_grad[fakes.clone()].copy_from_slice(&fake_grad);
-        let class_term = head_term(&verdict, &labels, (loss.aux_weight, fakes), &dims);
+        let class_term = head_term(&verdict, labels, (loss.aux_weight, fakes), &dims);
         g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
         let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
-        let image_grad =
+        let mut image_grad =
             discriminator_input_backward(&d, &conv1, &verdict, (&logit_grad, class_grad), &dims);
+        // The generated rows are the last `batch`.
         let image_size = image_grad.len() / verdict.logits.len();
-        let fake_grad = image_grad[image_grad.len() - batch * image_size..].to_vec();
-        (g_loss, fake_grad)
+        image_grad.drain(..image_grad.len() - batch * image_size);
+        (g_loss, image_grad)
     }
 
     /// D's parameters in kernel layout, as its layers use them: with
@@ -312,6 +314,22 @@ impl NativeGan {
             norms.normalize(&mut d);
         }
         (d, norms)
+    }
+}
+
+/// The real and the generated batch as one, for D's joint batch norm: the
+/// images [2B, 784] and their conditions [2B, classes], the real rows first.
+struct JointBatch {
+    images: Vec<f32>,
+    labels: Vec<f32>,
+}
+
+impl JointBatch {
+    fn of(input: &StepInput, fake: &[f32]) -> Self {
+        Self {
+            images: [input.real, fake].concat(),
+            labels: [input.real_labels, input.fake_labels].concat(),
+        }
     }
 }
 
