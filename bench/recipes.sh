@@ -94,6 +94,7 @@ all_recipes=(
   "varied-cbn-ema999-d24|--recipe varied --class-norm --ema 0.999 --d-channels 24"
   "varied-cbn-ema999-d16|--recipe varied --class-norm --ema 0.999 --d-channels 16"
   "varied-cbn-ema9995|--recipe varied --class-norm --ema 0.9995"
+  "varied-cbn-ema9998|--recipe varied --class-norm --ema 0.9998"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"
