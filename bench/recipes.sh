@@ -40,10 +40,17 @@ if [ -z "${BIN:-}" ]; then
 fi
 
 # name|train flags; flags without --recipe are on top of `--recipe seed`. `default`
-# is whatever `--recipe fast` is; `fast` is the default before minibatch std and
-# EMA 0.99 (Nov 2026), and the `fast-*` rows name every flag they change from it.
+# is whatever the default recipe is (`--recipe varied` since Dec 2026); `fast-now` is
+# `--recipe fast`, the default from Nov 2026 until then, and the `default-*` rows are
+# on top of it; `fast` is the default before minibatch std and EMA 0.99 (Nov 2026),
+# and the `fast-*` rows name every flag they change from it. The `varied-*` rows are
+# on top of `$was_varied`: `--recipe varied` until Dec 2026 (fast with D spectrally
+# normalised and without its batch norm; today's varied adds class norm, EMA 0.9995,
+# 30 epochs and noise 1.07).
+was_varied="--recipe fast --spectral-norm --d-batch-norm false"
 all_recipes=(
-  "default|--recipe fast"
+  "default|--recipe varied"
+  "fast-now|--recipe fast"
   "fast|--recipe fast --minibatch-std false --ema 0.999"
   "fast-g128|--recipe fast --minibatch-std false --ema 0.999 --g-channels 128"
   "fast-ema99|--recipe fast --minibatch-std false --ema 0.99"
@@ -69,7 +76,7 @@ all_recipes=(
   "default-sn|--recipe fast --spectral-norm"
   "default-sn-hinge|--recipe fast --spectral-norm --loss hinge"
   "default-sn-nobn|--recipe fast --spectral-norm --d-batch-norm false"
-  "varied|--recipe varied"
+  "varied|$was_varied"
   "default-sn-nobn-hinge|--recipe fast --spectral-norm --d-batch-norm false --loss hinge"
   "default-linear|--recipe fast --lr-schedule linear"
   "default-d16|--recipe fast --d-channels 16"
@@ -78,23 +85,23 @@ all_recipes=(
   "default-nobn|--recipe fast --d-batch-norm false"
   "default-g128-sn-nobn|--recipe fast --g-channels 128 --spectral-norm --d-batch-norm false"
   "default-g128-bf16-sn-nobn|--recipe fast --g-channels 128 --precision bf16 --spectral-norm --d-batch-norm false"
-  "varied-aux|--recipe varied --aux-classifier"
-  "varied-aux02|--recipe varied --aux-classifier --aux-weight 0.2"
+  "varied-aux|$was_varied --aux-classifier"
+  "varied-aux02|$was_varied --aux-classifier --aux-weight 0.2"
   "default-aux02|--recipe fast --aux-classifier --aux-weight 0.2"
-  "varied-cbn|--recipe varied --class-norm"
-  "varied-ema999|--recipe varied --ema 0.999"
-  "varied-both|--recipe varied --cond both"
-  "varied-cbn-both|--recipe varied --class-norm --cond both"
-  "varied-cbn-ema999|--recipe varied --class-norm --ema 0.999"
-  "varied-cbn-both-ema999|--recipe varied --class-norm --cond both --ema 0.999"
-  "varied-g128-bf16-cbn|--recipe varied --g-channels 128 --precision bf16 --class-norm"
-  "varied-cbn-ema999-linear|--recipe varied --class-norm --ema 0.999 --lr-schedule linear"
+  "varied-cbn|$was_varied --class-norm"
+  "varied-ema999|$was_varied --ema 0.999"
+  "varied-both|$was_varied --cond both"
+  "varied-cbn-both|$was_varied --class-norm --cond both"
+  "varied-cbn-ema999|$was_varied --class-norm --ema 0.999"
+  "varied-cbn-both-ema999|$was_varied --class-norm --cond both --ema 0.999"
+  "varied-g128-bf16-cbn|$was_varied --g-channels 128 --precision bf16 --class-norm"
+  "varied-cbn-ema999-linear|$was_varied --class-norm --ema 0.999 --lr-schedule linear"
   "default-joint|--recipe fast --joint-batch-norm"
-  "varied-joint-cbn-ema999|--recipe varied --d-batch-norm true --joint-batch-norm --class-norm --ema 0.999"
-  "varied-cbn-ema999-d24|--recipe varied --class-norm --ema 0.999 --d-channels 24"
-  "varied-cbn-ema999-d16|--recipe varied --class-norm --ema 0.999 --d-channels 16"
-  "varied-cbn-ema9995|--recipe varied --class-norm --ema 0.9995"
-  "varied-cbn-ema9998|--recipe varied --class-norm --ema 0.9998"
+  "varied-joint-cbn-ema999|--recipe fast --spectral-norm --joint-batch-norm --class-norm --ema 0.999"
+  "varied-cbn-ema999-d24|$was_varied --class-norm --ema 0.999 --d-channels 24"
+  "varied-cbn-ema999-d16|$was_varied --class-norm --ema 0.999 --d-channels 16"
+  "varied-cbn-ema9995|$was_varied --class-norm --ema 0.9995"
+  "varied-cbn-ema9998|$was_varied --class-norm --ema 0.9998"
   "seed|"
   "ema|--ema 0.999"
   "ttur|--lr-d 0.0004 --lr-g 0.0001"

@@ -412,8 +412,8 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
     );
 }
 
-/// `--recipe` picks the starting settings: the default is the measured fast
-/// recipe, `seed` the original post; flags still override either, and a resumed
+/// `--recipe` picks the starting settings: the default is the measured varied
+/// recipe, `fast` the sharpest soonest, `seed` the original post; flags still override either, and a resumed
 /// run keeps its recipe.
 #[test]
 fn recipe_presets_fill_the_settings_flags_leave_out() {
@@ -432,16 +432,27 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
                 .unwrap(),
         )
     };
-    let fast = config_of("fast", &[]);
+    let varied = config_of("varied", &[]);
+    assert_eq!(widths(&varied), (64, 32));
+    assert_eq!(
+        (varied["epochs"].as_u64(), varied["ema"].as_f64()),
+        (Some(30), Some(0.9995))
+    );
+    assert_eq!(varied["model"]["discriminator"]["spectral_norm"], true);
+    assert_eq!(varied["model"]["discriminator"]["batch_norm"], false);
+    assert_eq!(varied["model"]["generator"]["class_norm"], true);
+    assert!((varied["sample_noise_scale"].as_f64().unwrap() - 1.07).abs() < 1e-6);
+    let fast = config_of("fast", &["--recipe", "fast"]);
     assert_eq!(widths(&fast), (64, 32));
     assert_eq!(fast["ema"], 0.99);
     assert_eq!(fast["model"]["discriminator"]["minibatch_std"], true);
     assert_eq!(fast["adam"]["lr"], 0.0004);
-    assert!(
-        dir.path()
-            .join("fast/checkpoint/generator_ema.safetensors")
-            .is_file()
-    );
+    assert!(fast["model"]["discriminator"]["spectral_norm"].is_null());
+    assert_eq!(fast["sample_noise_scale"], 1.0);
+    for run in ["varied", "fast"] {
+        let ema = format!("{run}/checkpoint/generator_ema.safetensors");
+        assert!(dir.path().join(ema).is_file());
+    }
     let seed = config_of("seed", &["--recipe", "seed"]);
     assert_eq!(widths(&seed), (256, 128));
     assert!(seed["ema"].is_null());
@@ -457,7 +468,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     assert_eq!(mixed["ema"], 0.99);
     let wide = config_of("wide", &["--g-channels", "128", "--d-channels", "64"]);
     assert_eq!(widths(&wide), (128, 64));
-    assert_eq!(wide["ema"], 0.99);
+    assert_eq!(wide["ema"], 0.9995);
     let plain = config_of("plain", &["--ema", "0"]);
     assert!(plain["ema"].is_null());
     assert!(
@@ -569,4 +580,38 @@ fn logs_to_a_file_are_plain_text() {
         "{stderr}"
     );
     assert!(!stderr.contains('\u{1b}'), "escape codes in: {stderr:?}");
+}
+
+/// `train --sample-noise-scale` is the run's own noise dial: generate, export
+/// and eval draw with it unless given `--noise-scale`, and an out-of-range
+/// value is refused by name.
+#[test]
+fn a_run_samples_with_its_own_noise_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("wide");
+    let run_s = run.to_str().unwrap();
+    let tiny = [&TINY[..], &["--max-steps", "2", "--quiet"]].concat();
+    let train = ["train", "--out", run_s, "--sample-noise-scale", "1.5"];
+    ok(&[&train[..], &tiny[..]].concat());
+    assert_eq!(run_config(&run)["sample_noise_scale"], 1.5);
+    let export = |name: &str, flags: &[&str]| {
+        let out = dir.path().join(name);
+        let args = ["export", "--run", run_s, "--count", "20", "--seed", "3"];
+        ok(&[&args[..], &["--out", out.to_str().unwrap()], flags].concat());
+        std::fs::read(out.join("images-idx3-ubyte")).unwrap()
+    };
+    let own = export("own", &[]);
+    assert_eq!(own, export("given", &["--noise-scale", "1.5"]));
+    assert_ne!(own, export("unit", &["--noise-scale", "1"]));
+    let bad = dir.path().join("bad");
+    fails(
+        &[
+            "train",
+            "--out",
+            bad.to_str().unwrap(),
+            "--sample-noise-scale",
+            "0",
+        ],
+        "--sample-noise-scale must be in (0, 4]",
+    );
 }

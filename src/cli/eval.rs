@@ -102,7 +102,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         args.cas_samples
     );
     ensure!(
-        args.run.is_some() || args.noise.changed().is_none(),
+        args.run.is_some() || args.noise.noise_scale.is_none(),
         "--noise-scale draws a --run's samples; --images are already drawn"
     );
     let (report, save_to) = if let Some(dir) = &args.run {
@@ -120,7 +120,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             .apply(Sampler::load(&run.sampling_generator())?)?;
         let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
         let mut report = evaluator.report(&images, &labels, args.seed)?;
-        report.noise_scale = args.noise.changed();
+        report.noise_scale = Some(sampler.noise_scale()).filter(|&s| s != 1.0);
         if args.cas {
             // Fresh noise: the seed after --seed's.
             let (images, labels) = sampler.balanced_samples(args.cas_samples, args.seed + 1)?;

@@ -53,20 +53,19 @@ impl Source {
 pub struct NoiseArgs {
     /// Standard deviation of the noise, as a multiple of the noise G was
     /// trained on (1): above 1 the digits vary more and more of them are
-    /// malformed or read as another class; below 1 the reverse.
-    #[arg(long, default_value_t = 1.0)]
-    pub noise_scale: f32,
+    /// malformed or read as another class; below 1 the reverse [default: the
+    /// run's, from train's --sample-noise-scale].
+    #[arg(long)]
+    pub noise_scale: Option<f32>,
 }
 
 impl NoiseArgs {
-    /// `sampler` drawing this noise.
+    /// `sampler` drawing this noise (the file's scale when none was given).
     pub fn apply(&self, sampler: Sampler) -> anyhow::Result<Sampler> {
-        sampler.with_noise_scale(self.noise_scale)
-    }
-
-    /// The scale, when it is not the training noise's (for reports).
-    pub fn changed(&self) -> Option<f32> {
-        (self.noise_scale != 1.0).then_some(self.noise_scale)
+        match self.noise_scale {
+            Some(scale) => sampler.with_noise_scale(scale),
+            None => Ok(sampler),
+        }
     }
 }
 
@@ -249,6 +248,7 @@ fn export_onnx(source: &Source, path: &Path) -> anyhow::Result<()> {
         classes: sampler.class_names().to_vec(),
         dataset,
         source: file.display().to_string(),
+        noise_scale: sampler.noise_scale(),
     };
     crate::onnx::write_generator(path, sampler.generator(), &info)?;
     eprintln!(

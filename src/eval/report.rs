@@ -51,7 +51,8 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cas: Option<super::cas::Cas>,
     /// The noise's standard deviation, when the samples were drawn with
-    /// other noise than G's training noise (`eval --noise-scale`).
+    /// other noise than G's training noise (`eval --noise-scale`, or the
+    /// run's `train --sample-noise-scale`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_scale: Option<f32>,
 }

@@ -42,6 +42,9 @@ pub struct OnnxInfo {
     pub dataset: String,
     /// Where it came from (a run directory or file), for the record.
     pub source: String,
+    /// The standard deviation of the noise the digits are drawn with, as a
+    /// multiple of the training noise's (the run's `--sample-noise-scale`).
+    pub noise_scale: f32,
 }
 
 /// The generator as ONNX model bytes.
@@ -131,9 +134,13 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
             "image_scale",
             "images in [-1, 1]; pixel = (v + 1) * 127.5".to_string(),
         ),
+        ("noise_scale", info.noise_scale.to_string()),
         (
             "inputs",
-            format!("z: float32 [N, {latent}] ~ N(0, 1); label: int64 [N]"),
+            format!(
+                "z: float32 [N, {latent}] ~ N(0, {}^2) (noise_scale; G was trained on N(0, 1)); label: int64 [N]",
+                info.noise_scale
+            ),
         ),
     ];
     for (key, value) in metadata {

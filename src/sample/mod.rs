@@ -42,6 +42,10 @@ pub struct Sampler {
 /// The widest noise a sampler draws, as a multiple of the training noise's.
 pub const MAX_NOISE_SCALE: f32 = 4.0;
 
+/// The generator file's header key for the noise scale its digits are drawn
+/// with by default (train's `--sample-noise-scale`; absent: 1).
+pub const NOISE_SCALE_KEY: &str = "noise_scale";
+
 impl Sampler {
     /// Wraps a (possibly training) generator as an inference copy.
     pub fn from_generator(generator: &Generator) -> Self {
@@ -81,6 +85,12 @@ impl Sampler {
         );
         self.noise_scale = scale;
         Ok(self)
+    }
+
+    /// The standard deviation of the noise drawn, as a multiple of the
+    /// training noise's.
+    pub fn noise_scale(&self) -> f32 {
+        self.noise_scale
     }
 
     /// The class names, in label order (the file's, else the indices).
@@ -139,7 +149,19 @@ impl Sampler {
         if let Some(names) = names.filter(|n| n.len() == sampler.num_classes()) {
             sampler.class_names = names;
         }
-        Ok(sampler)
+        match meta.get(NOISE_SCALE_KEY) {
+            Some(scale) => scale
+                .parse()
+                .map_err(anyhow::Error::from)
+                .and_then(|scale| sampler.with_noise_scale(scale))
+                .with_context(|| {
+                    format!(
+                        "{}: bad {NOISE_SCALE_KEY} {scale:?} in the header",
+                        path.display()
+                    )
+                }),
+            None => Ok(sampler),
+        }
     }
 
     /// Number of classes the generator is conditioned on.

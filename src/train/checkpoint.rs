@@ -13,6 +13,7 @@ use super::config::TrainConfig;
 use super::step::GanState;
 use crate::model::weights::{NamedTensors, export, import};
 use crate::run::RunDir;
+use crate::sample::NOISE_SCALE_KEY;
 use crate::store::{self, Metadata};
 
 const FORMAT: &str = "cdcgan-train-state/1";
@@ -63,6 +64,10 @@ pub fn save(
         ),
         ("dataset".into(), config.dataset.name().into()),
         ("classes".into(), serde_json::to_string(&config.classes())?),
+        (
+            NOISE_SCALE_KEY.into(),
+            config.sample_noise_scale.to_string(),
+        ),
         ("step".into(), step.clone()),
     ]);
     let d_meta = Metadata::from([

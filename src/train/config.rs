@@ -11,6 +11,12 @@ use crate::model::GanConfig;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
 use crate::optim::StepLoss;
+use crate::sample::MAX_NOISE_SCALE;
+
+/// Runs from before `sample_noise_scale` sample with the training noise.
+fn unit_noise_scale() -> f32 {
+    1.0
+}
 
 /// Everything that decides what a run learns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +63,11 @@ pub struct TrainConfig {
     /// before the setting).
     #[serde(default)]
     pub precision: Precision,
+    /// The standard deviation of the noise that generate, export, eval and
+    /// serve draw this run's digits with when not given `--noise-scale`, as a
+    /// multiple of the training noise's (written into generator.safetensors).
+    #[serde(default = "unit_noise_scale")]
+    pub sample_noise_scale: f32,
     /// Both networks' architecture.
     pub model: GanConfig,
     /// The class names of an image-folder run (its sorted sub-folders).
@@ -87,6 +98,7 @@ impl Default for TrainConfig {
             eval_every: 1,
             eval_samples: 2000,
             precision: Precision::Fp32,
+            sample_noise_scale: 1.0,
             model: GanConfig::seed_architecture(10, false),
             class_names: None,
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -131,6 +143,11 @@ impl TrainConfig {
                 "--max-minutes must be a positive number (got {m})"
             );
         }
+        let s = self.sample_noise_scale;
+        ensure!(
+            s > 0.0 && s <= MAX_NOISE_SCALE,
+            "--sample-noise-scale must be in (0, {MAX_NOISE_SCALE}] (got {s}); 1 draws the noise G was trained on"
+        );
         if let Some(d) = self.ema {
             ensure!(
                 d > 0.0 && d < 1.0,

@@ -89,6 +89,12 @@ fn sampling_generator(state: &GanState, config: &TrainConfig) -> anyhow::Result<
     }
 }
 
+/// `generator` drawing the noise the run's digits are drawn with
+/// (`--sample-noise-scale`), as generate, export, eval and serve will.
+fn run_sampler(generator: &Generator, config: &TrainConfig) -> anyhow::Result<Sampler> {
+    Sampler::from_generator(generator).with_noise_scale(config.sample_noise_scale)
+}
+
 /// Trains (or resumes) the run in `run` until `config.epochs`, `config.max_steps`,
 /// or `stop` becomes true.
 pub fn train(
@@ -508,11 +514,12 @@ impl<'a> QualityProbe<'a> {
     /// Also the collapse guard: a class whose samples spread far less than
     /// the real class's is reported with the step.
     fn measure(&mut self, generator: &Generator, step: u64) -> anyhow::Result<Option<Quality>> {
-        let n = self.config.eval_samples;
+        let config = self.config;
         let Some(evaluator) = self.evaluator() else {
             return Ok(None);
         };
-        let (images, labels) = Sampler::from_generator(generator).balanced_samples(n, 0)?;
+        let sampler = run_sampler(generator, config)?;
+        let (images, labels) = sampler.balanced_samples(config.eval_samples, 0)?;
         let f = evaluator.score(&images, &labels)?;
         let diversity = evaluator.diversity(&f);
         for class in crate::eval::collapsed_classes(&diversity) {
@@ -534,11 +541,15 @@ impl<'a> QualityProbe<'a> {
         &mut self,
         generator: &Generator,
     ) -> anyhow::Result<Option<crate::eval::report::Report>> {
+        let config = self.config;
         let Some(evaluator) = self.evaluator() else {
             return Ok(None);
         };
-        let (images, labels) = Sampler::from_generator(generator).balanced_samples(10_000, 0)?;
-        Ok(Some(evaluator.report(&images, &labels, 0)?))
+        let sampler = run_sampler(generator, config)?;
+        let (images, labels) = sampler.balanced_samples(10_000, 0)?;
+        let mut report = evaluator.report(&images, &labels, 0)?;
+        report.noise_scale = Some(sampler.noise_scale()).filter(|&s| s != 1.0);
+        Ok(Some(report))
     }
 }
 
