@@ -99,5 +99,8 @@ fn exported_generator_matches_cdcgan(flags: &[&str]) {
             said.contains("classes=0,1,2,3,4,5,6,7,8,9 dataset=mnist"),
             "{said}"
         );
+        // The run's noise scale travels with the graph, for whoever draws z.
+        let scale = format!("noise_scale={}", sampler.noise_scale());
+        assert!(said.contains(&scale), "{said}");
     }
 }
