@@ -165,4 +165,16 @@ fn the_cas_ceiling_is_cached_and_a_damaged_cache_is_retrained() {
     let kept: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
     assert_eq!(kept["real"].as_f64(), Some(third.real));
+    // The same digits from the same files, their folder given by name: the same ceiling.
+    let named = classification_accuracy_score(
+        images,
+        labels,
+        DatasetKind::Mnist,
+        Some(std::path::Path::new("data/mnist")),
+        3,
+        Some(cache.path()),
+    )
+    .unwrap();
+    assert!(named.real_cached, "{named:?}");
+    assert_eq!(named.real, third.real);
 }

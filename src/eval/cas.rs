@@ -62,7 +62,13 @@ fn ceiling_file(dir: &Path, real: &Dataset, test: &Dataset, config: &FitConfig) 
         )
             .hash(&mut h);
     }
-    format!("{config:?}").hash(&mut h);
+    // The digits themselves are hashed above; where they were read from
+    // (`--data` spelled out or the default place) does not change the ceiling.
+    let settings = FitConfig {
+        data_dir: None,
+        ..config.clone()
+    };
+    format!("{settings:?}").hash(&mut h);
     rayon::current_num_threads().hash(&mut h);
     Some(dir.join(format!("cas-ceiling-{:016x}.json", h.finish())))
 }
