@@ -120,7 +120,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             .apply(Sampler::load(&run.sampling_generator())?)?;
         let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
         let mut report = evaluator.report(&images, &labels, args.seed)?;
-        report.noise_scale = Some(sampler.noise_scale()).filter(|&s| s != 1.0);
+        report.noise_scale = sampler.widened_noise_scale();
         if args.cas {
             // Fresh noise: the seed after --seed's.
             let (images, labels) = sampler.balanced_samples(args.cas_samples, args.seed + 1)?;

@@ -46,6 +46,15 @@ pub const MAX_NOISE_SCALE: f32 = 4.0;
 /// with by default (train's `--sample-noise-scale`; absent: 1).
 pub const NOISE_SCALE_KEY: &str = "noise_scale";
 
+/// Checks a noise scale given by `flag`: in (0, [`MAX_NOISE_SCALE`]].
+pub fn check_noise_scale(scale: f32, flag: &str) -> anyhow::Result<()> {
+    ensure!(
+        scale > 0.0 && scale <= MAX_NOISE_SCALE,
+        "{flag} must be in (0, {MAX_NOISE_SCALE}] (got {scale}); 1 draws the noise G was trained on"
+    );
+    Ok(())
+}
+
 impl Sampler {
     /// Wraps a (possibly training) generator as an inference copy.
     pub fn from_generator(generator: &Generator) -> Self {
@@ -79,10 +88,7 @@ impl Sampler {
     /// wrong or malformed (recall up, precision and accuracy down); below 1,
     /// the reverse (the truncation trick's direction).
     pub fn with_noise_scale(mut self, scale: f32) -> anyhow::Result<Self> {
-        ensure!(
-            scale > 0.0 && scale <= MAX_NOISE_SCALE,
-            "--noise-scale must be in (0, {MAX_NOISE_SCALE}] (got {scale}); 1 draws the noise G was trained on"
-        );
+        check_noise_scale(scale, "--noise-scale")?;
         self.noise_scale = scale;
         Ok(self)
     }
@@ -91,6 +97,12 @@ impl Sampler {
     /// training noise's.
     pub fn noise_scale(&self) -> f32 {
         self.noise_scale
+    }
+
+    /// The noise scale when it is not the training noise's, as reports
+    /// record it (`None` for 1).
+    pub fn widened_noise_scale(&self) -> Option<f32> {
+        (self.noise_scale != 1.0).then_some(self.noise_scale)
     }
 
     /// The class names, in label order (the file's, else the indices).

@@ -11,7 +11,7 @@ use crate::model::GanConfig;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
 use crate::optim::StepLoss;
-use crate::sample::MAX_NOISE_SCALE;
+use crate::sample::check_noise_scale;
 
 /// Runs from before `sample_noise_scale` sample with the training noise.
 fn unit_noise_scale() -> f32 {
@@ -143,11 +143,7 @@ impl TrainConfig {
                 "--max-minutes must be a positive number (got {m})"
             );
         }
-        let s = self.sample_noise_scale;
-        ensure!(
-            s > 0.0 && s <= MAX_NOISE_SCALE,
-            "--sample-noise-scale must be in (0, {MAX_NOISE_SCALE}] (got {s}); 1 draws the noise G was trained on"
-        );
+        check_noise_scale(self.sample_noise_scale, "--sample-noise-scale")?;
         if let Some(d) = self.ema {
             ensure!(
                 d > 0.0 && d < 1.0,

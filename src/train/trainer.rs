@@ -548,7 +548,7 @@ impl<'a> QualityProbe<'a> {
         let sampler = run_sampler(generator, config)?;
         let (images, labels) = sampler.balanced_samples(10_000, 0)?;
         let mut report = evaluator.report(&images, &labels, 0)?;
-        report.noise_scale = Some(sampler.noise_scale()).filter(|&s| s != 1.0);
+        report.noise_scale = sampler.widened_noise_scale();
         Ok(Some(report))
     }
 }
