@@ -196,11 +196,14 @@ pub fn deconv_backward(
     let dcol = im2col(dy, 2 * side, cout);
     let rows = x.len() / cin;
     let dcol_m = Operand::new(&dcol, rows, TAPS * cout);
-    let dweight = product(Operand::new(x, rows, cin).t(), dcol_m, Threads::All);
-    let dx = product(
-        dcol_m,
-        Operand::new(weight, cin, TAPS * cout).t(),
-        Threads::All,
+    // Two products of equal arithmetic, side by side: a thread each where
+    // one product's own split would leave the other thread waiting.
+    let (dweight, dx) = rayon::join(
+        || product(Operand::new(x, rows, cin).t(), dcol_m, Threads::All),
+        || {
+            let weight_t = Operand::new(weight, cin, TAPS * cout).t();
+            product(dcol_m, weight_t, Threads::All)
+        },
     );
     (dx, dweight, bias)
 }
