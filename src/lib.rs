@@ -18,7 +18,7 @@
 //! - **Data**: [`data::Dataset::load`] (MNIST, Fashion-MNIST IDX files).
 //!
 //! Layers, from the bottom: [`arch`] (fixed numbers), [`store`], [`rng`],
-//! [`backend`]; [`model`] (burn's modules), [`optim`] (Adam, losses),
+//! [`backend`], [`run`], [`output`]; [`model`] (burn's modules), [`optim`] (Adam, losses),
 //! [`native`] (our own CPU kernels: training step and sampling); [`sample`],
 //! [`eval`], [`train`]; [`onnx`], [`bench`](mod@bench), [`serve`], [`cli`]. A module
 //! imports only modules below it.
@@ -33,6 +33,7 @@ pub mod model;
 pub mod native;
 pub mod onnx;
 pub mod optim;
+pub mod output;
 pub mod plot;
 pub mod rng;
 pub mod run;

@@ -175,8 +175,9 @@ pub struct QualityPoint {
     pub minutes: f64,
     /// Share of samples the evaluator classifies as their requested label.
     pub accuracy: f32,
-    /// Frechet distance to the test set in the evaluator's feature space.
-    pub frechet: f32,
+    /// Frechet distance to the test set in the evaluator's feature space
+    /// (`None` where it was not measured: too few samples).
+    pub frechet: Option<f32>,
     /// Share of samples inside the real digits' manifold.
     pub precision: f32,
     /// Share of real digits inside the samples' manifold.
@@ -229,7 +230,12 @@ pub fn quality_plot(rows: &[QualityPoint], out: &Path) -> anyhow::Result<()> {
             title: "Frechet distance to the test set (evaluator features)",
             x_label: "epoch",
             y_label: "distance",
-            series: vec![Series::new("Frechet", pts(|q| q.frechet))],
+            series: vec![Series::new(
+                "Frechet",
+                rows.iter()
+                    .filter_map(|q| Some((q.epoch, q.frechet? as f64)))
+                    .collect(),
+            )],
         },
         Panel {
             title: "Precision and recall (k = 3)",

@@ -6,15 +6,16 @@
 //! (`apt-get install chromium chromium-driver`; `scripts/test` installs them).
 //! Without them it fails, unless `CDCGAN_SKIP_BROWSER=1` is set.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod common;
+
+use common::{Process, start_server, start_server_with};
 
 /// One tiny trained run shared by the tests of this file.
 fn trained_run() -> &'static Path {
@@ -31,68 +32,6 @@ fn trained_run() -> &'static Path {
         );
         run
     })
-}
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `cdcgan serve` on a free port; returns the process and its base URL.
-fn start_server(run: &Path) -> (Process, String) {
-    start_server_with(run, None, &[])
-}
-
-/// `cdcgan serve` on a free port with `extra` flags, under an open-file limit
-/// of `max_files` when given.
-fn start_server_with(run: &Path, max_files: Option<u32>, extra: &[&str]) -> (Process, String) {
-    let serve = [
-        "serve",
-        "--run",
-        run.to_str().unwrap(),
-        "--addr",
-        "127.0.0.1:0",
-    ];
-    let mut command = match max_files {
-        None => Command::new(env!("CARGO_BIN_EXE_cdcgan")),
-        Some(n) => {
-            let mut sh = Command::new("sh");
-            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
-                .arg(env!("CARGO_BIN_EXE_cdcgan"));
-            sh
-        }
-    };
-    let mut child = command
-        .args(serve)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cdcgan serve starts");
-    // The first line names the address; a server stuck before it fails the test, not hangs it.
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("cdcgan serve printed no address within 120 s");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    (Process(child), url)
 }
 
 fn agent() -> ureq::Agent {

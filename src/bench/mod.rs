@@ -64,6 +64,12 @@ fn median(mut seconds: Vec<f64>) -> f64 {
 /// Runs the benchmark and returns (train samples/s, generated images/s).
 pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result<(f64, f64)> {
     ensure!(
+        !(config.framework_step && config.precision != Precision::Fp32),
+        "--precision {} times the native products, which --framework-step does not run: \
+         give one or the other",
+        format!("{:?}", config.precision).to_lowercase()
+    );
+    ensure!(
         config.train_iters >= 1 && config.gen_iters >= 1,
         "--iters and --gen-iters must be at least 1"
     );

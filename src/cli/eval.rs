@@ -1,7 +1,7 @@
 //! `cdcgan eval` and `cdcgan classifier train`: scoring digits, and the
 //! evaluator behind it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use clap::{Args, Subcommand};
@@ -10,6 +10,8 @@ use super::sample::NoiseArgs;
 use crate::arch::IMAGE_SIDE;
 use crate::data::DatasetKind;
 use crate::eval::cas::{classification_accuracy_score, default_ceiling_cache};
+use crate::eval::class_counts;
+use crate::eval::report::Report;
 use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
@@ -27,14 +29,14 @@ pub struct EvalArgs {
     /// The IDX label file matching --images.
     #[arg(long, requires = "images")]
     pub labels: Option<PathBuf>,
-    /// Samples to generate, an equal share per class.
-    #[arg(long, default_value_t = 10_000)]
+    /// Samples to generate from --run, an equal share per class.
+    #[arg(long, default_value_t = 10_000, conflicts_with = "images")]
     pub count: usize,
     /// Seed for the generated noise and the real-digit ceiling draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Data set of --images (with --run, the run's own).
-    #[arg(long, value_enum, default_value = "mnist")]
+    /// Data set of --images (a --run is scored on its own).
+    #[arg(long, value_enum, default_value = "mnist", conflicts_with = "run")]
     pub dataset: DatasetKind,
     /// Directory with the data set's IDX files.
     #[arg(long)]
@@ -51,8 +53,13 @@ pub struct EvalArgs {
     /// about 5 minutes for 60,000 on 2 cores).
     #[arg(long)]
     pub cas: bool,
-    /// Samples the CAS classifier trains on, an equal share per class.
-    #[arg(long, default_value_t = 60_000)]
+    /// Samples from --run the CAS classifier trains on, an equal share per class.
+    #[arg(
+        long,
+        default_value_t = 60_000,
+        requires = "cas",
+        conflicts_with = "images"
+    )]
     pub cas_samples: usize,
     /// How the --run's generator draws its noise.
     #[command(flatten)]
@@ -81,6 +88,10 @@ pub struct ClassifierTrainArgs {
     /// Seed for the initial weights, the shuffling and the shift augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Train on the first N training images only (a quick try; the whole
+    /// test split still scores it).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Output file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -103,7 +114,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     );
     ensure!(
         args.run.is_some() || args.noise.noise_scale.is_none(),
-        "--noise-scale draws a --run's samples; --images are already drawn"
+        "--noise-scale applies to eval --run only: it draws the run's samples, and --images are already drawn"
     );
     let (report, save_to) = if let Some(dir) = &args.run {
         let run = RunDir::new(dir);
@@ -124,14 +135,14 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         if args.cas {
             // Fresh noise: the seed after --seed's.
             let (images, labels) = sampler.balanced_samples(args.cas_samples, args.seed + 1)?;
-            report.cas = Some(classification_accuracy_score(
+            add_cas(
+                &mut report,
                 &images,
                 &labels,
                 config.dataset,
                 data_dir.as_deref(),
                 args.seed,
-                default_ceiling_cache().as_deref(),
-            )?);
+            )?;
         }
         (report, Some(run.root.join("eval.json")))
     } else {
@@ -153,14 +164,15 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         )?;
         let mut report = evaluator.report(&data.images, &data.labels, args.seed)?;
         if args.cas {
-            report.cas = Some(classification_accuracy_score(
+            let dataset = args.dataset;
+            add_cas(
+                &mut report,
                 &data.images,
                 &data.labels,
-                args.dataset,
+                dataset,
                 args.data.as_deref(),
                 args.seed,
-                default_ceiling_cache().as_deref(),
-            )?);
+            )?;
         }
         (report, None)
     };
@@ -176,6 +188,28 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The classification accuracy score of `images`/`labels` in `report`, or
+/// the reason it cannot be measured on them.
+fn add_cas(
+    report: &mut Report,
+    images: &[u8],
+    labels: &[u8],
+    dataset: DatasetKind,
+    data_dir: Option<&Path>,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let counts = class_counts(labels, dataset.num_classes());
+    if let Some(reason) = crate::eval::minimum::cas_unmeasured(&counts) {
+        report.not_measured.insert("cas".to_string(), reason);
+        return Ok(());
+    }
+    let cache = default_ceiling_cache();
+    let cas =
+        classification_accuracy_score(images, labels, dataset, data_dir, seed, cache.as_deref())?;
+    report.cas = Some(cas);
+    Ok(())
+}
+
 pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
     ensure!(
         args.dataset != DatasetKind::Folder,
@@ -185,6 +219,10 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         (1..=100).contains(&args.epochs),
         "--epochs must be in 1..=100 (got {})",
         args.epochs
+    );
+    ensure!(
+        args.limit.is_none_or(|n| n >= 100),
+        "--limit must be at least 100 (one batch)"
     );
     let out = args
         .out
@@ -198,6 +236,7 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         data_dir: args.data,
         epochs: args.epochs,
         seed: args.seed,
+        limit: args.limit,
         ..Default::default()
     };
     let started = std::time::Instant::now();

@@ -135,8 +135,8 @@ pub struct MorphArgs {
     /// Class to start from (with --latent: the class kept).
     #[arg(long, default_value_t = 3)]
     pub from: u8,
-    /// Class to end at.
-    #[arg(long, default_value_t = 8)]
+    /// Class to end at (not with --latent, which keeps --from).
+    #[arg(long, default_value_t = 8, conflicts_with = "latent")]
     pub to: u8,
     /// Keep the class and walk the noise from --seed's vector to the next seed's (spherically).
     #[arg(long)]
@@ -167,6 +167,11 @@ pub struct GifArgs {
 const MAX_DIGITS: usize = 1000;
 
 pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+    // clap's `requires` cannot say it: --label already requires --count.
+    ensure!(
+        args.count.is_none() || args.label.is_some(),
+        "--count sizes the samples of --label; with --grid or --digits it is unused: leave it out"
+    );
     let sampler = args.noise.apply(args.source.load()?)?;
     let classes = sampler.num_classes();
     let (images, rows, cols) = if let Some(text) = &args.digits {

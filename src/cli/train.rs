@@ -57,6 +57,12 @@ fn train_config(args: &TrainArgs, fixed: &[String]) -> anyhow::Result<TrainConfi
 
 pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     let config = train_config(&args, fixed)?;
+    ensure!(
+        !(args.framework_step && config.precision != crate::native::Precision::Fp32),
+        "--precision {} sets the native step's products, which --framework-step does not run: \
+         give one or the other",
+        format!("{:?}", config.precision).to_lowercase()
+    );
     let run = match (&args.resume, &args.out) {
         (Some(dir), _) | (None, Some(dir)) => RunDir::new(dir),
         (None, None) => RunDir::timestamped(Path::new("runs"))?,

@@ -105,8 +105,10 @@ fn write_ceiling(file: &Path, real: f64) {
     }
 }
 
-/// Trains on `images`/`labels` and on as many real training digits (drawn
-/// with `seed`), each for [`CAS_EPOCHS`], and tests both on the real test set.
+/// Trains on `images`/`labels` and on as many real training digits of each
+/// class (drawn with `seed`), each for [`CAS_EPOCHS`], and tests both on the
+/// real test set. A set with fewer than [`super::minimum::CAS_PER_CLASS`] of
+/// some class is refused (see [`super::minimum::cas_unmeasured`]).
 /// The second (the ceiling) is read from `ceiling_cache` when it holds it,
 /// and kept there when it is trained.
 pub fn classification_accuracy_score(
@@ -127,7 +129,12 @@ pub fn classification_accuracy_score(
         width: test.width,
         num_classes: test.num_classes,
     };
-    let real = super::real_digits(&real_train, labels.len(), seed);
+    if let Some(reason) =
+        super::minimum::cas_unmeasured(&super::class_counts(labels, test.num_classes))
+    {
+        anyhow::bail!("the classification accuracy score {reason}");
+    }
+    let real = super::real_digits(&real_train, labels, seed);
     let config = FitConfig {
         dataset,
         data_dir: data_dir.map(Into::into),

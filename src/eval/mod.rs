@@ -20,8 +20,11 @@ pub fn default_classifier_path(dataset: DatasetKind) -> PathBuf {
 
 pub mod cas;
 pub mod frechet;
+pub mod minimum;
 pub mod precision_recall;
 pub mod report;
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context, ensure};
 use rand::seq::index::sample;
@@ -108,7 +111,9 @@ impl Evaluator {
         })
     }
 
-    /// Scores `images` (784 bytes each) that were made for `labels`.
+    /// Scores `images` (784 bytes each) that were made for `labels`. A
+    /// figure whose minimum sample ([`minimum`]) is not met is `None`, with
+    /// the reason in [`Figures::not_measured`].
     pub fn score(&self, images: &[u8], labels: &[u8]) -> anyhow::Result<Figures> {
         let n = labels.len();
         ensure!(
@@ -116,10 +121,11 @@ impl Evaluator {
             "{} images but {n} labels",
             images.len() / IMAGE_PIXELS
         );
+        let least = minimum::samples(self.num_classes);
         ensure!(
-            n >= 2 * self.num_classes,
-            "need at least {} samples to evaluate",
-            2 * self.num_classes
+            n >= least,
+            "{n} samples: scoring needs at least {least} (2 per class, and more than \
+             k = {K} neighbours for precision and recall)"
         );
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.num_classes) {
             anyhow::bail!(
@@ -128,38 +134,83 @@ impl Evaluator {
             );
         }
         let (logits, features) = classify(&self.classifier, images);
-        let (mut hits, mut counts) = (
-            vec![0usize; self.num_classes],
-            vec![0usize; self.num_classes],
-        );
+        let counts = class_counts(labels, self.num_classes);
+        let mut hits = vec![0usize; self.num_classes];
         for (row, &label) in logits.chunks_exact(self.num_classes).zip(labels) {
-            counts[label as usize] += 1;
             hits[label as usize] += (argmax(row) == label as usize) as usize;
         }
-        let per_class_accuracy: Vec<f64> = hits
-            .iter()
-            .zip(&counts)
-            .map(|(&h, &c)| h as f64 / c.max(1) as f64)
+        let fewest = minimum::fewest(&counts);
+        let mut not_measured = BTreeMap::new();
+        for (figure, least, why) in [
+            (
+                "per_class_accuracy",
+                minimum::CLASS_ACCURACY,
+                minimum::CLASS_ACCURACY_WHY,
+            ),
+            ("per_class_frechet", minimum::FRECHET, minimum::FRECHET_WHY),
+            ("per_class_spread", minimum::SPREAD, minimum::SPREAD_WHY),
+        ] {
+            if fewest.1 < least {
+                let reason = minimum::per_class_reason(least, fewest, why);
+                not_measured.insert(figure.to_string(), reason);
+            }
+        }
+        let per_class_accuracy = (0..self.num_classes)
+            .map(|c| {
+                (counts[c] >= minimum::CLASS_ACCURACY).then(|| hits[c] as f64 / counts[c] as f64)
+            })
             .collect();
         let (mut per_class_frechet, mut per_class_spread) = (vec![], vec![]);
-        for class in 0..self.num_classes {
+        for (class, &count) in counts.iter().enumerate() {
             let rows = rows_of_class(&features, labels, class as u8);
-            if rows.len() / FEATURES >= 2 {
-                let g = Gaussian::fit(&rows, FEATURES);
-                per_class_frechet.push(frechet_distance(&g, &self.reference.per_class[class]));
-                per_class_spread.push(g.spread());
-            } else {
-                per_class_frechet.push(f64::NAN);
-                per_class_spread.push(0.0);
-            }
+            let g = (count >= minimum::SPREAD.min(minimum::FRECHET))
+                .then(|| Gaussian::fit(&rows, FEATURES));
+            per_class_spread.push(
+                g.as_ref()
+                    .filter(|_| count >= minimum::SPREAD)
+                    .map(Gaussian::spread),
+            );
+            per_class_frechet.push(
+                g.as_ref()
+                    .filter(|_| count >= minimum::FRECHET)
+                    .map(|g| frechet_distance(g, &self.reference.per_class[class])),
+            );
+        }
+        let mean_class_frechet = per_class_frechet
+            .iter()
+            .copied()
+            .sum::<Option<f64>>()
+            .map(|sum| sum / self.num_classes as f64);
+        if mean_class_frechet.is_none() {
+            not_measured.insert(
+                "mean_class_frechet".to_string(),
+                format!(
+                    "needs every class's Frechet distance ({})",
+                    not_measured["per_class_frechet"]
+                ),
+            );
+        }
+        let frechet = (n >= minimum::FRECHET).then(|| {
+            frechet_distance(&Gaussian::fit(&features, FEATURES), &self.reference.overall)
+        });
+        if frechet.is_none() {
+            not_measured.insert(
+                "frechet".to_string(),
+                format!(
+                    "needs >= {} samples (got {n}): {}",
+                    minimum::FRECHET,
+                    minimum::FRECHET_WHY
+                ),
+            );
         }
         let fake_radii = knn_radii(&features, FEATURES, K);
         Ok(Figures {
             samples: n,
+            per_class_samples: counts,
             accuracy: hits.iter().sum::<usize>() as f64 / n as f64,
             per_class_accuracy,
-            frechet: frechet_distance(&Gaussian::fit(&features, FEATURES), &self.reference.overall),
-            mean_class_frechet: per_class_frechet.iter().sum::<f64>() / self.num_classes as f64,
+            frechet,
+            mean_class_frechet,
             per_class_frechet,
             precision: coverage(
                 &features,
@@ -169,13 +220,15 @@ impl Evaluator {
             ),
             recall: coverage(&self.reference.features, &features, &fake_radii, FEATURES),
             per_class_spread,
+            not_measured,
         })
     }
 
-    /// The same figures for `n` real training digits (seeded draw): the ceiling.
-    pub fn ceiling(&self, n: usize, seed: u64) -> anyhow::Result<Figures> {
+    /// The same figures for real training digits with `labels`' count of
+    /// each class (seeded draw): the ceiling.
+    pub fn ceiling(&self, labels: &[u8], seed: u64) -> anyhow::Result<Figures> {
         let train = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Train)?;
-        let real = real_digits(&train, n, seed);
+        let real = real_digits(&train, labels, seed);
         self.score(&real.images, &real.labels)
     }
 
@@ -185,9 +238,7 @@ impl Evaluator {
         let generated = self
             .score(images, labels)
             .context("scoring the generated samples")?;
-        let ceiling = self
-            .ceiling(labels.len(), seed)
-            .context("scoring real digits")?;
+        let ceiling = self.ceiling(labels, seed).context("scoring real digits")?;
         let diversity = self.diversity(&generated);
         let collapsed = collapsed_classes(&diversity);
         Ok(Report {
@@ -201,16 +252,18 @@ impl Evaluator {
             seconds: started.elapsed().as_secs_f64(),
             cas: None,
             noise_scale: None,
+            not_measured: BTreeMap::new(),
         })
     }
 
-    /// Each class's feature spread relative to the real test digits of that class.
-    pub fn diversity(&self, figures: &Figures) -> Vec<f64> {
+    /// Each class's feature spread relative to the real test digits of that
+    /// class (`None` where the spread was not measured).
+    pub fn diversity(&self, figures: &Figures) -> Vec<Option<f64>> {
         figures
             .per_class_spread
             .iter()
             .zip(&self.reference.per_class)
-            .map(|(s, real)| s / real.spread().max(1e-12))
+            .map(|(s, real)| s.map(|s| s / real.spread().max(1e-12)))
             .collect()
     }
 
@@ -221,28 +274,48 @@ impl Evaluator {
     }
 }
 
-/// `n` real training digits (at most all of them) drawn with `seed`: what
-/// generated sets are compared with.
-pub fn real_digits(train: &Dataset, n: usize, seed: u64) -> Dataset {
-    let n = n.min(train.len());
-    let picks = sample(&mut stream(seed, Purpose::Sample, u64::MAX), train.len(), n);
-    let mut images = Vec::with_capacity(n * IMAGE_PIXELS);
-    let mut labels = Vec::with_capacity(n);
-    for i in picks.iter() {
-        images.extend_from_slice(train.image(i));
-        labels.push(train.labels[i]);
+/// Real training digits with as many of each class as `labels` holds (at
+/// most all a class has), drawn with `seed`, in class order: what a
+/// generated set with those labels is compared with.
+pub fn real_digits(train: &Dataset, labels: &[u8], seed: u64) -> Dataset {
+    let wanted = class_counts(labels, train.num_classes);
+    let mut by_class = vec![Vec::new(); train.num_classes];
+    for (i, &label) in train.labels.iter().enumerate() {
+        if let Some(indices) = by_class.get_mut(label as usize) {
+            indices.push(i);
+        }
+    }
+    let mut rng = stream(seed, Purpose::Sample, u64::MAX);
+    let (mut images, mut real_labels) = (Vec::new(), Vec::new());
+    for (class, indices) in by_class.iter().enumerate() {
+        let n = wanted[class].min(indices.len());
+        for pick in sample(&mut rng, indices.len(), n).iter() {
+            images.extend_from_slice(train.image(indices[pick]));
+            real_labels.push(class as u8);
+        }
     }
     Dataset {
         images,
-        labels,
+        labels: real_labels,
         ..*train
     }
 }
 
-/// Classes whose diversity is below [`COLLAPSE_RATIO`].
-pub fn collapsed_classes(diversity: &[f64]) -> Vec<usize> {
+/// How many of `labels` fall in each of `classes` classes (labels out of range are not counted).
+pub fn class_counts(labels: &[u8], classes: usize) -> Vec<usize> {
+    let mut counts = vec![0usize; classes];
+    for &label in labels {
+        if let Some(c) = counts.get_mut(label as usize) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+/// Classes whose diversity was measured and is below [`COLLAPSE_RATIO`].
+pub fn collapsed_classes(diversity: &[Option<f64>]) -> Vec<usize> {
     (0..diversity.len())
-        .filter(|&c| diversity[c] < COLLAPSE_RATIO)
+        .filter(|&c| diversity[c].is_some_and(|d| d < COLLAPSE_RATIO))
         .collect()
 }
 

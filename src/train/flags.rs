@@ -217,7 +217,29 @@ impl TrainFlags {
         r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
         self.apply_resumable(&mut c);
         c.validate()?;
+        self.refuse_ignored(&c)?;
         Ok(c)
+    }
+
+    /// Refuses a flag given that `c`, the config it resolved to, would not
+    /// use, naming the flag and what makes it idle.
+    fn refuse_ignored(&self, c: &TrainConfig) -> anyhow::Result<()> {
+        if self.eval_samples.is_some() && c.eval_every == 0 {
+            bail!(
+                "--eval-samples sizes the in-training evaluation, which --eval-every 0 turns off: \
+                 give one or the other"
+            );
+        }
+        if self.aux_weight.is_some() && !c.model.discriminator.aux_classifier {
+            bail!(
+                "--aux-weight weighs the auxiliary classifier's loss, and this run has none: \
+                 add --aux-classifier"
+            );
+        }
+        if self.lr.is_some() && self.lr_g.is_some() && self.lr_d.is_some() {
+            bail!("--lr is unused when --lr-g and --lr-d are both given: give two of the three");
+        }
+        Ok(())
     }
 
     /// The architecture for the data set's classes: the recipe's choices
@@ -269,6 +291,7 @@ impl TrainFlags {
         }
         self.apply_resumable(&mut saved);
         saved.validate()?;
+        self.refuse_ignored(&saved)?;
         Ok(saved)
     }
 

@@ -21,8 +21,9 @@ pub const HEADER: &str =
 pub struct Quality {
     /// Share of samples the evaluator classifies as their requested label.
     pub accuracy: f32,
-    /// Frechet distance to the test set in the evaluator's feature space.
-    pub frechet: f32,
+    /// Frechet distance to the test set in the evaluator's feature space
+    /// (`None` below its minimum sample, an empty CSV field).
+    pub frechet: Option<f32>,
     /// Share of samples inside the real test digits' manifold.
     pub precision: f32,
     /// Share of real test digits inside the samples' manifold.
@@ -80,8 +81,11 @@ impl MetricsRow {
     pub fn to_csv(&self) -> String {
         let quality = match self.quality {
             Some(q) => format!(
-                "{:.4},{:.4},{:.4},{:.4}",
-                q.accuracy, q.frechet, q.precision, q.recall
+                "{:.4},{},{:.4},{:.4}",
+                q.accuracy,
+                q.frechet.map_or(String::new(), |f| format!("{f:.4}")),
+                q.precision,
+                q.recall
             ),
             None => ",,,".to_string(),
         };
@@ -108,7 +112,10 @@ impl MetricsRow {
             true => None,
             false => Some(Quality {
                 accuracy: f[8].parse().ok()?,
-                frechet: f[9].parse().ok()?,
+                frechet: match f[9] {
+                    "" => None,
+                    value => Some(value.parse().ok()?),
+                },
                 precision: f[10].parse().ok()?,
                 recall: f[11].parse().ok()?,
             }),
@@ -201,7 +208,7 @@ mod tests {
             wall_s: step as f64,
             quality: step.is_multiple_of(100).then_some(Quality {
                 accuracy: 0.5,
-                frechet: 12.25,
+                frechet: Some(12.25),
                 precision: 0.75,
                 recall: 0.125,
             }),
@@ -225,6 +232,15 @@ mod tests {
         let steps: Vec<u64> = read(&path).unwrap().iter().map(|r| r.step).collect();
         assert_eq!(steps, vec![50, 100, 150]);
         assert_eq!(MetricsRow::parse(&row(7).to_csv()), Some(row(7)));
+        // A Frechet distance not measured (too few samples) is an empty field, read back as such.
+        let mut few = row(100);
+        few.quality.as_mut().unwrap().frechet = None;
+        assert!(
+            few.to_csv().contains(",0.5000,,0.7500,"),
+            "{}",
+            few.to_csv()
+        );
+        assert_eq!(MetricsRow::parse(&few.to_csv()), Some(few));
     }
 
     #[test]

@@ -485,6 +485,8 @@ fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> anyhow::Res
 struct QualityProbe<'a> {
     config: &'a TrainConfig,
     evaluator: Option<Option<Evaluator>>,
+    /// Whether the figures `--eval-samples` is too small for were named in the log.
+    told_not_measured: bool,
 }
 
 impl<'a> QualityProbe<'a> {
@@ -492,6 +494,7 @@ impl<'a> QualityProbe<'a> {
         Self {
             config,
             evaluator: None,
+            told_not_measured: false,
         }
     }
 
@@ -525,12 +528,20 @@ impl<'a> QualityProbe<'a> {
         for class in crate::eval::collapsed_classes(&diversity) {
             tracing::warn!(
                 "class {class} is collapsing at step {step}: its samples spread {:.2}x as much as real ones",
-                diversity[class]
+                diversity[class].unwrap_or_default()
             );
+        }
+        if !std::mem::replace(&mut self.told_not_measured, true) {
+            for (figure, reason) in &f.not_measured {
+                tracing::warn!(
+                    "--eval-samples {}: the in-training {figure} is n/a: it {reason}",
+                    config.eval_samples
+                );
+            }
         }
         Ok(Some(Quality {
             accuracy: f.accuracy as f32,
-            frechet: f.frechet as f32,
+            frechet: f.frechet.map(|v| v as f32),
             precision: f.precision as f32,
             recall: f.recall as f32,
         }))

@@ -1,7 +1,10 @@
 //! Running the `cdcgan` binary from the end-to-end tests.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cdcgan"));
@@ -87,4 +90,66 @@ pub fn png_dimensions(bytes: &[u8]) -> (u32, u32) {
         .read_info()
         .expect("a PNG");
     (reader.info().width, reader.info().height)
+}
+
+/// A child process killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cdcgan serve` on a free port; returns the process and its base URL.
+pub fn start_server(run: &Path) -> (Process, String) {
+    start_server_with(run, None, &[])
+}
+
+/// `cdcgan serve` on a free port with `extra` flags, under an open-file limit
+/// of `max_files` when given.
+pub fn start_server_with(run: &Path, max_files: Option<u32>, extra: &[&str]) -> (Process, String) {
+    let serve = [
+        "serve",
+        "--run",
+        run.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+    ];
+    let mut command = match max_files {
+        None => Command::new(env!("CARGO_BIN_EXE_cdcgan")),
+        Some(n) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                .arg(env!("CARGO_BIN_EXE_cdcgan"));
+            sh
+        }
+    };
+    let mut child = command
+        .args(serve)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cdcgan serve starts");
+    // The first line names the address; a server stuck before it fails the test, not hangs it.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("cdcgan serve printed no address within 120 s");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (Process(child), url)
 }
