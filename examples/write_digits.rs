@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let out = PathBuf::from(args.next().unwrap_or_else(|| "digits.png".into()));
     run.ensure_trained()?;
     let sampler = Sampler::load(&run.sampling_generator())?; // the EMA generator when the run has one
-    let labels = parse_digits(&text, sampler.num_classes(), 1000, "DIGITS")?;
+    let labels = parse_digits(&text, sampler.class_names(), 1000, "DIGITS")?;
     let images = sampler.digits(&labels, 7)?; // seed 7: the same handwriting each time
     write_grid(&out, &images, IMAGE_SIDE, 1, labels.len())?;
     println!("wrote {} ({} digits)", out.display(), labels.len());

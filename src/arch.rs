@@ -27,3 +27,7 @@ pub const LEAKY_SLOPE: f64 = 0.2;
 pub const BN_EPS: f64 = 1e-5;
 /// Batch-norm momentum of the running statistics (burn's default).
 pub const BN_MOMENTUM: f64 = 0.1;
+
+/// The most classes a data set or model may have: labels are bytes (as in
+/// IDX label files), so a 257th class would wrap to the first.
+pub const MAX_CLASSES: usize = 256;

@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         .init();
     match cdcgan::cli::main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.is::<cdcgan::cli::Interrupted>() => std::process::ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -27,6 +27,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
@@ -239,14 +240,23 @@ impl RunDir {
     /// records the holder's process id.
     pub fn lock(&self) -> anyhow::Result<RunLock> {
         let path = self.lock_file();
+        // Never through a link: a run folder copied from elsewhere could point
+        // .lock at any file, which would then get the trainer's process id.
         let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path);
         let mut file = match opened {
             Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
+                "{}: is a symbolic link, not the run's own lock file; remove the link \
+                 (rm {}) and run again",
+                path.display(),
+                path.display()
+            ),
             // EROFS, EACCES: say what it means for the run.
             Err(e) if matches!(e.raw_os_error(), Some(30) | Some(13)) => bail!(
                 "{}: the run directory is not writable, so it cannot be trained ({e}); its files are intact",
@@ -286,7 +296,11 @@ impl RunDir {
         Ok(())
     }
 
-    /// Points `<parent>/latest` at this run (a relative symlink), replacing an older link.
+    /// Points `<parent>/latest` at this run (a relative symlink). The link
+    /// is made in a folder named `runs` (where runs go by default), and
+    /// re-pointed only when it points at another cdcgan run (or nothing): a user's own
+    /// `latest` (a folder, or a link to anything else) is left alone, and
+    /// `--out myrun` makes no `./latest`.
     pub fn mark_latest(&self) -> anyhow::Result<()> {
         let (Some(parent), Some(name)) = (self.root.parent(), self.root.file_name()) else {
             return Ok(());
@@ -295,8 +309,16 @@ impl RunDir {
             return Ok(());
         }
         let link = parent.join("latest");
-        if link.exists() && !link.is_symlink() {
-            return Ok(()); // a real directory called `latest`: leave it alone
+        let ours = match std::fs::read_link(&link) {
+            Ok(target) => {
+                let target = RunDir::new(parent.join(target));
+                !target.root.exists() || target.is_cdcgan_run()
+            }
+            Err(_) if link.symlink_metadata().is_ok() => false, // not a link: leave it alone
+            Err(_) => parent.file_name().is_some_and(|n| n == "runs"),
+        };
+        if !ours {
+            return Ok(());
         }
         let tmp = parent.join(format!(".latest.tmp-{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);

@@ -39,11 +39,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    remove_stale_temporaries(dir, &prefix);
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -62,6 +60,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         return Err(e).with_context(|| format!("{}: cannot write{hint}", path.display()));
     }
     Ok(())
+}
+
+/// Removes `dir/{prefix}PID` files whose process is gone: what a write
+/// killed between creating its temporary file and renaming it left behind.
+/// Where /proc cannot say whether a process lives, nothing is removed.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let alive = pid.parse::<u32>().is_ok_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Serialises named f32 tensors and metadata as safetensors bytes.
@@ -159,6 +181,26 @@ mod tests {
         assert_eq!(meta_back["step"], "42");
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".g.png.tmp-4294967295");
+        let other = dir.path().join(".h.png.tmp-4294967295");
+        let living = dir.path().join(format!(
+            ".g.png.tmp-{}",
+            std::os::unix::process::parent_id()
+        ));
+        for file in [&dead, &other, &living] {
+            fs::write(file, b"torn").unwrap();
+        }
+        write_atomic(&dir.path().join("g.png"), b"new").unwrap();
+        assert!(!dead.exists(), "a dead writer's temporary is removed");
+        assert!(
+            other.exists() && living.exists(),
+            "another file's, and a living writer's, stay"
+        );
     }
 
     #[test]

@@ -408,7 +408,7 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
             &tiny[..],
         ]
         .concat(),
-        "--precision bf16 runs in the native CPU step only",
+        "--precision bf16 sets the native step's products, which --framework-step does not run",
     );
 }
 

@@ -65,7 +65,7 @@ fn long_training(run: &Path) -> Child {
 #[test]
 fn a_second_trainer_is_refused_while_readers_work_and_kill_9_leaves_no_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
+    let run = dir.path().join("runs/run");
     let run_s = run.to_str().unwrap();
     let mut first = long_training(&run);
     let pid = first.id().to_string();
@@ -74,7 +74,7 @@ fn a_second_trainer_is_refused_while_readers_work_and_kill_9_leaves_no_lock() {
     });
 
     // runs/latest points at the run being trained from its start.
-    let latest = std::fs::read_link(dir.path().join("latest")).unwrap();
+    let latest = std::fs::read_link(dir.path().join("runs/latest")).unwrap();
     assert_eq!(latest, Path::new("run"));
 
     // A second trainer, resuming or starting anew, is refused at once, naming the holder.

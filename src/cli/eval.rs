@@ -16,6 +16,9 @@ use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
 
+/// The most samples `eval` scores (`--count`, or an `--images` file).
+const MAX_SAMPLES: usize = 100_000;
+
 /// Arguments of `cdcgan eval`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
@@ -103,7 +106,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         "--dataset folder: an image folder has no evaluator; eval scores MNIST or Fashion-MNIST digits"
     );
     ensure!(
-        (20..=100_000).contains(&args.count),
+        (20..=MAX_SAMPLES).contains(&args.count),
         "--count must be in 20..=100000 (got {})",
         args.count
     );
@@ -149,7 +152,12 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         let (Some(images), Some(labels)) = (&args.images, &args.labels) else {
             bail!("give --run DIR, or --images IDX with --labels IDX");
         };
-        let data = crate::data::Dataset::from_files(images, labels, args.dataset.num_classes())?;
+        let data = crate::data::Dataset::from_files_at_most(
+            images,
+            labels,
+            args.dataset.num_classes(),
+            MAX_SAMPLES as u32,
+        )?;
         ensure!(
             (data.height, data.width) == (IMAGE_SIDE, IMAGE_SIDE),
             "{}: images are {}x{}, the evaluator takes 28x28",
@@ -224,13 +232,18 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         args.limit.is_none_or(|n| n >= 100),
         "--limit must be at least 100 (one batch)"
     );
-    let out = args
-        .out
-        .unwrap_or_else(|| crate::eval::default_classifier_path(args.dataset));
+    // Never the evaluator shipped with the source: the default is ./models/.
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "models/{}-classifier.safetensors",
+            args.dataset.name()
+        ))
+    });
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
+    crate::output::check(&out, "--out", crate::output::Kind::Safetensors)?;
     let config = crate::eval::fit::FitConfig {
         dataset: args.dataset,
         data_dir: args.data,

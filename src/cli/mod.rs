@@ -62,6 +62,13 @@ pub enum Command {
     Classifier(ClassifierCommand),
 }
 
+/// What a command returns when it stopped on request after saving its
+/// work: the process exits with 130 (as a shell reports Ctrl-C), without
+/// an error line.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
 /// Parses the command line and runs it.
 pub fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();

@@ -6,7 +6,8 @@ use anyhow::{Context, bail, ensure};
 use clap::Args;
 
 use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::data::idx::write_idx;
+use crate::data::idx::encode;
+use crate::output::{self, Kind};
 use crate::run::RunDir;
 use crate::sample::{Sampler, image::write_grid, parse_digits};
 
@@ -132,12 +133,14 @@ pub struct MorphArgs {
     /// The generator to sample from (--run or --checkpoint).
     #[command(flatten)]
     pub source: Source,
-    /// Class to start from (with --latent: the class kept).
-    #[arg(long, default_value_t = 3)]
-    pub from: u8,
-    /// Class to end at (not with --latent, which keeps --from).
-    #[arg(long, default_value_t = 8, conflicts_with = "latent")]
-    pub to: u8,
+    /// Class to start from, a name or an index (with --latent: the class
+    /// kept) [default: 3, or the first class where there are fewer than 9].
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Class to end at, a name or an index (not with --latent, which keeps
+    /// --from) [default: 8, or the last class where there are fewer than 9].
+    #[arg(long, conflicts_with = "latent")]
+    pub to: Option<String>,
     /// Keep the class and walk the noise from --seed's vector to the next seed's (spherically).
     #[arg(long)]
     pub latent: bool,
@@ -172,14 +175,18 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         args.count.is_none() || args.label.is_some(),
         "--count sizes the samples of --label; with --grid or --digits it is unused: leave it out"
     );
+    output::check(&args.out, "--out", Kind::Png)?;
     let sampler = args.noise.apply(args.source.load()?)?;
-    let classes = sampler.num_classes();
-    let (images, rows, cols) = if let Some(text) = &args.digits {
-        let labels = parse_digits(text, classes, MAX_DIGITS, "--digits")?;
-        (sampler.digits(&labels, args.seed)?, 1, labels.len())
+    let names = sampler.class_names();
+    let (images, rows, cols, drawn) = if let Some(text) = &args.digits {
+        let labels = parse_digits(text, names, MAX_DIGITS, "--digits")?;
+        let drawn: Vec<&str> = labels.iter().map(|&l| names[l as usize].as_str()).collect();
+        let drawn = format!("classes {}", drawn.join(" "));
+        (sampler.digits(&labels, args.seed)?, 1, labels.len(), drawn)
     } else if args.grid {
         let (rows, columns) = sampler.grid_shape();
-        (sampler.seeded_grid(args.seed)?, rows, columns)
+        let drawn = format!("the class grid, {rows} classes");
+        (sampler.seeded_grid(args.seed)?, rows, columns, drawn)
     } else if let Some(label) = &args.label {
         let label = sampler.resolve_class(label, "--label")?;
         let count = args.count.unwrap_or(10);
@@ -188,22 +195,24 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
             "--count must be in 1..=10000 (got {count})"
         );
         let z = sampler.noise(args.seed, 0, count);
-        (
-            sampler.images(&z, &vec![label; count])?,
-            count.div_ceil(10),
-            count.min(10),
-        )
+        let drawn = format!("class {:?} (index {label})", names[label as usize]);
+        let images = sampler.images(&z, &vec![label; count])?;
+        (images, count.div_ceil(10), count.min(10), drawn)
     } else {
         bail!("say what to write: --digits 2026, --grid, or --label L --count N");
     };
     write_grid(&args.out, &images, IMAGE_SIDE, rows, cols)?;
     eprintln!(
-        "wrote {} ({} digits)",
+        "wrote {} ({} images: {drawn})",
         args.out.display(),
         images.len() / IMAGE_PIXELS
     );
     Ok(())
 }
+
+/// The files of an `export --out` folder, and the marker that says cdcgan wrote them.
+const EXPORT_FILES: [&str; 3] = ["images-idx3-ubyte", "labels-idx1-ubyte", "classes.txt"];
+const EXPORT_MARKER: &str = "export.json";
 
 pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.onnx {
@@ -217,20 +226,46 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         "--count must be in 1..=1000000 (got {})",
         args.count
     );
+    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES)?;
     let sampler = args.noise.apply(args.source.load()?)?;
+    let classes = sampler.num_classes();
+    if args.count < classes {
+        tracing::warn!(
+            "--count {} is below the {classes} classes: classes {}..={} get no samples",
+            args.count,
+            args.count,
+            classes - 1
+        );
+    }
     let started = std::time::Instant::now();
     let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
     let seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(out)
         .with_context(|| format!("--out {}: cannot create", out.display()))?;
-    write_idx(
-        &out.join("images-idx3-ubyte"),
+    // One export at a time into a folder: a second waits, then replaces the whole set.
+    let lock = std::fs::File::create(out.join(".export.lock"))
+        .and_then(|file| file.lock().map(|()| file))
+        .with_context(|| format!("--out {}: cannot lock the folder", out.display()))?;
+    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES)?;
+    let marker = serde_json::json!({
+        "cdcgan_version": env!("CARGO_PKG_VERSION"),
+        "count": args.count,
+        "seed": args.seed,
+        "noise_scale": sampler.noise_scale(),
+    });
+    crate::store::write_atomic(&out.join(EXPORT_MARKER), marker.to_string().as_bytes())?;
+    let write = |name: &str, dims: &[usize], data: &[u8]| {
+        crate::store::write_atomic(&out.join(name), &encode(dims, data)?)
+    };
+    write(
+        EXPORT_FILES[0],
         &[args.count, IMAGE_SIDE, IMAGE_SIDE],
         &images,
     )?;
-    write_idx(&out.join("labels-idx1-ubyte"), &[args.count], &labels)?;
-    let classes = sampler.class_names().join("\n") + "\n";
-    crate::store::write_atomic(&out.join("classes.txt"), classes.as_bytes())?;
+    write(EXPORT_FILES[1], &[args.count], &labels)?;
+    let names = sampler.class_names().join("\n") + "\n";
+    crate::store::write_atomic(&out.join(EXPORT_FILES[2]), names.as_bytes())?;
+    drop(lock);
     eprintln!(
         "wrote {} labelled samples to {} ({:.0} images/s)",
         args.count,
@@ -242,6 +277,7 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
 
 /// `export --onnx`: the generator (the EMA one when the run has one) as ONNX.
 fn export_onnx(source: &Source, path: &Path) -> anyhow::Result<()> {
+    output::check(path, "--onnx", Kind::Onnx)?;
     let file = source.file()?;
     let sampler = Sampler::load(&file)?;
     let (_, meta) = crate::store::load(&file)?;
@@ -266,14 +302,21 @@ fn export_onnx(source: &Source, path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
-    use crate::sample::animation::{Morph, morph_images, write_morph};
+    use crate::sample::animation::{Morph, default_morph, morph_images, write_morph};
+    output::check(&args.out, "--out", Kind::image(&args.out))?;
     let sampler = args.noise.apply(args.source.load()?)?;
+    let (from, to) = default_morph(sampler.num_classes());
+    let class = |given: &Option<String>, default: u8, flag: &str| match given {
+        Some(name) => sampler.resolve_class(name, flag),
+        None => Ok(default),
+    };
+    let (from, to) = (
+        class(&args.from, from, "--from")?,
+        class(&args.to, to, "--to")?,
+    );
     let morph = match args.latent {
-        true => Morph::Latent { class: args.from },
-        false => Morph::Class {
-            from: args.from,
-            to: args.to,
-        },
+        true => Morph::Latent { class: from },
+        false => Morph::Class { from, to },
     };
     let images = morph_images(&sampler, morph, args.steps, args.seed)?;
     write_morph(&args.out, &images)?;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::Args;
@@ -68,19 +69,7 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
         (None, None) => RunDir::timestamped(Path::new("runs"))?,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without a checkpoint");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to abort)"
-            );
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    install_interrupt_handler(stop.clone())?;
     tracing::info!(
         run = %run.root.display(),
         dataset = config.dataset.name(),
@@ -109,11 +98,14 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     };
     let p = summary.progress;
     match summary.ending {
-        Ending::Interrupted => eprintln!(
-            "interrupted at step {}; checkpoint written. Resume with: cdcgan train --resume {}",
-            p.step,
-            run.root.display()
-        ),
+        Ending::Interrupted => {
+            eprintln!(
+                "interrupted at step {}; checkpoint written. Resume with: cdcgan train --resume {}",
+                p.step,
+                run.root.display()
+            );
+            return Err(super::Interrupted.into());
+        }
         Ending::MaxSteps | Ending::TimeBudget | Ending::Finished => eprintln!(
             "trained to step {} (epoch {} of {}), {:.1} samples/s, {:.0} s in all; run: {}",
             p.step,
@@ -125,4 +117,29 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM sets `stop`: training finishes its step and writes a
+/// checkpoint. A second signal a second or more later exits at once. One
+/// sooner is the same request: `timeout`, `docker stop`, systemd and a
+/// shell's job control signal the process and then its group, so one
+/// request arrives twice within milliseconds.
+fn install_interrupt_handler(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let mut first: Option<Instant> = None;
+    ctrlc::set_handler(move || match first {
+        None => {
+            first = Some(Instant::now());
+            stop.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\ninterrupt: finishing this step and writing a checkpoint \
+                 (interrupt again, a second or more from now, to exit without one)"
+            );
+        }
+        Some(at) if at.elapsed() < Duration::from_secs(1) => {}
+        Some(_) => {
+            eprintln!("\nsecond interrupt: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-use super::idx::read_idx;
+use super::idx::read_idx_at_most;
 use crate::arch::IMAGE_SIDE;
 
 /// A data set with the MNIST file layout (four IDX files, 28x28 grey images).
@@ -157,8 +157,19 @@ impl Dataset {
 
     /// Reads `images`/`labels` IDX files and checks that they agree.
     pub fn from_files(images: &Path, labels: &Path, num_classes: usize) -> anyhow::Result<Self> {
-        let img = read_idx(images, 3)?;
-        let lab = read_idx(labels, 1)?;
+        Self::from_files_at_most(images, labels, num_classes, u32::MAX)
+    }
+
+    /// [`Dataset::from_files`] refusing files of more than `max` samples
+    /// from their headers, before reading them.
+    pub fn from_files_at_most(
+        images: &Path,
+        labels: &Path,
+        num_classes: usize,
+        max: u32,
+    ) -> anyhow::Result<Self> {
+        let lab = read_idx_at_most(labels, 1, max)?;
+        let img = read_idx_at_most(images, 3, max)?;
         ensure!(
             img.dims[0] == lab.dims[0],
             "{} holds {} images but {} holds {} labels: the files do not belong together",

@@ -10,12 +10,10 @@ use anyhow::{Context, ensure};
 use image::imageops::FilterType;
 
 use super::Dataset;
-use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE, MAX_CLASSES};
 
 /// The smallest side an image may have (smaller ones are skipped).
 const MIN_SIDE: u32 = 8;
-/// The most classes a folder may have (labels are bytes).
-const MAX_CLASSES: usize = 256;
 
 /// Whether `dir` looks like an image folder: no IDX files, and at least
 /// one sub-folder.
@@ -27,15 +25,30 @@ pub fn is_image_folder(dir: &Path) -> bool {
 }
 
 /// The class sub-folders of `dir` (hidden ones left out), sorted by name.
+/// A class is named by its folder, so a folder name that is not UTF-8 (or
+/// holds a line break, which classes.txt cannot keep) is refused.
 fn class_dirs(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("--data {}: cannot read the folder", dir.display()))?;
-    let mut classes: Vec<(String, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .filter(|(name, _)| !name.starts_with('.'))
-        .collect();
+    let mut classes = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()) {
+        let Ok(name) = entry.file_name().into_string() else {
+            anyhow::bail!(
+                "--data {}: the class folder {:?} has a name that is not UTF-8; rename it \
+                 (class names are kept as text)",
+                dir.display(),
+                entry.file_name()
+            );
+        };
+        ensure!(
+            !name.contains(['\n', '\r']),
+            "--data {}: the class folder {name:?} has a line break in its name; rename it",
+            dir.display()
+        );
+        if !name.starts_with('.') {
+            classes.push((name, entry.path()));
+        }
+    }
     classes.sort();
     Ok(classes)
 }
@@ -102,7 +115,14 @@ impl Scan {
 
 /// Decodes every image of the folder `dir`.
 pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
-    let classes = class_names(dir)?;
+    scan_classes(dir, &class_names(dir)?)
+}
+
+/// Decodes every image of the sub-folders `classes` of `dir`, the class
+/// list read once before (a run's config.json keeps it): a folder renamed
+/// since is an error, never another class's images under this label.
+pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
+    let classes = classes.to_vec();
     let mut data = Dataset {
         images: Vec::new(),
         labels: Vec::new(),
@@ -113,13 +133,23 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
     let (mut counts, mut skipped) = (vec![0; classes.len()], Vec::new());
     let mut per_class: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
     for (label, class) in classes.iter().enumerate() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(class))
-            .with_context(|| format!("{}: cannot read", dir.join(class).display()))?
+        let folder = dir.join(class);
+        ensure!(
+            std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()),
+            "--data {}: the class folder {class:?} is gone (renamed or removed while the run \
+             started); start again",
+            dir.display()
+        );
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .with_context(|| format!("{}: cannot read", folder.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
             .collect();
         files.sort();
         for file in files {
+            if let Some(why) = not_an_image_file(&file) {
+                skipped.push((file, why.to_string()));
+                continue;
+            }
             match decode(&file) {
                 Ok(pixels) => {
                     per_class[label].push(pixels);
@@ -153,6 +183,26 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
     })
 }
 
+/// Why the entry `file` of a class folder is not read as an image, if it is not.
+fn not_an_image_file(file: &Path) -> Option<&'static str> {
+    let hidden = file
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let meta = std::fs::metadata(file);
+    match meta {
+        _ if hidden => Some("hidden (its name starts with a dot)"),
+        Err(_) if file.is_symlink() => Some("a broken link"),
+        Err(_) => Some("cannot be read"),
+        Ok(m) if m.is_dir() => Some("a folder (classes are not nested: one level of sub-folders)"),
+        Ok(m) if !m.is_file() => Some("not a regular file (a FIFO, device or socket)"),
+        Ok(_) => None,
+    }
+}
+
+/// The most pixels a decoded image may have (8192 x 8192): bounds the
+/// memory and time a huge image costs before it is decoded.
+const MAX_DECODED_SIDE: u32 = 8192;
+
 /// One image as 28x28 grey pixels, or why it cannot be used.
 fn decode(file: &Path) -> Result<Vec<u8>, String> {
     let extension = file
@@ -162,7 +212,15 @@ fn decode(file: &Path) -> Result<Vec<u8>, String> {
     if !["png", "jpg", "jpeg"].contains(&extension.as_str()) {
         return Err("not a PNG or JPEG file".into());
     }
-    let image = image::open(file).map_err(|e| format!("unreadable ({e})"))?;
+    // The format by the bytes, not the name: a PNG named .jpg decodes.
+    let mut reader = image::ImageReader::open(file)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| format!("unreadable ({e})"))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODED_SIDE);
+    limits.max_image_height = Some(MAX_DECODED_SIDE);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| format!("unreadable ({e})"))?;
     let (w, h) = (image.width(), image.height());
     if w.min(h) < MIN_SIDE {
         return Err(format!(

@@ -8,7 +8,7 @@
 //! data than the file holds is rejected without allocating the claimed size.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -55,6 +55,16 @@ pub enum IdxError {
         expected: usize,
         /// Dimensions in the header (the magic's fourth byte).
         found: usize,
+    },
+    /// More items (images or labels) than the caller takes.
+    #[error("{path}: holds {found} items, more than the {max} this command takes; use a subset")]
+    TooMany {
+        /// The file.
+        path: PathBuf,
+        /// The items its header declares.
+        found: u32,
+        /// The most taken.
+        max: u32,
     },
     /// The header claims a payload above [`MAX_PAYLOAD_BYTES`].
     #[error("{path}: header dimensions {dims:?} claim {claimed} bytes, above the {max} byte limit")]
@@ -108,6 +118,12 @@ pub struct IdxArray {
 /// Reads an IDX file of unsigned bytes with exactly `rank` dimensions
 /// (1 for labels, 3 for images), gzip or raw.
 pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray, IdxError> {
+    read_idx_at_most(path, rank, u32::MAX)
+}
+
+/// [`read_idx`] refusing, from the header and before the data is read or
+/// decompressed, a file of more than `max_items` items (first dimension).
+pub fn read_idx_at_most(path: &Path, rank: usize, max_items: u32) -> Result<IdxArray, IdxError> {
     let io = |source| IdxError::Io {
         path: path.to_path_buf(),
         source,
@@ -122,11 +138,21 @@ pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray, IdxError> {
     } else {
         Box::new(prefix.chain(raw))
     };
-    decode(path, stream, rank)
+    decode_at_most(path, stream, rank, max_items)
 }
 
 /// Decodes an IDX stream; `path` is only used in error messages.
-pub fn decode(path: &Path, mut stream: impl Read, rank: usize) -> Result<IdxArray, IdxError> {
+pub fn decode(path: &Path, stream: impl Read, rank: usize) -> Result<IdxArray, IdxError> {
+    decode_at_most(path, stream, rank, u32::MAX)
+}
+
+/// [`decode`] with at most `max_items` items (first dimension).
+fn decode_at_most(
+    path: &Path,
+    mut stream: impl Read,
+    rank: usize,
+    max_items: u32,
+) -> Result<IdxArray, IdxError> {
     let path_buf = || path.to_path_buf();
     let io = |source| IdxError::Io {
         path: path_buf(),
@@ -168,6 +194,13 @@ pub fn decode(path: &Path, mut stream: impl Read, rank: usize) -> Result<IdxArra
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
+    if let Some(&found) = dims.first().filter(|&&n| n > max_items) {
+        return Err(IdxError::TooMany {
+            path: path_buf(),
+            found,
+            max: max_items,
+        });
+    }
     let claimed: u128 = dims.iter().map(|&d| d as u128).product();
     if claimed > MAX_PAYLOAD_BYTES as u128 {
         return Err(IdxError::TooLarge {
@@ -208,17 +241,9 @@ pub fn decode(path: &Path, mut stream: impl Read, rank: usize) -> Result<IdxArra
     })
 }
 
-/// Writes a raw (uncompressed) IDX file of unsigned bytes.
+/// Writes a raw (uncompressed) IDX file of unsigned bytes, atomically.
 pub fn write_idx(path: &Path, dims: &[usize], data: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let mut bytes = encode(dims, data)?;
-    let mut file =
-        File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
-    file.write_all(&bytes)
-        .and_then(|_| file.sync_all())
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    bytes.clear();
-    Ok(())
+    crate::store::write_atomic(path, &encode(dims, data)?)
 }
 
 /// Encodes an IDX array of unsigned bytes.
@@ -257,6 +282,7 @@ fn read_up_to(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
 mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
 
     fn tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

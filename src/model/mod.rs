@@ -13,8 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorOutput};
 pub use generator::{Generator, GeneratorConfig};
 
-/// The most classes a model may have.
-pub const MAX_CLASSES: usize = 1000;
+pub use crate::arch::MAX_CLASSES;
 /// The most channels a network's widest layer may have.
 pub const MAX_CHANNELS: usize = 4096;
 

@@ -148,6 +148,16 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| wa * x + wb * y).collect()
 }
 
+/// The classes a morph goes from and to when none are given: 3 to 8 (two
+/// digits that share strokes), or the first to the last class where there
+/// are fewer than nine.
+pub fn default_morph(classes: usize) -> (u8, u8) {
+    match classes {
+        9.. => (3, 8),
+        _ => (0, classes.saturating_sub(1) as u8),
+    }
+}
+
 /// What a morph varies.
 #[derive(Debug, Clone, Copy)]
 pub enum Morph {

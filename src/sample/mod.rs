@@ -110,22 +110,9 @@ impl Sampler {
         &self.class_names
     }
 
-    /// The label of `class`: a class name, or an index below the number of
-    /// classes; `flag` names where it came from in the error.
+    /// The label of `class`: see [`resolve_class`].
     pub fn resolve_class(&self, class: &str, flag: &str) -> anyhow::Result<u8> {
-        if let Some(at) = self.class_names.iter().position(|n| n == class) {
-            return Ok(at as u8);
-        }
-        let (names, last) = (self.class_names.join(", "), self.num_classes() - 1);
-        match class.trim().parse::<usize>() {
-            Ok(i) if i <= last => Ok(i as u8),
-            Ok(_) => anyhow::bail!(
-                "{flag} {class} is out of range: give a class 0..={last} or a name ({names})"
-            ),
-            Err(_) => anyhow::bail!(
-                "{flag} {class:?}: not a class; give a name ({names}) or an index 0..={last}"
-            ),
-        }
+        resolve_class(&self.class_names, class, flag)
     }
 
     /// The generator in evaluation mode.
@@ -223,7 +210,17 @@ impl Sampler {
             .chunks(BATCH * latent)
             .zip(conditions.chunks(BATCH * classes))
         {
-            out.extend(image::to_u8(&self.forward(zs, ys)));
+            let pixels = self.forward(zs, ys);
+            // tanh cannot make NaN from finite inputs; finite weights can still
+            // overflow before it (a bias of 3e38, a negative running variance).
+            let bad = pixels.iter().filter(|v| !v.is_finite()).count();
+            ensure!(
+                bad == 0,
+                "the generator made {bad} non-finite pixels (NaN or inf): its weights are \
+                 finite but unusable (a huge bias, or a negative batch-norm variance?); \
+                 the file is damaged, or the run diverged"
+            );
+            out.extend(image::to_u8(&pixels));
         }
         Ok(out)
     }
@@ -294,11 +291,59 @@ impl Sampler {
     }
 }
 
-/// Parses a digit string such as "2026" into labels, rejecting anything else.
+/// Whether some class is named by a number other than its index (an image
+/// folder with classes `3`, `5`, `8`): there a number is a name, never an
+/// index, or `0` and `3` would both mean the class named 3.
+fn numbers_are_names(names: &[String]) -> bool {
+    names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| n.parse::<u64>().is_ok() && *n != i.to_string())
+}
+
+/// The label of `class` among the classes `names`: a name, or an index
+/// written plainly (`2`, not `02`, `+2` or ` 2`) below the number of
+/// classes where no class is named by another number; `flag` names where
+/// it came from in the error.
+pub fn resolve_class(names: &[String], class: &str, flag: &str) -> anyhow::Result<u8> {
+    if let Some(at) = names.iter().position(|n| n == class) {
+        return Ok(at as u8);
+    }
+    let (list, last) = (names.join(", "), names.len().saturating_sub(1));
+    ensure!(
+        !numbers_are_names(names),
+        "{flag} {class:?}: not a class; the classes are {list} (numbers name classes here, \
+         they are not indices)"
+    );
+    let plain = !class.is_empty()
+        && class.bytes().all(|b| b.is_ascii_digit())
+        && (class == "0" || !class.starts_with('0'));
+    match class.parse::<usize>() {
+        Ok(i) if plain && i <= last => Ok(i as u8),
+        Ok(_) if plain => {
+            anyhow::bail!(
+                "{flag} {class} is out of range: give a class 0..={last} or a name ({list})"
+            )
+        }
+        _ => anyhow::bail!(
+            "{flag} {class:?}: not a class; give a name ({list}) or an index 0..={last}"
+        ),
+    }
+}
+
+/// The class indices `0`..`n-1` as names (what a generator without class
+/// names has).
+pub fn index_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
+}
+
+/// Parses a digit string such as "2026" into labels, rejecting anything
+/// else. Where the classes (`names`) are single digits, each character is a
+/// class name (classes `3`, `5`, `8`: "358"); else it is a class index.
 /// `what` names the input in the messages (`--digits`, `text`).
 pub fn parse_digits(
     text: &str,
-    num_classes: usize,
+    names: &[String],
     max_len: usize,
     what: &str,
 ) -> anyhow::Result<Vec<u8>> {
@@ -311,14 +356,29 @@ pub fn parse_digits(
         len <= max_len,
         "{what} has {len} characters; at most {max_len}"
     );
+    let by_name = names
+        .iter()
+        .all(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_digit());
+    ensure!(
+        by_name || !numbers_are_names(names),
+        "{what}: the classes are named by numbers ({}) that digits cannot spell; \
+         ask for one class by name instead",
+        names.join(", ")
+    );
+    let alphabet: Vec<char> = match by_name {
+        true => names.iter().filter_map(|n| n.chars().next()).collect(),
+        false => (0..names.len().min(10))
+            .map(|d| char::from(b'0' + d as u8))
+            .collect(),
+    };
     text.chars()
         .enumerate()
-        .map(|(i, c)| match c.to_digit(10) {
-            Some(d) if (d as usize) < num_classes => Ok(d as u8),
-            _ => anyhow::bail!(
-                "{what} {text:?}: character {c:?} at position {} is not a digit 0-{}",
+        .map(|(i, c)| match alphabet.iter().position(|&a| a == c) {
+            Some(label) => Ok(label as u8),
+            None => anyhow::bail!(
+                "{what} {text:?}: character {c:?} at position {} is not a digit of a class ({})",
                 i + 1,
-                num_classes - 1
+                alphabet.iter().collect::<String>()
             ),
         })
         .collect()
@@ -330,17 +390,52 @@ mod tests {
 
     #[test]
     fn digit_strings_are_validated() {
-        assert_eq!(parse_digits("2026", 10, 8, "x").unwrap(), vec![2, 0, 2, 6]);
-        let err = parse_digits("12a", 10, 8, "--digits")
+        assert_eq!(
+            parse_digits("2026", &index_names(10), 8, "x").unwrap(),
+            vec![2, 0, 2, 6]
+        );
+        let err = parse_digits("12a", &index_names(10), 8, "--digits")
             .unwrap_err()
             .to_string();
         assert!(err.contains("'a'") && err.contains("position 3"), "{err}");
         assert!(err.starts_with("--digits"), "{err}");
-        assert!(parse_digits("", 10, 8, "x").is_err());
-        let err = parse_digits("123456789", 10, 8, "text")
+        assert!(parse_digits("", &index_names(10), 8, "x").is_err());
+        let err = parse_digits("123456789", &index_names(10), 8, "text")
             .unwrap_err()
             .to_string();
         assert!(err.contains("at most 8"), "{err}");
+    }
+
+    #[test]
+    fn numbers_that_name_classes_are_never_indices() {
+        let names: Vec<String> = ["3", "5", "8"].map(String::from).to_vec();
+        assert_eq!(resolve_class(&names, "3", "--label").unwrap(), 0);
+        assert_eq!(resolve_class(&names, "8", "--label").unwrap(), 2);
+        for other in ["0", "1", "03", "+3", " 3"] {
+            let err = resolve_class(&names, other, "--label")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("not a class; the classes are 3, 5, 8"),
+                "{other}: {err}"
+            );
+        }
+        assert_eq!(
+            parse_digits("358", &names, 8, "--digits").unwrap(),
+            vec![0, 1, 2]
+        );
+        assert!(parse_digits("012", &names, 8, "--digits").is_err());
+        let animals: Vec<String> = ["cat", "dog"].map(String::from).to_vec();
+        assert_eq!(resolve_class(&animals, "1", "--label").unwrap(), 1);
+        for unplain in ["01", "+1", " 1", "1 "] {
+            assert!(
+                resolve_class(&animals, unplain, "--label").is_err(),
+                "{unplain}"
+            );
+        }
+        assert_eq!(resolve_class(&index_names(10), "7", "--from").unwrap(), 7);
+        let wide: Vec<String> = ["10", "20"].map(String::from).to_vec();
+        assert!(parse_digits("01", &wide, 8, "--digits").is_err());
     }
 
     #[test]

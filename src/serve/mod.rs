@@ -50,7 +50,7 @@ pub use params::{ApiError, MAX_DIGITS, MAX_STEPS};
 use crate::arch::IMAGE_SIDE;
 use crate::run::RunDir;
 use crate::sample::Sampler;
-use crate::sample::animation::{Morph, morph_gif, morph_images};
+use crate::sample::animation::{Morph, default_morph, morph_gif, morph_images};
 use crate::sample::image::grid_png;
 
 /// The page, compiled in: no build step, no files beside the binary.
@@ -270,7 +270,7 @@ fn image(content_type: &'static str, bytes: Vec<u8>) -> Response {
 async fn digits(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let p = Params::new(&q);
-    let labels = p.digits(app.sampler.num_classes())?;
+    let labels = p.digits(app.sampler.class_names())?;
     let seed = p.seed()?;
     let what = format!("digits {} (seed {seed})", labels.len());
     let png = generate(&app, what, move |s| {
@@ -324,8 +324,9 @@ async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, A
 async fn morph(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let p = Params::new(&q);
-    let classes = app.sampler.num_classes();
-    let (from, to) = (p.class("from", 3, classes)?, p.class("to", 8, classes)?);
+    let names = app.sampler.class_names();
+    let (from, to) = default_morph(names.len());
+    let (from, to) = (p.class("from", from, names)?, p.class("to", to, names)?);
     let (steps, seed) = (p.steps()?, p.seed()?);
     let morph = match p.switch("latent")? {
         true => Morph::Latent { class: from },

@@ -62,19 +62,15 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// A class parameter such as `from` (`default` when absent).
-    pub fn class(&self, name: &str, default: u8, classes: usize) -> Result<u8, ApiError> {
+    /// A class parameter such as `from`, a name or an index among the
+    /// classes `names` as [`crate::sample::resolve_class`] reads it
+    /// (`default` when absent).
+    pub fn class(&self, name: &str, default: u8, names: &[String]) -> Result<u8, ApiError> {
         let Some(v) = self.query.get(name) else {
             return Ok(default);
         };
-        match v.trim().parse::<usize>() {
-            Ok(c) if c < classes => Ok(c as u8),
-            _ => Err(ApiError::bad_request(format!(
-                "{name}: {:?} is not a class 0..={}",
-                shorten(v),
-                classes - 1
-            ))),
-        }
+        crate::sample::resolve_class(names, &shorten(v), &format!("{name}:"))
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
     /// `steps`: frames of a morph, 2..=[`MAX_STEPS`] (default 16).
@@ -91,14 +87,14 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// `text`: the digits to write, 1..=[`MAX_DIGITS`] of them.
-    pub fn digits(&self, classes: usize) -> Result<Vec<u8>, ApiError> {
+    /// `text`: the digits to write, 1..=[`MAX_DIGITS`] of them, of the classes `names`.
+    pub fn digits(&self, names: &[String]) -> Result<Vec<u8>, ApiError> {
         let text = self.query.get("text").ok_or_else(|| {
             ApiError::bad_request("text: missing; ask for digits like ?text=2026")
         })?;
         // parse_digits checks the length before it echoes the text, so its
         // messages stay short.
-        crate::sample::parse_digits(text.trim(), classes, MAX_DIGITS, "text")
+        crate::sample::parse_digits(text.trim(), names, MAX_DIGITS, "text")
             .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
@@ -130,6 +126,10 @@ fn shorten(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn ten() -> Vec<String> {
+        crate::sample::index_names(10)
+    }
+
     fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
@@ -153,9 +153,9 @@ mod tests {
         ]);
         let p = Params::new(&q);
         assert_eq!(p.seed().unwrap(), 7);
-        assert_eq!(p.digits(10).unwrap(), vec![2, 0, 2, 6]);
-        assert_eq!(p.class("from", 0, 10).unwrap(), 3);
-        assert_eq!(p.class("to", 8, 10).unwrap(), 8);
+        assert_eq!(p.digits(&ten()).unwrap(), vec![2, 0, 2, 6]);
+        assert_eq!(p.class("from", 0, &ten()).unwrap(), 3);
+        assert_eq!(p.class("to", 8, &ten()).unwrap(), 8);
         assert_eq!(p.steps().unwrap(), 8);
         assert!(!p.switch("latent").unwrap());
     }
@@ -170,14 +170,14 @@ mod tests {
         ]);
         let p = Params::new(&q);
         assert!(message(p.seed()).starts_with("seed:"));
-        assert!(message(p.digits(10)).contains("not a digit"));
-        assert!(message(p.class("from", 0, 10)).starts_with("from:"));
+        assert!(message(p.digits(&ten())).contains("not a digit"));
+        assert!(message(p.class("from", 0, &ten())).starts_with("from:"));
         assert!(message(p.steps()).starts_with("steps:"));
         let q = query(&[("seed", "-1"), ("latent", "maybe")]);
         let p = Params::new(&q);
         assert!(message(p.seed()).starts_with("seed:"));
         assert!(message(p.switch("latent")).starts_with("latent:"));
-        assert!(message(Params::new(&query(&[])).digits(10)).contains("missing"));
+        assert!(message(Params::new(&query(&[])).digits(&ten())).contains("missing"));
     }
 
     #[test]
@@ -185,13 +185,13 @@ mod tests {
         let long = "7".repeat(10_000);
         let q = query(&[("text", &long), ("seed", &long)]);
         let p = Params::new(&q);
-        let m = message(p.digits(10));
+        let m = message(p.digits(&ten()));
         assert!(m.contains("at most 64"), "{m}");
         assert!(message(p.seed()).len() < 200);
         // A bad character late in a long (allowed) text still says where and what.
         let text = format!("{}x", "1".repeat(39));
         let q = query(&[("text", &text)]);
-        let m = message(Params::new(&q).digits(10));
+        let m = message(Params::new(&q).digits(&ten()));
         assert!(m.contains("position 40 is not a digit"), "{m}");
     }
 }

@@ -434,12 +434,12 @@ impl<'a> Trainer<'a> {
 /// The training images (--limit applied), checked against the batch size
 /// and the model's classes.
 fn training_data(config: &TrainConfig, run: &RunDir, resume: bool) -> anyhow::Result<Dataset> {
-    let classes = config.classes().len();
-    let mut data = match config.dataset == DatasetKind::Folder && resume {
+    let mut data = match (config.dataset, resume) {
         // An image-folder run decodes its folder once; a resume reads the cache.
-        true => Dataset::from_files(&run.cached_images(), &run.cached_labels(), classes)
-            .context("the run's decoded images (data/): resume cannot read them")?,
-        false => Dataset::load(config.dataset, config.data_dir.as_deref(), Split::Train)?,
+        (DatasetKind::Folder, true) => cached_folder(config, run)?,
+        // The classes config.json names, not a second listing of the folder.
+        (DatasetKind::Folder, false) => decode_folder(config)?,
+        (kind, _) => Dataset::load(kind, config.data_dir.as_deref(), Split::Train)?,
     };
     if let Some(limit) = config.limit {
         data.truncate(limit);
@@ -457,6 +457,49 @@ fn training_data(config: &TrainConfig, run: &RunDir, resume: bool) -> anyhow::Re
         config.model.generator.num_classes,
         data.num_classes
     );
+    Ok(data)
+}
+
+/// Decodes an image-folder run's folder, by the class names in its config.
+fn decode_folder(config: &TrainConfig) -> anyhow::Result<Dataset> {
+    let Some(dir) = config.data_dir.as_deref() else {
+        bail!("an image-folder run needs --data DIR");
+    };
+    let scan = crate::data::folder::scan_classes(dir, &config.classes())?;
+    tracing::info!("--data {}: {}", dir.display(), scan.report());
+    Ok(scan.data)
+}
+
+/// An image-folder run's decoded images, read back from data/ on resume
+/// and checked against the run (28x28, its classes); a cache that is gone
+/// is decoded from the folder again.
+fn cached_folder(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> {
+    let (images, labels) = (run.cached_images(), run.cached_labels());
+    if !images.exists() && !labels.exists() {
+        tracing::warn!(
+            "{}: no decoded images; decoding the folder again",
+            images.display()
+        );
+        let data = decode_folder(config)?;
+        cache_folder(run, &data, &config.classes())?;
+        return Ok(data);
+    }
+    let damaged = |why: String| {
+        anyhow::anyhow!(
+            "{}: {why}; the run's decoded images are damaged: remove {} and resume again \
+             to decode the folder anew",
+            images.display(),
+            images.parent().unwrap_or(run.root.as_path()).display()
+        )
+    };
+    let data = Dataset::from_files(&images, &labels, config.classes().len())
+        .map_err(|e| damaged(format!("{e:#}")))?;
+    if (data.height, data.width) != (IMAGE_SIDE, IMAGE_SIDE) {
+        return Err(damaged(format!(
+            "its images are {}x{}, not {IMAGE_SIDE}x{IMAGE_SIDE}",
+            data.height, data.width
+        )));
+    }
     Ok(data)
 }
 
