@@ -181,7 +181,7 @@ fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
             "--limit",
             "200",
             "--out",
-            &at("c.st"),
+            &at("c.safetensors"),
         ],
         vec![
             "bench",

@@ -15,13 +15,12 @@ use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE, MAX_CLASSES};
 /// The smallest side an image may have (smaller ones are skipped).
 const MIN_SIDE: u32 = 8;
 
-/// Whether `dir` looks like an image folder: no IDX files, and at least
-/// one sub-folder.
+/// Whether `dir` is taken for an image folder: a folder without IDX
+/// training files (then [`class_names`] says what a folder without class
+/// sub-folders lacks, rather than the IDX files it never meant to hold).
 pub fn is_image_folder(dir: &Path) -> bool {
     let idx = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"];
-    dir.is_dir()
-        && !idx.iter().any(|f| dir.join(f).is_file())
-        && class_dirs(dir).is_ok_and(|d| !d.is_empty())
+    dir.is_dir() && !idx.iter().any(|f| dir.join(f).is_file())
 }
 
 /// The class sub-folders of `dir` (hidden ones left out), sorted by name.

@@ -1,11 +1,15 @@
 //! The accept loop: each connection is served by hyper with a header-read
 //! timeout (which also closes a kept-alive connection that stays idle that
-//! long), at most a fixed number of connections are open at once (the excess
+//! long) and the same timeout on each write (a client that stops reading
+//! loses the connection), at most a fixed number of connections are open at once (the excess
 //! gets a quick JSON 503 and is closed), and requests whose target or
 //! headers are too large get a JSON 414 or 431. Ctrl-C stops accepting and
 //! lets the open requests finish.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -16,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -118,6 +122,7 @@ async fn serve_connection(
     header_timeout: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let stream = WriteDeadline::new(stream, header_timeout);
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -129,6 +134,80 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// A stream whose writes fail (`TimedOut`) once one has made no progress
+/// for `timeout`: a client that sends requests and never reads the answers
+/// loses its connection, and its slot, instead of holding it for as long
+/// as it likes.
+struct WriteDeadline {
+    inner: TcpStream,
+    timeout: Duration,
+    /// Set while a write (or flush) waits for the client to read.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(inner: TcpStream, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// `progress` polled once; while it is pending, the deadline runs.
+    fn deadline<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        progress: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if progress.is_ready() {
+            self.stalled = None;
+            return progress;
+        }
+        let timeout = self.timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took no bytes of the answer within the timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let progress = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.deadline(cx, progress)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let progress = Pin::new(&mut self.inner).poll_flush(cx);
+        self.deadline(cx, progress)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

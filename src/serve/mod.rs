@@ -72,7 +72,8 @@ pub struct ServeOptions {
     #[arg(long, default_value_t = 2)]
     pub max_concurrent: usize,
     /// Seconds a client has to send a request's headers (on a new or an idle
-    /// kept-alive connection) before it is closed.
+    /// kept-alive connection), or to take any bytes of an answer, before its
+    /// connection is closed.
     #[arg(long, default_value_t = 10)]
     pub header_timeout: u64,
     /// Connections open at once; more get 503 [default: half the open-file limit, at most 1024].
