@@ -61,18 +61,19 @@ fn train_resume_generate_export() {
     );
     let said = ok(&["train", "--resume", run_s, "--max-steps", "6", "--quiet"]);
     assert!(said.contains("trained to step 6"), "{said}");
-    // A time budget already spent: stops at once, at the next step boundary.
-    let said = ok(&[
-        "train",
-        "--resume",
-        run_s,
-        "--max-steps",
-        "9",
-        "--max-minutes",
-        "0.00001",
-        "--quiet",
-    ]);
-    assert!(said.contains("trained to step 6"), "{said}");
+    // A length the run has already reached trains nothing: refused, and
+    // config.json keeps the run's own length.
+    let config = std::fs::read(run.join("config.json")).unwrap();
+    for past in [
+        &["--max-steps", "9", "--max-minutes", "0.00001"][..],
+        &["--max-steps", "4"][..],
+    ] {
+        fails(
+            &[&["train", "--resume", run_s, "--quiet"][..], past].concat(),
+            "nothing to train",
+        );
+    }
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let steps: Vec<&str> = metrics
         .lines()

@@ -165,6 +165,13 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             data.height,
             data.width
         );
+        let least = crate::eval::minimum::samples(args.dataset.num_classes());
+        ensure!(
+            data.len() >= least,
+            "--images {}: {} samples; scoring needs at least {least}",
+            images.display(),
+            data.len()
+        );
         let evaluator = crate::eval::Evaluator::new(
             args.dataset,
             args.data.as_deref(),
@@ -185,7 +192,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         (report, None)
     };
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(path) = save_to {
+    if let Some(path) = save_to.filter(|path| keeps_no_larger_report(path, &report)) {
         crate::store::write_atomic(&path, json.as_bytes())?;
     }
     if args.json {
@@ -194,6 +201,27 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         print!("{}", report.table());
     }
     Ok(())
+}
+
+/// Whether `report` may replace the run's eval.json at `path`: never one
+/// scored on more samples (the training's own is of 10,000; a quick
+/// `eval --count 50` is printed, not kept in its place).
+fn keeps_no_larger_report(path: &Path, report: &Report) -> bool {
+    let kept = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Report>(&text).ok())
+        .map(|old| old.generated.samples);
+    match kept {
+        Some(n) if n > report.generated.samples => {
+            tracing::info!(
+                "{} keeps its evaluation of {n} samples; this one of {} is not saved",
+                path.display(),
+                report.generated.samples
+            );
+            false
+        }
+        _ => true,
+    }
 }
 
 /// The classification accuracy score of `images`/`labels` in `report`, or

@@ -34,6 +34,12 @@ impl Source {
             }
             (None, Some(file)) => {
                 ensure!(
+                    !file.is_dir(),
+                    "--checkpoint {}: is a folder; give a generator file (e.g. \
+                     RUN/checkpoint/generator.safetensors), or the run with --run",
+                    file.display()
+                );
+                ensure!(
                     file.is_file(),
                     "--checkpoint {}: no such file",
                     file.display()
@@ -56,7 +62,7 @@ pub struct NoiseArgs {
     /// trained on (1): above 1 the digits vary more and more of them are
     /// malformed or read as another class; below 1 the reverse [default: the
     /// run's, from train's --sample-noise-scale].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub noise_scale: Option<f32>,
 }
 

@@ -133,12 +133,18 @@ pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
     let mut per_class: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
     for (label, class) in classes.iter().enumerate() {
         let folder = dir.join(class);
-        ensure!(
-            std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()),
-            "--data {}: the class folder {class:?} is gone (renamed or removed while the run \
-             started); start again",
-            dir.display()
-        );
+        // Checked before and after reading it: a folder renamed meanwhile
+        // leaves a class short, never another class's images under its name.
+        let still_there = || {
+            ensure!(
+                std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()),
+                "--data {}: the class folder {class:?} is gone (renamed or removed while the \
+                 run started); start again",
+                dir.display()
+            );
+            Ok(())
+        };
+        still_there()?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
             .with_context(|| format!("{}: cannot read", folder.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -157,6 +163,7 @@ pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
                 Err(why) => skipped.push((file, why)),
             }
         }
+        still_there()?;
         ensure!(
             counts[label] > 0,
             "--data {}: class {class:?} has no usable images (PNG or JPEG, at least {MIN_SIDE}x{MIN_SIDE})",

@@ -23,7 +23,7 @@ pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
     /// The file could not be opened or read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Io {
         /// The file.
         path: PathBuf,

@@ -9,6 +9,9 @@ use plotters::prelude::*;
 use super::Sampler;
 use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
 
+/// The largest side of a grid PNG read back ([`read_grey_png`]).
+const MAX_GRID_SIDE: u32 = 8192;
+
 /// Height of the caption band above each progress frame.
 const CAPTION: usize = 24;
 
@@ -19,6 +22,15 @@ pub fn read_grey_png(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     let mut reader = png::Decoder::new(std::io::BufReader::new(file))
         .read_info()
         .with_context(|| format!("{}: not a PNG", path.display()))?;
+    // Checked from the header, before a buffer for the pixels is made: an
+    // epoch grid is at most a few thousand pixels a side.
+    let (w, h) = (reader.info().width, reader.info().height);
+    ensure!(
+        w.max(h) <= MAX_GRID_SIDE,
+        "{}: {w}x{h} pixels, larger than any epoch grid (at most {MAX_GRID_SIDE} a side); \
+         not a grid cdcgan wrote",
+        path.display()
+    );
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut buf)

@@ -151,7 +151,7 @@ pub struct TrainFlags {
     /// The `--noise-scale` that generate, export, eval and serve (and the
     /// in-training figures) draw this run's digits with unless given one;
     /// kept in generator.safetensors [default: 1.07 varied, 1 fast and seed].
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_hyphen_values = true)]
     pub sample_noise_scale: Option<f32>,
     /// Measure sample quality every N epochs, 0 for never [default: 1].
     #[arg(long)]

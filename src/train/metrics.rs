@@ -142,7 +142,13 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<MetricsRow>> {
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let lines: Vec<&str> = text.lines().collect();
     let mut rows = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate().skip(1) {
+    // The header is the first line; a file whose header was cut off starts
+    // with a row, which is kept (it was dropped unseen).
+    let first_row = match lines.first() {
+        Some(line) if line.trim() == HEADER => 1,
+        _ => 0,
+    };
+    for (i, line) in lines.iter().enumerate().skip(first_row) {
         match MetricsRow::parse(line) {
             Some(row) => rows.push(row),
             None if i + 1 == lines.len() => {}
@@ -241,6 +247,21 @@ mod tests {
             few.to_csv()
         );
         assert_eq!(MetricsRow::parse(&few.to_csv()), Some(few));
+    }
+
+    #[test]
+    fn a_file_without_its_header_keeps_its_first_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        std::fs::write(&path, row(50).to_csv() + &row(100).to_csv()).unwrap();
+        let steps: Vec<u64> = read(&path).unwrap().iter().map(|r| r.step).collect();
+        assert_eq!(steps, [50, 100]);
+        MetricsLog::open(&path, 100).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(HEADER) && text.lines().count() == 3,
+            "{text}"
+        );
     }
 
     #[test]

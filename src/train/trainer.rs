@@ -166,6 +166,9 @@ impl<'a> Trainer<'a> {
             true => checkpoint::load(run, fresh, config)?,
             false => (fresh, Progress::default()),
         };
+        if options.resume {
+            refuse_nothing_to_train(config, &progress, run)?;
+        }
         // Only now, with the checkpoint and metrics.csv read: a refused resume
         // changes no file.
         let metrics = MetricsLog::open(&run.metrics(), progress.step)?;
@@ -429,6 +432,39 @@ impl<'a> Trainer<'a> {
         );
         Ok(())
     }
+}
+
+/// Refuses a resume whose end (--epochs, --max-steps, --max-minutes) the
+/// run has already reached: it would train nothing and still rewrite
+/// config.json with the shorter length.
+fn refuse_nothing_to_train(config: &TrainConfig, p: &Progress, run: &RunDir) -> anyhow::Result<()> {
+    let reached = if config.max_steps.is_some_and(|m| p.step >= m) {
+        Some(format!(
+            "--max-steps {}",
+            config.max_steps.unwrap_or_default()
+        ))
+    } else if p.epoch >= config.epochs {
+        Some(format!("--epochs {}", config.epochs))
+    } else if config.max_minutes.is_some_and(|m| p.wall_s >= m * 60.0) {
+        Some(format!(
+            "--max-minutes {}",
+            config.max_minutes.unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    if let Some(end) = reached {
+        bail!(
+            "{}: the run is at step {} (epoch {} of {}, {:.0} s trained), already at {end}; \
+             nothing to train: give a longer --max-steps, --epochs or --max-minutes",
+            run.root.display(),
+            p.step,
+            p.epoch,
+            config.epochs,
+            p.wall_s
+        );
+    }
+    Ok(())
 }
 
 /// The training images (--limit applied), checked against the batch size
