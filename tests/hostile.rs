@@ -427,7 +427,8 @@ fn finite_weights_with_non_finite_images_are_refused() {
     // Every bias at 3e38 overflows the next layer's sums to inf - inf = NaN
     // (one such bias, on a wider network than the tiny run's, did it in the
     // red team's file); a negative variance has no square root.
-    let edits: [(&str, fn(&mut Vec<f32>)); 2] = [
+    type Edit = fn(&mut Vec<f32>);
+    let edits: [(&str, Edit); 2] = [
         ("bn1.bias", |v| {
             v.iter_mut()
                 .enumerate()
