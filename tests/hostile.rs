@@ -761,3 +761,151 @@ fn a_class_folder_named_in_bytes_is_refused_clearly() {
     );
     assert!(!err.contains("No such file"), "{err}");
 }
+
+/// A PNG whose header claims `side` x `side` pixels and holds none of them.
+fn huge_png_header(side: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]); // 8-bit grey
+    let mut crc = flate2::Crc::new();
+    crc.update(&ihdr);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(ihdr);
+    png.extend(crc.sum().to_be_bytes());
+    png
+}
+
+/// The smaller findings (M): each now gets one clear answer.
+#[test]
+fn smaller_findings_each_get_a_clear_answer() {
+    let run = tiny_run();
+    let r = path(run);
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    // A value, refused by its range, not an unknown flag.
+    let png = at("x.png");
+    refused(
+        &[
+            "generate",
+            "--run",
+            r,
+            "--grid",
+            "--noise-scale",
+            "-inf",
+            "--out",
+            path(&png),
+        ],
+        &["--noise-scale"],
+    );
+    refused(
+        &["generate", "--checkpoint", r, "--grid", "--out", path(&png)],
+        &["is a folder"],
+    );
+    // An empty IDX set is refused before the evaluator loads, naming --images.
+    std::fs::write(at("i0"), [0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]).unwrap();
+    std::fs::write(at("l0"), [0, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    refused(
+        &[
+            "eval",
+            "--images",
+            path(&at("i0")),
+            "--labels",
+            path(&at("l0")),
+        ],
+        &["--images", "0 samples; scoring needs at least 20"],
+    );
+    // A flat folder: the folder message, not MNIST's IDX files.
+    let flat = at("flat");
+    std::fs::create_dir(&flat).unwrap();
+    cdcgan::sample::image::write_png(&flat.join("a.png"), 28, 28, &[0; 784]).unwrap();
+    refused(
+        &[
+            "train",
+            "--data",
+            path(&flat),
+            "--out",
+            path(&at("r1")),
+            "--max-steps",
+            "1",
+        ],
+        &["no class sub-folders"],
+    );
+    // Odd entries in class folders are skipped and named; a PNG named .jpg is read.
+    let img = at("img");
+    write_class(&img, "a", 10, 0);
+    write_class(&img, "b", 9, 255);
+    std::fs::rename(img.join("b/000.png"), img.join("b/disguised.jpg")).unwrap();
+    std::fs::copy(img.join("a/001.png"), img.join("a/.hidden.png")).unwrap();
+    std::fs::create_dir(img.join("a/nested")).unwrap();
+    std::os::unix::fs::symlink("gone.png", img.join("a/broken.png")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(img.join("a/pipe.png"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(img.join("a/huge.png"), huge_png_header(22_000)).unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args([
+            "train",
+            "--data",
+            path(&img),
+            "--out",
+            path(&at("r2")),
+            "--batch-size",
+            "9",
+        ])
+        .args(["--max-steps", "1", "--eval-every", "0", "--quiet"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(log.contains("b: 9"), "the disguised PNG is read: {log}");
+    for (name, why) in [
+        (".hidden.png", "hidden"),
+        ("nested", "a folder"),
+        ("broken.png", "a broken link"),
+        ("pipe.png", "not a regular file"),
+        ("huge.png", "unreadable"),
+    ] {
+        assert!(
+            log.lines().any(|l| l.contains(name) && l.contains(why)),
+            "{name} is named as skipped ({why}):\n{log}"
+        );
+    }
+    // The classifier's default output is ./models/, never the shipped evaluator.
+    let out = Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args(["classifier", "train", "--epochs", "1", "--limit", "100"])
+        .args(["--data", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(at("models/mnist-classifier.safetensors").is_file());
+    // serve --addr takes a host name.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args(["serve", "--run", r, "--addr", "localhost:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("http://"), "serves on localhost: {line:?}");
+}
