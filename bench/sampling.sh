@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The noise dial on trained runs: `cdcgan eval` (10,000 digits) of each run at each
-# --noise-scale, into one CSV and a table (README, "The noise dial").
+# --noise-scale, into one CSV and a table (docs/experiments/2026-12-01-noise-dial.md).
 #
 #   bench/sampling.sh RUN... [> table]
 #

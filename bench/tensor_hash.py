@@ -2,7 +2,7 @@
 """Hashes the tensors of safetensors files, not their bytes (the header's key
 order may vary between writers): one sha256 over every tensor's name, dtype,
 shape and data, in name order. Usage: bench/tensor_hash.py FILE [FILE ...]
-Used to show that a refactor leaves training bit-identical (README, Reproducibility)."""
+Used to show that a refactor leaves training bit-identical (CONTRIBUTING.md, "Behaviour-preserving changes")."""
 import hashlib
 import json
 import struct

@@ -1,7 +1,8 @@
 //! Named starting points for `train --recipe`: a recipe fills in every setting
 //! the command line leaves out, so `--recipe seed` reproduces the original
 //! TensorFlow cDCGAN post and the default is the combination measured to learn
-//! the most in a short wall-time budget (README, "Recipes at equal wall time").
+//! the most in a short wall-time budget
+//! (docs/experiments/2026-12-03-every-recipe-intel-xeon.md).
 
 use super::TrainConfig;
 use crate::optim::AdamConfig;
@@ -11,17 +12,18 @@ use crate::optim::AdamConfig;
 pub enum Recipe {
     /// Quarter-width networks (G 64, D 32 channels), batch 25, Adam 4e-4 for both
     /// networks, minibatch standard deviation in D, and an exponential moving
-    /// average of G's weights (0.99): the sharpest digits soonest (README,
-    /// "Recipes at equal wall time": the best of the recipes at 2 and 5
-    /// minutes; at 10 minutes accuracy ~0.995, Frechet ~0.65, recall ~0.70).
+    /// average of G's weights (0.99): the sharpest digits soonest (the best of
+    /// the recipes at 2 and 5 minutes; at 10 minutes accuracy ~0.995, Frechet
+    /// ~0.65, recall ~0.70: docs/experiments/2026-11-30-recipes-native-step.md).
     Fast,
     /// The fast recipe with D's convolutions spectrally normalised and D
     /// without its batch norm, class-conditional batch norm in G, a longer
     /// average of G (0.9995), 30 epochs, and digits drawn from noise 1.07x
     /// the training noise's: the most varied digits that are still right,
-    /// and the best training data for a classifier, at 10 minutes (README:
-    /// recall ~0.77-0.80 at accuracy ~0.99 and Frechet ~0.41-0.46, classification
-    /// accuracy score ~0.98), for a slower start than fast's.
+    /// and the best training data for a classifier, at 10 minutes (recall
+    /// ~0.77-0.80 at accuracy ~0.99 and Frechet ~0.41-0.46, classification
+    /// accuracy score ~0.98: docs/experiments/2026-12-02-default-varied-zen5.md),
+    /// for a slower start than fast's.
     #[default]
     Varied,
     /// The original post exactly: G 256 / D 128 channels, BCE, Adam 2e-4 for both
