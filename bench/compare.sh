@@ -2,12 +2,15 @@
 # Side-by-side throughput: cdcgan's bench and the PyTorch peer, alternating
 # A B A B on the same threads, then the ratios of the medians.
 #
-#   bench/compare.sh [seed|fast] [ROUNDS=2] [THREADS=2]
+#   bench/compare.sh [varied|fast|original] [ROUNDS=2] [THREADS=2]
 #
-# seed (the default): the seed network (G 256 / D 128, batch 100, Adam 2e-4);
-# fast: the default recipe's shape (G 64 / D 32, batch 25, Adam 4e-4).
-# Other shapes: OURS="--g-channels N --d-channels N --batch-size B" and
-# PEER="--g-channels N --d-channels N --batch B --lr LR" in the environment.
+# Each side times a recipe's exact network: ours with `bench --recipe NAME`, the
+# peer with the same options. varied (the default recipe): G 64 / D 32, batch 25,
+# Adam 4e-4, class norm, D spectral norm without BN, minibatch std, EMA 0.9995;
+# fast: the same widths with D's batch norm, minibatch std and EMA 0.99;
+# original (`seed` is read too): G 256 / D 128, batch 100, Adam 2e-4.
+# Other shapes: OURS="--g-channels N --d-channels N --batch-size B" (after
+# --recipe) and PEER="--g-channels N --d-channels N --batch B --lr LR".
 # PRECISION=bf16: our products in bf16 with fp32 sums (`bench --precision`); the
 # peer stays fp32 [default: fp32].
 # ITERS: timed training iterations on each side [default: 30 for seed, 200 for
@@ -18,19 +21,24 @@
 #   python3 -m venv "$HOME/torch-venv" && "$HOME/torch-venv/bin/pip" install torch==2.15.0 numpy pillow
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shape=seed
-case "${1:-}" in seed | fast) shape="$1"; shift ;; esac
+shape=varied
+case "${1:-}" in varied | fast | original | seed) shape="$1"; shift ;; esac
+[ "$shape" = seed ] && shape=original
 rounds="${1:-2}"
 threads="${2:-2}"
-if [ "$shape" = fast ]; then
-  ours_shape="${OURS:---g-channels 64 --d-channels 32 --batch-size 25}"
-  peer_shape="${PEER:---g-channels 64 --d-channels 32 --batch 25 --lr 4e-4}"
-  iters="${ITERS:-200}"
-else
-  ours_shape="${OURS:-}"
-  peer_shape="${PEER:-}"
-  iters="${ITERS:-30}"
-fi
+case "$shape" in
+  varied)
+    peer_default="--varied"
+    iters="${ITERS:-200}" ;;
+  fast)
+    peer_default="--g-channels 64 --d-channels 32 --batch 25 --lr 4e-4 --minibatch-std --ema 0.99"
+    iters="${ITERS:-200}" ;;
+  original)
+    peer_default=""
+    iters="${ITERS:-30}" ;;
+esac
+ours_shape="--recipe $shape ${OURS:-}"
+peer_shape="${PEER:-$peer_default}"
 precision="${PRECISION:-fp32}"
 echo "shape: $shape (cdcgan: ${ours_shape:-defaults}, $precision products; peer: ${peer_shape:-defaults}), $threads threads, $iters training iterations"
 peer_dir="${PEER_DIR:-../shared/peers}"

@@ -39,7 +39,7 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release/cdcgan"
 fi
 
-# name|train flags; flags without --recipe are on top of `--recipe seed`. `default`
+# name|train flags; flags without --recipe are on top of `--recipe original` (the row `seed` is it alone). `default`
 # is whatever the default recipe is (`--recipe varied` since Dec 2026); `fast-now` is
 # `--recipe fast`, the default from Nov 2026 until then, and the `default-*` rows are
 # on top of it; `fast` is the default before minibatch std and EMA 0.99 (Nov 2026),
@@ -137,7 +137,7 @@ mkdir -p "$out/runs"
 one() {
   local name="$1" flags="$2" seed="$3" mark run
   local shared="$out/runs/$name-s$seed"
-  [[ "$flags" == *--recipe* ]] || flags="--recipe seed $flags"
+  [[ "$flags" == *--recipe* ]] || flags="--recipe original $flags"
   rm -rf "$shared" "$shared"-m* "$out/$name-s$seed"-*
   for mark in $budgets; do
     run="$shared"

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 /// burn's CUDA or wgpu backends when built with the `cuda` / `wgpu` feature.
 /// The GPU paths compile (`cargo check --features cuda`) but are untested:
 /// the development machines have no GPU.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeviceChoice {
     /// The CPU, through burn's Flex backend.
     #[default]

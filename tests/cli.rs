@@ -409,7 +409,7 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
             &tiny[..],
         ]
         .concat(),
-        "--precision bf16 sets the native step's products, which --framework-step does not run",
+        "--precision bf16 sets the native step's products, which --engine burn does not run",
     );
 }
 
@@ -491,7 +491,8 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
 }
 
 /// `cdcgan bench` prints its two figures last, for each path it can time:
-/// the native ones (the default), burn's (`--framework-step`), and the
+/// the native ones (the default), burn's (`--engine burn`, or its older
+/// name `--framework-step`), and the
 /// training fallback for an architecture the native step does not cover.
 #[test]
 fn bench_prints_throughput_for_each_step() {
@@ -514,11 +515,8 @@ fn bench_prints_throughput_for_each_step() {
     ];
     let mut cases: Vec<(&[&str], &str, &str)> = vec![
         (&[], "native step, Fp32", "native generator, Fp32"),
-        (
-            &["--framework-step"],
-            "framework step",
-            "framework generator",
-        ),
+        (&["--engine", "burn"], "burn step", "burn generator"),
+        (&["--framework-step"], "burn step", "burn generator"),
         (
             &["--aux-classifier"],
             "native step, Fp32",

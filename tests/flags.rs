@@ -118,19 +118,25 @@ const REFUSED: &[(&[&str], &str, &str)] = &[
     (
         &[
             "train",
-            "--framework-step",
+            "--engine",
+            "burn",
             "--precision",
             "bf16",
             "--max-steps",
             "1",
         ],
         "--precision",
-        "--framework-step",
+        "--engine burn",
     ),
     (
         &["bench", "--framework-step", "--precision", "bf16"],
         "--precision",
+        "--engine burn",
+    ),
+    (
+        &["bench", "--engine", "native", "--framework-step"],
         "--framework-step",
+        "--engine",
     ),
     (
         &["train", "--resume", "r", "--out", "o"],
@@ -209,4 +215,20 @@ fn each_mode_still_takes_its_own_flags() {
     missing_run(&[
         "export", "--run", r, "--count", "5", "--seed", "2", "--out", "x",
     ]);
+}
+
+/// `train --help` shows each recipe setting's default in every recipe, as
+/// the recipe table in src/train/recipe.rs has them.
+#[test]
+fn train_help_shows_the_recipe_table_s_defaults() {
+    let out = cdcgan(&["train", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (flag, text) in cdcgan::train::recipe::help_defaults() {
+        assert!(
+            help.contains(&format!("[default: {text}]")),
+            "--{flag}: no \"[default: {text}]\" in:\n{help}"
+        );
+    }
+    assert!(help.contains("original"), "{help}");
 }

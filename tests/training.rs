@@ -128,7 +128,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     let run = RunDir::new(dir.path().join("run"));
     run.create().unwrap();
     let config = TrainConfig {
-        model: cdcgan::model::GanConfig::seed_architecture(10, true),
+        model: cdcgan::model::GanConfig::original(10, true),
         ..tiny_config(3)
     };
     let device = training_device();
@@ -138,7 +138,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     // burn's step, asked for: its modules are the state a checkpoint saves.
     let mut engine =
         Engine::choose(&state, &config.model, config.precision, true, &device).unwrap();
-    assert_eq!(engine.name(), "framework");
+    assert_eq!(engine.name(), "burn");
     for step in 0..3u64 {
         let indices: Vec<usize> = (step as usize * 20..step as usize * 20 + 20).collect();
         let real = HostBatch::real(&data, &indices);
@@ -173,7 +173,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
 
     // A run of another architecture refuses this checkpoint, naming the file.
     let other = TrainConfig {
-        model: cdcgan::model::GanConfig::seed_architecture(10, false),
+        model: cdcgan::model::GanConfig::original(10, false),
         ..config
     };
     let err = format!(
@@ -254,15 +254,15 @@ fn ema_is_checkpointed_resumed_exactly_and_sampled_from() {
 /// weights within 5% of each tensor's largest value (rounding differences,
 /// which Adam's first steps amplify).
 #[test]
-fn the_native_step_follows_the_framework_step() {
+fn the_native_step_follows_burns_step() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(10);
     let runs: Vec<_> = [false, true]
         .into_iter()
-        .map(|framework_step| {
-            let run = RunDir::new(dir.path().join(format!("run-{framework_step}")));
+        .map(|burn_step| {
+            let run = RunDir::new(dir.path().join(format!("run-{burn_step}")));
             let options = train::Options {
-                framework_step,
+                burn_step,
                 ..Default::default()
             };
             train::train(&config, &run, options, &AtomicBool::new(false)).unwrap();
@@ -317,8 +317,7 @@ fn the_native_step_follows_the_framework_step() {
 
 #[test]
 fn spectral_norm_vectors_are_checkpointed_and_resume_is_exact() {
-    let mut model =
-        cdcgan::model::GanConfig::seed_architecture(10, false).with_widths(Some(16), Some(8));
+    let mut model = cdcgan::model::GanConfig::original(10, false).with_widths(Some(16), Some(8));
     model.discriminator.spectral_norm = Some(true);
     // As spectrally normalised Ds usually are: no batch norm.
     model.discriminator.batch_norm = Some(false);

@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn the_seed_network_has_the_arithmetic_counted_by_hand() {
-        let (g, d) = forward_flops(&GanConfig::seed_architecture(10, false));
+        let (g, d) = forward_flops(&GanConfig::original(10, false));
         // G: 110*49*256 + 49*256*25*128 + 196*128*25 multiply-adds.
         assert_eq!(g, 2.0 * (1_379_840 + 40_140_800 + 627_200) as f64);
         // D: 196*25*11*128 + 49*25*128*256 + 49*256.

@@ -4,16 +4,19 @@
 //! Each file holds its arguments (clap derive) and their handler.
 
 mod bench;
+mod engine;
 mod eval;
 mod sample;
 mod serve;
 mod train;
+pub mod train_flags;
+mod values;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::train::flags::TrainFlags;
 pub use eval::{ClassifierCommand, ClassifierTrainArgs, EvalArgs};
 pub use sample::{ExportArgs, GenerateArgs, GifArgs, MorphArgs, Source};
+use train_flags::TrainFlags;
 
 pub use train::TrainArgs;
 
@@ -54,9 +57,9 @@ pub enum Command {
     /// Score generated (or any labelled) digits: accuracy, Frechet distance, precision/recall.
     Eval(EvalArgs),
     /// Measure training and generation throughput (samples/s).
-    Bench(crate::bench::BenchConfig),
+    Bench(bench::BenchArgs),
     /// Serve a web page that writes digits, with a PNG/GIF/JSON API under it.
-    Serve(crate::serve::ServeOptions),
+    Serve(serve::ServeArgs),
     /// The evaluator classifier behind `eval`.
     #[command(subcommand)]
     Classifier(ClassifierCommand),
@@ -69,9 +72,23 @@ pub enum Command {
 #[error("interrupted")]
 pub struct Interrupted;
 
+/// The command line's definition, with each recipe setting's defaults in
+/// `train --help` written from the recipe table ([`crate::train::recipe`]).
+pub fn command() -> clap::Command {
+    let defaults = crate::train::recipe::help_defaults();
+    Cli::command().mut_subcommand("train", |train| {
+        defaults.into_iter().fold(train, |train, (id, text)| {
+            train.mut_arg(id, |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!("{help} [default: {text}]"))
+            })
+        })
+    })
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     crate::backend::set_threads(cli.threads)?;
     crate::backend::select_device(cli.device)?;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 
+use super::engine::EngineArgs;
+use super::train_flags::TrainFlags;
 use crate::run::RunDir;
-use crate::train::flags::TrainFlags;
 use crate::train::{self, Ending, TrainConfig};
 
 /// Arguments of `cdcgan train`.
@@ -28,10 +29,9 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Train with burn's autodiff step instead of the native CPU step
-    /// (the same iteration, slower; for comparisons).
-    #[arg(long)]
-    pub framework_step: bool,
+    /// Which step trains.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The run's config: the recipe + flags for a new run, config.json + the
@@ -58,12 +58,7 @@ fn train_config(args: &TrainArgs, fixed: &[String]) -> anyhow::Result<TrainConfi
 
 pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     let config = train_config(&args, fixed)?;
-    ensure!(
-        !(args.framework_step && config.precision != crate::native::Precision::Fp32),
-        "--precision {} sets the native step's products, which --framework-step does not run: \
-         give one or the other",
-        format!("{:?}", config.precision).to_lowercase()
-    );
+    args.engine.check_precision(config.precision)?;
     let run = match (&args.resume, &args.out) {
         (Some(dir), _) | (None, Some(dir)) => RunDir::new(dir),
         (None, None) => RunDir::timestamped(Path::new("runs"))?,
@@ -81,7 +76,7 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     let options = train::Options {
         resume: args.resume.is_some(),
         progress_bar: !args.quiet,
-        framework_step: args.framework_step,
+        burn_step: args.engine.burn(),
         ..Default::default()
     };
     let fresh_name = args.resume.is_none() && args.out.is_none();

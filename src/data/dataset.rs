@@ -10,7 +10,7 @@ use super::idx::read_idx_at_most;
 use crate::arch::IMAGE_SIDE;
 
 /// A data set with the MNIST file layout (four IDX files, 28x28 grey images).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     /// Handwritten digits (LeCun et al.); ships in this repository under `data/mnist/`.

@@ -59,7 +59,7 @@ pub struct DiscriminatorConfig {
 }
 
 /// How D is told the class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Conditioning {
     /// One constant plane per class, stacked onto the image (the seed).

@@ -27,8 +27,9 @@ pub struct GanConfig {
 }
 
 impl GanConfig {
-    /// The seed architecture for `num_classes` classes, with or without the AC-GAN head.
-    pub fn seed_architecture(num_classes: usize, aux_classifier: bool) -> Self {
+    /// The original post's architecture (G 256 / D 128 channels) for
+    /// `num_classes` classes, with or without the AC-GAN head.
+    pub fn original(num_classes: usize, aux_classifier: bool) -> Self {
         GanConfig::new(
             GeneratorConfig::new().with_num_classes(num_classes),
             DiscriminatorConfig::new()
@@ -101,7 +102,7 @@ mod tests {
     #[test]
     fn output_shapes_and_range() {
         let device = inference_device();
-        let cfg = GanConfig::seed_architecture(10, true);
+        let cfg = GanConfig::original(10, true);
         let g = cfg.generator.init(&device);
         let d = cfg.discriminator.init(&device);
         let labels: Vec<u8> = (0..4).collect();

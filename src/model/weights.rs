@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn weights_have_pytorch_names_and_dcgan_init() {
         let device = inference_device();
-        let cfg = GanConfig::seed_architecture(10, false);
+        let cfg = GanConfig::original(10, false);
         let g = cfg.generator.init_seeded(&device, 7);
         let names = export_names(&g);
         for expected in [
@@ -226,12 +226,8 @@ mod tests {
     #[test]
     fn import_rejects_other_architectures() {
         let device = inference_device();
-        let plain = GanConfig::seed_architecture(10, false)
-            .discriminator
-            .init(&device);
-        let aux = GanConfig::seed_architecture(10, true)
-            .discriminator
-            .init(&device);
+        let plain = GanConfig::original(10, false).discriminator.init(&device);
+        let aux = GanConfig::original(10, true).discriminator.init(&device);
         let err = import(plain.clone(), &export(&aux))
             .unwrap_err()
             .to_string();
@@ -241,9 +237,7 @@ mod tests {
             err.contains("aux.weight") && err.contains("missing"),
             "{err}"
         );
-        let g = GanConfig::seed_architecture(10, false)
-            .generator
-            .init(&device);
+        let g = GanConfig::original(10, false).generator.init(&device);
         let err = import(plain, &export(&g)).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
     }

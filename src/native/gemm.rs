@@ -8,17 +8,7 @@ use std::cell::Cell;
 /// The arithmetic of the large products (both networks' convolutions and
 /// G's first layer, forward and backward). Weights, optimizer state and
 /// every other pass stay fp32.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// fp32 operands and sums.

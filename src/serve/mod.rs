@@ -60,41 +60,21 @@ const PAGE: &str = include_str!("page.html");
 const QUEUE_WAIT: Duration = Duration::from_secs(20);
 
 /// What `serve` needs to start.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// The run directory whose generator answers (its EMA when it has one).
-    #[arg(long)]
     pub run: PathBuf,
-    /// Address to listen on, HOST:PORT (e.g. 127.0.0.1:8080, localhost:8080,
-    /// 0.0.0.0:80; port 0: any free port, printed at start).
-    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
+    /// Address to listen on (port 0: any free port, given to `on_ready`).
     pub addr: SocketAddr,
     /// Generations running at once; further requests wait their turn.
-    #[arg(long, default_value_t = 2)]
     pub max_concurrent: usize,
     /// Seconds a client has to send a request's headers (on a new or an idle
     /// kept-alive connection), or to take any bytes of an answer, before its
     /// connection is closed.
-    #[arg(long, default_value_t = 10)]
     pub header_timeout: u64,
-    /// Connections open at once; more get 503 [default: half the open-file limit, at most 1024].
-    #[arg(long)]
+    /// Connections open at once; more get 503 (`None`: half the open-file
+    /// limit, at most 1024).
     pub max_connections: Option<usize>,
-}
-
-/// `--addr`: an address, or a host name this machine resolves (localhost).
-fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    let hint = "give HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080";
-    match text.to_socket_addrs() {
-        Ok(mut addrs) => addrs
-            .next()
-            .ok_or_else(|| format!("{text} names no address; {hint}")),
-        Err(e) => Err(format!("{e}; {hint}")),
-    }
 }
 
 /// The state every request shares.

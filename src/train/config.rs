@@ -78,31 +78,9 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
-    /// The seed recipe on MNIST: 20 epochs, batch 100, Adam 2e-4 (0.5, 0.999).
+    /// The original recipe's config ([`super::recipe::Recipe::Original`]).
     fn default() -> Self {
-        Self {
-            dataset: DatasetKind::Mnist,
-            data_dir: None,
-            epochs: 20,
-            batch_size: 100,
-            adam: AdamConfig::default(),
-            seed: 0,
-            limit: None,
-            max_steps: None,
-            max_minutes: None,
-            checkpoint_every: None,
-            log_every: 50,
-            aux_weight: 1.0,
-            ema: None,
-            objective: Objective::default(),
-            eval_every: 1,
-            eval_samples: 2000,
-            precision: Precision::Fp32,
-            sample_noise_scale: 1.0,
-            model: GanConfig::seed_architecture(10, false),
-            class_names: None,
-            cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
-        }
+        super::recipe::Recipe::Original.config()
     }
 }
 

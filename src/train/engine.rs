@@ -38,33 +38,34 @@ pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
 /// Which step trains the networks.
 #[derive(Debug, Clone)]
 pub enum Engine {
-    /// Our own CPU kernels. They own the weights while they run: the
-    /// framework modules of the state are brought up to date by
-    /// [`Engine::sync`] before anything reads them.
+    /// Our own CPU kernels. They own the weights while they run: burn's
+    /// modules in the state are brought up to date by [`Engine::sync`]
+    /// before anything reads them.
     Native(NativeGan),
-    /// burn's autodiff step on this device.
-    Framework(Device),
+    /// burn's autodiff step on this device: the reference the native step
+    /// is checked against.
+    Burn(Device),
 }
 
 impl Engine {
-    /// The native step where it applies (on the CPU, unless `framework`),
+    /// The native step where it applies (on the CPU, unless `burn`),
     /// burn's otherwise; says once why it falls back. bf16 `precision` runs in
     /// the native step only.
     pub fn choose(
         state: &GanState,
         model: &GanConfig,
         precision: Precision,
-        framework: bool,
+        burn: bool,
         device: &Device,
     ) -> anyhow::Result<Self> {
-        let framework_why = if framework {
-            Some("the framework step was asked for")
+        let burn_why = if burn {
+            Some("--engine burn was asked for")
         } else if !on_cpu() {
             Some("the device is not the CPU")
         } else {
             unsupported(model)
         };
-        if let Some(why) = framework_why {
+        if let Some(why) = burn_why {
             if precision != Precision::Fp32 {
                 anyhow::bail!(
                     "--precision bf16 runs in the native CPU step only, and this run needs burn's \
@@ -72,12 +73,12 @@ impl Engine {
                 );
             }
             // On the CPU and not asked for: the architecture is why.
-            if !framework && on_cpu() {
+            if !burn && on_cpu() {
                 tracing::info!(
                     "training with burn's autodiff step: the native step does not cover {why}"
                 );
             }
-            return Ok(Engine::Framework(device.clone()));
+            return Ok(Engine::Burn(device.clone()));
         }
         let native = NativeGan::new(
             export(&state.generator),
@@ -88,11 +89,11 @@ impl Engine {
         Ok(Engine::Native(native))
     }
 
-    /// "native" or "framework".
+    /// "native" or "burn" (as `--engine` names them).
     pub fn name(&self) -> &'static str {
         match self {
             Engine::Native(_) => "native",
-            Engine::Framework(_) => "framework",
+            Engine::Burn(_) => "burn",
         }
     }
 
@@ -116,7 +117,7 @@ impl Engine {
                 };
                 gan.step(&mut state.adam_g, &mut state.adam_d, input, loss)
             }
-            Engine::Framework(device) => {
+            Engine::Burn(device) => {
                 let real = real.to_device(classes, device);
                 let noise = noise.to_device(classes, device);
                 train_step(state, real, noise, loss)
@@ -129,7 +130,7 @@ impl Engine {
         let Some(ema) = &mut state.ema else { return };
         match self {
             Engine::Native(gan) => ema.update_tensors(gan.generator()),
-            Engine::Framework(_) => ema.update(&state.generator),
+            Engine::Burn(_) => ema.update(&state.generator),
         }
     }
 
@@ -241,7 +242,7 @@ mod tests {
     }
 
     fn small_model() -> GanConfig {
-        GanConfig::seed_architecture(10, false).with_widths(Some(16), Some(8))
+        GanConfig::original(10, false).with_widths(Some(16), Some(8))
     }
 
     fn compare_on(recipe: StepLoss, model: GanConfig) {
@@ -292,13 +293,8 @@ mod tests {
         let d0 = export(&before.discriminator);
 
         let mut reference = fresh();
-        let expected = Engine::Framework(device.clone()).step(
-            &mut reference,
-            &real_batch,
-            &noise,
-            10,
-            &recipe,
-        );
+        let expected =
+            Engine::Burn(device.clone()).step(&mut reference, &real_batch, &noise, 10, &recipe);
 
         let mut state = fresh();
         let mut native = Engine::choose(&state, &model, precision, false, &device).unwrap();
@@ -417,14 +413,14 @@ mod tests {
     }
 
     #[test]
-    fn one_native_bf16_step_stays_near_the_framework_step() {
+    fn one_native_bf16_step_stays_near_burns_step() {
         if Precision::Bf16.check().is_err() {
             eprintln!("skipped: this CPU has no AVX512_BF16");
             return;
         }
         // The default recipe's widths: its convolutions' products are large
         // enough to run in bf16.
-        let model = GanConfig::seed_architecture(10, false).with_widths(Some(64), Some(32));
+        let model = GanConfig::original(10, false).with_widths(Some(64), Some(32));
         let bf16 = compare_in(StepLoss::default(), model.clone(), Precision::Bf16);
         let fp32 = compare_in(StepLoss::default(), model, Precision::Fp32);
         // And it did run in bf16: the changes are not fp32's.
@@ -432,26 +428,26 @@ mod tests {
     }
 
     #[test]
-    fn one_native_step_matches_the_framework_step() {
+    fn one_native_step_matches_burns_step() {
         compare(StepLoss::default());
     }
 
     #[test]
-    fn one_native_minibatch_std_step_matches_the_framework_step() {
+    fn one_native_minibatch_std_step_matches_burns_step() {
         let mut model = small_model();
         model.discriminator.minibatch_std = Some(true);
         compare_on(StepLoss::default(), model);
     }
 
     #[test]
-    fn one_native_class_norm_step_matches_the_framework_step() {
+    fn one_native_class_norm_step_matches_burns_step() {
         let mut model = small_model();
         model.generator.class_norm = Some(true);
         compare_on(StepLoss::default(), model);
     }
 
     #[test]
-    fn one_native_spectral_norm_step_matches_the_framework_step() {
+    fn one_native_spectral_norm_step_matches_burns_step() {
         let mut model = small_model();
         model.discriminator.spectral_norm = Some(true);
         model.discriminator.minibatch_std = Some(true);
@@ -462,8 +458,8 @@ mod tests {
     }
 
     #[test]
-    fn one_native_aux_classifier_step_matches_the_framework_step() {
-        let mut model = GanConfig::seed_architecture(10, true).with_widths(Some(16), Some(8));
+    fn one_native_aux_classifier_step_matches_burns_step() {
+        let mut model = GanConfig::original(10, true).with_widths(Some(16), Some(8));
         let recipe = StepLoss {
             aux_weight: 0.5,
             ..StepLoss::default()
@@ -478,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn one_native_projection_step_matches_the_framework_step() {
+    fn one_native_projection_step_matches_burns_step() {
         // The planes and the term, D with its batch norm.
         let mut model = small_model();
         model.discriminator.conditioning = Some(Conditioning::Both);
@@ -495,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn one_native_joint_batch_norm_step_matches_the_framework_step() {
+    fn one_native_joint_batch_norm_step_matches_burns_step() {
         let joint = StepLoss {
             joint_batch_norm: true,
             aux_weight: 0.5,
@@ -503,7 +499,7 @@ mod tests {
         };
         compare(joint);
         // With a spread plane per batch, spectral norms and the AC-GAN head.
-        let mut model = GanConfig::seed_architecture(10, true).with_widths(Some(16), Some(8));
+        let mut model = GanConfig::original(10, true).with_widths(Some(16), Some(8));
         model.discriminator.minibatch_std = Some(true);
         model.discriminator.spectral_norm = Some(true);
         model.generator.class_norm = Some(true);
@@ -518,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn one_native_mode_seeking_step_matches_the_framework_step() {
+    fn one_native_mode_seeking_step_matches_burns_step() {
         compare(StepLoss {
             mode_seeking: 1.0,
             ..StepLoss::default()
@@ -526,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn one_native_hinge_step_with_smoothing_matches_the_framework_step() {
+    fn one_native_hinge_step_with_smoothing_matches_burns_step() {
         compare(StepLoss {
             loss: GanLoss::Hinge,
             ..StepLoss::default()

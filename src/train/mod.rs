@@ -6,7 +6,6 @@ pub mod checkpoint;
 pub mod config;
 pub mod ema;
 pub mod engine;
-pub mod flags;
 pub mod metrics;
 pub mod objective;
 pub mod recipe;

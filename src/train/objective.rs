@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::optim::GanLoss;
 
 /// How the learning rates move over a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LrSchedule {
     /// The same rate throughout.

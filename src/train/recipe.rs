@@ -1,71 +1,235 @@
 //! Named starting points for `train --recipe`: a recipe fills in every setting
-//! the command line leaves out, so `--recipe seed` reproduces the original
+//! the command line leaves out, so `--recipe original` reproduces the original
 //! TensorFlow cDCGAN post and the default is the combination measured to learn
 //! the most in a short wall-time budget
 //! (docs/experiments/2026-12-03-every-recipe-intel-xeon.md).
+//!
+//! Each recipe is one complete row of [`RecipeValues`] ([`Recipe::values`]):
+//! the single source of a run's config ([`Recipe::config`]), of the
+//! `[default: ...]` of `train --help` ([`help_defaults`]) and of the recipe
+//! table in docs/training.md ([`markdown_table`]; a test compares them).
 
 use super::TrainConfig;
+use super::objective::Objective;
+use crate::data::DatasetKind;
+use crate::model::GanConfig;
+use crate::native::Precision;
 use crate::optim::AdamConfig;
 
 /// A named recipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Recipe {
-    /// Quarter-width networks (G 64, D 32 channels), batch 25, Adam 4e-4 for both
-    /// networks, minibatch standard deviation in D, and an exponential moving
-    /// average of G's weights (0.99): the sharpest digits soonest (the best of
-    /// the recipes at 2 and 5 minutes; at 10 minutes accuracy ~0.995, Frechet
-    /// ~0.65, recall ~0.70: docs/experiments/2026-11-30-recipes-native-step.md).
+    /// See [`Recipe::about`].
     Fast,
-    /// The fast recipe with D's convolutions spectrally normalised and D
-    /// without its batch norm, class-conditional batch norm in G, a longer
-    /// average of G (0.9995), 30 epochs, and digits drawn from noise 1.07x
-    /// the training noise's: the most varied digits that are still right,
-    /// and the best training data for a classifier, at 10 minutes (recall
-    /// ~0.77-0.80 at accuracy ~0.99 and Frechet ~0.41-0.46, classification
-    /// accuracy score ~0.98: docs/experiments/2026-12-02-default-varied-zen5.md),
-    /// for a slower start than fast's.
+    /// See [`Recipe::about`].
     #[default]
     Varied,
-    /// The original post exactly: G 256 / D 128 channels, BCE, Adam 2e-4 for both
-    /// networks, constant rate, label planes, no EMA, batch 100, 20 epochs.
-    Seed,
+    /// See [`Recipe::about`] (called `seed` before 0.2; the name is still read).
+    Original,
+}
+
+/// Every setting in which the recipes differ: one recipe's complete row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecipeValues {
+    /// Passes over the training images (`--epochs`).
+    pub epochs: usize,
+    /// Images per step (`--batch-size`).
+    pub batch_size: usize,
+    /// Adam's learning rate for both networks (`--lr`).
+    pub lr: f64,
+    /// G's width (`--g-channels`).
+    pub g_channels: usize,
+    /// D's width (`--d-channels`).
+    pub d_channels: usize,
+    /// The decay of G's moving average, if it keeps one (`--ema`).
+    pub ema: Option<f32>,
+    /// D's minibatch standard deviation plane (`--minibatch-std`).
+    pub minibatch_std: bool,
+    /// Class-conditional batch norm in G (`--class-norm`).
+    pub class_norm: bool,
+    /// Spectral normalisation of D's convolutions (`--spectral-norm`).
+    pub spectral_norm: bool,
+    /// D's batch norm (`--d-batch-norm`).
+    pub d_batch_norm: bool,
+    /// The noise scale a run's digits are drawn with (`--sample-noise-scale`).
+    pub sample_noise_scale: f32,
 }
 
 impl Recipe {
-    /// The preset's settings for MNIST (flags then override them).
-    pub fn config(self) -> TrainConfig {
-        let seed = TrainConfig::default();
+    /// Every recipe, the default first.
+    pub const ALL: [Recipe; 3] = [Recipe::Varied, Recipe::Fast, Recipe::Original];
+
+    /// The name `--recipe` takes.
+    pub fn name(self) -> &'static str {
         match self {
-            Recipe::Seed => seed,
+            Recipe::Fast => "fast",
+            Recipe::Varied => "varied",
+            Recipe::Original => "original",
+        }
+    }
+
+    /// What the recipe is for, as `train --help` says it.
+    pub fn about(self) -> &'static str {
+        match self {
             Recipe::Varied => {
-                let mut varied = Recipe::Fast.config();
-                let (g, d) = (&mut varied.model.generator, &mut varied.model.discriminator);
-                d.spectral_norm = Some(true);
-                d.batch_norm = Some(false);
-                g.class_norm = Some(true);
-                TrainConfig {
-                    epochs: 30,
-                    ema: Some(0.9995),
-                    sample_noise_scale: 1.07,
-                    ..varied
-                }
+                "The most varied digits that are still right, and the best training data for a \
+                 classifier, at 10 minutes (docs/experiments/2026-12-02-default-varied-zen5.md)"
             }
             Recipe::Fast => {
-                let mut model = seed.model.with_widths(Some(64), Some(32));
-                model.discriminator.minibatch_std = Some(true);
-                TrainConfig {
-                    batch_size: 25,
-                    adam: AdamConfig {
-                        lr: 4e-4,
-                        ..seed.adam
-                    },
-                    ema: Some(0.99),
-                    model,
-                    ..seed
-                }
+                "The sharpest digits soonest: the best at 2 and 5 minutes \
+                 (docs/experiments/2026-12-03-every-recipe-intel-xeon.md)"
+            }
+            Recipe::Original => {
+                "The original TensorFlow cDCGAN post exactly (BCE, label planes, constant rate)"
             }
         }
     }
+
+    /// The recipe's row.
+    pub fn values(self) -> RecipeValues {
+        match self {
+            Recipe::Varied => RecipeValues {
+                epochs: 30,
+                batch_size: 25,
+                lr: 4e-4,
+                g_channels: 64,
+                d_channels: 32,
+                ema: Some(0.9995),
+                minibatch_std: true,
+                class_norm: true,
+                spectral_norm: true,
+                d_batch_norm: false,
+                sample_noise_scale: 1.07,
+            },
+            Recipe::Fast => RecipeValues {
+                epochs: 20,
+                batch_size: 25,
+                lr: 4e-4,
+                g_channels: 64,
+                d_channels: 32,
+                ema: Some(0.99),
+                minibatch_std: true,
+                class_norm: false,
+                spectral_norm: false,
+                d_batch_norm: true,
+                sample_noise_scale: 1.0,
+            },
+            Recipe::Original => RecipeValues {
+                epochs: 20,
+                batch_size: 100,
+                lr: 2e-4,
+                g_channels: 256,
+                d_channels: 128,
+                ema: None,
+                minibatch_std: false,
+                class_norm: false,
+                spectral_norm: false,
+                d_batch_norm: true,
+                sample_noise_scale: 1.0,
+            },
+        }
+    }
+
+    /// The recipe's settings for MNIST (flags then override them); what
+    /// every recipe shares (Adam's betas, BCE, a constant rate, logging)
+    /// is written once here.
+    pub fn config(self) -> TrainConfig {
+        let v = self.values();
+        let mut model =
+            GanConfig::original(10, false).with_widths(Some(v.g_channels), Some(v.d_channels));
+        let (g, d) = (&mut model.generator, &mut model.discriminator);
+        g.class_norm = v.class_norm.then_some(true);
+        d.minibatch_std = v.minibatch_std.then_some(true);
+        d.spectral_norm = v.spectral_norm.then_some(true);
+        d.batch_norm = (!v.d_batch_norm).then_some(false);
+        TrainConfig {
+            dataset: DatasetKind::Mnist,
+            data_dir: None,
+            epochs: v.epochs,
+            batch_size: v.batch_size,
+            adam: AdamConfig {
+                lr: v.lr,
+                ..AdamConfig::default()
+            },
+            seed: 0,
+            limit: None,
+            max_steps: None,
+            max_minutes: None,
+            checkpoint_every: None,
+            log_every: 50,
+            aux_weight: 1.0,
+            ema: v.ema,
+            objective: Objective::default(),
+            eval_every: 1,
+            eval_samples: 2000,
+            precision: Precision::Fp32,
+            sample_noise_scale: v.sample_noise_scale,
+            model,
+            class_names: None,
+            cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+impl RecipeValues {
+    /// Each value as text, by the `train` flag (its id) that overrides it.
+    pub fn by_flag(&self) -> [(&'static str, String); 11] {
+        let on = |b: bool| if b { "on" } else { "off" }.to_string();
+        [
+            ("epochs", self.epochs.to_string()),
+            ("batch_size", self.batch_size.to_string()),
+            ("lr", self.lr.to_string()),
+            ("g_channels", self.g_channels.to_string()),
+            ("d_channels", self.d_channels.to_string()),
+            ("ema", self.ema.map_or("none".into(), |d| d.to_string())),
+            ("minibatch_std", on(self.minibatch_std)),
+            ("class_norm", on(self.class_norm)),
+            ("spectral_norm", on(self.spectral_norm)),
+            ("d_batch_norm", on(self.d_batch_norm)),
+            ("sample_noise_scale", self.sample_noise_scale.to_string()),
+        ]
+    }
+}
+
+/// For each recipe flag (clap id), its default in every recipe, as
+/// `--help` shows it: "30 varied, 20 fast and original".
+pub fn help_defaults() -> Vec<(&'static str, String)> {
+    let rows: Vec<_> = Recipe::ALL.map(|r| r.values().by_flag()).to_vec();
+    (0..rows[0].len())
+        .map(|column| {
+            let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+            for (recipe, row) in Recipe::ALL.iter().zip(&rows) {
+                let value = &row[column].1;
+                match groups.iter_mut().find(|(v, _)| v == value) {
+                    Some((_, names)) => names.push(recipe.name()),
+                    None => groups.push((value.clone(), vec![recipe.name()])),
+                }
+            }
+            let text = match groups.as_slice() {
+                [(value, _)] => value.clone(),
+                _ => groups
+                    .iter()
+                    .map(|(value, names)| format!("{value} {}", names.join(" and ")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            (rows[0][column].0, text)
+        })
+        .collect()
+}
+
+/// The recipe table of docs/training.md: one row per setting, one column
+/// per recipe.
+pub fn markdown_table() -> String {
+    let names = Recipe::ALL.map(|r| format!("`{}`", r.name()));
+    let mut table = format!("| flag | {} |\n|---|---|---|---|\n", names.join(" | "));
+    let rows = Recipe::ALL.map(|r| r.values().by_flag());
+    for column in 0..rows[0].len() {
+        let flag = format!("`--{}`", rows[0][column].0.replace('_', "-"));
+        let values: Vec<&str> = rows.iter().map(|row| row[column].1.as_str()).collect();
+        table.push_str(&format!("| {flag} | {} |\n", values.join(" | ")));
+    }
+    table
 }
 
 #[cfg(test)]
@@ -73,8 +237,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_preset_is_the_original_post() {
-        let c = Recipe::Seed.config();
+    fn the_original_recipe_is_the_original_post() {
+        let c = Recipe::Original.config();
         assert_eq!((c.batch_size, c.epochs, c.adam.lr), (100, 20, 2e-4));
         assert_eq!(
             (
@@ -84,14 +248,19 @@ mod tests {
             (256, 128)
         );
         assert_eq!(c.ema, None);
-        assert_eq!(c.objective, super::super::objective::Objective::default());
+        assert_eq!(c.objective, Objective::default());
         assert_eq!(c.model.discriminator.conditioning, None);
         assert_eq!(c.model.discriminator.minibatch_std, None);
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            serde_json::to_string(&TrainConfig::default()).unwrap(),
+            "the default config is the original recipe's"
+        );
     }
 
     #[test]
     fn presets_are_valid_and_differ() {
-        for preset in [Recipe::Fast, Recipe::Varied, Recipe::Seed] {
+        for preset in Recipe::ALL {
             preset.config().validate().unwrap();
         }
         let varied = Recipe::Varied.config();
@@ -114,16 +283,35 @@ mod tests {
             serde_json::to_string(&Recipe::Fast.config()).unwrap(),
             "varied is fast but for D, G's norm, the average, the length and the noise"
         );
-        let (fast, seed) = (Recipe::Fast.config(), Recipe::Seed.config());
-        assert_ne!(
-            serde_json::to_string(&fast).unwrap(),
-            serde_json::to_string(&seed).unwrap()
-        );
+        let fast = Recipe::Fast.config();
         assert_eq!(Recipe::default(), Recipe::Varied);
         assert_eq!(
             (fast.batch_size, fast.adam.lr, fast.ema),
             (25, 4e-4, Some(0.99))
         );
         assert_eq!(fast.model.discriminator.minibatch_std, Some(true));
+    }
+
+    #[test]
+    fn help_groups_equal_values() {
+        let defaults: std::collections::HashMap<_, _> = help_defaults().into_iter().collect();
+        assert_eq!(defaults["epochs"], "30 varied, 20 fast and original");
+        assert_eq!(defaults["batch_size"], "25 varied and fast, 100 original");
+        assert_eq!(defaults["ema"], "0.9995 varied, 0.99 fast, none original");
+        assert_eq!(defaults["d_batch_norm"], "off varied, on fast and original");
+    }
+
+    /// docs/training.md holds the table as rendered from the rows above.
+    #[test]
+    fn the_docs_recipe_table_is_the_code_s() {
+        let docs = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/training.md"),
+        )
+        .unwrap();
+        let table = markdown_table();
+        assert!(
+            docs.contains(&table),
+            "docs/training.md's recipe table differs from src/train/recipe.rs; paste:\n{table}"
+        );
     }
 }

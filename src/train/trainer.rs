@@ -58,8 +58,8 @@ pub struct Options {
     /// Draw an indicatif progress bar (hidden anyway when stderr is not a terminal).
     pub progress_bar: bool,
     /// Run burn's autodiff step even where the native CPU step applies
-    /// (`--framework-step`; for comparisons).
-    pub framework_step: bool,
+    /// (`--engine burn`; for comparisons).
+    pub burn_step: bool,
     /// Fault injection for tests of the divergence guard: report the losses
     /// of this step as NaN.
     #[doc(hidden)]
@@ -181,7 +181,7 @@ impl<'a> Trainer<'a> {
             &state,
             &config.model,
             config.precision,
-            options.framework_step,
+            options.burn_step,
             &device,
         )?;
         let fixed_z = normal_values(
@@ -332,7 +332,7 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// Brings the framework modules up to date and writes a checkpoint.
+    /// Brings burn's modules up to date and writes a checkpoint.
     fn checkpoint(&mut self) -> anyhow::Result<()> {
         self.engine.sync(&mut self.state)?;
         checkpoint::save(self.run, &self.state, &self.progress, self.config)?;

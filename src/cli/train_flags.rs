@@ -9,13 +9,13 @@ use anyhow::bail;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
-use super::TrainConfig;
-use super::objective::{GanLoss, LrSchedule};
-use super::recipe::Recipe;
 use crate::data::{DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
+use crate::train::TrainConfig;
+use crate::train::objective::{GanLoss, LrSchedule};
+use crate::train::recipe::Recipe;
 
 /// The flags (by their field names) that a resume may give: how long to go
 /// on, and how often to log, check and checkpoint. Every other flag is fixed
@@ -33,10 +33,8 @@ pub const RESUMABLE: [&str; 7] = [
 /// The settings of `cdcgan train`; `None` (or false) keeps the recipe's.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TrainFlags {
-    /// The preset every setting not given below starts from: `varied` (the
-    /// most varied digits that are still right, measured best at a 10-minute
-    /// budget), `fast` (the sharpest digits soonest: best at 2 and 5 minutes)
-    /// or `seed` (the original post exactly) [default: varied].
+    /// The preset every setting not given below starts from (each recipe's
+    /// values: docs/training.md) [default: varied].
     #[arg(long, value_enum)]
     pub recipe: Option<Recipe>,
     /// Data set.
@@ -46,13 +44,13 @@ pub struct TrainFlags {
     /// /usr/share/datasets/fashion-mnist for fashion-mnist).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Epochs to train in total [default: 30 varied, 20 fast and seed].
+    /// Epochs to train in total.
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Batch size [default: 25 varied and fast, 100 seed].
+    /// Batch size.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Adam learning rate for both networks [default: 0.0004 varied and fast, 0.0002 seed].
+    /// Adam learning rate for both networks.
     #[arg(long)]
     pub lr: Option<f64>,
     /// Adam beta1 [default: 0.5].
@@ -83,7 +81,7 @@ pub struct TrainFlags {
     #[arg(long)]
     pub aux_classifier: bool,
     /// Keep a moving average of G's weights with this decay; generate, export, eval
-    /// and serve then use it; 0 for none [default: 0.9995 varied, 0.99 fast, none seed].
+    /// and serve then use it; 0 for none.
     #[arg(long)]
     pub ema: Option<f32>,
     /// Weight of the auxiliary classification loss [default: 1.0].
@@ -108,30 +106,29 @@ pub struct TrainFlags {
     /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<LrSchedule>,
-    /// G's width: channels of its 7x7 feature map, halved at 14x14 [default: 64 varied and fast, 256 seed].
+    /// G's width: channels of its 7x7 feature map, halved at 14x14.
     #[arg(long)]
     pub g_channels: Option<usize>,
-    /// D's width: channels after its first convolution, doubled after the second [default: 32 varied and fast, 128 seed].
+    /// D's width: channels after its first convolution, doubled after the second.
     #[arg(long)]
     pub d_channels: Option<usize>,
     /// Give D's last layer the batch's spread as one more feature plane (minibatch
     /// standard deviation): a batch of look-alike digits is then easy to call fake;
-    /// `--minibatch-std false` turns the recipe's off [default: on varied and fast, off seed].
+    /// `--minibatch-std false` turns the recipe's off.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub minibatch_std: Option<bool>,
     /// Class-conditional batch norm in G: the class also scales and shifts each
     /// batch norm's output (a learned gain and shift per class, starting at
-    /// zero), beside the one-hot input [default: on varied, off fast and seed].
+    /// zero), beside the one-hot input.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub class_norm: Option<bool>,
     /// Spectral normalisation of D's convolutions (Miyato et al. 2018): each
     /// weight divided by its largest singular value, estimated by one power
-    /// iteration per step [default: on varied, off fast and seed].
+    /// iteration per step.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub spectral_norm: Option<bool>,
     /// `--d-batch-norm false` drops D's batch norm (after its second
-    /// convolution), as spectrally normalised discriminators usually do
-    /// [default: false varied, true fast and seed].
+    /// convolution), as spectrally normalised discriminators usually do.
     #[arg(long, value_name = "BOOL")]
     pub d_batch_norm: Option<bool>,
     /// D's batch norm takes its statistics over the real and the generated
@@ -150,7 +147,7 @@ pub struct TrainFlags {
     pub conditioning: Option<Conditioning>,
     /// The `--noise-scale` that generate, export, eval and serve (and the
     /// in-training figures) draw this run's digits with unless given one;
-    /// kept in generator.safetensors [default: 1.07 varied, 1 fast and seed].
+    /// kept in generator.safetensors.
     #[arg(long, value_name = "S", allow_hyphen_values = true)]
     pub sample_noise_scale: Option<f32>,
     /// Measure sample quality every N epochs, 0 for never [default: 1].
@@ -246,14 +243,12 @@ impl TrainFlags {
     /// with the flags given.
     fn model(&self, c: &TrainConfig) -> GanConfig {
         let (g, d) = (&c.model.generator, &c.model.discriminator);
-        let mut model = GanConfig::seed_architecture(
-            c.classes().len(),
-            self.aux_classifier || d.aux_classifier,
-        )
-        .with_widths(
-            Some(self.g_channels.unwrap_or(g.base_channels)),
-            Some(self.d_channels.unwrap_or(d.base_channels)),
-        );
+        let mut model =
+            GanConfig::original(c.classes().len(), self.aux_classifier || d.aux_classifier)
+                .with_widths(
+                    Some(self.g_channels.unwrap_or(g.base_channels)),
+                    Some(self.d_channels.unwrap_or(d.base_channels)),
+                );
         model.discriminator.conditioning = self.conditioning.or(d.conditioning);
         model.discriminator.minibatch_std = self
             .minibatch_std

@@ -1,0 +1,44 @@
+//! `--engine native|burn`, shared by `train` and `bench`.
+
+use clap::{Args, ValueEnum};
+
+use crate::native::Precision;
+
+/// The training step's names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineName {
+    /// Our own CPU kernels (the default).
+    Native,
+    /// burn's autodiff step: the reference the native step is checked against; slower.
+    Burn,
+}
+
+/// Which step trains (or is timed).
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The training step: native (our CPU kernels) or burn (burn's autodiff
+    /// step, the reference; the same iteration, slower) [default: native].
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineName>,
+    /// The older name of `--engine burn`.
+    #[arg(long, hide = true, conflicts_with = "engine")]
+    pub framework_step: bool,
+}
+
+impl EngineArgs {
+    /// Whether burn's step was asked for.
+    pub fn burn(&self) -> bool {
+        self.framework_step || self.engine == Some(EngineName::Burn)
+    }
+
+    /// Refuses bf16 products with burn's step, which has none.
+    pub fn check_precision(&self, precision: Precision) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !(self.burn() && precision != Precision::Fp32),
+            "--precision {} sets the native step's products, which --engine burn does not run: \
+             give one or the other",
+            format!("{precision:?}").to_lowercase()
+        );
+        Ok(())
+    }
+}
