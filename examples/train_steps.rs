@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
         let first = (step as usize * batch) % (data.len() - batch);
         let real = HostBatch::real(&data, &(first..first + batch).collect::<Vec<_>>());
         let noise = HostBatch::noise(&config, classes, step);
-        let stats = engine.step(&mut state, &real, &noise, classes, &config.step_loss());
+        let stats = engine.step(&mut state, &real, &noise, classes, &config.objective);
         if (step + 1) % 50 == 0 || step + 1 == steps {
             println!(
                 "step {}: D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}",

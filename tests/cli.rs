@@ -325,9 +325,9 @@ fn recipe_options_train_and_are_kept_in_the_run() {
         config["model"]["discriminator"]["conditioning"],
         "projection"
     );
-    assert_eq!(config["recipe"]["loss"], "hinge");
-    assert_eq!(config["recipe"]["lr_d"], 0.0004);
-    assert_eq!(config["recipe"]["lr_schedule"], "cosine");
+    assert_eq!(config["objective"]["loss"], "hinge");
+    assert_eq!(config["objective"]["lr_d"], 0.0004);
+    assert_eq!(config["objective"]["lr_schedule"], "cosine");
     // The projection discriminator's class embedding is saved under its PyTorch name.
     let d = std::fs::read(run.join("checkpoint/discriminator.safetensors")).unwrap();
     let d = safetensors::SafeTensors::deserialize(&d).unwrap();
@@ -458,7 +458,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     assert_eq!(widths(&seed), (256, 128));
     assert!(seed["ema"].is_null());
     assert!(seed["model"]["discriminator"]["minibatch_std"].is_null());
-    assert_eq!(seed["recipe"]["loss"], "bce");
+    assert_eq!(seed["objective"]["loss"], "bce");
     assert_eq!(seed["adam"]["lr"], 0.0002);
     // Flags override the preset, in both directions.
     let mixed = config_of(

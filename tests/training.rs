@@ -143,7 +143,7 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
         let indices: Vec<usize> = (step as usize * 20..step as usize * 20 + 20).collect();
         let real = HostBatch::real(&data, &indices);
         let noise = HostBatch::noise(&config, 10, step);
-        let stats = engine.step(&mut state, &real, &noise, 10, &config.step_loss());
+        let stats = engine.step(&mut state, &real, &noise, 10, &config.objective);
         assert!(stats.non_finite().is_none());
     }
     let progress = checkpoint::Progress {

@@ -143,7 +143,7 @@ fn training_rate(
     let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
     let device = training_device();
     let mut state = initial_state(train_config, &device);
-    let loss = train_config.step_loss();
+    let loss = train_config.objective;
     let mut engine = Engine::choose(
         &state,
         &train_config.model,

@@ -13,8 +13,8 @@ use crate::data::{DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
+use crate::optim::{GanLoss, LrSchedule};
 use crate::train::TrainConfig;
-use crate::train::objective::{GanLoss, LrSchedule};
 use crate::train::recipe::Recipe;
 
 /// The flags (by their field names) that a resume may give: how long to go
@@ -198,7 +198,7 @@ impl TrainFlags {
         c.adam.beta2 = self.beta2.unwrap_or(c.adam.beta2);
         c.seed = self.seed.unwrap_or(c.seed);
         c.limit = self.limit;
-        c.aux_weight = self.aux_weight.unwrap_or(c.aux_weight);
+        c.objective.aux_weight = self.aux_weight.unwrap_or(c.objective.aux_weight);
         // --ema 0 turns the recipe's average off.
         c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
         c.model = self.model(&c);
@@ -421,7 +421,7 @@ mod tests {
             flags.new_run()
         };
         let joint = config(&["--recipe", "fast", "--joint-batch-norm"]).unwrap();
-        assert!(joint.objective.joint_batch_norm && joint.step_loss().joint_batch_norm);
+        assert!(joint.objective.joint_batch_norm && joint.objective.joint_batch_norm);
         assert!(
             !config(&[]).unwrap().objective.joint_batch_norm,
             "off by default"

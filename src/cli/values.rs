@@ -9,8 +9,8 @@ use crate::backend::DeviceChoice;
 use crate::data::DatasetKind;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
+use crate::optim::LrSchedule;
 use crate::optim::loss::GanLoss;
-use crate::train::objective::LrSchedule;
 use crate::train::recipe::Recipe;
 
 /// `ValueEnum` for `$ty`: each variant with its name on the command line,

@@ -2,7 +2,7 @@
 //! formulas as [`crate::optim::loss`]).
 
 use crate::optim::loss::MODE_SEEKING_EPS;
-use crate::optim::{GanLoss, StepLoss};
+use crate::optim::{GanLoss, Objective};
 
 pub(super) fn mean_sigmoid(logits: &[f32]) -> f32 {
     logits.iter().map(|l| 1.0 / (1.0 + (-l).exp())).sum::<f32>() / logits.len() as f32
@@ -60,16 +60,16 @@ pub(super) fn cross_entropy(logits: &[f32], targets: &[f32], classes: usize) -> 
 }
 
 /// D's loss term on real images.
-pub(super) fn loss_real(recipe: &StepLoss, logits: &[f32]) -> (f32, Vec<f32>) {
-    match recipe.loss {
-        GanLoss::Bce => bce(logits, 1.0 - recipe.label_smoothing),
+pub(super) fn loss_real(objective: &Objective, logits: &[f32]) -> (f32, Vec<f32>) {
+    match objective.loss {
+        GanLoss::Bce => bce(logits, 1.0 - objective.label_smoothing),
         GanLoss::Hinge => hinge(logits, -1.0),
     }
 }
 
 /// D's loss term on generated images.
-pub(super) fn loss_fake(recipe: &StepLoss, logits: &[f32]) -> (f32, Vec<f32>) {
-    match recipe.loss {
+pub(super) fn loss_fake(objective: &Objective, logits: &[f32]) -> (f32, Vec<f32>) {
+    match objective.loss {
         GanLoss::Bce => bce(logits, 0.0),
         GanLoss::Hinge => hinge(logits, 1.0),
     }

@@ -29,7 +29,7 @@ use super::{Dims, Precision, unsupported, with_precision};
 use crate::arch::{FIRST_SIDE, TAPS};
 use crate::model::GanConfig;
 use crate::model::weights::NamedTensors;
-use crate::optim::{Adam, StepLoss, StepStats};
+use crate::optim::{Adam, Objective, StepStats};
 
 /// Steps whose column buffers stay below this run on a compute thread (see
 /// [`NativeGan::step`]); glibc's largest mmap threshold.
@@ -105,14 +105,14 @@ impl NativeGan {
         adam_g: &mut Adam,
         adam_d: &mut Adam,
         input: StepInput,
-        loss: &StepLoss,
+        objective: &Objective,
     ) -> StepStats {
         let batch = input.real_labels.len() / self.dims.classes;
         let small = self.largest_buffer(batch) < SMALL_STEP_BYTES;
         let precision = self.precision;
         let mut run = || {
             with_precision(precision, || {
-                self.step_here(adam_g, adam_d, &input, loss, small)
+                self.step_here(adam_g, adam_d, &input, objective, small)
             })
         };
         // Small steps (the default recipe's networks) run on a compute thread,
@@ -139,7 +139,7 @@ impl NativeGan {
         adam_g: &mut Adam,
         adam_d: &mut Adam,
         input: &StepInput,
-        loss: &StepLoss,
+        objective: &Objective,
         small: bool,
     ) -> StepStats {
         let StepInput { z, fake_labels, .. } = *input;
@@ -159,15 +159,17 @@ impl NativeGan {
 
         let fake = &cache.fake;
         // With the joint batch norm, both steps pass the two batches as one.
-        let both = loss.joint_batch_norm.then(|| JointBatch::of(input, fake));
+        let both = objective
+            .joint_batch_norm
+            .then(|| JointBatch::of(input, fake));
         let (d_loss, d_real, d_fake) =
-            self.discriminator_step(adam_d, input, fake, both.as_ref(), loss, small);
+            self.discriminator_step(adam_d, input, fake, both.as_ref(), objective, small);
 
         // G step through the updated D, whose weights get no gradients.
-        let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, both.as_ref(), loss);
-        if loss.mode_seeking > 0.0 {
+        let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, both.as_ref(), objective);
+        if objective.mode_seeking > 0.0 {
             let batch = fake_labels.len() / dims.classes;
-            let (term, grad) = mode_seeking(fake, z, batch, loss.mode_seeking);
+            let (term, grad) = mode_seeking(fake, z, batch, objective.mode_seeking);
             g_loss += term;
             image_grad.iter_mut().zip(grad).for_each(|(g, m)| *g += m);
         }
@@ -199,7 +201,7 @@ impl NativeGan {
         input: &StepInput,
         fake: &[f32],
         both: Option<&JointBatch>,
-        loss: &StepLoss,
+        objective: &Objective,
         small: bool,
     ) -> (f32, f32, f32) {
         let dims = self.dims;
@@ -219,12 +221,12 @@ impl NativeGan {
             })
         };
         // The AC-GAN head learns from the real digits only (as burn's step).
-        let head = Some((loss.aux_weight, 0..batch));
+        let head = Some((objective.aux_weight, 0..batch));
         let (passes, d_real, d_fake) = if let Some(both) = both {
             let term = |logits: &[f32]| {
                 let (on_real, on_fake) = logits.split_at(batch);
-                let (real_loss, mut grad) = loss_real(loss, on_real);
-                let (fake_loss, fake_grad) = loss_fake(loss, on_fake);
+                let (real_loss, mut grad) = loss_real(objective, on_real);
+                let (fake_loss, fake_grad) = loss_fake(objective, on_fake);
                 grad.extend(fake_grad);
                 (real_loss + fake_loss, grad)
             };
@@ -236,11 +238,11 @@ impl NativeGan {
             let on_real = || {
                 pass(
                     (real, real_labels, 1),
-                    &|l| loss_real(loss, l),
+                    &|l| loss_real(objective, l),
                     head.clone(),
                 )
             };
-            let on_fake = || pass((fake, fake_labels, 1), &|l| loss_fake(loss, l), None);
+            let on_fake = || pass((fake, fake_labels, 1), &|l| loss_fake(objective, l), None);
             let (on_real, on_fake) = if small && precision == Precision::Fp32 {
                 rayon::join(on_real, on_fake)
             } else {
@@ -273,7 +275,7 @@ impl NativeGan {
         input: &StepInput,
         fake: &[f32],
         both: Option<&JointBatch>,
-        loss: &StepLoss,
+        objective: &Objective,
     ) -> (f32, Vec<f32>) {
         let dims = self.dims;
         let (d, _) = self.disc_params();
@@ -287,10 +289,11 @@ impl NativeGan {
         if let Some(stats) = verdict.bn2_stats() {
             update_running_stats(&mut self.discriminator, "bn2", stats);
         }
-        let (mut g_loss, fake_grad) = generator_loss(loss.loss, &verdict.logits[fakes.clone()]);
+        let (mut g_loss, fake_grad) =
+            generator_loss(objective.loss, &verdict.logits[fakes.clone()]);
         let mut logit_grad = vec![0f32; verdict.logits.len()];
         logit_grad[fakes.clone()].copy_from_slice(&fake_grad);
-        let class_term = head_term(&verdict, labels, (loss.aux_weight, fakes), &dims);
+        let class_term = head_term(&verdict, labels, (objective.aux_weight, fakes), &dims);
         g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
         let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
         let mut image_grad =

@@ -1,5 +1,5 @@
-//! GAN losses on logits, in their numerically stable forms; which loss a
-//! step uses, and what a step measured.
+//! GAN losses on logits, in their numerically stable forms, and what a
+//! step measured.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu};
@@ -14,39 +14,6 @@ pub enum GanLoss {
     Bce,
     /// Hinge: D minimises relu(1 - D(real)) + relu(1 + D(fake)); G minimises -D(fake).
     Hinge,
-}
-
-/// What one training step's losses need to know of the recipe.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepLoss {
-    /// The adversarial loss (`--loss`).
-    pub loss: GanLoss,
-    /// One-sided label smoothing: D's target for real images is `1 - s` (BCE only).
-    pub label_smoothing: f32,
-    /// Weight of the AC-GAN classification terms (when D has the head).
-    pub aux_weight: f32,
-    /// Weight of the mode-seeking term in G's loss (0: none). The batch's
-    /// second half then asks G for the same classes as its first half (an odd
-    /// batch's last row keeps its own), and
-    /// G is rewarded for making each pair differ (see [`mode_seeking_loss`]).
-    pub mode_seeking: f32,
-    /// D's batch norm takes its statistics over the real and the generated
-    /// batch together: each step passes both through D at once (the spread
-    /// plane, if any, stays per batch).
-    pub joint_batch_norm: bool,
-}
-
-impl Default for StepLoss {
-    /// The seed recipe's step.
-    fn default() -> Self {
-        Self {
-            loss: GanLoss::Bce,
-            label_smoothing: 0.0,
-            aux_weight: 1.0,
-            mode_seeking: 0.0,
-            joint_batch_norm: false,
-        }
-    }
 }
 
 /// What one step measured.

@@ -3,6 +3,8 @@
 
 pub mod adam;
 pub mod loss;
+pub mod objective;
 
 pub use adam::{Adam, AdamConfig};
-pub use loss::{GanLoss, StepLoss, StepStats};
+pub use loss::{GanLoss, StepStats};
+pub use objective::{LrSchedule, Objective};

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, ensure};
 use serde::{Deserialize, Serialize};
 
-use super::objective::Objective;
 use crate::data::DatasetKind;
 use crate::model::GanConfig;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
-use crate::optim::StepLoss;
+use crate::optim::Objective;
 use crate::sample::check_noise_scale;
 
 /// Runs from before `sample_noise_scale` sample with the training noise.
@@ -44,14 +43,14 @@ pub struct TrainConfig {
     pub checkpoint_every: Option<u64>,
     /// Write a metrics row every N iterations.
     pub log_every: u64,
-    /// Weight of the auxiliary classification loss (used when D has the head).
-    pub aux_weight: f32,
     /// Keep an exponential moving average of G's weights with this decay.
     #[serde(default)]
     pub ema: Option<f32>,
-    /// Loss, label smoothing, per-network learning rates, schedule. Kept
-    /// under the key "recipe" in config.json (the file format of every run so far).
-    #[serde(default, rename = "recipe")]
+    /// Loss, label smoothing, the AC-GAN weight, per-network learning rates,
+    /// schedule. Runs of 0.1.0 kept it under the key "recipe", with the
+    /// AC-GAN weight at the top level as "aux_weight" ([`TrainConfig::load`]
+    /// reads both).
+    #[serde(default, alias = "recipe")]
     pub objective: Objective,
     /// Evaluate sample quality every N epochs (0: never).
     #[serde(default)]
@@ -152,11 +151,6 @@ impl TrainConfig {
             "--d-channels must be in 4..=512 (got {d})"
         );
         ensure!(
-            self.aux_weight.is_finite() && self.aux_weight >= 0.0,
-            "--aux-weight must be a finite number >= 0 (got {})",
-            self.aux_weight
-        );
-        ensure!(
             self.eval_every == 0 || (20..=100_000).contains(&self.eval_samples),
             "--eval-samples must be in 20..=100000 (got {})",
             self.eval_samples
@@ -187,17 +181,6 @@ impl TrainConfig {
             .unwrap_or_else(|| self.dataset.class_names())
     }
 
-    /// What each step's losses need of the objective.
-    pub fn step_loss(&self) -> StepLoss {
-        StepLoss {
-            loss: self.objective.loss,
-            label_smoothing: self.objective.label_smoothing,
-            aux_weight: self.aux_weight,
-            mode_seeking: self.objective.mode_seeking,
-            joint_batch_norm: self.objective.joint_batch_norm,
-        }
-    }
-
     /// Writes the config to `path` as pretty JSON, atomically.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(self)?;
@@ -208,13 +191,38 @@ impl TrainConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the run's config", path.display()))?;
-        let config: Self = serde_json::from_str(&text)
+        let config = serde_json::from_str(&text)
+            .map(upgrade)
+            .and_then(serde_json::from_value::<Self>)
             .with_context(|| format!("{}: not a cdcgan training config", path.display()))?;
         config
             .validate()
             .with_context(|| format!("{}: invalid setting", path.display()))?;
         Ok(config)
     }
+}
+
+/// A config.json of 0.1.0 in today's layout: the AC-GAN weight, kept at
+/// the top level, moves into the objective (kept as "recipe" then, read
+/// through its alias).
+fn upgrade(mut json: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = json.as_object_mut()
+        && let Some(weight) = map.remove("aux_weight")
+    {
+        let key = if map.contains_key("objective") {
+            "objective"
+        } else {
+            "recipe"
+        };
+        if let Some(objective) = map
+            .entry(key)
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+        {
+            objective.entry("aux_weight").or_insert(weight);
+        }
+    }
+    json
 }
 
 #[cfg(test)]
@@ -264,6 +272,27 @@ mod tests {
         json.as_object_mut().unwrap().remove("precision");
         let old: TrainConfig = serde_json::from_value(json).unwrap();
         assert_eq!(old.precision, Precision::Fp32);
+    }
+
+    #[test]
+    fn a_0_1_0_config_reads_its_recipe_key_and_top_level_aux_weight() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        let map = json.as_object_mut().unwrap();
+        let mut objective = map.remove("objective").unwrap();
+        objective.as_object_mut().unwrap().remove("aux_weight");
+        map.insert("recipe".into(), objective);
+        map.insert("aux_weight".into(), serde_json::json!(0.25));
+        std::fs::write(&path, json.to_string()).unwrap();
+        let config = TrainConfig::load(&path).unwrap();
+        assert_eq!(config.objective.aux_weight, 0.25);
+        config.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"objective\"") && !text.contains("\"recipe\""),
+            "{text}"
+        );
     }
 
     #[test]

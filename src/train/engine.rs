@@ -16,7 +16,7 @@ use crate::model::init::normal_values;
 use crate::model::weights::{export, import};
 use crate::model::{GanConfig, one_hot, one_hot_values};
 use crate::native::{NativeGan, Precision, StepInput, unsupported};
-use crate::optim::{Adam, StepLoss, StepStats};
+use crate::optim::{Adam, Objective, StepStats};
 use crate::rng::{Purpose, derived_seed, stream};
 
 /// The networks and optimizers a run starts from, before any checkpoint.
@@ -104,7 +104,7 @@ impl Engine {
         real: &HostBatch,
         noise: &HostBatch,
         classes: usize,
-        loss: &StepLoss,
+        loss: &Objective,
     ) -> StepStats {
         match self {
             Engine::Native(gan) => {
@@ -237,23 +237,23 @@ mod tests {
         })
     }
 
-    fn compare(recipe: StepLoss) {
-        compare_on(recipe, small_model());
+    fn compare(objective: Objective) {
+        compare_on(objective, small_model());
     }
 
     fn small_model() -> GanConfig {
         GanConfig::original(10, false).with_widths(Some(16), Some(8))
     }
 
-    fn compare_on(recipe: StepLoss, model: GanConfig) {
-        compare_in(recipe, model, Precision::Fp32);
+    fn compare_on(objective: Objective, model: GanConfig) {
+        compare_in(objective, model, Precision::Fp32);
     }
 
     /// One native step in `precision` against burn's fp32 autodiff step:
     /// losses and every weight's change (its gradient, through
     /// [`gradient_revealing_adam`]) within the precision's tolerance, relative
     /// to the largest. Returns the native step's weight changes.
-    fn compare_in(recipe: StepLoss, model: GanConfig, precision: Precision) -> Vec<Vec<f32>> {
+    fn compare_in(objective: Objective, model: GanConfig, precision: Precision) -> Vec<Vec<f32>> {
         // bf16 operands carry 8 significant bits (relative rounding 2^-9).
         let (loss_tolerance, tolerance) = match precision {
             // fp32: 1.5e-4 at the default's widths (longer sums than the small model's).
@@ -294,12 +294,12 @@ mod tests {
 
         let mut reference = fresh();
         let expected =
-            Engine::Burn(device.clone()).step(&mut reference, &real_batch, &noise, 10, &recipe);
+            Engine::Burn(device.clone()).step(&mut reference, &real_batch, &noise, 10, &objective);
 
         let mut state = fresh();
         let mut native = Engine::choose(&state, &model, precision, false, &device).unwrap();
         assert_eq!(native.name(), "native");
-        let got = native.step(&mut state, &real_batch, &noise, 10, &recipe);
+        let got = native.step(&mut state, &real_batch, &noise, 10, &objective);
         for (a, b) in [
             (expected.d_loss, got.d_loss),
             (expected.g_loss, got.g_loss),
@@ -421,29 +421,29 @@ mod tests {
         // The default recipe's widths: its convolutions' products are large
         // enough to run in bf16.
         let model = GanConfig::original(10, false).with_widths(Some(64), Some(32));
-        let bf16 = compare_in(StepLoss::default(), model.clone(), Precision::Bf16);
-        let fp32 = compare_in(StepLoss::default(), model, Precision::Fp32);
+        let bf16 = compare_in(Objective::default(), model.clone(), Precision::Bf16);
+        let fp32 = compare_in(Objective::default(), model, Precision::Fp32);
         // And it did run in bf16: the changes are not fp32's.
         assert!(bf16 != fp32, "the bf16 step gave fp32's changes");
     }
 
     #[test]
     fn one_native_step_matches_burns_step() {
-        compare(StepLoss::default());
+        compare(Objective::default());
     }
 
     #[test]
     fn one_native_minibatch_std_step_matches_burns_step() {
         let mut model = small_model();
         model.discriminator.minibatch_std = Some(true);
-        compare_on(StepLoss::default(), model);
+        compare_on(Objective::default(), model);
     }
 
     #[test]
     fn one_native_class_norm_step_matches_burns_step() {
         let mut model = small_model();
         model.generator.class_norm = Some(true);
-        compare_on(StepLoss::default(), model);
+        compare_on(Objective::default(), model);
     }
 
     #[test]
@@ -451,26 +451,26 @@ mod tests {
         let mut model = small_model();
         model.discriminator.spectral_norm = Some(true);
         model.discriminator.minibatch_std = Some(true);
-        compare_on(StepLoss::default(), model.clone());
+        compare_on(Objective::default(), model.clone());
         // And without D's batch norm, as spectrally normalised Ds usually are.
         model.discriminator.batch_norm = Some(false);
-        compare_on(StepLoss::default(), model);
+        compare_on(Objective::default(), model);
     }
 
     #[test]
     fn one_native_aux_classifier_step_matches_burns_step() {
         let mut model = GanConfig::original(10, true).with_widths(Some(16), Some(8));
-        let recipe = StepLoss {
+        let objective = Objective {
             aux_weight: 0.5,
-            ..StepLoss::default()
+            ..Objective::default()
         };
-        compare_on(recipe, model.clone());
+        compare_on(objective, model.clone());
         // With the spread plane (which the head does not see), and in the
         // varied recipe's D: spectral norms, no batch norm.
         model.discriminator.minibatch_std = Some(true);
         model.discriminator.spectral_norm = Some(true);
         model.discriminator.batch_norm = Some(false);
-        compare_on(recipe, model);
+        compare_on(objective, model);
     }
 
     #[test]
@@ -478,7 +478,7 @@ mod tests {
         // The planes and the term, D with its batch norm.
         let mut model = small_model();
         model.discriminator.conditioning = Some(Conditioning::Both);
-        compare_on(StepLoss::default(), model.clone());
+        compare_on(Objective::default(), model.clone());
         // The term alone, in the varied recipe's D (spectral norms, no batch
         // norm). With D's batch norm and no planes, G's gradients at
         // initialisation are remainders of nearly equal terms (G's first
@@ -487,15 +487,15 @@ mod tests {
         model.discriminator.conditioning = Some(Conditioning::Projection);
         model.discriminator.spectral_norm = Some(true);
         model.discriminator.batch_norm = Some(false);
-        compare_on(StepLoss::default(), model);
+        compare_on(Objective::default(), model);
     }
 
     #[test]
     fn one_native_joint_batch_norm_step_matches_burns_step() {
-        let joint = StepLoss {
+        let joint = Objective {
             joint_batch_norm: true,
             aux_weight: 0.5,
-            ..StepLoss::default()
+            ..Objective::default()
         };
         compare(joint);
         // With a spread plane per batch, spectral norms and the AC-GAN head.
@@ -505,7 +505,7 @@ mod tests {
         model.generator.class_norm = Some(true);
         let changes = compare_in(joint, model.clone(), Precision::Fp32);
         // And the joint pass is not the two batches apart.
-        let apart = StepLoss {
+        let apart = Objective {
             joint_batch_norm: false,
             ..joint
         };
@@ -515,21 +515,21 @@ mod tests {
 
     #[test]
     fn one_native_mode_seeking_step_matches_burns_step() {
-        compare(StepLoss {
+        compare(Objective {
             mode_seeking: 1.0,
-            ..StepLoss::default()
+            ..Objective::default()
         });
     }
 
     #[test]
     fn one_native_hinge_step_with_smoothing_matches_burns_step() {
-        compare(StepLoss {
+        compare(Objective {
             loss: GanLoss::Hinge,
-            ..StepLoss::default()
+            ..Objective::default()
         });
-        compare(StepLoss {
+        compare(Objective {
             label_smoothing: 0.1,
-            ..StepLoss::default()
+            ..Objective::default()
         });
     }
 }

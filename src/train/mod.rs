@@ -7,7 +7,6 @@ pub mod config;
 pub mod ema;
 pub mod engine;
 pub mod metrics;
-pub mod objective;
 pub mod recipe;
 pub mod step;
 pub mod trainer;

@@ -10,11 +10,11 @@
 //! table in docs/training.md ([`markdown_table`]; a test compares them).
 
 use super::TrainConfig;
-use super::objective::Objective;
 use crate::data::DatasetKind;
 use crate::model::GanConfig;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
+use crate::optim::Objective;
 
 /// A named recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,7 +157,6 @@ impl Recipe {
             max_minutes: None,
             checkpoint_every: None,
             log_every: 50,
-            aux_weight: 1.0,
             ema: v.ema,
             objective: Objective::default(),
             eval_every: 1,

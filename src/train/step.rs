@@ -1,4 +1,4 @@
-//! One training iteration of the conditional GAN (the seed recipe):
+//! One training iteration of the conditional GAN (the seed objective):
 //!
 //! 1. fake = G(z, y_fake), computed once and reused by both updates;
 //! 2. D step: BCE(D(real, y), 1) + BCE(D(fake.detach(), y_fake), 0)
@@ -7,7 +7,7 @@
 //!    D' frozen so no D weight gradients are computed)
 //!    [+ w * CE(aux(fake), y_fake)] [+ m * the mode-seeking term], Adam on G.
 //!
-//! [`StepLoss`] swaps BCE for the hinge loss or smooths the real target;
+//! [`Objective`] swaps BCE for the hinge loss or smooths the real target;
 //! with its joint batch norm, D sees the real and the generated batch in one
 //! pass in both steps (G's loss on the generated rows only).
 
@@ -18,7 +18,7 @@ use burn::tensor::activation::sigmoid;
 use crate::model::{Discriminator, DiscriminatorOutput, Generator};
 use crate::optim::Adam;
 use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss, mode_seeking_loss};
-use crate::optim::{StepLoss, StepStats};
+use crate::optim::{Objective, StepStats};
 
 /// Both networks and their optimizers: everything a step changes.
 #[derive(Debug, Clone)]
@@ -44,25 +44,25 @@ pub struct Conditioned<const D: usize> {
     pub labels: Tensor<2>,
 }
 
-/// Runs one iteration in place. `recipe.aux_weight` scales the AC-GAN loss
+/// Runs one iteration in place. `objective.aux_weight` scales the AC-GAN loss
 /// terms when the discriminator has the auxiliary head.
 pub fn train_step(
     state: &mut GanState,
     real: Conditioned<4>,
     noise: Conditioned<2>,
-    recipe: &StepLoss,
+    objective: &Objective,
 ) -> StepStats {
-    let aux_weight = recipe.aux_weight;
-    let z = (recipe.mode_seeking > 0.0).then(|| noise.x.clone());
+    let aux_weight = objective.aux_weight;
+    let z = (objective.mode_seeking > 0.0).then(|| noise.x.clone());
     let fake = state.generator.forward(noise.x, noise.labels.clone());
 
     // D step (after one power iteration of D's spectral norms, if any).
     state.discriminator.iterate_spectral_norms();
     let batch = real.labels.dims()[0];
-    let joint = recipe
+    let joint = objective
         .joint_batch_norm
         .then(|| (real.x.clone(), real.labels.clone()));
-    let (on_real, on_fake) = match recipe.joint_batch_norm {
+    let (on_real, on_fake) = match objective.joint_batch_norm {
         true => {
             let images = Tensor::cat(vec![real.x, fake.clone().detach()], 0);
             let labels = Tensor::cat(vec![real.labels.clone(), noise.labels.clone()], 0);
@@ -77,10 +77,10 @@ pub fn train_step(
         ),
     };
     let mut d_loss = discriminator_loss(
-        recipe.loss,
+        objective.loss,
         on_real.logits.clone(),
         on_fake.logits.clone(),
-        recipe.label_smoothing,
+        objective.label_smoothing,
     );
     if let Some(class_logits) = on_real.class_logits {
         d_loss = d_loss + cross_entropy(class_logits, real.labels).mul_scalar(aux_weight);
@@ -101,9 +101,9 @@ pub fn train_step(
         }
         None => frozen.forward(fake.clone(), noise.labels.clone()),
     };
-    let mut g_loss = generator_loss(recipe.loss, verdict.logits);
+    let mut g_loss = generator_loss(objective.loss, verdict.logits);
     if let Some(z) = z {
-        g_loss = g_loss + mode_seeking_loss(fake, z).mul_scalar(recipe.mode_seeking);
+        g_loss = g_loss + mode_seeking_loss(fake, z).mul_scalar(objective.mode_seeking);
     }
     if let Some(class_logits) = verdict.class_logits {
         g_loss = g_loss + cross_entropy(class_logits, noise.labels).mul_scalar(aux_weight);

@@ -295,7 +295,7 @@ impl<'a> Trainer<'a> {
         self.state.adam_d.config.lr = config.adam_d().lr * factor;
         let mut stats =
             self.engine
-                .step(&mut self.state, &real, &noise, classes, &config.step_loss());
+                .step(&mut self.state, &real, &noise, classes, &config.objective);
         if self.options.inject_nan_at_step == Some(self.progress.step + 1) {
             stats.d_loss = f32::NAN;
         }

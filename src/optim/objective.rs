@@ -1,13 +1,15 @@
 //! The objective: what the networks are trained to minimise and at which
-//! rates, beyond the seed's: the adversarial loss, one-sided label
-//! smoothing, separate learning rates for D and G (the two time-scale update
-//! rule), a learning-rate schedule, the mode-seeking regulariser and D's
-//! batch norm over both batches at once. Each one's default is the seed's
-//! behaviour, so a config without them trains exactly as before.
+//! rates, beyond the original post's: the adversarial loss, one-sided label
+//! smoothing, the weight of the AC-GAN terms, separate learning rates for D
+//! and G (the two time-scale update rule), a learning-rate schedule, the
+//! mode-seeking regulariser and D's batch norm over both batches at once.
+//! Each one's default is the original's behaviour, so a config without them
+//! trains exactly as before. One type for the run's config.json and for
+//! each training step (burn's and the native one).
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::optim::GanLoss;
+use super::GanLoss;
 
 /// How the learning rates move over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -35,24 +37,46 @@ impl LrSchedule {
 }
 
 /// The objective options a run's `config.json` keeps (a resume cannot change them).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Objective {
     /// The adversarial loss (`--loss`).
     pub loss: GanLoss,
     /// One-sided label smoothing: D's target for real images is `1 - s` (BCE only).
     pub label_smoothing: f32,
+    /// Weight of the AC-GAN classification terms, when D has the head (`--aux-weight`).
+    pub aux_weight: f32,
     /// G's learning rate, when it differs from `adam.lr`.
     pub lr_g: Option<f64>,
     /// D's learning rate, when it differs from `adam.lr`.
     pub lr_d: Option<f64>,
     /// How both learning rates move over the run (`--lr-schedule`).
     pub lr_schedule: LrSchedule,
-    /// Weight of the mode-seeking term in G's loss (`--mode-seeking`; 0: none).
+    /// Weight of the mode-seeking term in G's loss (`--mode-seeking`; 0:
+    /// none). The batch's second half then asks G for the same classes as
+    /// its first half (an odd batch's last row keeps its own), and G is
+    /// rewarded for making each pair differ (see [`super::loss::mode_seeking_loss`]).
     pub mode_seeking: f32,
     /// D's batch norm takes its statistics over the real and the generated
-    /// batch together (`--joint-batch-norm`), in both steps.
+    /// batch together (`--joint-batch-norm`), in both steps: each step passes
+    /// both through D at once (the spread plane, if any, stays per batch).
     pub joint_batch_norm: bool,
+}
+
+impl Default for Objective {
+    /// The original post's objective.
+    fn default() -> Self {
+        Self {
+            loss: GanLoss::Bce,
+            label_smoothing: 0.0,
+            aux_weight: 1.0,
+            lr_g: None,
+            lr_d: None,
+            lr_schedule: LrSchedule::Constant,
+            mode_seeking: 0.0,
+            joint_batch_norm: false,
+        }
+    }
 }
 
 impl Objective {
@@ -66,6 +90,11 @@ impl Objective {
         anyhow::ensure!(
             s == 0.0 || self.loss == GanLoss::Bce,
             "--label-smoothing applies to --loss bce only"
+        );
+        anyhow::ensure!(
+            self.aux_weight.is_finite() && self.aux_weight >= 0.0,
+            "--aux-weight must be a finite number >= 0 (got {})",
+            self.aux_weight
         );
         let m = self.mode_seeking;
         anyhow::ensure!(
@@ -101,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn old_configs_read_as_the_seed_recipe() {
+    fn old_configs_read_as_the_original_recipe() {
         let r: Objective = serde_json::from_str("{}").unwrap();
         assert_eq!(r, Objective::default());
         let r: Objective = serde_json::from_str(r#"{"loss": "hinge", "lr_d": 0.0004}"#).unwrap();
