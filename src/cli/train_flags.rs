@@ -421,7 +421,7 @@ mod tests {
             flags.new_run()
         };
         let joint = config(&["--recipe", "fast", "--joint-batch-norm"]).unwrap();
-        assert!(joint.objective.joint_batch_norm && joint.objective.joint_batch_norm);
+        assert!(joint.objective.joint_batch_norm);
         assert!(
             !config(&[]).unwrap().objective.joint_batch_norm,
             "off by default"
