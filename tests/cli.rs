@@ -448,7 +448,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     assert_eq!(fast["ema"], 0.99);
     assert_eq!(fast["model"]["discriminator"]["minibatch_std"], true);
     assert_eq!(fast["adam"]["lr"], 0.0004);
-    assert!(fast["model"]["discriminator"]["spectral_norm"].is_null());
+    assert_eq!(fast["model"]["discriminator"]["spectral_norm"], false);
     assert_eq!(fast["sample_noise_scale"], 1.0);
     for run in ["varied", "fast"] {
         let ema = format!("{run}/checkpoint/generator_ema.safetensors");
@@ -457,7 +457,8 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     let seed = config_of("seed", &["--recipe", "seed"]);
     assert_eq!(widths(&seed), (256, 128));
     assert!(seed["ema"].is_null());
-    assert!(seed["model"]["discriminator"]["minibatch_std"].is_null());
+    assert_eq!(seed["model"]["discriminator"]["minibatch_std"], false);
+    assert_eq!(seed["config_version"], 2);
     assert_eq!(seed["objective"]["loss"], "bce");
     assert_eq!(seed["adam"]["lr"], 0.0002);
     // Flags override the preset, in both directions.

@@ -318,9 +318,9 @@ fn the_native_step_follows_burns_step() {
 #[test]
 fn spectral_norm_vectors_are_checkpointed_and_resume_is_exact() {
     let mut model = cdcgan::model::GanConfig::original(10, false).with_widths(Some(16), Some(8));
-    model.discriminator.spectral_norm = Some(true);
+    model.discriminator.spectral_norm = true;
     // As spectrally normalised Ds usually are: no batch norm.
-    model.discriminator.batch_norm = Some(false);
+    model.discriminator.batch_norm = false;
     let config = |steps| TrainConfig {
         model: model.clone(),
         ..tiny_config(steps)

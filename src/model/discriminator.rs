@@ -46,16 +46,19 @@ pub struct DiscriminatorConfig {
     /// what configs written before this option hold).
     pub conditioning: Option<Conditioning>,
     /// Give the last layer the batch's spread as one more feature plane
-    /// (minibatch standard deviation, Karras et al. 2018); absent or false:
-    /// none (the seed, and configs written before this option).
-    pub minibatch_std: Option<bool>,
+    /// (minibatch standard deviation, Karras et al. 2018); false: none (the
+    /// original's).
+    #[config(default = false)]
+    pub minibatch_std: bool,
     /// Divide conv1, conv2 and conv3's weights by their largest singular
-    /// value ([`super::spectral`]); absent or false: plain weights (the
-    /// seed, and configs written before this option).
-    pub spectral_norm: Option<bool>,
-    /// Batch norm after conv2; absent or true: there (the seed's). Spectrally
-    /// normalised discriminators usually go without it.
-    pub batch_norm: Option<bool>,
+    /// value ([`super::spectral`]); false: plain weights (the original's).
+    #[config(default = false)]
+    pub spectral_norm: bool,
+    /// Batch norm after conv2 (the original's); spectrally normalised
+    /// discriminators usually go without it. Files of 0.1.0 wrote `null`
+    /// for these options' defaults ([`super::upgrade_json`]).
+    #[config(default = true)]
+    pub batch_norm: bool,
 }
 
 /// How D is told the class.
@@ -138,7 +141,7 @@ impl DiscriminatorConfig {
                 .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
         };
         let conditioning = self.conditioning.unwrap_or_default();
-        let spread_plane = usize::from(self.minibatch_std == Some(true));
+        let spread_plane = usize::from(self.minibatch_std);
         let planes = if conditioning.planes() {
             self.num_classes
         } else {
@@ -146,12 +149,13 @@ impl DiscriminatorConfig {
         };
         let mut u_rng = ChaCha8Rng::seed_from_u64(seed);
         u_rng.set_stream(1);
-        let spectral = (self.spectral_norm == Some(true))
+        let spectral = self
+            .spectral_norm
             .then(|| SpectralVectors::random([c1, c2, 1], &mut u_rng, device));
         let d = Discriminator {
             conv1: down(self.image_channels + planes, c1).init(device),
             conv2: down(c1, c2).init(device),
-            bn2: (self.batch_norm != Some(false)).then(|| batch_norm(c2, device)),
+            bn2: self.batch_norm.then(|| batch_norm(c2, device)),
             conv3: Conv2dConfig::new([c2 + spread_plane, 1], [7, 7]).init(device),
             aux: self
                 .aux_classifier
@@ -331,8 +335,21 @@ mod tests {
             !old.contains("conditioning") && old.contains("num_classes"),
             "{old}"
         );
-        let back: DiscriminatorConfig = serde_json::from_str(&old).unwrap();
-        assert_eq!((back.conditioning, back.minibatch_std), (None, None));
-        assert_eq!((back.spectral_norm, back.batch_norm), (None, None));
+        let mut json: serde_json::Value = serde_json::from_str(&old).unwrap();
+        super::super::upgrade_json(&mut json, Some("discriminator"));
+        let back: DiscriminatorConfig = serde_json::from_value(json).unwrap();
+        assert_eq!((back.conditioning, back.minibatch_std), (None, false));
+        assert_eq!((back.spectral_norm, back.batch_norm), (false, true));
+        // 0.1.0 wrote null for the original's choices.
+        let mut nulls = serde_json::to_value(DiscriminatorConfig::new()).unwrap();
+        for option in ["minibatch_std", "spectral_norm", "batch_norm"] {
+            nulls[option] = serde_json::Value::Null;
+        }
+        super::super::upgrade_json(&mut nulls, Some("discriminator"));
+        let back: DiscriminatorConfig = serde_json::from_value(nulls).unwrap();
+        assert_eq!(
+            (back.minibatch_std, back.spectral_norm, back.batch_norm),
+            (false, false, true)
+        );
     }
 }

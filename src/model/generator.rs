@@ -29,10 +29,11 @@ pub struct GeneratorConfig {
     #[config(default = 1)]
     pub image_channels: usize,
     /// Class-conditional batch norm: the condition also scales and shifts
-    /// each batch norm's output ([`ClassModulation`]); absent or false: the
-    /// condition enters through G's input only (the seed, and configs written
-    /// before this option).
-    pub class_norm: Option<bool>,
+    /// each batch norm's output ([`ClassModulation`]); false: the condition
+    /// enters through G's input only (the original's). Files of 0.1.0 wrote
+    /// `null` for false ([`super::upgrade_json`]).
+    #[config(default = false)]
+    pub class_norm: bool,
 }
 
 /// The class-conditional part of a batch norm (de Vries et al. 2017, as in
@@ -143,7 +144,7 @@ impl GeneratorConfig {
                 .with_padding_out([1, 1])
         };
         let class_norm = |channels| {
-            (self.class_norm == Some(true))
+            self.class_norm
                 .then(|| ClassModulation::zeros(self.num_classes, channels, device))
         };
         let g = Generator {

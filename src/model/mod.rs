@@ -39,6 +39,33 @@ impl GanConfig {
     }
 }
 
+/// A network config of 0.1.0 in today's layout: its options were
+/// `Option<bool>`, written as `null` (or left out, before the option
+/// existed) for the original's choice (off for class norm, minibatch std
+/// and spectral norm; on for D's batch norm); they are plain bools now. `json` is a GanConfig, or one network's config
+/// (`part`: "generator" or "discriminator").
+pub fn upgrade_json(json: &mut serde_json::Value, part: Option<&str>) {
+    let defaults: [(&str, &str, bool); 4] = [
+        ("generator", "class_norm", false),
+        ("discriminator", "minibatch_std", false),
+        ("discriminator", "spectral_norm", false),
+        ("discriminator", "batch_norm", true),
+    ];
+    for (network, option, default) in defaults {
+        let config = match part {
+            None => json.get_mut(network),
+            Some(p) if p == network => Some(&mut *json),
+            Some(_) => None,
+        };
+        if let Some(config) = config.and_then(|c| c.as_object_mut()) {
+            let value = config.entry(option).or_insert(serde_json::Value::Null);
+            if value.is_null() {
+                *value = serde_json::Value::Bool(default);
+            }
+        }
+    }
+}
+
 impl GanConfig {
     /// Bounds every size before anything is allocated from it (a config.json
     /// or a weights file's header may say anything).

@@ -346,7 +346,7 @@ mod tests {
     fn matches_the_framework_forward_with_class_norm() {
         let config = GeneratorConfig::new()
             .with_base_channels(32)
-            .with_class_norm(Some(true));
+            .with_class_norm(true);
         let err = max_relative_error(config, 11);
         assert!(err < 1e-4, "relative error {err}");
     }

@@ -130,6 +130,11 @@ impl Sampler {
             )
         })?;
         let config: GeneratorConfig = serde_json::from_str(config)
+            .map(|mut json| {
+                crate::model::upgrade_json(&mut json, Some("generator"));
+                json
+            })
+            .and_then(serde_json::from_value)
             .with_context(|| format!("{}: unreadable generator config", path.display()))?;
         config
             .validate()

@@ -129,7 +129,11 @@ pub fn load(
         path.display(),
         field("format")?
     );
-    if field("model")? != &serde_json::to_string(&config.model)? {
+    // Compared as values, a 0.1.0 checkpoint's `null` options upgraded.
+    let mut saved: serde_json::Value = serde_json::from_str(field("model")?)
+        .with_context(|| format!("{}: unreadable `model` header field", path.display()))?;
+    crate::model::upgrade_json(&mut saved, None);
+    if saved != serde_json::to_value(&config.model)? {
         bail!(
             "{}: the checkpoint is of another architecture than {} describes",
             path.display(),

@@ -74,7 +74,15 @@ pub struct TrainConfig {
     pub class_names: Option<Vec<String>>,
     /// The cdcgan version that created the run.
     pub cdcgan_version: String,
+    /// The layout of this file: [`CONFIG_VERSION`]; 0 (absent) for 0.1.0's,
+    /// which [`TrainConfig::load`] upgrades as it reads.
+    #[serde(default)]
+    pub config_version: u32,
 }
+
+/// The layout config.json is written in: 2 since the network options are
+/// plain bools and the objective holds the AC-GAN weight.
+pub const CONFIG_VERSION: u32 = 2;
 
 impl Default for TrainConfig {
     /// The original recipe's config ([`super::recipe::Recipe::Original`]).
@@ -133,7 +141,7 @@ impl TrainConfig {
             "--mode-seeking pairs images within the batch: --batch-size must be at least 2"
         );
         ensure!(
-            !self.objective.joint_batch_norm || self.model.discriminator.batch_norm != Some(false),
+            !self.objective.joint_batch_norm || self.model.discriminator.batch_norm,
             "--joint-batch-norm needs D's batch norm, which this run turns off \
              (--d-batch-norm false, part of --recipe varied): add --d-batch-norm true"
         );
@@ -191,10 +199,12 @@ impl TrainConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the run's config", path.display()))?;
-        let config = serde_json::from_str(&text)
+        let mut config = serde_json::from_str(&text)
             .map(upgrade)
             .and_then(serde_json::from_value::<Self>)
             .with_context(|| format!("{}: not a cdcgan training config", path.display()))?;
+        // Written again (a resume saves it) in today's layout.
+        config.config_version = CONFIG_VERSION;
         config
             .validate()
             .with_context(|| format!("{}: invalid setting", path.display()))?;
@@ -204,8 +214,12 @@ impl TrainConfig {
 
 /// A config.json of 0.1.0 in today's layout: the AC-GAN weight, kept at
 /// the top level, moves into the objective (kept as "recipe" then, read
-/// through its alias).
+/// through its alias), and the network options' `null`s become the bools
+/// they meant ([`crate::model::upgrade_json`]).
 fn upgrade(mut json: serde_json::Value) -> serde_json::Value {
+    if let Some(model) = json.get_mut("model") {
+        crate::model::upgrade_json(model, None);
+    }
     if let Some(map) = json.as_object_mut()
         && let Some(weight) = map.remove("aux_weight")
     {

@@ -435,25 +435,25 @@ mod tests {
     #[test]
     fn one_native_minibatch_std_step_matches_burns_step() {
         let mut model = small_model();
-        model.discriminator.minibatch_std = Some(true);
+        model.discriminator.minibatch_std = true;
         compare_on(Objective::default(), model);
     }
 
     #[test]
     fn one_native_class_norm_step_matches_burns_step() {
         let mut model = small_model();
-        model.generator.class_norm = Some(true);
+        model.generator.class_norm = true;
         compare_on(Objective::default(), model);
     }
 
     #[test]
     fn one_native_spectral_norm_step_matches_burns_step() {
         let mut model = small_model();
-        model.discriminator.spectral_norm = Some(true);
-        model.discriminator.minibatch_std = Some(true);
+        model.discriminator.spectral_norm = true;
+        model.discriminator.minibatch_std = true;
         compare_on(Objective::default(), model.clone());
         // And without D's batch norm, as spectrally normalised Ds usually are.
-        model.discriminator.batch_norm = Some(false);
+        model.discriminator.batch_norm = false;
         compare_on(Objective::default(), model);
     }
 
@@ -467,9 +467,9 @@ mod tests {
         compare_on(objective, model.clone());
         // With the spread plane (which the head does not see), and in the
         // varied recipe's D: spectral norms, no batch norm.
-        model.discriminator.minibatch_std = Some(true);
-        model.discriminator.spectral_norm = Some(true);
-        model.discriminator.batch_norm = Some(false);
+        model.discriminator.minibatch_std = true;
+        model.discriminator.spectral_norm = true;
+        model.discriminator.batch_norm = false;
         compare_on(objective, model);
     }
 
@@ -485,8 +485,8 @@ mod tests {
         // images are alike, and so are D's rows), ~1e-5: rounding decides
         // their last digits in either engine.
         model.discriminator.conditioning = Some(Conditioning::Projection);
-        model.discriminator.spectral_norm = Some(true);
-        model.discriminator.batch_norm = Some(false);
+        model.discriminator.spectral_norm = true;
+        model.discriminator.batch_norm = false;
         compare_on(Objective::default(), model);
     }
 
@@ -500,9 +500,9 @@ mod tests {
         compare(joint);
         // With a spread plane per batch, spectral norms and the AC-GAN head.
         let mut model = GanConfig::original(10, true).with_widths(Some(16), Some(8));
-        model.discriminator.minibatch_std = Some(true);
-        model.discriminator.spectral_norm = Some(true);
-        model.generator.class_norm = Some(true);
+        model.discriminator.minibatch_std = true;
+        model.discriminator.spectral_norm = true;
+        model.generator.class_norm = true;
         let changes = compare_in(joint, model.clone(), Precision::Fp32);
         // And the joint pass is not the two batches apart.
         let apart = Objective {

@@ -138,10 +138,10 @@ impl Recipe {
         let mut model =
             GanConfig::original(10, false).with_widths(Some(v.g_channels), Some(v.d_channels));
         let (g, d) = (&mut model.generator, &mut model.discriminator);
-        g.class_norm = v.class_norm.then_some(true);
-        d.minibatch_std = v.minibatch_std.then_some(true);
-        d.spectral_norm = v.spectral_norm.then_some(true);
-        d.batch_norm = (!v.d_batch_norm).then_some(false);
+        g.class_norm = v.class_norm;
+        d.minibatch_std = v.minibatch_std;
+        d.spectral_norm = v.spectral_norm;
+        d.batch_norm = v.d_batch_norm;
         TrainConfig {
             dataset: DatasetKind::Mnist,
             data_dir: None,
@@ -166,6 +166,7 @@ impl Recipe {
             model,
             class_names: None,
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
+            config_version: super::config::CONFIG_VERSION,
         }
     }
 }
@@ -249,7 +250,7 @@ mod tests {
         assert_eq!(c.ema, None);
         assert_eq!(c.objective, Objective::default());
         assert_eq!(c.model.discriminator.conditioning, None);
-        assert_eq!(c.model.discriminator.minibatch_std, None);
+        assert!(!c.model.discriminator.minibatch_std);
         assert_eq!(
             serde_json::to_string(&c).unwrap(),
             serde_json::to_string(&TrainConfig::default()).unwrap(),
@@ -264,16 +265,16 @@ mod tests {
         }
         let varied = Recipe::Varied.config();
         let d = &varied.model.discriminator;
-        assert_eq!((d.spectral_norm, d.batch_norm), (Some(true), Some(false)));
-        assert_eq!(varied.model.generator.class_norm, Some(true));
+        assert_eq!((d.spectral_norm, d.batch_norm), (true, false));
+        assert!(varied.model.generator.class_norm);
         assert_eq!(
             (varied.epochs, varied.ema, varied.sample_noise_scale),
             (30, Some(0.9995), 1.07)
         );
         let mut as_fast = varied.clone();
-        as_fast.model.discriminator.spectral_norm = None;
-        as_fast.model.discriminator.batch_norm = None;
-        as_fast.model.generator.class_norm = None;
+        as_fast.model.discriminator.spectral_norm = false;
+        as_fast.model.discriminator.batch_norm = true;
+        as_fast.model.generator.class_norm = false;
         as_fast.epochs = 20;
         as_fast.ema = Some(0.99);
         as_fast.sample_noise_scale = 1.0;
@@ -288,7 +289,7 @@ mod tests {
             (fast.batch_size, fast.adam.lr, fast.ema),
             (25, 4e-4, Some(0.99))
         );
-        assert_eq!(fast.model.discriminator.minibatch_std, Some(true));
+        assert!(fast.model.discriminator.minibatch_std);
     }
 
     #[test]
