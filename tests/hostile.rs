@@ -245,6 +245,21 @@ fn write_class(dir: &Path, class: &str, n: usize, level: u8) {
     }
 }
 
+/// `cdcgan train` on the image folder `img` into `run`: batches of 10,
+/// `steps` steps, no evaluation, and `extra` flags.
+fn train_folder(img: &Path, run: &Path, steps: &str, extra: &[&str]) -> Output {
+    let flags = [
+        "--batch-size",
+        "10",
+        "--max-steps",
+        steps,
+        "--eval-every",
+        "0",
+    ];
+    let places = ["train", "--quiet", "--data", path(img), "--out", path(run)];
+    cdcgan(&[&places[..], &flags[..], extra].concat())
+}
+
 /// The grey level of each class's first cached image, by class name.
 fn cached_levels(run: &Path) -> Vec<(String, u8)> {
     let config: serde_json::Value =
@@ -291,22 +306,7 @@ fn class_folders_renamed_during_starts_never_swap_labels() {
     let mut started = 0;
     for i in 0..8 {
         let run = dir.path().join(format!("run{i}"));
-        let out = cdcgan(&[
-            "--threads",
-            "1",
-            "train",
-            "--data",
-            path(&img),
-            "--out",
-            path(&run),
-            "--batch-size",
-            "10",
-            "--max-steps",
-            "1",
-            "--eval-every",
-            "0",
-            "--quiet",
-        ]);
+        let out = train_folder(&img, &run, "1", &["--threads", "1"]);
         if !out.status.success() {
             let err = text(&out);
             assert!(
@@ -378,15 +378,7 @@ fn a_damaged_decode_cache_is_named_and_a_missing_one_rebuilt() {
     write_class(&img, "b", 10, 255);
     let run = dir.path().join("run");
     let train = |extra: &[&str]| cdcgan(&[&["train", "--quiet"], extra].concat());
-    let new = [
-        "--batch-size",
-        "10",
-        "--eval-every",
-        "0",
-        "--max-steps",
-        "2",
-    ];
-    let out = train(&[&["--data", path(&img), "--out", path(&run)], &new[..]].concat());
+    let out = train_folder(&img, &run, "2", &[]);
     assert!(out.status.success(), "{}", text(&out));
     let cache = run.join("data/images-idx3-ubyte");
     let idx = |h: usize, w: usize| {
@@ -551,20 +543,7 @@ fn numbers_that_name_classes_are_names_everywhere() {
         write_class(&img, class, 10, level);
     }
     let run = dir.path().join("run");
-    let out = cdcgan(&[
-        "train",
-        "--data",
-        path(&img),
-        "--out",
-        path(&run),
-        "--batch-size",
-        "10",
-        "--max-steps",
-        "3",
-        "--eval-every",
-        "0",
-        "--quiet",
-    ]);
+    let out = train_folder(&img, &run, "3", &[]);
     assert!(out.status.success(), "{}", text(&out));
     let r = path(&run);
     let png = dir.path().join("x.png");
