@@ -458,7 +458,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     assert_eq!(widths(&seed), (256, 128));
     assert!(seed["ema"].is_null());
     assert_eq!(seed["model"]["discriminator"]["minibatch_std"], false);
-    assert_eq!(seed["config_version"], 2);
+    assert_eq!(seed["config_version"], 3);
     assert_eq!(seed["objective"]["loss"], "bce");
     assert_eq!(seed["adam"]["lr"], 0.0002);
     // Flags override the preset, in both directions.

@@ -64,17 +64,11 @@ pub fn product_peak(n: usize, repeats: usize, precision: Precision) -> f64 {
 
 /// Nominal flops of one image through G's and D's layer products (2 per
 /// multiply-add, as a framework computes them: D's label planes convolved,
-/// the 1x1 input's product whole).
+/// the 1x1 input's product whole), from their descriptions.
 pub fn forward_flops(model: &GanConfig) -> (f64, f64) {
-    let (g, d) = (&model.generator, &model.discriminator);
-    let (c1, c2, out) = (g.base_channels, g.base_channels / 2, g.image_channels);
-    let generator = 2.0
-        * ((g.latent_dim + g.num_classes) * 49 * c1 + 49 * c1 * 25 * c2 + 196 * c2 * 25 * out)
-            as f64;
-    let planes = d.image_channels + d.num_classes;
-    let (d1, d2) = (d.base_channels, 2 * d.base_channels);
-    let discriminator = 2.0 * (196 * 25 * planes * d1 + 49 * 25 * d1 * d2 + 49 * d2) as f64;
-    (generator, discriminator)
+    let g = model.generator.net().multiply_adds();
+    let d = model.discriminator.net().multiply_adds();
+    (2.0 * g as f64, 2.0 * d as f64)
 }
 
 /// Nominal flops of one training sample: G's forward and backward (3 G

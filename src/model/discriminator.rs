@@ -14,7 +14,6 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, Embedding, EmbeddingConfig, PaddingConfig2d};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
@@ -22,10 +21,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::generator::batch_norm;
+use super::generator::{activate, batch_norm};
 use super::init::DcganInit;
+use super::net::{Activation, DiscriminatorNet, DiscriminatorOptions, ImageShape, Layer};
 use super::spectral::{SpectralVectors, normalized_weight};
-use crate::arch::LEAKY_SLOPE;
 
 /// The discriminator's sizes and options, as stored in a run's `config.json`.
 #[derive(Config, Debug)]
@@ -39,6 +38,9 @@ pub struct DiscriminatorConfig {
     /// Channels of the input image.
     #[config(default = 1)]
     pub image_channels: usize,
+    /// Side of the input image in pixels: 28 (the seed), 32 or 64.
+    #[config(default = 28)]
+    pub image_size: usize,
     /// Add the AC-GAN auxiliary classifier head on the 7x7 features.
     #[config(default = false)]
     pub aux_classifier: bool,
@@ -86,24 +88,30 @@ impl Conditioning {
     }
 }
 
+/// One convolution of D with the batch norm after it (tensors `conv{n}`, `bn{n}`).
+#[derive(Module, Debug)]
+pub struct DiscBlock {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// The batch norm after it (conv2 on, with `batch_norm`).
+    pub bn: Option<BatchNorm>,
+}
+
 /// D: [B, 1+classes, 28, 28] -> Conv(k5, s2) -> LReLU -> Conv(k5, s2) -> BN
-/// -> LReLU -> Conv(k7) = one logit per image. The auxiliary head is a k7
-/// convolution to `classes` outputs: a linear layer over the 256x7x7
-/// features, stored with PyTorch's convolution weight layout.
+/// -> LReLU -> Conv(k7) = one logit per image at the seed's geometry (one
+/// more Conv(k5, s2) -> BN -> LReLU a halving at the others). The auxiliary
+/// head is a convolution over the whole last map to `classes` outputs: a
+/// linear layer over the features, stored with PyTorch's convolution weight
+/// layout.
 #[derive(Module, Debug)]
 pub struct Discriminator {
-    /// image (+ one plane per class) -> base channels, k5, stride 2: 28x28 -> 14x14.
-    pub conv1: Conv2d,
-    /// base -> 2x base channels, k5, stride 2: 14x14 -> 7x7.
-    pub conv2: Conv2d,
-    /// Batch norm after `conv2` (absent with `batch_norm: false`).
-    pub bn2: Option<BatchNorm>,
-    /// 2x base channels (+ the spread plane, with minibatch std) -> the
-    /// real/fake logit, k7 over the 7x7 features.
-    pub conv3: Conv2d,
-    /// The AC-GAN head: 2x base channels -> class logits, k7; absent without it.
+    /// The layers of [`DiscriminatorConfig::net`], in order: the stride-2
+    /// convolutions, then the last, over the whole map (+ the spread plane,
+    /// with minibatch std), to the real/fake logit.
+    pub blocks: Vec<DiscBlock>,
+    /// The AC-GAN head: the last features -> class logits; absent without it.
     pub aux: Option<Conv2d>,
-    /// The class embedding of a projection discriminator, [classes, 256]
+    /// The class embedding of a projection discriminator, [classes, features]
     /// (PyTorch's `nn.Embedding` layout, `embed.weight`).
     pub embed: Option<Embedding>,
     /// Whether the image comes with its label planes.
@@ -131,41 +139,61 @@ impl DiscriminatorConfig {
         self.init_seeded(device, 0)
     }
 
+    /// The images D judges.
+    pub fn image(&self) -> ImageShape {
+        ImageShape {
+            channels: self.image_channels,
+            side: self.image_size,
+        }
+    }
+
+    /// D's description: its layers for these sizes and options.
+    pub fn net(&self) -> DiscriminatorNet {
+        let conditioning = self.conditioning.unwrap_or_default();
+        let options = DiscriminatorOptions {
+            label_planes: conditioning.planes(),
+            projection: conditioning.projection(),
+            batch_norm: self.batch_norm,
+            spread: self.minibatch_std,
+            spectral: self.spectral_norm,
+            aux: self.aux_classifier,
+        };
+        DiscriminatorNet::new(self.image(), self.base_channels, self.num_classes, options)
+    }
+
     /// A discriminator with DCGAN initialisation drawn from `seed`.
     pub fn init_seeded(&self, device: &Device, seed: u64) -> Discriminator {
-        let c1 = self.base_channels;
-        let c2 = self.base_channels * 2;
-        let down = |cin, cout| {
-            Conv2dConfig::new([cin, cout], [5, 5])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+        let net = self.net();
+        let conv = |layer: &Layer| {
+            let [cout, cin, k, _] = layer.weight_shape();
+            let p = layer.padding;
+            Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([layer.stride, layer.stride])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init(device)
         };
-        let conditioning = self.conditioning.unwrap_or_default();
-        let spread_plane = usize::from(self.minibatch_std);
-        let planes = if conditioning.planes() {
-            self.num_classes
-        } else {
-            0
+        let block = |layer: &Layer| DiscBlock {
+            conv: conv(layer),
+            bn: layer
+                .norm
+                .as_ref()
+                .map(|_| batch_norm(layer.outputs, device)),
         };
         let mut u_rng = ChaCha8Rng::seed_from_u64(seed);
         u_rng.set_stream(1);
-        let spectral = self
-            .spectral_norm
-            .then(|| SpectralVectors::random([c1, c2, 1], &mut u_rng, device));
+        let outputs: Vec<usize> = net.layers.iter().map(|l| l.outputs).collect();
+        let spectral = net
+            .spectral
+            .then(|| SpectralVectors::random(&outputs, &mut u_rng, device));
         let d = Discriminator {
-            conv1: down(self.image_channels + planes, c1).init(device),
-            conv2: down(c1, c2).init(device),
-            bn2: self.batch_norm.then(|| batch_norm(c2, device)),
-            conv3: Conv2dConfig::new([c2 + spread_plane, 1], [7, 7]).init(device),
-            aux: self
-                .aux_classifier
-                .then(|| Conv2dConfig::new([c2, self.num_classes], [7, 7]).init(device)),
-            embed: conditioning
-                .projection()
-                .then(|| EmbeddingConfig::new(self.num_classes, c2).init(device)),
-            planes: conditioning.planes(),
+            blocks: net.layers.iter().map(block).collect(),
+            aux: net.head.as_ref().map(conv),
+            embed: net
+                .projection
+                .then(|| EmbeddingConfig::new(self.num_classes, net.features()).init(device)),
+            planes: net.label_planes,
             num_classes: self.num_classes,
-            minibatch_std: spread_plane == 1,
+            minibatch_std: net.spread,
             spectral,
         };
         DcganInit::new(ChaCha8Rng::seed_from_u64(seed)).apply(d)
@@ -197,12 +225,15 @@ impl Discriminator {
         } else {
             images
         };
-        let x = leaky_relu(self.conv(0, x), LEAKY_SLOPE);
-        let mut features = self.conv(1, x);
-        if let Some(bn2) = &self.bn2 {
-            features = bn2.forward(features);
+        let downs = &self.blocks[..self.blocks.len() - 1];
+        let mut features = x;
+        for (index, block) in downs.iter().enumerate() {
+            features = self.conv(index, features);
+            if let Some(bn) = &block.bn {
+                features = bn.forward(features);
+            }
+            features = activate(features, Activation::Leaky);
         }
-        let features = leaky_relu(features, LEAKY_SLOPE);
         let class_logits = self.aux.as_ref().map(|head| {
             head.forward(features.clone())
                 .reshape([batch, self.num_classes])
@@ -213,7 +244,7 @@ impl Discriminator {
         } else {
             features.clone()
         };
-        let mut logits = self.conv(2, last_input).reshape([batch]);
+        let mut logits = self.conv(downs.len(), last_input).reshape([batch]);
         if let Some(embed) = &self.embed {
             // Rows of `labels` may blend classes (morphs), so embed by a
             // product with the table rather than a lookup.
@@ -228,15 +259,15 @@ impl Discriminator {
         }
     }
 
-    /// Convolution `index` (0: conv1, 1: conv2, 2: conv3) of `x`, with its
-    /// weight spectrally normalised when D is.
+    /// Convolution `index` (0: conv1, ...) of `x`, with its weight
+    /// spectrally normalised when D is.
     fn conv(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
-        let conv = [&self.conv1, &self.conv2, &self.conv3][index];
+        let conv = &self.blocks[index].conv;
         let Some(spectral) = &self.spectral else {
             return conv.forward(x);
         };
-        let weight = normalized_weight(conv.weight.val(), spectral.vectors()[index]);
-        // D's convolutions pad explicitly (conv1, conv2) or not at all (conv3).
+        let weight = normalized_weight(conv.weight.val(), &spectral.conv_u[index]);
+        // D's convolutions pad explicitly (the stride-2 ones) or not at all (the last).
         let (top, left, bottom, right) = match conv.padding {
             PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
             _ => (0, 0, 0, 0),
@@ -254,9 +285,9 @@ impl Discriminator {
     /// weights (once per training step, before the D step); nothing without
     /// spectral normalisation.
     pub fn iterate_spectral_norms(&mut self) {
-        let weights = [&self.conv1, &self.conv2, &self.conv3].map(|c| c.weight.val());
+        let weights: Vec<Tensor<4>> = self.blocks.iter().map(|b| b.conv.weight.val()).collect();
         if let Some(spectral) = &mut self.spectral {
-            spectral.iterate([&weights[0], &weights[1], &weights[2]]);
+            spectral.iterate(&weights);
         }
     }
 }

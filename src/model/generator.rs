@@ -1,5 +1,6 @@
 //! The conditional generator G(z, y): noise plus a one-hot class, up-sampled
-//! by transposed convolutions 1x1 -> 7x7 -> 14x14 -> 28x28 (the seed cDCGAN).
+//! by transposed convolutions (1x1 -> 7x7 -> 14x14 -> 28x28 for the seed
+//! cDCGAN), one block per layer of its description ([`GeneratorNet`]).
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -11,6 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::init::DcganInit;
+use super::net::{Activation, GeneratorNet, IMAGE_SIDES, ImageShape, Layer};
 use crate::arch::{BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
 /// The generator's sizes, as stored in a run's `config.json`.
@@ -28,6 +30,9 @@ pub struct GeneratorConfig {
     /// Channels of the output image (1 for grey).
     #[config(default = 1)]
     pub image_channels: usize,
+    /// Side of the output image in pixels: 28 (the seed), 32 or 64.
+    #[config(default = 28)]
+    pub image_size: usize,
     /// Class-conditional batch norm: the condition also scales and shifts
     /// each batch norm's output ([`ClassModulation`]); false: the condition
     /// enters through G's input only (the original's). Files of 0.1.0 wrote
@@ -71,24 +76,25 @@ impl ClassModulation {
     }
 }
 
+/// One layer of G: its transposed convolution, batch norm and class
+/// modulation (tensors `deconv{n}`, `bn{n}`, `bn{n}_class`).
+#[derive(Module, Debug)]
+pub struct GenBlock {
+    /// The transposed convolution.
+    pub deconv: ConvTranspose2d,
+    /// The batch norm after it (all but the last layer).
+    pub bn: Option<BatchNorm>,
+    /// The norm's class-conditional scale and shift (with `class_norm`).
+    pub bn_class: Option<ClassModulation>,
+}
+
 /// G: [B, latent+classes, 1, 1] -> ConvT(k7) -> BN -> LReLU -> ConvT(k5, s2)
-/// -> BN -> LReLU -> ConvT(k5, s2) -> tanh = [B, 1, 28, 28] in [-1, 1].
+/// -> BN -> LReLU -> ConvT(k5, s2) -> tanh = [B, 1, 28, 28] in [-1, 1] at
+/// the seed's geometry; one more ConvT(k5, s2) a doubling at the others.
 #[derive(Module, Debug)]
 pub struct Generator {
-    /// latent+classes -> base channels, k7: 1x1 -> 7x7.
-    pub deconv1: ConvTranspose2d,
-    /// Batch norm after `deconv1`.
-    pub bn1: BatchNorm,
-    /// bn1's class-conditional scale and shift (with `class_norm`).
-    pub bn1_class: Option<ClassModulation>,
-    /// base -> base/2 channels, k5, stride 2: 7x7 -> 14x14.
-    pub deconv2: ConvTranspose2d,
-    /// Batch norm after `deconv2`.
-    pub bn2: BatchNorm,
-    /// bn2's class-conditional scale and shift (with `class_norm`).
-    pub bn2_class: Option<ClassModulation>,
-    /// base/2 -> image channels, k5, stride 2: 14x14 -> 28x28 (then tanh).
-    pub deconv3: ConvTranspose2d,
+    /// The layers of [`GeneratorConfig::net`], in order.
+    pub blocks: Vec<GenBlock>,
     /// Length of z.
     pub latent_dim: usize,
     /// Width of the one-hot condition.
@@ -125,7 +131,39 @@ impl GeneratorConfig {
                 "{field} must be in {range:?} (got {value})"
             );
         }
+        anyhow::ensure!(
+            IMAGE_SIDES.contains(&self.image_size),
+            "generator.image_size must be one of {IMAGE_SIDES:?} (got {})",
+            self.image_size
+        );
+        let ups = self.image().ladder().1;
+        anyhow::ensure!(
+            self.base_channels >> (ups - 1) >= 1,
+            "generator.base_channels {} is too narrow for {} px images: each of its {ups} doublings halves it (at least {})",
+            self.base_channels,
+            self.image_size,
+            1 << (ups - 1)
+        );
         Ok(())
+    }
+
+    /// The images G makes.
+    pub fn image(&self) -> ImageShape {
+        ImageShape {
+            channels: self.image_channels,
+            side: self.image_size,
+        }
+    }
+
+    /// G's description: its layers for these sizes and options.
+    pub fn net(&self) -> GeneratorNet {
+        GeneratorNet::new(
+            self.image(),
+            self.base_channels,
+            self.latent_dim,
+            self.num_classes,
+            self.class_norm,
+        )
     }
 
     /// A generator initialised with seed 0.
@@ -135,27 +173,24 @@ impl GeneratorConfig {
 
     /// A generator with DCGAN initialisation drawn from `seed`.
     pub fn init_seeded(&self, device: &Device, seed: u64) -> Generator {
-        let c1 = self.base_channels;
-        let c2 = self.base_channels / 2;
-        let up = |cin, cout| {
-            ConvTranspose2dConfig::new([cin, cout], [5, 5])
-                .with_stride([2, 2])
-                .with_padding([2, 2])
-                .with_padding_out([1, 1])
-        };
-        let class_norm = |channels| {
-            self.class_norm
-                .then(|| ClassModulation::zeros(self.num_classes, channels, device))
+        let block = |layer: &Layer| {
+            let [cin, cout, k, _] = layer.weight_shape();
+            let (s, p) = (layer.stride, layer.padding);
+            let deconv = ConvTranspose2dConfig::new([cin, cout], [k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_padding_out([layer.out_padding, layer.out_padding]);
+            let norm = layer.norm.as_ref();
+            GenBlock {
+                deconv: deconv.init(device),
+                bn: norm.map(|_| batch_norm(cout, device)),
+                bn_class: norm
+                    .filter(|n| n.class)
+                    .map(|_| ClassModulation::zeros(self.num_classes, cout, device)),
+            }
         };
         let g = Generator {
-            deconv1: ConvTranspose2dConfig::new([self.latent_dim + self.num_classes, c1], [7, 7])
-                .init(device),
-            bn1: batch_norm(c1, device),
-            bn1_class: class_norm(c1),
-            deconv2: up(c1, c2).init(device),
-            bn2: batch_norm(c2, device),
-            bn2_class: class_norm(c2),
-            deconv3: up(c2, self.image_channels).init(device),
+            blocks: self.net().layers.iter().map(block).collect(),
             latent_dim: self.latent_dim,
             num_classes: self.num_classes,
         };
@@ -164,23 +199,51 @@ impl GeneratorConfig {
 }
 
 impl Generator {
+    /// The sizes and options this generator was built with, read from its
+    /// layers (the description they follow: [`GeneratorConfig::net`]).
+    pub fn config(&self) -> GeneratorConfig {
+        let [_, base, first, _] = self.blocks[0].deconv.weight.dims();
+        let [_, image_channels, _, _] = self.blocks[self.blocks.len() - 1].deconv.weight.dims();
+        GeneratorConfig {
+            latent_dim: self.latent_dim,
+            num_classes: self.num_classes,
+            base_channels: base,
+            image_channels,
+            image_size: first << (self.blocks.len() - 1),
+            class_norm: self.blocks[0].bn_class.is_some(),
+        }
+    }
+
     /// `z`: [B, latent], `labels`: [B, classes] one-hot (or a blend of
     /// one-hots, for morphing between classes). Returns images in [-1, 1].
     pub fn forward(&self, z: Tensor<2>, labels: Tensor<2>) -> Tensor<4> {
         let [batch, _] = z.dims();
         let x = Tensor::cat(vec![z, labels.clone()], 1);
         let channels = x.dims()[1];
-        let x = x.reshape([batch, channels, 1, 1]);
-        let norm = |x, bn: &BatchNorm, class: &Option<ClassModulation>| {
-            let x = bn.forward(x);
-            let x = match class {
-                Some(class) => class.forward(x, labels.clone()),
-                None => x,
+        let mut x = x.reshape([batch, channels, 1, 1]);
+        let last = self.blocks.len() - 1;
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.deconv.forward(x);
+            if let Some(bn) = &block.bn {
+                x = bn.forward(x);
+            }
+            if let Some(class) = &block.bn_class {
+                x = class.forward(x, labels.clone());
+            }
+            x = match i == last {
+                true => activate(x, Activation::Tanh),
+                false => activate(x, Activation::Leaky),
             };
-            leaky_relu(x, LEAKY_SLOPE)
-        };
-        let x = norm(self.deconv1.forward(x), &self.bn1, &self.bn1_class);
-        let x = norm(self.deconv2.forward(x), &self.bn2, &self.bn2_class);
-        self.deconv3.forward(x).tanh()
+        }
+        x
+    }
+}
+
+/// `x` through `activation`.
+pub(super) fn activate(x: Tensor<4>, activation: Activation) -> Tensor<4> {
+    match activation {
+        Activation::Leaky => leaky_relu(x, LEAKY_SLOPE),
+        Activation::Tanh => x.tanh(),
+        Activation::Linear => x,
     }
 }

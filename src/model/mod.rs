@@ -4,6 +4,7 @@
 pub mod discriminator;
 pub mod generator;
 pub mod init;
+pub mod net;
 pub mod spectral;
 pub mod weights;
 
@@ -39,17 +40,21 @@ impl GanConfig {
     }
 }
 
-/// A network config of 0.1.0 in today's layout: its options were
+/// A network config of an earlier layout in today's: 0.1.0's options were
 /// `Option<bool>`, written as `null` (or left out, before the option
 /// existed) for the original's choice (off for class norm, minibatch std
-/// and spectral norm; on for D's batch norm); they are plain bools now. `json` is a GanConfig, or one network's config
-/// (`part`: "generator" or "discriminator").
+/// and spectral norm; on for D's batch norm); they are plain bools now; and
+/// configs before layout 3 had no image size (28). `json` is a GanConfig, or
+/// one network's config (`part`: "generator" or "discriminator").
 pub fn upgrade_json(json: &mut serde_json::Value, part: Option<&str>) {
-    let defaults: [(&str, &str, bool); 4] = [
-        ("generator", "class_norm", false),
-        ("discriminator", "minibatch_std", false),
-        ("discriminator", "spectral_norm", false),
-        ("discriminator", "batch_norm", true),
+    use serde_json::Value;
+    let defaults: [(&str, &str, Value); 6] = [
+        ("generator", "class_norm", Value::Bool(false)),
+        ("generator", "image_size", Value::from(28)),
+        ("discriminator", "minibatch_std", Value::Bool(false)),
+        ("discriminator", "spectral_norm", Value::Bool(false)),
+        ("discriminator", "batch_norm", Value::Bool(true)),
+        ("discriminator", "image_size", Value::from(28)),
     ];
     for (network, option, default) in defaults {
         let config = match part {
@@ -58,9 +63,9 @@ pub fn upgrade_json(json: &mut serde_json::Value, part: Option<&str>) {
             Some(_) => None,
         };
         if let Some(config) = config.and_then(|c| c.as_object_mut()) {
-            let value = config.entry(option).or_insert(serde_json::Value::Null);
+            let value = config.entry(option).or_insert(Value::Null);
             if value.is_null() {
-                *value = serde_json::Value::Bool(default);
+                *value = default;
             }
         }
     }
@@ -86,6 +91,17 @@ impl GanConfig {
                 "{field} must be in {range:?} (got {value})"
             );
         }
+        let g = &self.generator;
+        anyhow::ensure!(
+            g.image() == d.image(),
+            "G makes {}x{} images of {} channels but D judges {}x{} of {}",
+            g.image_size,
+            g.image_size,
+            g.image_channels,
+            d.image_size,
+            d.image_size,
+            d.image_channels
+        );
         Ok(())
     }
 

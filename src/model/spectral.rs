@@ -20,50 +20,37 @@ use rand::Rng;
 
 use super::init::normal_values;
 
-/// The normalised convolutions of D, in order.
-pub const LAYERS: [&str; 3] = ["conv1", "conv2", "conv3"];
-
-/// The tensor name of layer `layer`'s vector u (`spectral.conv1_u`).
+/// The tensor name of the vector u of D's layer `layer` (`spectral.conv1_u`),
+/// as [`SpectralVectors`]' paths are named ([`super::weights::torch_name`]).
 pub fn u_name(layer: &str) -> String {
     format!("spectral.{layer}_u")
 }
 
-/// The power-iteration vectors of D's convolutions (one value per output channel each).
+/// The power-iteration vectors of D's convolutions (one value per output
+/// channel each), in the order of D's layers (`spectral.conv1_u`, ...).
 #[derive(Module, Debug)]
 pub struct SpectralVectors {
-    /// conv1's u.
-    pub conv1_u: Param<Tensor<1>>,
-    /// conv2's u.
-    pub conv2_u: Param<Tensor<1>>,
-    /// conv3's u.
-    pub conv3_u: Param<Tensor<1>>,
+    /// Each convolution's u.
+    pub conv_u: Vec<Param<Tensor<1>>>,
 }
 
 impl SpectralVectors {
     /// Vectors of unit length drawn from `rng`, for layers of `outs` outputs.
-    pub fn random(outs: [usize; 3], rng: &mut impl Rng, device: &Device) -> Self {
+    pub fn random(outs: &[usize], rng: &mut impl Rng, device: &Device) -> Self {
         let mut draw = |n: usize| {
             let mut u = normal_values(rng, n, 0.0, 1.0);
             normalize(&mut u);
             Param::from_tensor(Tensor::from_data(TensorData::new(u, [n]), device))
         };
         Self {
-            conv1_u: draw(outs[0]),
-            conv2_u: draw(outs[1]),
-            conv3_u: draw(outs[2]),
+            conv_u: outs.iter().map(|&n| draw(n)).collect(),
         }
     }
 
-    /// The vectors by layer, in [`LAYERS`] order.
-    pub fn vectors(&self) -> [&Param<Tensor<1>>; 3] {
-        [&self.conv1_u, &self.conv2_u, &self.conv3_u]
-    }
-
     /// Each vector moved by one power iteration on its layer's weight
-    /// (`weights` in [`LAYERS`] order, [out, in, k, k] each).
-    pub fn iterate(&mut self, weights: [&Tensor<4>; 3]) {
-        let fields = [&mut self.conv1_u, &mut self.conv2_u, &mut self.conv3_u];
-        for (u, w) in fields.into_iter().zip(weights) {
+    /// (`weights` in layer order, [out, in, k, k] each).
+    pub fn iterate(&mut self, weights: &[Tensor<4>]) {
+        for (u, w) in self.conv_u.iter_mut().zip(weights) {
             let (mut host, device) = (values(u.val()), u.val().device());
             power_iteration(&values(w.clone()), &mut host);
             let n = host.len();

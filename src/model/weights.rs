@@ -9,17 +9,39 @@ use anyhow::{anyhow, bail};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
+use super::net::numbered;
 pub use crate::store::{HostTensor, NamedTensors};
 
-/// The PyTorch name of the tensor at burn module path `path`.
+/// The PyTorch name of the tensor at burn module path `path`. A list's
+/// entries are numbered from 1 ([`numbered`]): the layers of `blocks` by the
+/// fields inside them (`blocks.1.bn_class.gain` is `bn2_class.gain`), the
+/// entries of any other list by the list's own name
+/// (`spectral.conv_u.0` is `spectral.conv1_u`).
 pub fn torch_name(path: &[String]) -> String {
-    let mut parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    let mut parts: Vec<String> = Vec::with_capacity(path.len());
+    let mut layer = None;
+    for segment in path {
+        match (segment.parse::<usize>(), parts.last()) {
+            (Ok(i), Some(list)) if list == "blocks" => {
+                parts.pop();
+                layer = Some(i + 1);
+            }
+            (Ok(i), Some(list)) => {
+                let named = numbered(list, i + 1);
+                *parts.last_mut().expect("a list") = named;
+            }
+            _ => parts.push(match layer.take() {
+                Some(n) => numbered(segment, n),
+                None => segment.clone(),
+            }),
+        }
+    }
     if let Some(last) = parts.last_mut() {
-        *last = match *last {
-            "gamma" => "weight",
-            "beta" => "bias",
-            other => other,
-        };
+        match last.as_str() {
+            "gamma" => *last = "weight".into(),
+            "beta" => *last = "bias".into(),
+            _ => {}
+        }
     }
     parts.join(".")
 }

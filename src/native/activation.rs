@@ -6,6 +6,7 @@ use crate::simd::multiversioned;
 use rayon::prelude::*;
 
 use super::Threads;
+use crate::model::net::Activation;
 
 /// Slope of LeakyReLU for negative inputs.
 const SLOPE: f32 = crate::arch::LEAKY_SLOPE as f32;
@@ -26,6 +27,24 @@ fn map_in_place(values: &mut [f32], threads: Threads, f: impl Fn(f32) -> f32 + S
         Threads::This => apply(values),
     }
 }
+}
+
+/// A layer's activation in place (nothing for [`Activation::Linear`]).
+pub fn activation_forward(values: &mut [f32], activation: Activation, threads: Threads) {
+    match activation {
+        Activation::Leaky => leaky_forward(values, threads),
+        Activation::Tanh => tanh_forward(values, threads),
+        Activation::Linear => {}
+    }
+}
+
+/// The backward of [`activation_forward`] given its output.
+pub fn activation_backward(grad: &mut [f32], output: &[f32], activation: Activation) {
+    match activation {
+        Activation::Leaky => leaky_backward(grad, output),
+        Activation::Tanh => tanh_backward(grad, output),
+        Activation::Linear => {}
+    }
 }
 
 /// LeakyReLU in place.

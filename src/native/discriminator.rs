@@ -1,8 +1,10 @@
-//! D's training-mode forward and backward passes, channels last, as a list
-//! of layer calls: the image with its label planes -> conv1 -> LeakyReLU ->
-//! conv2 [-> bn2] -> LeakyReLU [-> + the spread plane] -> conv3 (one logit)
-//! [+ the projection term]; [and from conv2's LeakyReLU, the AC-GAN head
-//! (class logits)]. A projection D may go without the label planes.
+//! D's training-mode forward and backward passes, channels last: a walk
+//! over its description's layers ([`DiscriminatorNet`]): the image with its
+//! label planes -> conv1 -> LeakyReLU -> each further stride-2 convolution
+//! [-> its batch norm] -> LeakyReLU [-> + the spread plane] -> the last,
+//! over the whole map (one logit) [+ the projection term]; [and from the
+//! last map, the AC-GAN head (class logits)]. A projection D may go without
+//! the label planes.
 
 use rayon::prelude::*;
 
@@ -15,51 +17,94 @@ use super::conv::{conv_backward_input, conv_backward_weights, conv_forward, im2c
 use super::dense::{add_bias, bias_gradient, dense_forward};
 use super::layout::{concat_rows, split_rows};
 use super::norm::{BatchNormCache, BatchStats, batch_norm_backward, batch_norm_forward};
-use super::params::DiscParams;
+use super::params::{LayerParams, NetParams};
 use super::spread::{Spread, spread_backward, spread_forward};
-use super::{Dims, Operand, Threads, matmul, product};
-use crate::arch::{FIRST_SIDE, IMAGE_SIDE, KERNEL, MID_SIDE, TAPS};
+use super::{Operand, Threads, matmul, product};
+use crate::arch::{KERNEL, TAPS};
+use crate::model::net::DiscriminatorNet;
 use crate::simd::multiversioned;
 
-/// D's conv1 weight ([25 * (1 + classes), d1], tap-major) split by input:
-/// the image channel's taps, and one 14x14 output map per class (the sum of
-/// the class plane's taps that fall inside the image at each position).
+/// conv1's geometry, from D's description.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Conv1Shape {
+    /// Image channels.
+    channels: usize,
+    /// Input planes: the image's channels [and one label plane per class].
+    planes: usize,
+    /// Output channels.
+    d1: usize,
+    /// The image's side (the output's is half of it).
+    side: usize,
+    /// Label planes (0 without them).
+    classes: usize,
+}
+
+impl Conv1Shape {
+    fn of(net: &DiscriminatorNet) -> Self {
+        let conv1 = &net.layers[0];
+        Self {
+            channels: net.image.channels,
+            planes: conv1.inputs,
+            d1: conv1.outputs,
+            side: conv1.side,
+            classes: conv1.inputs - net.image.channels,
+        }
+    }
+
+    /// Values of one class's map: [half * half, d1].
+    fn map_len(&self) -> usize {
+        let half = self.side / 2;
+        half * half * self.d1
+    }
+}
+
+/// D's conv1 weight ([25 * planes, d1], tap-major) split by input: the
+/// image channels' taps, and one output map per class (the sum of the
+/// class plane's taps that fall inside the image at each position).
 #[derive(Debug, Clone)]
 pub(super) struct Conv1Parts {
-    /// [25, d1].
+    /// [25 * channels, d1].
     image: Vec<f32>,
-    /// [classes, 14 * 14 * d1].
+    /// [classes, half * half * d1].
     class_maps: Vec<f32>,
+    shape: Conv1Shape,
 }
 
 impl Conv1Parts {
-    pub(super) fn new(w1: &[f32], dims: &Dims) -> Self {
-        let (planes, d1) = (dims.planes(), dims.d1);
-        let row = |t: usize| &w1[t * planes * d1..][..d1];
-        let image = (0..TAPS).flat_map(|t| row(t).iter().copied()).collect();
-        let class_maps = match dims.label_planes {
-            true => class_maps(w1, dims),
-            false => Vec::new(),
+    pub(super) fn new(w1: &[f32], net: &DiscriminatorNet) -> Self {
+        let shape = Conv1Shape::of(net);
+        let (planes, d1, image_rows) = (shape.planes, shape.d1, shape.channels * shape.d1);
+        let image = (0..TAPS)
+            .flat_map(|t| w1[t * planes * d1..][..image_rows].iter().copied())
+            .collect();
+        let class_maps = match shape.classes {
+            0 => Vec::new(),
+            _ => class_maps(w1, shape),
         };
-        Self { image, class_maps }
+        Self {
+            image,
+            class_maps,
+            shape,
+        }
     }
 
-    /// conv1 of `images` [B, 784] with their label planes `labels` [B,
-    /// classes] (rows of class weights): the image's taps as a product with
-    /// its columns, then each row's mix of the class maps, then the bias.
-    /// Returns ([B * 196, d1], the image columns).
+    /// conv1 of `images` [B, side * side * channels] with their label
+    /// planes `labels` [B, classes] (rows of class weights): the image's
+    /// taps as a product with its columns, then each row's mix of the class
+    /// maps, then the bias. Returns ([B * half * half, d1], the image columns).
     fn forward(&self, images: &[f32], labels: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        let d1 = bias.len();
-        let classes = self.class_maps.len() / (MID_SIDE * MID_SIDE * d1);
-        let cols = im2col(images, IMAGE_SIDE, 1);
-        let rows = cols.len() / TAPS;
+        let Conv1Shape {
+            channels, classes, ..
+        } = self.shape;
+        let cols = im2col(images, self.shape.side, channels);
+        let rows = cols.len() / (TAPS * channels);
         let mut h1 = product(
-            Operand::new(&cols, rows, TAPS),
-            Operand::new(&self.image, TAPS, d1),
+            Operand::new(&cols, rows, TAPS * channels),
+            Operand::new(&self.image, TAPS * channels, self.shape.d1),
             Threads::All,
         );
         if classes > 0 {
-            let maps = Operand::new(&self.class_maps, classes, MID_SIDE * MID_SIDE * d1);
+            let maps = Operand::new(&self.class_maps, classes, self.shape.map_len());
             let y = Operand::new(labels, labels.len() / classes, classes);
             matmul(&mut h1, y, maps, true, Threads::All);
         }
@@ -70,46 +115,49 @@ impl Conv1Parts {
     /// conv1's weight and bias gradients from its output gradient `dh1`: the
     /// image rows' as a product with the columns, the label rows' from each
     /// class's summed output gradient.
-    fn backward_weights(dh1: &[f32], cache: &DiscCache, dims: &Dims) -> (Vec<f32>, Vec<f32>) {
-        let rows1 = cache.cols1.len() / TAPS;
-        let batch = rows1 / (MID_SIDE * MID_SIDE);
-        let cols1 = Operand::new(&cache.cols1, rows1, TAPS);
-        let image = product(cols1.t(), Operand::new(dh1, rows1, dims.d1), Threads::All);
-        let y = Operand::new(&cache.labels, batch, dims.classes);
-        let dh1_rows = Operand::new(dh1, batch, MID_SIDE * MID_SIDE * dims.d1);
-        let per_class = match dims.label_planes {
-            true => product(y.t(), dh1_rows, Threads::All),
-            false => Vec::new(),
+    fn backward_weights(&self, dh1: &[f32], cache: &DiscCache) -> (Vec<f32>, Vec<f32>) {
+        let shape = self.shape;
+        let cols1 = &cache.downs[0].cols;
+        let rows1 = cols1.len() / (TAPS * shape.channels);
+        let batch = dh1.len() / shape.map_len();
+        let cols1 = Operand::new(cols1, rows1, TAPS * shape.channels);
+        let image = product(cols1.t(), Operand::new(dh1, rows1, shape.d1), Threads::All);
+        let y = Operand::new(&cache.labels, batch, cache.labels.len() / batch);
+        let dh1_rows = Operand::new(dh1, batch, shape.map_len());
+        let per_class = match shape.classes {
+            0 => Vec::new(),
+            _ => product(y.t(), dh1_rows, Threads::All),
         };
         (
-            conv1_weight_gradient(&image, &per_class, dims),
-            bias_gradient(dh1, dims.d1),
+            conv1_weight_gradient(&image, &per_class, shape),
+            bias_gradient(dh1, shape.d1),
         )
     }
 
-    /// The gradient of conv1's image input [B, 784] (the label planes are
-    /// constants).
+    /// The gradient of conv1's image input [B, side * side * channels] (the
+    /// label planes are constants).
     fn backward_input(&self, dh1: &[f32]) -> Vec<f32> {
-        conv_backward_input(dh1, IMAGE_SIDE, &self.image, self.image.len() / TAPS)
+        conv_backward_input(dh1, self.shape.side, &self.image, self.shape.d1)
     }
 }
 
 multiversioned! {
-/// Each class's label plane through conv1: [classes, 14 * 14 * d1], the
+/// Each class's label plane through conv1: [classes, half * half * d1], the
 /// sum of the class's tap weights over the taps inside the image at each
 /// output position (the plane is 1 there, 0 in the padding).
-fn class_maps(w1: &[f32], dims: &Dims) -> Vec<f32> {
-    let (planes, d1) = (dims.planes(), dims.d1);
+fn class_maps(w1: &[f32], shape: Conv1Shape) -> Vec<f32> {
+    let Conv1Shape { channels, planes, d1, side, classes } = shape;
+    let half = side / 2;
     let row = |t: usize, plane: usize| &w1[(t * planes + plane) * d1..][..d1];
-    let mut class_maps = vec![0f32; dims.classes * MID_SIDE * MID_SIDE * d1];
+    let mut class_maps = vec![0f32; classes * shape.map_len()];
     class_maps
-        .par_chunks_mut(MID_SIDE * MID_SIDE * d1)
+        .par_chunks_mut(shape.map_len())
         .enumerate()
         .for_each(|(c, map)| {
             for (pos, out) in map.chunks_mut(d1).enumerate() {
-                for ky in inside_taps(IMAGE_SIDE, pos / MID_SIDE) {
-                    for kx in inside_taps(IMAGE_SIDE, pos % MID_SIDE) {
-                        let w = row(ky * KERNEL + kx, 1 + c);
+                for ky in inside_taps(side, pos / half) {
+                    for kx in inside_taps(side, pos % half) {
+                        let w = row(ky * KERNEL + kx, channels + c);
                         out.iter_mut().zip(w).for_each(|(o, w)| *o += w);
                     }
                 }
@@ -118,26 +166,24 @@ fn class_maps(w1: &[f32], dims: &Dims) -> Vec<f32> {
     class_maps
 }
 
-/// conv1's weight gradient [25 * (1 + classes), d1] from the image rows'
-/// gradient [25, d1] and each class's summed output gradient
-/// [classes, 14 * 14 * d1] (the adjoint of [`class_maps`]).
-fn conv1_weight_gradient(image: &[f32], per_class: &[f32], dims: &Dims) -> Vec<f32> {
-    let (planes, d1) = (dims.planes(), dims.d1);
+/// conv1's weight gradient [25 * planes, d1] from the image rows' gradient
+/// [25 * channels, d1] and each class's summed output gradient [classes,
+/// half * half * d1] (the adjoint of [`class_maps`]).
+fn conv1_weight_gradient(image: &[f32], per_class: &[f32], shape: Conv1Shape) -> Vec<f32> {
+    let Conv1Shape { channels, planes, d1, side, .. } = shape;
+    let half = side / 2;
+    let image_rows = channels * d1;
     let mut w1 = vec![0f32; TAPS * planes * d1];
     w1.par_chunks_mut(planes * d1)
         .enumerate()
         .for_each(|(t, tap)| {
             let (ky, kx) = (t / KERNEL, t % KERNEL);
-            tap[..d1].copy_from_slice(&image[t * d1..(t + 1) * d1]);
-            for (c, out) in tap[d1..].chunks_mut(d1).enumerate() {
-                let map =
-                    &per_class[c * MID_SIDE * MID_SIDE * d1..][..MID_SIDE * MID_SIDE * d1];
-                for oy in (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == ky))
-                {
-                    for ox in
-                        (0..MID_SIDE).filter(|&o| inside_taps(IMAGE_SIDE, o).any(|k| k == kx))
-                    {
-                        let g = &map[(oy * MID_SIDE + ox) * d1..][..d1];
+            tap[..image_rows].copy_from_slice(&image[t * image_rows..(t + 1) * image_rows]);
+            for (c, out) in tap[image_rows..].chunks_mut(d1).enumerate() {
+                let map = &per_class[c * shape.map_len()..][..shape.map_len()];
+                for oy in (0..half).filter(|&o| inside_taps(side, o).any(|k| k == ky)) {
+                    for ox in (0..half).filter(|&o| inside_taps(side, o).any(|k| k == kx)) {
+                        let g = &map[(oy * half + ox) * d1..][..d1];
                         out.iter_mut().zip(g).for_each(|(o, g)| *o += g);
                     }
                 }
@@ -147,19 +193,22 @@ fn conv1_weight_gradient(image: &[f32], per_class: &[f32], dims: &Dims) -> Vec<f
 }
 }
 
+/// What one stride-2 layer's backward needs from its forward.
+struct DownCache {
+    /// im2col of its input (conv1's: of the image alone), [rows, 25 * inputs].
+    cols: Vec<f32>,
+    norm: Option<BatchNormCache>,
+    /// Its output, after its LeakyReLU.
+    out: Vec<f32>,
+}
+
 /// What D's backward pass needs from its forward.
 pub(super) struct DiscCache {
-    /// im2col of the image, [B*196, 25].
-    cols1: Vec<f32>,
     /// The label weights of each row, [B, classes].
     labels: Vec<f32>,
-    h1: Vec<f32>,
-    /// im2col of h1, [B*49, 25 * d1].
-    cols2: Vec<f32>,
-    /// Absent when D has no batch norm.
-    bn2: Option<BatchNormCache>,
-    h2: Vec<f32>,
-    /// With minibatch std: each group's spread, and h2 with its plane.
+    /// Each stride-2 layer's, in order.
+    downs: Vec<DownCache>,
+    /// With minibatch std: each group's spread, and the last map with its plane.
     spread: Option<(Vec<Spread>, Vec<f32>)>,
     pub(super) logits: Vec<f32>,
     /// The AC-GAN head's class logits, [B, classes], when D has it.
@@ -169,74 +218,97 @@ pub(super) struct DiscCache {
 }
 
 impl DiscCache {
-    /// The batch statistics of bn2 (if D has it), for its running statistics.
-    pub(super) fn bn2_stats(&self) -> Option<&BatchStats> {
-        self.bn2.as_ref().map(|bn2| &bn2.stats)
+    /// The batch statistics of each of D's batch norms (by name), for
+    /// their running statistics.
+    pub(super) fn norm_stats<'a>(
+        &'a self,
+        net: &'a DiscriminatorNet,
+    ) -> Vec<(&'a str, &'a BatchStats)> {
+        let norms = net.downs().iter().zip(&self.downs);
+        norms
+            .filter_map(|(layer, cache)| {
+                Some((
+                    layer.norm.as_ref()?.name.as_str(),
+                    &cache.norm.as_ref()?.stats,
+                ))
+            })
+            .collect()
     }
 
-    /// conv3's input: h2, with the spread plane when D has one.
+    /// The last map, after its LeakyReLU.
+    fn features(&self) -> &[f32] {
+        &self.downs.last().expect("a stride-2 layer").out
+    }
+
+    /// The last layer's input: the last map, with the spread plane when D
+    /// has one.
     fn last_input(&self) -> &[f32] {
         self.spread
             .as_ref()
-            .map_or(&self.h2, |(_, with_plane)| with_plane)
+            .map_or(self.features(), |(_, with_plane)| with_plane)
     }
 }
 
-/// D on `images` [B, 784] with conditions `labels` [B, classes], with batch
-/// statistics (the caller moves the running ones: [`DiscCache::bn2_stats`]);
-/// the spread plane, with minibatch std, is each of `groups` equal runs of
-/// the batch's own (2 for the real and the generated batch in one pass). The label
-/// planes are constant over the image, so their part of conv1 is, per
-/// class, a fixed 14x14 map of the weights (`conv1`, made once per version
-/// of the weights by the caller), mixed by each row's label weights.
+/// Values per image of the last layer's input, and of the head's.
+fn whole_map_inputs(net: &DiscriminatorNet) -> (usize, usize) {
+    let positions = net.last().side * net.last().side;
+    (positions * net.last().inputs, positions * net.features())
+}
+
+/// D on `images` [B, side * side * channels] with conditions `labels` [B,
+/// classes], with batch statistics (the caller moves the running ones:
+/// [`DiscCache::norm_stats`]); the spread plane, with minibatch std, is each
+/// of `groups` equal runs of the batch's own (2 for the real and the
+/// generated batch in one pass). The label planes are constant over the
+/// image, so their part of conv1 is, per class, a fixed map of the weights
+/// (`conv1`, made once per version of the weights by the caller), mixed by
+/// each row's label weights.
 pub(super) fn discriminator_forward(
-    p: &DiscParams,
+    p: &NetParams,
     conv1: &Conv1Parts,
     images: &[f32],
     labels: &[f32],
     groups: usize,
-    dims: &Dims,
+    net: &DiscriminatorNet,
 ) -> DiscCache {
-    let (mut h1, cols1) = conv1.forward(images, labels, &p.b1);
+    let (mut h1, cols1) = conv1.forward(images, labels, &p.layers[0].b);
     leaky_forward(&mut h1, Threads::All);
-    let (mut h2, cols2) = conv_forward(&h1, MID_SIDE, &p.w2, &p.b2);
-    let bn2 = dims
-        .d_norm
-        .then(|| batch_norm_forward(&mut h2, &p.gamma2, &p.beta2));
-    leaky_forward(&mut h2, Threads::All);
-    let spread = dims.spread.then(|| {
-        let batch = labels.len() / dims.classes;
-        let spreads: Vec<Spread> = h2
-            .chunks(h2.len() / groups)
-            .map(|group| spread_forward(group, batch / groups))
-            .collect();
-        let group_rows = h2.len() / dims.d2 / groups;
-        let plane: Vec<f32> = spreads
-            .iter()
-            .flat_map(|s| std::iter::repeat_n(s.value, group_rows))
-            .collect();
-        let with_plane = concat_rows(&h2, dims.d2, &plane, 1);
-        (spreads, with_plane)
-    });
+    let mut downs = vec![DownCache {
+        cols: cols1,
+        norm: None,
+        out: h1,
+    }];
+    for (layer, p) in net.downs().iter().zip(&p.layers).skip(1) {
+        let input = &downs.last().expect("conv1").out;
+        let (mut h, cols) = conv_forward(input, layer.side, &p.w, &p.b);
+        let norm = layer
+            .norm
+            .as_ref()
+            .map(|_| batch_norm_forward(&mut h, &p.gamma, &p.beta));
+        leaky_forward(&mut h, Threads::All);
+        downs.push(DownCache { cols, norm, out: h });
+    }
+    let features = &downs.last().expect("a stride-2 layer").out;
+    let spread = net
+        .spread
+        .then(|| spread_plane(features, net.features(), labels.len() / net.classes, groups));
     let mut cache = DiscCache {
-        cols1,
         labels: labels.to_vec(),
-        h1,
-        cols2,
-        bn2,
-        h2,
+        downs,
         spread,
         logits: Vec::new(),
         class_logits: None,
         projection: None,
     };
-    // conv3 over the whole 7x7 map: a dense layer, one logit per image; the
-    // head, the same over h2 alone, one logit per class.
-    let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
-    cache.logits = dense_forward(cache.last_input(), features, &p.w3, &p.b3, Threads::All);
-    if dims.projection {
+    // The last layer over the whole map: a dense layer, one logit per image;
+    // the head, the same over the map alone, one logit per class.
+    let (last_inputs, head_inputs) = whole_map_inputs(net);
+    let last = net.layers.len() - 1;
+    let (w, b) = (&p.layers[last].w, &p.layers[last].b);
+    cache.logits = dense_forward(cache.last_input(), last_inputs, w, b, Threads::All);
+    if net.projection {
         let (terms, projection) =
-            class_projection_forward(&cache.h2, labels, &p.embed, dims.classes);
+            class_projection_forward(cache.features(), labels, &p.embed, net.classes);
         cache
             .logits
             .iter_mut()
@@ -244,110 +316,161 @@ pub(super) fn discriminator_forward(
             .for_each(|(l, t)| *l += t);
         cache.projection = Some(projection);
     }
-    let head_features = FIRST_SIDE * FIRST_SIDE * dims.d2;
-    cache.class_logits = dims
-        .aux
-        .then(|| dense_forward(&cache.h2, head_features, &p.wa, &p.ba, Threads::All));
+    cache.class_logits = net.head.is_some().then(|| {
+        dense_forward(
+            cache.features(),
+            head_inputs,
+            &p.head.w,
+            &p.head.b,
+            Threads::All,
+        )
+    });
     cache
 }
 
-/// D's gradients from the logit gradient down to conv1's output.
-struct TrunkGrads {
-    /// conv2's output gradient (before bn2).
-    dh2: Vec<f32>,
-    /// conv1's output gradient (before its LeakyReLU).
-    dh1: Vec<f32>,
-    /// bn2's gradients (empty without it).
-    gamma2: Vec<f32>,
-    beta2: Vec<f32>,
-}
-
-/// Back through conv3 [and the spread plane] [and the head, when its
-/// `class_grad` is given], LeakyReLU, bn2, conv2 and LeakyReLU.
-fn trunk_backward(
-    p: &DiscParams,
-    cache: &DiscCache,
-    (logit_grad, class_grad): OutputGrads,
-    dims: &Dims,
-) -> TrunkGrads {
-    let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
-    let dl = Operand::new(logit_grad, logit_grad.len(), 1);
-    let d_last = product(dl, Operand::new(&p.w3, 1, features), Threads::All);
-    let mut dh2 = match &cache.spread {
-        None => d_last,
-        Some((spreads, _)) => {
-            let (mut dh2, d_plane) = split_rows(&d_last, dims.d2, 1);
-            let groups = spreads.len();
-            let (group_len, plane_len) = (dh2.len() / groups, d_plane.len() / groups);
-            for (g, spread) in spreads.iter().enumerate() {
-                let d_value = d_plane[g * plane_len..][..plane_len].iter().sum();
-                let h2 = &cache.h2[g * group_len..][..group_len];
-                spread_backward(&mut dh2[g * group_len..][..group_len], h2, spread, d_value);
-            }
-            dh2
-        }
-    };
-    if let Some(projection) = &cache.projection {
-        class_projection_backward_input(projection, logit_grad, &mut dh2);
-    }
-    if let Some(class_grad) = class_grad {
-        let batch = logit_grad.len();
-        let head = Operand::new(&p.wa, FIRST_SIDE * FIRST_SIDE * dims.d2, dims.classes);
-        let dc = Operand::new(class_grad, batch, dims.classes);
-        matmul(&mut dh2, dc, head.t(), true, Threads::All);
-    }
-    leaky_backward(&mut dh2, &cache.h2);
-    let (gamma2, beta2) = match &cache.bn2 {
-        Some(bn2) => batch_norm_backward(&mut dh2, bn2, &p.gamma2),
-        None => (Vec::new(), Vec::new()),
-    };
-    let mut dh1 = conv_backward_input(&dh2, MID_SIDE, &p.w2, dims.d2);
-    leaky_backward(&mut dh1, &cache.h1);
-    TrunkGrads {
-        dh2,
-        dh1,
-        gamma2,
-        beta2,
-    }
+/// Each of `groups` runs of `features` ([rows, channels]) with its own
+/// spread plane: the spreads, and the features with the plane beside them.
+fn spread_plane(
+    features: &[f32],
+    channels: usize,
+    batch: usize,
+    groups: usize,
+) -> (Vec<Spread>, Vec<f32>) {
+    let spreads: Vec<Spread> = features
+        .chunks(features.len() / groups)
+        .map(|group| spread_forward(group, batch / groups))
+        .collect();
+    let group_rows = features.len() / channels / groups;
+    let plane: Vec<f32> = spreads
+        .iter()
+        .flat_map(|s| std::iter::repeat_n(s.value, group_rows))
+        .collect();
+    let with_plane = concat_rows(features, channels, &plane, 1);
+    (spreads, with_plane)
 }
 
 /// The gradients of D's outputs: its logits `[B]`, and its class logits [B,
 /// classes] where the head has a loss term on this pass.
 pub(super) type OutputGrads<'a> = (&'a [f32], Option<&'a [f32]>);
 
+/// D's gradients from its outputs down to each stride-2 layer's output:
+/// per layer, before its LeakyReLU and its norm, with the norm's own
+/// gradients.
+struct TrunkGrads {
+    /// Each stride-2 layer's output gradient (before its norm), in order.
+    dh: Vec<Vec<f32>>,
+    /// Each layer's norm gradients (empty without one), in order.
+    norms: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+/// Back through the last layer [and the spread plane] [and the projection
+/// term] [and the head, when its `class_grad` is given], then each stride-2
+/// layer's LeakyReLU and norm and, but for conv1, the convolution.
+fn trunk_backward(
+    p: &NetParams,
+    cache: &DiscCache,
+    (logit_grad, class_grad): OutputGrads,
+    net: &DiscriminatorNet,
+) -> TrunkGrads {
+    let (last_inputs, head_inputs) = whole_map_inputs(net);
+    let last = &p.layers[net.layers.len() - 1];
+    let dl = Operand::new(logit_grad, logit_grad.len(), 1);
+    let d_last = product(dl, Operand::new(&last.w, 1, last_inputs), Threads::All);
+    let mut dh = match &cache.spread {
+        None => d_last,
+        Some((spreads, _)) => {
+            let (mut dh, d_plane) = split_rows(&d_last, net.features(), 1);
+            let groups = spreads.len();
+            let (group_len, plane_len) = (dh.len() / groups, d_plane.len() / groups);
+            for (g, spread) in spreads.iter().enumerate() {
+                let d_value = d_plane[g * plane_len..][..plane_len].iter().sum();
+                let features = &cache.features()[g * group_len..][..group_len];
+                spread_backward(
+                    &mut dh[g * group_len..][..group_len],
+                    features,
+                    spread,
+                    d_value,
+                );
+            }
+            dh
+        }
+    };
+    if let Some(projection) = &cache.projection {
+        class_projection_backward_input(projection, logit_grad, &mut dh);
+    }
+    if let Some(class_grad) = class_grad {
+        let batch = logit_grad.len();
+        let head = Operand::new(&p.head.w, head_inputs, net.classes);
+        let dc = Operand::new(class_grad, batch, net.classes);
+        matmul(&mut dh, dc, head.t(), true, Threads::All);
+    }
+    let downs = net.downs().len();
+    let (mut grads, mut norms) = (Vec::with_capacity(downs), Vec::with_capacity(downs));
+    for (i, (layer, down)) in net.downs().iter().zip(&cache.downs).enumerate().rev() {
+        leaky_backward(&mut dh, &down.out);
+        norms.push(match &down.norm {
+            Some(norm) => batch_norm_backward(&mut dh, norm, &p.layers[i].gamma),
+            None => (Vec::new(), Vec::new()),
+        });
+        let below = match i {
+            0 => Vec::new(),
+            _ => conv_backward_input(&dh, layer.side, &p.layers[i].w, layer.outputs),
+        };
+        grads.push(std::mem::replace(&mut dh, below));
+    }
+    grads.reverse();
+    norms.reverse();
+    TrunkGrads { dh: grads, norms }
+}
+
 /// D's parameter gradients from its output gradients (the D step); the head
 /// gets zeros on a pass without its term.
 pub(super) fn discriminator_backward(
-    p: &DiscParams,
+    p: &NetParams,
+    conv1: &Conv1Parts,
     cache: &DiscCache,
     grads: OutputGrads,
-    dims: &Dims,
-) -> DiscParams {
-    let (logit_grad, class_grad) = grads;
-    // conv3: its bias gradient is the plain sum of the logit gradients.
+    net: &DiscriminatorNet,
+) -> NetParams {
+    let (logit_grad, _) = grads;
+    // The last layer: its bias gradient is the plain sum of the logit gradients.
     let batch = logit_grad.len();
-    let features = FIRST_SIDE * FIRST_SIDE * dims.last_channels();
-    let w3 = product(
-        Operand::new(cache.last_input(), batch, features).t(),
-        Operand::new(logit_grad, batch, 1),
-        Threads::All,
-    );
-    let b3 = vec![logit_grad.iter().sum()];
-    let (wa, ba) = head_backward(cache, class_grad, dims);
-    let trunk = trunk_backward(p, cache, grads, dims);
-    let (w2, b2) = conv_backward_weights(&trunk.dh2, &cache.cols2, dims.d2);
-    let (w1, b1) = Conv1Parts::backward_weights(&trunk.dh1, cache, dims);
-    DiscParams {
-        w1,
-        b1,
-        w2,
-        b2,
-        gamma2: trunk.gamma2,
-        beta2: trunk.beta2,
-        w3,
-        b3,
-        wa,
-        ba,
+    let (last_inputs, _) = whole_map_inputs(net);
+    let last = LayerParams {
+        w: product(
+            Operand::new(cache.last_input(), batch, last_inputs).t(),
+            Operand::new(logit_grad, batch, 1),
+            Threads::All,
+        ),
+        b: vec![logit_grad.iter().sum()],
+        ..LayerParams::default()
+    };
+    let head = head_backward(cache, grads.1, net);
+    let trunk = trunk_backward(p, cache, grads, net);
+    let mut layers: Vec<LayerParams> = Vec::with_capacity(net.layers.len());
+    for (i, ((dh, (gamma, beta)), down)) in trunk
+        .dh
+        .iter()
+        .zip(trunk.norms)
+        .zip(&cache.downs)
+        .enumerate()
+    {
+        let (w, b) = match i {
+            0 => conv1.backward_weights(dh, cache),
+            _ => conv_backward_weights(dh, &down.cols, net.layers[i].outputs),
+        };
+        layers.push(LayerParams {
+            w,
+            b,
+            gamma,
+            beta,
+            ..LayerParams::default()
+        });
+    }
+    layers.push(last);
+    NetParams {
+        layers,
+        head,
         embed: cache
             .projection
             .as_ref()
@@ -362,31 +485,37 @@ pub(super) fn discriminator_backward(
 fn head_backward(
     cache: &DiscCache,
     class_grad: Option<&[f32]>,
-    dims: &Dims,
-) -> (Vec<f32>, Vec<f32>) {
-    let features = FIRST_SIDE * FIRST_SIDE * dims.d2;
-    match class_grad {
+    net: &DiscriminatorNet,
+) -> LayerParams {
+    let (_, features) = whole_map_inputs(net);
+    let classes = net.classes;
+    let (w, b) = match class_grad {
         Some(class_grad) => {
-            let batch = class_grad.len() / dims.classes;
-            let h2 = Operand::new(&cache.h2, batch, features);
-            let dc = Operand::new(class_grad, batch, dims.classes);
-            let weight = product(h2.t(), dc, Threads::All);
-            (weight, bias_gradient(class_grad, dims.classes))
+            let batch = class_grad.len() / classes;
+            let map = Operand::new(cache.features(), batch, features);
+            let dc = Operand::new(class_grad, batch, classes);
+            let weight = product(map.t(), dc, Threads::All);
+            (weight, bias_gradient(class_grad, classes))
         }
-        None if dims.aux => (vec![0.0; features * dims.classes], vec![0.0; dims.classes]),
+        None if net.head.is_some() => (vec![0.0; features * classes], vec![0.0; classes]),
         None => (Vec::new(), Vec::new()),
+    };
+    LayerParams {
+        w,
+        b,
+        ..LayerParams::default()
     }
 }
 
-/// The gradient of D's image input [B, 784] from its output gradients (the
-/// G step: D's weights get none).
+/// The gradient of D's image input [B, side * side * channels] from its
+/// output gradients (the G step: D's weights get none).
 pub(super) fn discriminator_input_backward(
-    p: &DiscParams,
+    p: &NetParams,
     conv1: &Conv1Parts,
     cache: &DiscCache,
     grads: OutputGrads,
-    dims: &Dims,
+    net: &DiscriminatorNet,
 ) -> Vec<f32> {
-    let trunk = trunk_backward(p, cache, grads, dims);
-    conv1.backward_input(&trunk.dh1)
+    let trunk = trunk_backward(p, cache, grads, net);
+    conv1.backward_input(&trunk.dh[0])
 }

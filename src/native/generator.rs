@@ -1,114 +1,121 @@
-//! G's training-mode forward and backward passes, channels last, as a list
-//! of layer calls: deconv1 (a dense layer: the input is 1x1) -> bn1 (->
-//! its class modulation) -> LeakyReLU -> deconv2 -> bn2 (-> its class
-//! modulation) -> LeakyReLU -> deconv3 -> tanh.
+//! G's training-mode forward and backward passes, channels last: a walk
+//! over its description's layers ([`GeneratorNet`]), each the layer's call
+//! (a projection, a dense layer from the 1x1 input, then transposed
+//! convolutions), its batch norm (-> the norm's class modulation) and its
+//! activation; the backward walks them in reverse.
 
-use super::activation::{leaky_backward, leaky_forward, tanh_backward, tanh_forward};
+use std::mem;
+
+use super::Threads;
+use super::activation::{activation_backward, activation_forward};
 use super::conv::{deconv_backward, deconv_forward};
 use super::dense::{projection_backward, projection_forward};
 use super::layout::concat_rows;
 use super::modulation::{ModulationCache, modulation_backward, modulation_forward};
 use super::norm::{BatchNormCache, batch_norm_backward, batch_norm_forward};
-use super::params::{ClassNormParams, GenParams, update_running_stats};
-use super::{Dims, Threads};
-use crate::arch::{FIRST_SIDE, MID_SIDE};
+use super::params::{LayerParams, NetParams, update_running_stats};
+use crate::model::net::{GeneratorNet, Kind, Layer};
 use crate::model::weights::NamedTensors;
+
+/// What one layer's backward needs from its forward.
+struct LayerCache {
+    /// Its input (the first layer's: z and the condition side by side).
+    input: Vec<f32>,
+    norm: Option<BatchNormCache>,
+    class: Option<ModulationCache>,
+}
 
 /// What G's backward pass needs from its forward.
 pub(super) struct GenCache {
-    input: Vec<f32>,
-    h1: Vec<f32>,
-    bn1: BatchNormCache,
-    class1: Option<ModulationCache>,
-    h2: Vec<f32>,
-    bn2: BatchNormCache,
-    class2: Option<ModulationCache>,
-    /// The images, [B, 784] in [-1, 1].
+    layers: Vec<LayerCache>,
+    /// The images, [B, pixels * channels] channels last, in [-1, 1].
     pub(super) fake: Vec<f32>,
 }
 
 /// G on noise `z` [B, latent] and conditions `labels` [B, classes], with
-/// batch statistics; updates the running statistics in `running`. `class`:
-/// the batch norms' class modulation, where G has one.
+/// batch statistics; updates the running statistics in `running`.
 pub(super) fn generator_forward(
-    p: &GenParams,
-    class: Option<&ClassNormParams>,
+    p: &NetParams,
+    net: &GeneratorNet,
     z: &[f32],
     labels: &[f32],
-    dims: &Dims,
     running: &mut NamedTensors,
 ) -> GenCache {
-    let input = concat_rows(z, dims.latent, labels, dims.classes);
-    let modulate =
-        |h: &mut [f32], gain, shift| modulation_forward(h, labels, dims.classes, gain, shift);
-    let mut h1 = projection_forward(&input, dims.inputs(), &p.w1, &p.b1);
-    let bn1 = batch_norm_forward(&mut h1, &p.gamma1, &p.beta1);
-    update_running_stats(running, "bn1", &bn1.stats);
-    let class1 = class.map(|c| modulate(&mut h1, &c.gain1, &c.shift1));
-    leaky_forward(&mut h1, Threads::All);
-    let mut h2 = deconv_forward(&h1, FIRST_SIDE, &p.w2, &p.b2, |v| v, Threads::All);
-    let bn2 = batch_norm_forward(&mut h2, &p.gamma2, &p.beta2);
-    update_running_stats(running, "bn2", &bn2.stats);
-    let class2 = class.map(|c| modulate(&mut h2, &c.gain2, &c.shift2));
-    leaky_forward(&mut h2, Threads::All);
-    let mut fake = deconv_forward(&h2, MID_SIDE, &p.w3, &p.b3, |v| v, Threads::All);
-    tanh_forward(&mut fake, Threads::All);
-    GenCache {
-        input,
-        h1,
-        bn1,
-        class1,
-        h2,
-        bn2,
-        class2,
-        fake,
+    let mut x = concat_rows(z, net.latent, labels, net.classes);
+    let mut layers = Vec::with_capacity(net.layers.len());
+    for (layer, p) in net.layers.iter().zip(&p.layers) {
+        let mut h = match layer.kind {
+            Kind::Project => projection_forward(&x, layer.inputs, &p.w, &p.b),
+            Kind::Up => deconv_forward(&x, layer.side, &p.w, &p.b, |v| v, Threads::All),
+            Kind::Down | Kind::Whole => unreachable!("G's layers project or go up"),
+        };
+        let norm = layer.norm.as_ref().map(|norm| {
+            let cache = batch_norm_forward(&mut h, &p.gamma, &p.beta);
+            update_running_stats(running, &norm.name, &cache.stats);
+            cache
+        });
+        let class = layer
+            .norm
+            .as_ref()
+            .filter(|norm| norm.class)
+            .map(|_| modulation_forward(&mut h, labels, net.classes, &p.gain, &p.shift));
+        activation_forward(&mut h, layer.activation, Threads::All);
+        let input = mem::replace(&mut x, h);
+        layers.push(LayerCache { input, norm, class });
     }
+    GenCache { layers, fake: x }
 }
 
-/// G's parameter gradients (and its class modulation's, where it has one)
-/// from the gradient of its images.
+/// G's parameter gradients (its norms' class modulations' among them) from
+/// the gradient of its images.
 pub(super) fn generator_backward(
-    p: &GenParams,
+    p: &NetParams,
+    net: &GeneratorNet,
     cache: GenCache,
     image_grad: Vec<f32>,
     labels: &[f32],
-    dims: &Dims,
-) -> (GenParams, Option<ClassNormParams>) {
-    let unmodulate = |grad: &mut [f32], class: &Option<ModulationCache>| {
-        class
-            .as_ref()
-            .map(|c| modulation_backward(grad, c, labels))
-            .unwrap_or_default()
-    };
-    let mut da3 = image_grad;
-    tanh_backward(&mut da3, &cache.fake);
-    let (mut dh2, w3, b3) = deconv_backward(&da3, &cache.h2, MID_SIDE, &p.w3, p.b3.len());
-    leaky_backward(&mut dh2, &cache.h2);
-    let (gain2, shift2) = unmodulate(&mut dh2, &cache.class2);
-    let (gamma2, beta2) = batch_norm_backward(&mut dh2, &cache.bn2, &p.gamma2);
-    let (mut dh1, w2, b2) = deconv_backward(&dh2, &cache.h1, FIRST_SIDE, &p.w2, dims.g2);
-    drop(dh2);
-    leaky_backward(&mut dh1, &cache.h1);
-    let (gain1, shift1) = unmodulate(&mut dh1, &cache.class1);
-    let (gamma1, beta1) = batch_norm_backward(&mut dh1, &cache.bn1, &p.gamma1);
-    let (w1, b1) = projection_backward(&dh1, &cache.input, dims.inputs(), dims.g1);
-    let class = cache.class1.is_some().then_some(ClassNormParams {
-        gain1,
-        shift1,
-        gain2,
-        shift2,
-    });
-    let main = GenParams {
-        w1,
-        b1,
-        gamma1,
-        beta1,
-        w2,
-        b2,
-        gamma2,
-        beta2,
-        w3,
-        b3,
-    };
-    (main, class)
+) -> NetParams {
+    let mut grads = vec![LayerParams::default(); net.layers.len()];
+    let (mut dy, mut output) = (image_grad, cache.fake);
+    let walk = net.layers.iter().zip(&p.layers).zip(cache.layers);
+    for (((layer, p), cache), g) in walk.zip(&mut grads).rev() {
+        dy = layer_backward(layer, p, &cache, dy, &output, labels, g);
+        output = cache.input;
+    }
+    NetParams {
+        layers: grads,
+        ..NetParams::default()
+    }
+}
+
+/// One layer's backward: its gradients into `g` from its output gradient
+/// `dy` and `output`; returns its input's gradient (none for the first).
+fn layer_backward(
+    layer: &Layer,
+    p: &LayerParams,
+    cache: &LayerCache,
+    mut dy: Vec<f32>,
+    output: &[f32],
+    labels: &[f32],
+    g: &mut LayerParams,
+) -> Vec<f32> {
+    activation_backward(&mut dy, output, layer.activation);
+    if let Some(class) = &cache.class {
+        (g.gain, g.shift) = modulation_backward(&mut dy, class, labels);
+    }
+    if let Some(norm) = &cache.norm {
+        (g.gamma, g.beta) = batch_norm_backward(&mut dy, norm, &p.gamma);
+    }
+    match layer.kind {
+        Kind::Up => {
+            let (dx, w, b) = deconv_backward(&dy, &cache.input, layer.side, &p.w, layer.outputs);
+            (g.w, g.b) = (w, b);
+            dx
+        }
+        Kind::Project => {
+            (g.w, g.b) = projection_backward(&dy, &cache.input, layer.inputs, layer.outputs);
+            Vec::new()
+        }
+        Kind::Down | Kind::Whole => unreachable!("G's layers project or go up"),
+    }
 }

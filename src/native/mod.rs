@@ -1,4 +1,5 @@
-//! The native engine: our own CPU kernels for the seed architecture, beside
+//! The native engine: our own CPU kernels for the networks of
+//! [`crate::model::net`], beside
 //! burn's autodiff path. Training ([`NativeGan`]) and sampling
 //! ([`NativeGenerator`]) run through the same layers.
 //!
@@ -43,73 +44,54 @@ pub use sampling::NativeGenerator;
 pub use step::{NativeGan, StepInput};
 
 use crate::model::GanConfig;
+use crate::model::net::{DiscriminatorNet, GeneratorNet, Kind, Layer};
+use params::ParamLayers;
 
 /// Why the native step cannot train a configuration, if it cannot.
 pub fn unsupported(model: &GanConfig) -> Option<&'static str> {
-    let (g, d) = (&model.generator, &model.discriminator);
-    if g.image_channels != 1 || d.image_channels != 1 {
-        Some("colour images")
-    } else {
-        None
-    }
+    let (g, d) = (model.generator.net(), model.discriminator.net());
+    let stride_two = |l: &&Layer| matches!(l.kind, Kind::Up | Kind::Down);
+    let kernels_fit = g
+        .layers
+        .iter()
+        .chain(&d.layers)
+        .filter(stride_two)
+        .all(|l| (l.kernel, l.stride, l.padding) == (crate::arch::KERNEL, 2, crate::arch::PADDING));
+    (!kernels_fit).then_some("stride-2 layers other than kernel 5, padding 2")
 }
 
-/// Network widths.
-#[derive(Debug, Clone, Copy)]
-struct Dims {
-    latent: usize,
-    classes: usize,
-    g1: usize,
-    g2: usize,
-    d1: usize,
-    d2: usize,
-    /// D's last layer also sees the spread plane (minibatch std).
-    spread: bool,
-    /// G's batch norms are class-conditional.
-    class_norm: bool,
-    /// D's convolutions are spectrally normalised.
-    spectral: bool,
-    /// D has its batch norm (bn2).
-    d_norm: bool,
-    /// D has the AC-GAN classifier head.
-    aux: bool,
-    /// D sees the label planes.
-    label_planes: bool,
-    /// D adds the projection term to its logit.
-    projection: bool,
+/// Both networks' descriptions, as the passes walk them.
+#[derive(Debug, Clone)]
+struct Nets {
+    g: GeneratorNet,
+    d: DiscriminatorNet,
 }
 
-impl Dims {
+impl Nets {
     fn of(model: &GanConfig) -> Self {
-        let (g, d) = (&model.generator, &model.discriminator);
         Self {
-            latent: g.latent_dim,
-            classes: g.num_classes,
-            g1: g.base_channels,
-            g2: g.base_channels / 2,
-            d1: d.base_channels,
-            d2: d.base_channels * 2,
-            spread: d.minibatch_std,
-            class_norm: g.class_norm,
-            spectral: d.spectral_norm,
-            d_norm: d.batch_norm,
-            aux: d.aux_classifier,
-            label_planes: d.conditioning.unwrap_or_default().planes(),
-            projection: d.conditioning.unwrap_or_default().projection(),
+            g: model.generator.net(),
+            d: model.discriminator.net(),
         }
     }
 
-    /// Channels of D's last layer's input.
-    fn last_channels(&self) -> usize {
-        self.d2 + usize::from(self.spread)
+    fn classes(&self) -> usize {
+        self.g.classes
     }
 
-    fn inputs(&self) -> usize {
-        self.latent + self.classes
+    /// G's layers, as its parameters list them.
+    fn g_layers(&self) -> ParamLayers<'_> {
+        ParamLayers {
+            layers: &self.g.layers,
+            head: None,
+        }
     }
 
-    /// conv1's input planes: the image [and the label planes].
-    fn planes(&self) -> usize {
-        1 + if self.label_planes { self.classes } else { 0 }
+    /// D's layers and its head, as its parameters list them.
+    fn d_layers(&self) -> ParamLayers<'_> {
+        ParamLayers {
+            layers: &self.d.layers,
+            head: self.d.head.as_ref(),
+        }
     }
 }

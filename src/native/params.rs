@@ -1,12 +1,14 @@
 //! Both networks' parameters in the layouts the kernels multiply
-//! ([`super::layout`]), read from and written back to their PyTorch names.
-//! Each set is one table of names and layouts; conversions and sums are
-//! loops over it. The same types hold the gradients.
+//! ([`super::layout`]), read from and written back to their PyTorch names,
+//! one set per layer of the network's description
+//! ([`crate::model::net`]); conversions and sums are loops over its
+//! entries. The same types hold the gradients.
 
 use super::layout::{
     conv_from_kernel, conv_to_kernel, transposed_from_kernel, transposed_to_kernel,
 };
 use super::norm::{BatchStats, update_running};
+use crate::model::net::{Kind, Layer};
 use crate::model::weights::NamedTensors;
 use crate::simd::multiversioned;
 
@@ -58,43 +60,115 @@ impl Layout {
     }
 }
 
-/// A set of named parameters in kernel layout: its table, and its fields in
-/// the table's order.
-pub(super) trait ParamSet: Default {
-    /// (PyTorch name, layout) of each field, in [`ParamSet::fields_mut`] order.
-    const TABLE: &'static [(&'static str, Layout)];
+/// How layer `layer`'s weight is laid out for the kernels.
+fn weight_layout(layer: &Layer) -> Layout {
+    match layer.kind {
+        Kind::Project => Layout::AsIs,
+        Kind::Up => Layout::Transposed,
+        Kind::Down | Kind::Whole => Layout::Conv,
+    }
+}
 
-    /// The fields, in the table's order.
-    fn fields_mut(&mut self) -> Vec<&mut Vec<f32>>;
+/// One layer's parameters in kernel layout (or their gradients); a
+/// parameter the layer goes without stays empty.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LayerParams {
+    /// The weight: [inputs, positions * outputs] channels major (PyTorch's)
+    /// for a projection, [inputs, 25 * outputs] taps major for a transposed
+    /// convolution, [taps * inputs, outputs] for a convolution.
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    /// The batch norm's scale and shift.
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    /// The norm's class modulation: [classes, outputs] each.
+    pub gain: Vec<f32>,
+    pub shift: Vec<f32>,
+}
 
-    /// The set read from PyTorch-layout tensors. A parameter the network
-    /// goes without (D's bn2 with `batch_norm: false`) stays empty.
-    fn from_torch(tensors: &NamedTensors) -> Self {
-        let mut set = Self::default();
-        for (field, (name, layout)) in set.fields_mut().into_iter().zip(Self::TABLE) {
-            if let Some(t) = tensors.get(*name) {
+/// A network's parameters in kernel layout (or their gradients), one
+/// [`LayerParams`] per layer of its description, read from and written back
+/// to their PyTorch names; D's also its head's and its class embedding.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NetParams {
+    pub layers: Vec<LayerParams>,
+    /// The AC-GAN head (D), empty without it.
+    pub head: LayerParams,
+    /// The projection term's class embedding (D): [classes, features].
+    pub embed: Vec<f32>,
+}
+
+/// A parameter: its PyTorch name, layout and values.
+type Entry<'a> = (String, Layout, &'a mut Vec<f32>);
+
+/// A network's layers as its parameters list them: the description's
+/// layers, and D's head where it has one.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ParamLayers<'a> {
+    pub layers: &'a [Layer],
+    pub head: Option<&'a Layer>,
+}
+
+impl NetParams {
+    /// Each parameter of `list`'s layers (the head's last), and the embedding.
+    fn entries<'a>(&'a mut self, list: ParamLayers) -> Vec<Entry<'a>> {
+        let mut out = Vec::new();
+        let layers = list.layers.iter().zip(&mut self.layers);
+        let head = list.head.into_iter().zip(std::iter::once(&mut self.head));
+        for (layer, p) in layers.chain(head) {
+            let name = |what: &str| format!("{}.{what}", layer.name);
+            out.push((name("weight"), weight_layout(layer), &mut p.w));
+            out.push((name("bias"), Layout::AsIs, &mut p.b));
+            if let Some(norm) = &layer.norm {
+                out.push((format!("{}.weight", norm.name), Layout::AsIs, &mut p.gamma));
+                out.push((format!("{}.bias", norm.name), Layout::AsIs, &mut p.beta));
+                if norm.class {
+                    let class = norm.class_name();
+                    out.push((format!("{class}.gain"), Layout::AsIs, &mut p.gain));
+                    out.push((format!("{class}.shift"), Layout::AsIs, &mut p.shift));
+                }
+            }
+        }
+        out.push(("embed.weight".into(), Layout::AsIs, &mut self.embed));
+        out
+    }
+
+    /// The parameters of `layers` read from PyTorch-layout tensors. A
+    /// parameter the network goes without stays empty.
+    pub(super) fn from_torch(tensors: &NamedTensors, list: ParamLayers) -> Self {
+        let mut set = Self {
+            layers: vec![LayerParams::default(); list.layers.len()],
+            ..Self::default()
+        };
+        for (name, layout, field) in set.entries(list) {
+            if let Some(t) = tensors.get(&name) {
                 *field = layout.torch_to_kernel(&t.values, &t.shape);
             }
         }
         set
     }
 
-    /// Each field back in PyTorch layout under its name (the shapes read
+    /// Each parameter back in PyTorch layout under its name (the shapes read
     /// from `like`), but for the parameters `like` goes without.
-    fn to_torch(mut self, like: &NamedTensors) -> Vec<(&'static str, Vec<f32>)> {
-        self.fields_mut()
+    pub(super) fn into_torch(
+        mut self,
+        list: ParamLayers,
+        like: &NamedTensors,
+    ) -> Vec<(String, Vec<f32>)> {
+        self.entries(list)
             .into_iter()
-            .zip(Self::TABLE)
-            .filter_map(|(field, (name, layout))| {
-                let shape = &like.get(*name)?.shape;
-                Some((*name, layout.kernel_to_torch(field, shape)))
+            .filter_map(|(name, layout, field)| {
+                let shape = &like.get(&name)?.shape;
+                let values = layout.kernel_to_torch(field, shape);
+                Some((name, values))
             })
             .collect()
     }
 
-    /// Adds `other` field by field (gradient sums).
-    fn add(&mut self, mut other: Self) {
-        for (a, b) in self.fields_mut().into_iter().zip(other.fields_mut()) {
+    /// Adds `other` parameter by parameter (gradient sums).
+    pub(super) fn add(&mut self, mut other: Self, list: ParamLayers) {
+        let theirs = other.entries(list);
+        for ((_, _, a), (_, _, b)) in self.entries(list).into_iter().zip(theirs) {
             add_into(a, b);
         }
     }
@@ -105,78 +179,4 @@ multiversioned! {
 fn add_into(a: &mut [f32], b: &[f32]) {
     a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
 }
-}
-
-/// A parameter set: the struct (one `Vec<f32>` a parameter) and its
-/// [`ParamSet`] table, from one list of (field, PyTorch name, layout).
-macro_rules! param_set {
-    ($(#[$meta:meta])* $set:ident {
-        $($(#[$field_meta:meta])* $field:ident: $torch:literal, $layout:ident;)*
-    }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Default)]
-        pub(super) struct $set {
-            $($(#[$field_meta])* pub $field: Vec<f32>,)*
-        }
-
-        impl ParamSet for $set {
-            const TABLE: &'static [(&'static str, Layout)] = &[$(($torch, Layout::$layout)),*];
-
-            fn fields_mut(&mut self) -> Vec<&mut Vec<f32>> {
-                vec![$(&mut self.$field),*]
-            }
-        }
-    };
-}
-
-param_set! {
-    /// G's parameters in kernel layout (or their gradients).
-    GenParams {
-        /// deconv1: [inputs, c1 * 49], channels major (PyTorch's).
-        w1: "deconv1.weight", AsIs;
-        b1: "deconv1.bias", AsIs;
-        gamma1: "bn1.weight", AsIs;
-        beta1: "bn1.bias", AsIs;
-        /// deconv2: [c1, 25 * c2], taps major.
-        w2: "deconv2.weight", Transposed;
-        b2: "deconv2.bias", AsIs;
-        gamma2: "bn2.weight", AsIs;
-        beta2: "bn2.bias", AsIs;
-        /// deconv3: [c2, 25].
-        w3: "deconv3.weight", Transposed;
-        b3: "deconv3.bias", AsIs;
-    }
-}
-
-param_set! {
-    /// The class-conditional parts of G's batch norms (with `class_norm`):
-    /// [classes, channels] each.
-    ClassNormParams {
-        gain1: "bn1_class.gain", AsIs;
-        shift1: "bn1_class.shift", AsIs;
-        gain2: "bn2_class.gain", AsIs;
-        shift2: "bn2_class.shift", AsIs;
-    }
-}
-
-param_set! {
-    /// D's parameters in kernel layout (or their gradients).
-    DiscParams {
-        /// conv1: [25 * (1 + classes), c1], taps major.
-        w1: "conv1.weight", Conv;
-        b1: "conv1.bias", AsIs;
-        /// conv2: [25 * c1, c2].
-        w2: "conv2.weight", Conv;
-        b2: "conv2.bias", AsIs;
-        gamma2: "bn2.weight", AsIs;
-        beta2: "bn2.bias", AsIs;
-        /// conv3: [49 * c2], positions major (c2 + 1 with the spread plane).
-        w3: "conv3.weight", Conv;
-        b3: "conv3.bias", AsIs;
-        /// The AC-GAN head: [49 * c2, classes], positions major.
-        wa: "aux.weight", Conv;
-        ba: "aux.bias", AsIs;
-        /// The projection term's class embedding: [classes, c2].
-        embed: "embed.weight", AsIs;
-    }
 }

@@ -6,7 +6,7 @@
 //!
 //! The weights stay in PyTorch layout under their PyTorch names (the same
 //! named tensors checkpoints and [`Adam`] use); each step lays them out for
-//! the kernels (`ParamSet::from_torch`) and brings the gradients back, so
+//! the kernels (`NetParams::from_torch`) and brings the gradients back, so
 //! the optimizer state, checkpoints and the moving average are shared with
 //! burn's path.
 
@@ -19,15 +19,17 @@ use super::discriminator::{
     discriminator_input_backward,
 };
 use super::generator::{generator_backward, generator_forward};
+use super::layout::swap_inner_axes;
 use super::losses::{
     cross_entropy, generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking,
 };
 use super::norm::BatchStats;
-use super::params::{ClassNormParams, DiscParams, GenParams, ParamSet, update_running_stats};
+use super::params::{NetParams, update_running_stats};
 use super::spectral::{self, SpectralNorms};
-use super::{Dims, Precision, unsupported, with_precision};
-use crate::arch::{FIRST_SIDE, TAPS};
+use super::{Nets, Precision, unsupported, with_precision};
+use crate::arch::TAPS;
 use crate::model::GanConfig;
+use crate::model::net::{DiscriminatorNet, Kind};
 use crate::model::weights::NamedTensors;
 use crate::optim::{Adam, Objective, StepStats};
 
@@ -38,7 +40,7 @@ const SMALL_STEP_BYTES: usize = 32 << 20;
 /// One step's batch on the host.
 #[derive(Debug, Clone, Copy)]
 pub struct StepInput<'a> {
-    /// Real images, [B, 784] in [-1, 1].
+    /// Real images, [B, channels, side, side] in [-1, 1].
     pub real: &'a [f32],
     /// Their one-hot labels, [B, classes].
     pub real_labels: &'a [f32],
@@ -54,7 +56,7 @@ pub struct StepInput<'a> {
 pub struct NativeGan {
     generator: NamedTensors,
     discriminator: NamedTensors,
-    dims: Dims,
+    nets: Nets,
     /// The arithmetic of the step's products.
     precision: Precision,
 }
@@ -77,7 +79,7 @@ impl NativeGan {
         Ok(Self {
             generator,
             discriminator,
-            dims: Dims::of(model),
+            nets: Nets::of(model),
             precision: Precision::Fp32,
         })
     }
@@ -107,9 +109,17 @@ impl NativeGan {
         input: StepInput,
         objective: &Objective,
     ) -> StepStats {
-        let batch = input.real_labels.len() / self.dims.classes;
+        let batch = input.real_labels.len() / self.nets.classes();
         let small = self.largest_buffer(batch) < SMALL_STEP_BYTES;
         let precision = self.precision;
+        // The kernels take images channels last.
+        let image = self.nets.d.image;
+        let real = (image.channels > 1)
+            .then(|| swap_inner_axes(input.real, [batch, image.channels, image.pixels()]));
+        let input = StepInput {
+            real: real.as_deref().unwrap_or(input.real),
+            ..input
+        };
         let mut run = || {
             with_precision(precision, || {
                 self.step_here(adam_g, adam_d, &input, objective, small)
@@ -128,10 +138,16 @@ impl NativeGan {
         }
     }
 
-    /// Bytes of the largest column buffer a step of `batch` allocates.
+    /// Bytes of the largest column buffer a step of `batch` allocates: a
+    /// stride-2 layer's, over its smaller map with the larger map's channels.
     fn largest_buffer(&self, batch: usize) -> usize {
-        let d = self.dims;
-        batch * FIRST_SIDE * FIRST_SIDE * TAPS * d.g2.max(d.d1) * size_of::<f32>()
+        let (g, d) = (&self.nets.g.layers, self.nets.d.downs());
+        let columns = g.iter().chain(d).map(|l| match l.kind {
+            Kind::Up => l.side * l.side * l.outputs,
+            Kind::Down => l.out_side() * l.out_side() * l.inputs,
+            Kind::Project | Kind::Whole => 0,
+        });
+        batch * TAPS * columns.max().unwrap_or(0) * size_of::<f32>()
     }
 
     fn step_here(
@@ -143,19 +159,11 @@ impl NativeGan {
         small: bool,
     ) -> StepStats {
         let StepInput { z, fake_labels, .. } = *input;
-        let dims = self.dims;
-        let g = GenParams::from_torch(&self.generator);
-        let class = dims
-            .class_norm
-            .then(|| ClassNormParams::from_torch(&self.generator));
-        let cache = generator_forward(
-            &g,
-            class.as_ref(),
-            z,
-            fake_labels,
-            &dims,
-            &mut self.generator,
-        );
+        // The descriptions, apart from the tensors the step changes.
+        let nets = self.nets.clone();
+        let g_layers = nets.g_layers();
+        let g = NetParams::from_torch(&self.generator, g_layers);
+        let cache = generator_forward(&g, &nets.g, z, fake_labels, &mut self.generator);
 
         let fake = &cache.fake;
         // With the joint batch norm, both steps pass the two batches as one.
@@ -168,16 +176,13 @@ impl NativeGan {
         // G step through the updated D, whose weights get no gradients.
         let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, both.as_ref(), objective);
         if objective.mode_seeking > 0.0 {
-            let batch = fake_labels.len() / dims.classes;
+            let batch = fake_labels.len() / nets.classes();
             let (term, grad) = mode_seeking(fake, z, batch, objective.mode_seeking);
             g_loss += term;
             image_grad.iter_mut().zip(grad).for_each(|(g, m)| *g += m);
         }
-        let (g_grads, class_grads) = generator_backward(&g, cache, image_grad, fake_labels, &dims);
-        let mut g_grads = g_grads.to_torch(&self.generator);
-        if let Some(class_grads) = class_grads {
-            g_grads.extend(class_grads.to_torch(&self.generator));
-        }
+        let g_grads = generator_backward(&g, &nets.g, cache, image_grad, fake_labels);
+        let g_grads = g_grads.into_torch(g_layers, &self.generator);
         apply_adam(adam_g, &mut self.generator, g_grads);
 
         StepStats {
@@ -204,20 +209,21 @@ impl NativeGan {
         objective: &Objective,
         small: bool,
     ) -> (f32, f32, f32) {
-        let dims = self.dims;
-        if dims.spectral {
-            spectral::iterate(&mut self.discriminator);
+        let nets = &self.nets;
+        if nets.d.spectral {
+            spectral::iterate(&mut self.discriminator, &nets.d);
         }
         let (d, norms) = self.disc_params();
-        let conv1 = Conv1Parts::new(&d.w1, &dims);
+        let nets = &self.nets;
+        let conv1 = Conv1Parts::new(&d.layers[0].w, &nets.d);
         let (real, real_labels, fake_labels) = (input.real, input.real_labels, input.fake_labels);
-        let batch = real_labels.len() / dims.classes;
+        let batch = real_labels.len() / nets.classes();
         // Each pass sets the step's precision itself: under `rayon::join` it
         // may run on another thread.
         let precision = self.precision;
         let pass = |batch: Batch, term: &LossTerm<'_>, head| {
             with_precision(precision, || {
-                DiscPass::run(&d, &conv1, batch, &dims, (term, head))
+                DiscPass::run(&d, &conv1, batch, &nets.d, (term, head))
             })
         };
         // The AC-GAN head learns from the real digits only (as burn's step).
@@ -251,15 +257,16 @@ impl NativeGan {
             let figures = (mean_sigmoid(&on_real.logits), mean_sigmoid(&on_fake.logits));
             (vec![on_real, on_fake], figures.0, figures.1)
         };
-        // bn2's running statistics move in the order of the passes.
-        for stats in passes.iter().filter_map(|p| p.bn2_stats.as_ref()) {
-            update_running_stats(&mut self.discriminator, "bn2", stats);
+        // The norms' running statistics move in the order of the passes.
+        for (name, stats) in passes.iter().flat_map(|p| &p.norm_stats) {
+            update_running_stats(&mut self.discriminator, name, stats);
         }
         let d_loss = passes.iter().map(|p| p.loss).sum();
+        let d_layers = self.nets.d_layers();
         let mut passes = passes.into_iter().map(|p| p.grads);
         let mut d_grads = passes.next().expect("a pass");
-        passes.for_each(|g| d_grads.add(g));
-        let mut d_grads = d_grads.to_torch(&self.discriminator);
+        passes.for_each(|g| d_grads.add(g, d_layers));
+        let mut d_grads = d_grads.into_torch(d_layers, &self.discriminator);
         if let Some(norms) = norms {
             norms.backward(&mut d_grads, &self.discriminator);
         }
@@ -277,27 +284,27 @@ impl NativeGan {
         both: Option<&JointBatch>,
         objective: &Objective,
     ) -> (f32, Vec<f32>) {
-        let dims = self.dims;
         let (d, _) = self.disc_params();
-        let conv1 = Conv1Parts::new(&d.w1, &dims);
-        let batch = input.fake_labels.len() / dims.classes;
+        let net = &self.nets.d;
+        let conv1 = Conv1Parts::new(&d.layers[0].w, net);
+        let batch = input.fake_labels.len() / net.classes;
         let (images, labels, groups, fakes) = match both {
             Some(both) => (&both.images[..], &both.labels[..], 2, batch..2 * batch),
             None => (fake, input.fake_labels, 1, 0..batch),
         };
-        let verdict = discriminator_forward(&d, &conv1, images, labels, groups, &dims);
-        if let Some(stats) = verdict.bn2_stats() {
-            update_running_stats(&mut self.discriminator, "bn2", stats);
+        let verdict = discriminator_forward(&d, &conv1, images, labels, groups, net);
+        for (name, stats) in verdict.norm_stats(net) {
+            update_running_stats(&mut self.discriminator, name, stats);
         }
         let (mut g_loss, fake_grad) =
             generator_loss(objective.loss, &verdict.logits[fakes.clone()]);
         let mut logit_grad = vec![0f32; verdict.logits.len()];
         logit_grad[fakes.clone()].copy_from_slice(&fake_grad);
-        let class_term = head_term(&verdict, labels, (objective.aux_weight, fakes), &dims);
+        let class_term = head_term(&verdict, labels, (objective.aux_weight, fakes), net.classes);
         g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
         let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
         let mut image_grad =
-            discriminator_input_backward(&d, &conv1, &verdict, (&logit_grad, class_grad), &dims);
+            discriminator_input_backward(&d, &conv1, &verdict, (&logit_grad, class_grad), net);
         // The generated rows are the last `batch`.
         let image_size = image_grad.len() / verdict.logits.len();
         image_grad.drain(..image_grad.len() - batch * image_size);
@@ -307,12 +314,13 @@ impl NativeGan {
     /// D's parameters in kernel layout, as its layers use them: with
     /// spectral normalisation, the convolution weights divided by their
     /// estimates (which come along, for the backward).
-    fn disc_params(&self) -> (DiscParams, Option<SpectralNorms>) {
-        let mut d = DiscParams::from_torch(&self.discriminator);
+    fn disc_params(&self) -> (NetParams, Option<SpectralNorms>) {
+        let mut d = NetParams::from_torch(&self.discriminator, self.nets.d_layers());
         let norms = self
-            .dims
+            .nets
+            .d
             .spectral
-            .then(|| SpectralNorms::of(&self.discriminator));
+            .then(|| SpectralNorms::of(&self.discriminator, &self.nets.d));
         if let Some(norms) = &norms {
             norms.normalize(&mut d);
         }
@@ -349,11 +357,11 @@ type HeadRows = (f32, Range<usize>);
 /// One pass of the D step: D's forward on a batch, its loss term, and the
 /// gradients of that term.
 struct DiscPass {
-    grads: DiscParams,
+    grads: NetParams,
     loss: f32,
     logits: Vec<f32>,
-    /// bn2's batch statistics (the caller moves the running ones), if D has it.
-    bn2_stats: Option<BatchStats>,
+    /// Each batch norm's statistics, by name (the caller moves the running ones).
+    norm_stats: Vec<(String, BatchStats)>,
 }
 
 impl DiscPass {
@@ -361,22 +369,26 @@ impl DiscPass {
     /// cross-entropy against `labels` over the `head` rows times its weight,
     /// when D has the head and `head` is given], and back.
     fn run(
-        d: &DiscParams,
+        d: &NetParams,
         conv1: &Conv1Parts,
         (images, labels, groups): Batch,
-        dims: &Dims,
+        net: &DiscriminatorNet,
         (term, head): (&LossTerm<'_>, Option<HeadRows>),
     ) -> Self {
-        let mut cache = discriminator_forward(d, conv1, images, labels, groups, dims);
+        let mut cache = discriminator_forward(d, conv1, images, labels, groups, net);
         let (mut loss, grad) = term(&cache.logits);
-        let class_term = head.and_then(|head| head_term(&cache, labels, head, dims));
+        let class_term = head.and_then(|head| head_term(&cache, labels, head, net.classes));
         loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
         let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
+        let stats = cache.norm_stats(net);
         Self {
-            grads: discriminator_backward(d, &cache, (&grad, class_grad), dims),
+            grads: discriminator_backward(d, conv1, &cache, (&grad, class_grad), net),
             loss,
+            norm_stats: stats
+                .into_iter()
+                .map(|(n, s)| (n.to_string(), s.clone()))
+                .collect(),
             logits: std::mem::take(&mut cache.logits),
-            bn2_stats: cache.bn2_stats().cloned(),
         }
     }
 }
@@ -388,10 +400,9 @@ fn head_term(
     cache: &DiscCache,
     labels: &[f32],
     (weight, rows): HeadRows,
-    dims: &Dims,
+    classes: usize,
 ) -> Option<(f32, Vec<f32>)> {
     let class_logits = cache.class_logits.as_deref()?;
-    let classes = dims.classes;
     let span = rows.start * classes..rows.end * classes;
     let (term, rows_grad) =
         cross_entropy(&class_logits[span.clone()], &labels[span.clone()], classes);
@@ -405,10 +416,10 @@ fn head_term(
 
 /// Runs Adam over named gradients in PyTorch layout (one update of its step
 /// count).
-fn apply_adam(adam: &mut Adam, params: &mut NamedTensors, grads: Vec<(&str, Vec<f32>)>) {
+fn apply_adam(adam: &mut Adam, params: &mut NamedTensors, grads: Vec<(String, Vec<f32>)>) {
     adam.steps += 1;
     for (name, grad) in grads {
-        let param = params.get_mut(name).expect("parameter");
-        adam.update(name, &mut param.values, &grad);
+        let param = params.get_mut(&name).expect("parameter");
+        adam.update(&name, &mut param.values, &grad);
     }
 }

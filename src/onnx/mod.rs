@@ -4,16 +4,17 @@
 //! ```text
 //! inputs   z      float32 [N, latent]   the noise (N is dynamic)
 //!          label  int64   [N]           the class of each row, 0..classes-1
-//! output   images float32 [N, C, 28, 28] in [-1, 1]; pixel = (v + 1) * 127.5
+//! output   images float32 [N, C, S, S] in [-1, 1]; pixel = (v + 1) * 127.5
 //! ```
 //!
 //! OneHot(label) -> Concat(z, one-hot) -> Unsqueeze to [N, latent+classes,
-//! 1, 1] -> ConvTranspose(k7) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
+//! 1, 1] -> then each layer of G's description ([`crate::model::net`]): at
+//! 28 px, ConvTranspose(k7) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
 //! output_padding 1) -> LeakyRelu(0.2) -> ConvTranspose(k5, s2, p2,
 //! output_padding 1) -> Tanh, the batch norms folded into the transposed
 //! convolutions before them (evaluation mode: the running statistics). A
-//! generator with class-conditional batch norms also scales and shifts the
-//! first two layers' outputs per row before their LeakyRelu: `h * (1 +
+//! generator with class-conditional batch norms also scales and shifts each
+//! normed layer's output per row before its LeakyRelu: `h * (1 +
 //! MatMul(y, gain)) + MatMul(y, shift)`.
 //! The model's metadata names the classes (a JSON list, in label order), the
 //! data set and the image scale.
@@ -24,9 +25,10 @@ use std::path::Path;
 
 use proto::{Attr, Dim, ElemType, Message, float_tensor, int_tensor, node, value_info};
 
-use crate::arch::{IMAGE_SIDE, KERNEL, LEAKY_SLOPE, PADDING};
+use crate::arch::LEAKY_SLOPE;
 use crate::model::Generator;
-use crate::native::sampling::{FoldedDeconv, class_modulation_weights, folded_layers};
+use crate::model::net::{Activation, Layer};
+use crate::native::sampling::{class_modulation_weights, folded_layers};
 
 /// The ONNX operator set the graph uses.
 pub const OPSET: i64 = 17;
@@ -49,10 +51,10 @@ pub struct OnnxInfo {
 
 /// The generator as ONNX model bytes.
 pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
-    let layers = folded_layers(generator);
+    let net = generator.config().net();
+    let folded = folded_layers(generator);
     let class = class_modulation_weights(generator);
-    let (latent, classes) = (generator.latent_dim, generator.num_classes);
-    let channels = layers[2].bias.len();
+    let (latent, classes) = (net.latent, net.classes);
     let leaky = [Attr::Float("alpha", LEAKY_SLOPE as f32)];
     let mut graph = Message::new()
         .string(2, "cdcgan_generator")
@@ -64,42 +66,47 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
             1,
             node("Concat", &["z", "y"], &["zy"], &[Attr::Int("axis", 1)]),
         )
-        .message(1, node("Unsqueeze", &["zy", "spatial_axes"], &["x0"], &[]));
-    let flows = [("x0", "h1", "a1"), ("a1", "h2", "a2"), ("a2", "h3", "")];
-    for (i, (layer, (input, out, activated))) in layers.iter().zip(flows).enumerate() {
+        .message(1, node("Unsqueeze", &["zy", "spatial_axes"], &["a0"], &[]));
+    for (i, ((layer, folded), class)) in net.layers.iter().zip(&folded).zip(&class).enumerate() {
+        let (input, out, activated) = (
+            format!("a{i}"),
+            format!("h{}", i + 1),
+            format!("a{}", i + 1),
+        );
         let (w, b) = (
-            format!("deconv{}.weight", i + 1),
-            format!("deconv{}.bias", i + 1),
+            format!("{}.weight", layer.name),
+            format!("{}.bias", layer.name),
         );
         graph = graph
             .message(
                 1,
                 node(
                     "ConvTranspose",
-                    &[input, &w, &b],
-                    &[out],
-                    &deconv_attrs(layer, i),
+                    &[&input, &w, &b],
+                    &[&out],
+                    &deconv_attrs(layer),
                 ),
             )
-            .message(5, float_tensor(&w, &layer.dims, &layer.weight))
-            .message(5, float_tensor(&b, &[layer.bias.len()], &layer.bias));
-        let out = match class.as_ref().and_then(|c| c.get(i)) {
-            Some((gain, shift)) => {
-                graph = class_modulation(graph, out, i + 1, gain, shift, layer.bias.len());
+            .message(5, float_tensor(&w, &folded.dims, &folded.weight))
+            .message(5, float_tensor(&b, &[folded.bias.len()], &folded.bias));
+        let out = match (class, &layer.norm) {
+            (Some((gain, shift)), Some(norm)) => {
+                graph =
+                    class_modulation(graph, &out, &norm.class_name(), gain, shift, layer.outputs);
                 format!("{out}_class")
             }
-            None => out.to_string(),
+            _ => out,
         };
-        graph = match activated {
-            "" => graph.message(1, node("Tanh", &[&out], &["images"], &[])),
-            next => graph.message(1, node("LeakyRelu", &[&out], &[next], &leaky)),
+        graph = match layer.activation {
+            Activation::Tanh => graph.message(1, node("Tanh", &[&out], &["images"], &[])),
+            _ => graph.message(1, node("LeakyRelu", &[&out], &[&activated], &leaky)),
         };
     }
-    if class.is_some() {
+    if class.iter().any(Option::is_some) {
         graph = graph.message(5, float_tensor("one", &[], &[1.0]));
     }
     let n = Dim::Named("N");
-    let side = Dim::Fixed(IMAGE_SIDE);
+    let (channels, side) = (net.image.channels, Dim::Fixed(net.image.side));
     graph = graph
         .message(5, int_tensor("depth", &[], &[classes as i64]))
         .message(5, float_tensor("one_hot_values", &[2], &[0.0, 1.0]))
@@ -149,18 +156,19 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
     model.into_bytes()
 }
 
-/// bn`n`'s class modulation on `input` ([N, C, H, W]), written to
-/// `{input}_class`: `input * (1 + y . gain) + y . shift`, y the one-hot rows.
+/// A norm's class modulation (tensors `{prefix}.gain`, `.shift`) on `input`
+/// ([N, C, H, W]), written to `{input}_class`: `input * (1 + y . gain) + y
+/// . shift`, y the one-hot rows.
 fn class_modulation(
     graph: Message,
     input: &str,
-    n: usize,
+    prefix: &str,
     gain: &[f32],
     shift: &[f32],
     channels: usize,
 ) -> Message {
     let dims = [gain.len() / channels, channels];
-    let (g, t) = (format!("bn{n}_class.gain"), format!("bn{n}_class.shift"));
+    let (g, t) = (format!("{prefix}.gain"), format!("{prefix}.shift"));
     let name = |what: &str| format!("{input}_{what}");
     let nodes = [
         ("MatMul", ["y".into(), g.clone()], name("gain")),
@@ -188,18 +196,20 @@ fn class_modulation(
         .message(5, float_tensor(&t, &dims, shift))
 }
 
-/// The attributes of the generator's transposed convolution `index`: the
-/// first maps the 1x1 input to 7x7, the others double the side.
-fn deconv_attrs(layer: &FoldedDeconv, index: usize) -> Vec<Attr<'static>> {
-    let [_, _, kh, kw] = layer.dims;
-    let mut attrs = vec![Attr::Ints("kernel_shape", vec![kh as i64, kw as i64])];
-    if index > 0 {
-        debug_assert_eq!(kh, KERNEL);
-        let p = PADDING as i64;
+/// The attributes of a transposed convolution, from its description.
+fn deconv_attrs(layer: &Layer) -> Vec<Attr<'static>> {
+    let (k, s, p) = (
+        layer.kernel as i64,
+        layer.stride as i64,
+        layer.padding as i64,
+    );
+    let mut attrs = vec![Attr::Ints("kernel_shape", vec![k, k])];
+    if s != 1 || p != 0 || layer.out_padding != 0 {
+        let o = layer.out_padding as i64;
         attrs.extend([
-            Attr::Ints("strides", vec![2, 2]),
+            Attr::Ints("strides", vec![s, s]),
             Attr::Ints("pads", vec![p, p, p, p]),
-            Attr::Ints("output_padding", vec![1, 1]),
+            Attr::Ints("output_padding", vec![o, o]),
         ]);
     }
     attrs

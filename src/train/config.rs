@@ -81,8 +81,9 @@ pub struct TrainConfig {
 }
 
 /// The layout config.json is written in: 2 since the network options are
-/// plain bools and the objective holds the AC-GAN weight.
-pub const CONFIG_VERSION: u32 = 2;
+/// plain bools and the objective holds the AC-GAN weight; 3 since each
+/// network keeps its image size.
+pub const CONFIG_VERSION: u32 = 3;
 
 impl Default for TrainConfig {
     /// The original recipe's config ([`super::recipe::Recipe::Original`]).
