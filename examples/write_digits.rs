@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use cdcgan::arch::IMAGE_SIDE;
 use cdcgan::run::RunDir;
 use cdcgan::sample::{Sampler, image::write_grid, parse_digits};
 
@@ -17,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let sampler = Sampler::load(&run.sampling_generator())?; // the EMA generator when the run has one
     let labels = parse_digits(&text, sampler.class_names(), 1000, "DIGITS")?;
     let images = sampler.digits(&labels, 7)?; // seed 7: the same handwriting each time
-    write_grid(&out, &images, IMAGE_SIDE, 1, labels.len())?;
+    write_grid(&out, &images, sampler.image(), 1, labels.len())?;
     println!("wrote {} ({} digits)", out.display(), labels.len());
     Ok(())
 }

@@ -25,7 +25,7 @@ fn write_folder(dir: &Path) {
             .take(40);
         for (n, i) in picks.enumerate() {
             let path = class.join(format!("{n:03}.png"));
-            cdcgan::sample::image::write_png(&path, 28, 28, test.image(i)).unwrap();
+            cdcgan::sample::image::write_png(&path, 28, 28, 1, test.image(i)).unwrap();
         }
     }
     let colour =
@@ -126,7 +126,7 @@ fn a_folder_of_one_class_or_no_images_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("one-class");
     std::fs::create_dir_all(data.join("cats")).unwrap();
-    cdcgan::sample::image::write_png(&data.join("cats/a.png"), 28, 28, &[9; 784]).unwrap();
+    cdcgan::sample::image::write_png(&data.join("cats/a.png"), 28, 28, 1, &[9; 784]).unwrap();
     let run = dir.path().join("run");
     let train = || {
         cdcgan(&[

@@ -241,7 +241,7 @@ fn write_class(dir: &Path, class: &str, n: usize, level: u8) {
     std::fs::create_dir_all(&folder).unwrap();
     for i in 0..n {
         let file = folder.join(format!("{i:03}.png"));
-        cdcgan::sample::image::write_png(&file, 28, 28, &[level; 784]).unwrap();
+        cdcgan::sample::image::write_png(&file, 28, 28, 1, &[level; 784]).unwrap();
     }
 }
 
@@ -798,7 +798,7 @@ fn smaller_findings_each_get_a_clear_answer() {
     // A flat folder: the folder message, not MNIST's IDX files.
     let flat = at("flat");
     std::fs::create_dir(&flat).unwrap();
-    cdcgan::sample::image::write_png(&flat.join("a.png"), 28, 28, &[0; 784]).unwrap();
+    cdcgan::sample::image::write_png(&flat.join("a.png"), 28, 28, 1, &[0; 784]).unwrap();
     refused(
         &[
             "train",

@@ -1,6 +1,7 @@
 //! `cdcgan export --onnx` writes a generator that an independent runtime
 //! (onnxruntime, from PyPI; `scripts/test` installs it in a venv) runs to the
-//! same images as cdcgan for the same noise and labels, for any batch size.
+//! same images as cdcgan for the same noise and labels, for any batch size:
+//! grey digits at 28 pixels, and colour emoji at 32 and 64.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,6 +41,19 @@ fn exported_class_norm_generator_matches_cdcgan_in_onnxruntime() {
     exported_generator_matches_cdcgan(&["--class-norm"]);
 }
 
+#[test]
+fn exported_colour_generators_at_32_and_64_pixels_match_cdcgan_in_onnxruntime() {
+    let data = common::emoji_subset();
+    for size in ["32", "64"] {
+        exported_generator_matches_cdcgan(&[
+            "--data",
+            data.to_str().unwrap(),
+            "--image-size",
+            size,
+        ]);
+    }
+}
+
 /// A run trained with `flags`, exported, run by onnxruntime for 1 and 13
 /// images: the same images as cdcgan's.
 fn exported_generator_matches_cdcgan(flags: &[&str]) {
@@ -64,10 +78,12 @@ fn exported_generator_matches_cdcgan(flags: &[&str]) {
 
     let sampler = Sampler::load(&RunDir::new(&run_dir).sampling_generator()).unwrap();
     let check = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/onnx_check.py");
+    let (classes, image) = (sampler.num_classes(), sampler.image());
+    let folder = flags.contains(&"--data");
     for n in [1usize, 13] {
-        let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i * 7 % classes) as u8).collect();
         let z = sampler.noise(5, 0, n);
-        let expected = sampler.forward(&z, &one_hot_values(&labels, 10));
+        let expected = sampler.forward(&z, &one_hot_values(&labels, classes));
         let path = |name: &str| dir.path().join(format!("{name}-{n}"));
         std::fs::write(path("z"), raw(&z, |v: f32| v.to_le_bytes().to_vec())).unwrap();
         let wide: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
@@ -94,11 +110,15 @@ fn exported_generator_matches_cdcgan(flags: &[&str]) {
             "n = {n}: {said}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(said.contains(&format!("shape=[{n}, 1, 28, 28]")), "{said}");
+        let (c, side) = (image.channels, image.side);
         assert!(
-            said.contains("classes=0,1,2,3,4,5,6,7,8,9 dataset=mnist"),
+            said.contains(&format!("shape=[{n}, {c}, {side}, {side}]")),
             "{said}"
         );
+        let names = sampler.class_names().join(",");
+        let dataset = if folder { "folder" } else { "mnist" };
+        let meta = format!("classes={names} dataset={dataset}");
+        assert!(said.contains(&meta), "{said}");
         // The run's noise scale travels with the graph, for whoever draws z.
         let scale = format!("noise_scale={}", sampler.noise_scale());
         assert!(said.contains(&scale), "{said}");

@@ -438,15 +438,74 @@ fn oversized_requests_get_json_errors() {
     );
 }
 
+/// Whether the browser tests can run: they fail without chromedriver unless
+/// CDCGAN_SKIP_BROWSER is set.
+fn browser_available() -> bool {
+    if Path::new("/usr/bin/chromedriver").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CDCGAN_SKIP_BROWSER").is_some(),
+        "the browser test needs Debian's chromium and chromium-driver \
+         (apt-get install chromium chromium-driver); set CDCGAN_SKIP_BROWSER=1 to skip it"
+    );
+    eprintln!("skipped: no /usr/bin/chromedriver (CDCGAN_SKIP_BROWSER is set)");
+    false
+}
+
+/// A colour run (emoji at 32 px, 9 classes) on the page: the class grid is
+/// drawn in colour, a row per class, and the picker names the classes.
+#[test]
+fn page_shows_a_colour_run_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("emoji");
+    let data = common::emoji_subset();
+    common::train_tiny_with(
+        &run,
+        12,
+        &["--data", data.to_str().unwrap(), "--image-size", "32"],
+    );
+    let (_server, base) = start_server(&run);
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Browser::start(profile.path());
+    browser.post("/url", json!({"url": format!("{base}/")}));
+    let grid = browser.wait_for(
+        "the colour grid",
+        r#"const g = document.getElementById("grid");
+        if (!g.complete || !g.naturalWidth) return null;
+        const canvas = document.createElement("canvas");
+        canvas.width = g.naturalWidth; canvas.height = g.naturalHeight;
+        const context = canvas.getContext("2d");
+        context.drawImage(g, 0, 0);
+        const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let coloured = 0;
+        for (let i = 0; i < rgba.length; i += 4)
+            if (rgba[i] !== rgba[i + 1] || rgba[i + 1] !== rgba[i + 2]) coloured++;
+        return {width: g.naturalWidth, height: g.naturalHeight, coloured};"#,
+    );
+    assert_eq!(grid["height"].as_u64(), Some(9 * 34 + 2), "{grid}");
+    assert!(grid["coloured"].as_u64().unwrap() > 1000, "{grid}");
+    let picker = browser.wait_for(
+        "the class picker",
+        r#"const o = Array.from(document.getElementById("class").options).map(o => o.text);
+        return o.length ? o : null;"#,
+    );
+    assert!(
+        picker
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "smileys-emotion"),
+        "{picker}"
+    );
+}
+
 #[test]
 fn page_writes_typed_digits_in_chromium() {
-    if !Path::new("/usr/bin/chromedriver").exists() {
-        assert!(
-            std::env::var_os("CDCGAN_SKIP_BROWSER").is_some(),
-            "the browser test needs Debian's chromium and chromium-driver \
-             (apt-get install chromium chromium-driver); set CDCGAN_SKIP_BROWSER=1 to skip it"
-        );
-        eprintln!("skipped: no /usr/bin/chromedriver (CDCGAN_SKIP_BROWSER is set)");
+    if !browser_available() {
         return;
     }
     let (_server, base) = start_server(trained_run());

@@ -7,7 +7,7 @@ use anyhow::{Context, bail, ensure};
 use clap::{Args, Subcommand};
 
 use super::sample::NoiseArgs;
-use crate::arch::IMAGE_SIDE;
+use crate::arch::ImageShape;
 use crate::data::DatasetKind;
 use crate::eval::cas::{classification_accuracy_score, default_ceiling_cache};
 use crate::eval::class_counts;
@@ -159,11 +159,12 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             MAX_SAMPLES as u32,
         )?;
         ensure!(
-            (data.height, data.width) == (IMAGE_SIDE, IMAGE_SIDE),
-            "{}: images are {}x{}, the evaluator takes 28x28",
+            data.shape == ImageShape::MNIST,
+            "{}: images are {}x{} of {} channels, the evaluator takes 28x28 grey",
             images.display(),
-            data.height,
-            data.width
+            data.shape.side,
+            data.shape.side,
+            data.shape.channels
         );
         let least = crate::eval::minimum::samples(args.dataset.num_classes());
         ensure!(

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 
-use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::data::idx::encode;
 use crate::output::{self, Kind};
 use crate::run::RunDir;
@@ -207,17 +206,24 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     } else {
         bail!("say what to write: --digits 2026, --grid, or --label L --count N");
     };
-    write_grid(&args.out, &images, IMAGE_SIDE, rows, cols)?;
+    write_grid(&args.out, &images, sampler.image(), rows, cols)?;
     eprintln!(
         "wrote {} ({} images: {drawn})",
         args.out.display(),
-        images.len() / IMAGE_PIXELS
+        images.len() / sampler.image().len()
     );
     Ok(())
 }
 
-/// The files of an `export --out` folder, and the marker that says cdcgan wrote them.
-const EXPORT_FILES: [&str; 3] = ["images-idx3-ubyte", "labels-idx1-ubyte", "classes.txt"];
+/// The files of an `export --out` folder (grey images are [N, side, side],
+/// colour ones [N, channels, side, side]), and the marker that says cdcgan
+/// wrote them.
+const EXPORT_FILES: [&str; 4] = [
+    "images-idx3-ubyte",
+    "labels-idx1-ubyte",
+    "classes.txt",
+    "images-idx4-ubyte",
+];
 const EXPORT_MARKER: &str = "export.json";
 
 pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
@@ -263,11 +269,30 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let write = |name: &str, dims: &[usize], data: &[u8]| {
         crate::store::write_atomic(&out.join(name), &encode(dims, data)?)
     };
-    write(
-        EXPORT_FILES[0],
-        &[args.count, IMAGE_SIDE, IMAGE_SIDE],
-        &images,
-    )?;
+    let image = sampler.image();
+    let (name, stale, dims) = match image.channels {
+        1 => (
+            EXPORT_FILES[0],
+            EXPORT_FILES[3],
+            vec![args.count, image.side, image.side],
+        ),
+        c => (
+            EXPORT_FILES[3],
+            EXPORT_FILES[0],
+            vec![args.count, c, image.side, image.side],
+        ),
+    };
+    write(name, &dims, &images)?;
+    // The set replaces the whole earlier one, grey or colour.
+    match std::fs::remove_file(out.join(stale)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            bail!(
+                "--out {}: cannot remove the earlier {stale}: {e}",
+                out.display()
+            )
+        }
+        _ => {}
+    }
     write(EXPORT_FILES[1], &[args.count], &labels)?;
     let names = sampler.class_names().join("\n") + "\n";
     crate::store::write_atomic(&out.join(EXPORT_FILES[2]), names.as_bytes())?;
@@ -325,7 +350,7 @@ pub fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
         false => Morph::Class { from, to },
     };
     let images = morph_images(&sampler, morph, args.steps, args.seed)?;
-    write_morph(&args.out, &images)?;
+    write_morph(&args.out, &images, sampler.image())?;
     eprintln!("wrote {} ({} steps)", args.out.display(), args.steps);
     Ok(())
 }

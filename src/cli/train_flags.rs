@@ -9,6 +9,8 @@ use anyhow::bail;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
+use crate::arch::ImageShape;
+use crate::data::folder::Background;
 use crate::data::{DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
@@ -41,9 +43,21 @@ pub struct TrainFlags {
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetKind>,
     /// Directory with the four IDX files (default: data/mnist, or
-    /// /usr/share/datasets/fashion-mnist for fashion-mnist).
+    /// /usr/share/datasets/fashion-mnist for fashion-mnist), or an image
+    /// folder (one sub-folder of PNG/JPEG images per class).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// An image folder's image side: 28, 32 or 64 pixels [default: 28].
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<usize>,
+    /// An image folder's channels: 1 (grey) or 3 (colour) [default: 3 when
+    /// its images are in colour, else 1].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// The colour an image folder's transparent pixels are composited on,
+    /// RRGGBB hex [default: ffffff, white].
+    #[arg(long, value_name = "RRGGBB")]
+    pub background: Option<Background>,
     /// Epochs to train in total.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -202,6 +216,7 @@ impl TrainFlags {
         // --ema 0 turns the recipe's average off.
         c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
         c.model = self.model(&c);
+        self.image(&mut c)?;
         c.precision = self.precision.unwrap_or(c.precision);
         c.sample_noise_scale = self.sample_noise_scale.unwrap_or(c.sample_noise_scale);
         let r = &mut c.objective;
@@ -216,6 +231,51 @@ impl TrainFlags {
         c.validate()?;
         self.refuse_ignored(&c)?;
         Ok(c)
+    }
+
+    /// An image folder's image shape and background (MNIST and
+    /// Fashion-MNIST are 28x28 grey): `--image-size`, `--channels` (by
+    /// default, what the folder holds) and `--background`.
+    fn image(&self, c: &mut TrainConfig) -> anyhow::Result<()> {
+        let Some(dir) = c
+            .data_dir
+            .clone()
+            .filter(|_| c.dataset == DatasetKind::Folder)
+        else {
+            let given = [
+                ("--image-size", self.image_size.is_some()),
+                ("--channels", self.channels.is_some()),
+                ("--background", self.background.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+                bail!(
+                    "{flag} applies to image folders (--data DIR, one sub-folder per class); \
+                     {} comes as 28x28 grey",
+                    c.dataset.name()
+                );
+            }
+            return Ok(());
+        };
+        let channels = match self.channels {
+            Some(n) => n,
+            None => folder::channels_of(&dir, &c.classes())?,
+        };
+        let shape = ImageShape::new(channels, self.image_size.unwrap_or(28))
+            .map_err(|e| anyhow::anyhow!("--image-size/--channels: {e}"))?;
+        for (size, image_channels) in [
+            (
+                &mut c.model.generator.image_size,
+                &mut c.model.generator.image_channels,
+            ),
+            (
+                &mut c.model.discriminator.image_size,
+                &mut c.model.discriminator.image_channels,
+            ),
+        ] {
+            (*size, *image_channels) = (shape.side, shape.channels);
+        }
+        c.background = Some(self.background.unwrap_or_default());
+        Ok(())
     }
 
     /// Refuses a flag given that `c`, the config it resolved to, would not

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-use super::idx::read_idx_at_most;
-use crate::arch::IMAGE_SIDE;
+use super::idx::{IdxError, read_idx_at_most};
+use crate::arch::ImageShape;
 
 /// A data set with the MNIST file layout (four IDX files, 28x28 grey images).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,17 +110,16 @@ impl Split {
     }
 }
 
-/// Labelled grey images held as bytes (0..=255), row-major, `height * width` each.
+/// Labelled images held as bytes (0..=255), each its channel planes
+/// ([channels, side, side], row-major).
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// All images back to back: [images, height, width], one byte per pixel.
+    /// All images back to back: [images, channels, side, side].
     pub images: Vec<u8>,
     /// One class label per image, each in 0..num_classes.
     pub labels: Vec<u8>,
-    /// Image height in pixels.
-    pub height: usize,
-    /// Image width in pixels.
-    pub width: usize,
+    /// The images' channels and side.
+    pub shape: ImageShape,
     /// Number of classes the labels range over.
     pub num_classes: usize,
 }
@@ -136,14 +135,9 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Pixels in one image: `height * width`.
-    pub fn pixels_per_image(&self) -> usize {
-        self.height * self.width
-    }
-
     /// The bytes of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.pixels_per_image();
+        let n = self.shape.len();
         &self.images[i * n..(i + 1) * n]
     }
 
@@ -151,11 +145,12 @@ impl Dataset {
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {
             self.labels.truncate(n);
-            self.images.truncate(n * self.pixels_per_image());
+            self.images.truncate(n * self.shape.len());
         }
     }
 
-    /// Reads `images`/`labels` IDX files and checks that they agree.
+    /// Reads `images` ([N, side, side], or [N, channels, side, side])
+    /// and `labels` ([N]) IDX files and checks that they agree.
     pub fn from_files(images: &Path, labels: &Path, num_classes: usize) -> anyhow::Result<Self> {
         Self::from_files_at_most(images, labels, num_classes, u32::MAX)
     }
@@ -169,7 +164,15 @@ impl Dataset {
         max: u32,
     ) -> anyhow::Result<Self> {
         let lab = read_idx_at_most(labels, 1, max)?;
-        let img = read_idx_at_most(images, 3, max)?;
+        let img = match read_idx_at_most(images, 3, max) {
+            Err(IdxError::WrongRank { found: 4, .. }) => read_idx_at_most(images, 4, max)?,
+            read => read?,
+        };
+        let (channels, height, width) = match img.dims[..] {
+            [_, c, h, w] => (c, h, w),
+            [_, h, w] => (1, h, w),
+            _ => unreachable!("rank 3 or 4"),
+        };
         ensure!(
             img.dims[0] == lab.dims[0],
             "{} holds {} images but {} holds {} labels: the files do not belong together",
@@ -179,10 +182,16 @@ impl Dataset {
             lab.dims[0]
         );
         ensure!(
-            img.dims[1] > 0 && img.dims[2] > 0,
+            height > 0 && width > 0,
             "{}: empty image dimensions {:?}",
             images.display(),
             img.dims
+        );
+        ensure!(
+            height == width && (channels == 1 || channels == 3),
+            "{}: images are {height}x{width} with {channels} channels: cdcgan takes square \
+             images, grey or RGB",
+            images.display(),
         );
         if let Some((i, &l)) = lab
             .data
@@ -199,8 +208,10 @@ impl Dataset {
         Ok(Dataset {
             images: img.data,
             labels: lab.data,
-            height: img.dims[1],
-            width: img.dims[2],
+            shape: ImageShape {
+                channels,
+                side: width,
+            },
             num_classes,
         })
     }
@@ -214,7 +225,7 @@ impl Dataset {
                 "{}: an image folder has no test split (nor an evaluator to score against it)",
                 dir.display()
             );
-            let scan = super::folder::scan(&dir)?;
+            let scan = super::folder::scan(&dir, super::folder::Decoding::default())?;
             tracing::info!("--data {}: {}", dir.display(), scan.report());
             return Ok(scan.data);
         }
@@ -223,11 +234,13 @@ impl Dataset {
         let data = Self::from_files(&images, &labels, kind.num_classes())
             .with_context(|| format!("loading the {} {} set", kind.name(), split.prefix()))?;
         ensure!(
-            (data.height, data.width) == (IMAGE_SIDE, IMAGE_SIDE),
-            "{}: images are {}x{}, cdcgan's networks take 28x28",
+            data.shape == ImageShape::MNIST,
+            "{}: images are {}x{} of {} channels; {} comes as 28x28 grey",
             images.display(),
-            data.height,
-            data.width
+            data.shape.side,
+            data.shape.side,
+            data.shape.channels,
+            kind.name()
         );
         Ok(data)
     }
@@ -280,7 +293,7 @@ mod tests {
     fn loads_real_mnist_test_split() {
         let test = Dataset::load(DatasetKind::Mnist, None, Split::Test).unwrap();
         assert_eq!(test.len(), 10_000);
-        assert_eq!((test.height, test.width), (28, 28));
+        assert_eq!(test.shape, ImageShape::MNIST);
         assert_eq!(test.images.len(), 10_000 * 784);
         // MNIST's first test digit is a 7 and every class appears.
         assert_eq!(test.labels[0], 7);

@@ -1,8 +1,10 @@
 //! A folder of the user's own labelled images, the torchvision `ImageFolder`
 //! way: one sub-folder per class (`DIR/cat/001.png`, `DIR/dog/...`), PNG or
-//! JPEG. Classes are the sorted sub-folder names. Each image is turned grey,
-//! centre-cropped to a square and resized to 28x28 (Lanczos); files that
-//! cannot be used are skipped and named with the reason.
+//! JPEG. Classes are the sorted sub-folder names. Each image is composited
+//! on a background where it is transparent, centre-cropped to a square,
+//! resized to the run's side (Lanczos) and kept in colour or turned grey
+//! ([`Decoding`]); files that cannot be used are skipped and named with the
+//! reason.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,7 @@ use anyhow::{Context, ensure};
 use image::imageops::FilterType;
 
 use super::Dataset;
-use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE, MAX_CLASSES};
+use crate::arch::{ImageShape, MAX_CLASSES};
 
 /// The smallest side an image may have (smaller ones are skipped).
 const MIN_SIDE: u32 = 8;
@@ -112,21 +114,113 @@ impl Scan {
     }
 }
 
-/// Decodes every image of the folder `dir`.
-pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
-    scan_classes(dir, &class_names(dir)?)
+/// The colour transparent pixels are composited on (`--background`), an
+/// RGB triple written as `RRGGBB` hex; white by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Background(pub [u8; 3]);
+
+impl Default for Background {
+    fn default() -> Self {
+        Self([255; 3])
+    }
+}
+
+impl std::str::FromStr for Background {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let hex = text.strip_prefix('#').unwrap_or(text);
+        let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
+        match (hex.len(), channel(0), channel(2), channel(4)) {
+            (6, Some(r), Some(g), Some(b)) => Ok(Self([r, g, b])),
+            _ => Err(format!(
+                "{text:?} is not a colour: give RRGGBB hex (ffffff white, 000000 black)"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for Background {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<Background> for String {
+    fn from(b: Background) -> String {
+        b.to_string()
+    }
+}
+
+impl std::fmt::Display for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [r, g, b] = self.0;
+        write!(f, "{r:02x}{g:02x}{b:02x}")
+    }
+}
+
+/// How a folder's images are decoded: to what shape, on what background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoding {
+    /// The images' side and channels (1: grey, 3: RGB).
+    pub shape: ImageShape,
+    /// What transparent pixels are composited on.
+    pub background: Background,
+}
+
+impl Default for Decoding {
+    /// 28x28 grey (MNIST's shape) on white.
+    fn default() -> Self {
+        Self {
+            shape: ImageShape::MNIST,
+            background: Background::default(),
+        }
+    }
+}
+
+/// The channels the images of `classes` in `dir` hold: 3 when any is in
+/// colour (by its file's colour type, read from its header), else 1.
+pub fn channels_of(dir: &Path, classes: &[String]) -> anyhow::Result<usize> {
+    for class in classes {
+        let folder = dir.join(class);
+        is_there(dir, class)?;
+        let files = std::fs::read_dir(&folder)
+            .with_context(|| format!("{}: cannot read", folder.display()))?;
+        // The files the scan reads (no FIFO is opened, no folder descended).
+        let images = files
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| not_an_image_file(f).is_none() && has_image_extension(f));
+        for file in images {
+            let colour = image::ImageReader::open(&file)
+                .and_then(|r| r.with_guessed_format())
+                .ok()
+                .and_then(|r| r.into_decoder().ok())
+                .map(|d| image::ImageDecoder::color_type(&d).has_color());
+            if colour == Some(true) {
+                return Ok(3);
+            }
+        }
+    }
+    Ok(1)
+}
+
+/// Decodes every image of the folder `dir` as `decoding` says.
+pub fn scan(dir: &Path, decoding: Decoding) -> anyhow::Result<Scan> {
+    scan_classes(dir, &class_names(dir)?, decoding)
 }
 
 /// Decodes every image of the sub-folders `classes` of `dir`, the class
 /// list read once before (a run's config.json keeps it): a folder renamed
 /// since is an error, never another class's images under this label.
-pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
+pub fn scan_classes(dir: &Path, classes: &[String], decoding: Decoding) -> anyhow::Result<Scan> {
     let classes = classes.to_vec();
     let mut data = Dataset {
         images: Vec::new(),
         labels: Vec::new(),
-        height: IMAGE_SIDE,
-        width: IMAGE_SIDE,
+        shape: decoding.shape,
         num_classes: classes.len(),
     };
     let (mut counts, mut skipped) = (vec![0; classes.len()], Vec::new());
@@ -135,15 +229,7 @@ pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
         let folder = dir.join(class);
         // Checked before and after reading it: a folder renamed meanwhile
         // leaves a class short, never another class's images under its name.
-        let still_there = || {
-            ensure!(
-                std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()),
-                "--data {}: the class folder {class:?} is gone (renamed or removed while the \
-                 run started); start again",
-                dir.display()
-            );
-            Ok(())
-        };
+        let still_there = || is_there(dir, class);
         still_there()?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
             .with_context(|| format!("{}: cannot read", folder.display()))?
@@ -155,7 +241,7 @@ pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
                 skipped.push((file, why.to_string()));
                 continue;
             }
-            match decode(&file) {
+            match decode(&file, decoding) {
                 Ok(pixels) => {
                     per_class[label].push(pixels);
                     counts[label] += 1;
@@ -189,6 +275,18 @@ pub fn scan_classes(dir: &Path, classes: &[String]) -> anyhow::Result<Scan> {
     })
 }
 
+/// Fails, saying it is gone, when the class folder `class` of `dir` is no
+/// longer there (renamed or removed since the class list was read).
+fn is_there(dir: &Path, class: &str) -> anyhow::Result<()> {
+    ensure!(
+        std::fs::symlink_metadata(dir.join(class)).is_ok_and(|m| m.is_dir()),
+        "--data {}: the class folder {class:?} is gone (renamed or removed while the \
+         run started); start again",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// Why the entry `file` of a class folder is not read as an image, if it is not.
 fn not_an_image_file(file: &Path) -> Option<&'static str> {
     let hidden = file
@@ -209,13 +307,18 @@ fn not_an_image_file(file: &Path) -> Option<&'static str> {
 /// memory and time a huge image costs before it is decoded.
 const MAX_DECODED_SIDE: u32 = 8192;
 
-/// One image as 28x28 grey pixels, or why it cannot be used.
-fn decode(file: &Path) -> Result<Vec<u8>, String> {
+/// Whether `file` is named as a PNG or JPEG image.
+fn has_image_extension(file: &Path) -> bool {
     let extension = file
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if !["png", "jpg", "jpeg"].contains(&extension.as_str()) {
+    ["png", "jpg", "jpeg"].contains(&extension.as_str())
+}
+
+/// One image as `decoding` says (its channel planes), or why it cannot be used.
+fn decode(file: &Path, decoding: Decoding) -> Result<Vec<u8>, String> {
+    if !has_image_extension(file) {
         return Err("not a PNG or JPEG file".into());
     }
     // The format by the bytes, not the name: a PNG named .jpg decodes.
@@ -235,12 +338,37 @@ fn decode(file: &Path) -> Result<Vec<u8>, String> {
     }
     let side = w.min(h);
     let square = image.crop_imm((w - side) / 2, (h - side) / 2, side, side);
-    let small = square
-        .resize_exact(IMAGE_SIDE as u32, IMAGE_SIDE as u32, FilterType::Lanczos3)
-        .into_luma8();
-    let pixels = small.into_raw();
-    debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
+    let shape = decoding.shape;
+    let small = square.resize_exact(shape.side as u32, shape.side as u32, FilterType::Lanczos3);
+    let rgb = on_background(&small.into_rgba8(), decoding.background);
+    let pixels = match shape.channels {
+        1 => image::DynamicImage::ImageRgb8(rgb).into_luma8().into_raw(),
+        _ => planes(&rgb),
+    };
+    debug_assert_eq!(pixels.len(), shape.len());
     Ok(pixels)
+}
+
+/// `image` composited on `background` where it is (partly) transparent.
+fn on_background(image: &image::RgbaImage, background: Background) -> image::RgbImage {
+    let (w, h) = image.dimensions();
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let [r, g, b, a] = image.get_pixel(x, y).0;
+        let over = |c: u8, under: u8| {
+            let alpha = u32::from(a);
+            ((u32::from(c) * alpha + u32::from(under) * (255 - alpha) + 127) / 255) as u8
+        };
+        let [br, bg, bb] = background.0;
+        image::Rgb([over(r, br), over(g, bg), over(b, bb)])
+    })
+}
+
+/// An RGB image's channel planes: [3, side, side].
+fn planes(rgb: &image::RgbImage) -> Vec<u8> {
+    let raw = rgb.as_raw();
+    (0..3)
+        .flat_map(|c| raw.iter().skip(c).step_by(3).copied())
+        .collect()
 }
 
 #[cfg(test)]
@@ -254,13 +382,53 @@ mod tests {
             std::fs::create_dir(dir.path().join(class)).unwrap();
             for i in 0..n {
                 let path = dir.path().join(format!("{class}/{i}.png"));
-                crate::sample::image::write_png(&path, 28, 28, &[i as u8 * 50; 784]).unwrap();
+                crate::sample::image::write_png(&path, 28, 28, 1, &[i as u8 * 50; 784]).unwrap();
             }
         }
-        let scan = scan(dir.path()).unwrap();
+        let scan = scan(dir.path(), Decoding::default()).unwrap();
         assert_eq!(scan.classes, ["a", "b", "c"]);
         assert_eq!(scan.counts, [3, 1, 2]);
         assert_eq!(scan.data.labels, [0, 1, 2, 0, 2, 0]);
         assert_eq!(scan.data.images.len(), 6 * 784);
+    }
+
+    #[test]
+    fn colour_images_keep_their_colour_on_the_background_given() {
+        let dir = tempfile::tempdir().unwrap();
+        for class in ["red", "clear"] {
+            std::fs::create_dir(dir.path().join(class)).unwrap();
+        }
+        // 40x40 RGBA: opaque red, and fully transparent.
+        let save = |class: &str, rgba: [u8; 4]| {
+            let image = image::RgbaImage::from_pixel(40, 40, image::Rgba(rgba));
+            image
+                .save(dir.path().join(format!("{class}/a.png")))
+                .unwrap();
+        };
+        save("red", [200, 10, 20, 255]);
+        save("clear", [0, 0, 0, 0]);
+        let classes = class_names(dir.path()).unwrap();
+        assert_eq!(channels_of(dir.path(), &classes).unwrap(), 3);
+        let decoding = Decoding {
+            shape: ImageShape::new(3, 32).unwrap(),
+            background: "#102030".parse().unwrap(),
+        };
+        let scan = scan_classes(dir.path(), &classes, decoding).unwrap();
+        let (clear, red) = (scan.data.image(0), scan.data.image(1));
+        assert_eq!(clear.len(), 3 * 32 * 32);
+        // Channel planes: red's first plane is all 200, its last all 20.
+        assert!(red[..1024].iter().all(|&v| v == 200));
+        assert!(red[2048..].iter().all(|&v| v == 20));
+        assert_eq!([clear[0], clear[1024], clear[2048]], [0x10, 0x20, 0x30]);
+        // Grey: the background's luma where it is transparent.
+        let grey = Decoding {
+            shape: ImageShape::new(1, 28).unwrap(),
+            background: Background::default(),
+        };
+        let scan = scan_classes(dir.path(), &classes, grey).unwrap();
+        assert!(scan.data.image(0).iter().all(|&v| v == 255));
+        assert!("12345".parse::<Background>().is_err());
+        assert!("gg0000".parse::<Background>().is_err());
+        assert_eq!(Background([1, 2, 255]).to_string(), "0102ff");
     }
 }

@@ -56,8 +56,8 @@ fn ceiling_file(dir: &Path, real: &Dataset, test: &Dataset, config: &FitConfig) 
         (
             &set.images,
             &set.labels,
-            set.height,
-            set.width,
+            set.shape.channels,
+            set.shape.side,
             set.num_classes,
         )
             .hash(&mut h);
@@ -125,8 +125,7 @@ pub fn classification_accuracy_score(
     let generated = Dataset {
         images: images.to_vec(),
         labels: labels.to_vec(),
-        height: test.height,
-        width: test.width,
+        shape: test.shape,
         num_classes: test.num_classes,
     };
     if let Some(reason) =

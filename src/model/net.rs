@@ -11,62 +11,8 @@
 //! convolution over the whole last map gives the logit. 28 px (the seed) is
 //! 7 -> 14 -> 28; 32 px is 4 -> 8 -> 16 -> 32; 64 px is 4 -> ... -> 64.
 
+pub use crate::arch::{IMAGE_SIDES, ImageShape};
 use crate::arch::{KERNEL, PADDING};
-
-/// The image sides the networks are built for.
-pub const IMAGE_SIDES: [usize; 3] = [28, 32, 64];
-
-/// The images a network makes or judges: channels (1 grey, 3 colour) and side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageShape {
-    /// Channels per pixel.
-    pub channels: usize,
-    /// Side in pixels (the images are square).
-    pub side: usize,
-}
-
-impl ImageShape {
-    /// The shape, checked: a side of [`IMAGE_SIDES`], 1 or 3 channels.
-    pub fn new(channels: usize, side: usize) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            IMAGE_SIDES.contains(&side),
-            "image size {side}: the networks are built for {IMAGE_SIDES:?} pixels"
-        );
-        anyhow::ensure!(
-            channels == 1 || channels == 3,
-            "{channels} image channels: 1 (grey) or 3 (colour)"
-        );
-        Ok(Self { channels, side })
-    }
-
-    /// Pixels of one channel.
-    pub fn pixels(&self) -> usize {
-        self.side * self.side
-    }
-
-    /// Values of one image.
-    pub fn len(&self) -> usize {
-        self.channels * self.pixels()
-    }
-
-    /// Whether an image has no values (never, for a checked shape).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The side of the smallest feature map (G's first, D's last) and the
-    /// number of stride-2 layers between it and the image: 28 -> (7, 2),
-    /// 32 -> (4, 3), 64 -> (4, 4).
-    pub fn ladder(&self) -> (usize, usize) {
-        let mut side = self.side;
-        let mut steps = 0;
-        while side.is_multiple_of(2) && side > 7 {
-            side /= 2;
-            steps += 1;
-        }
-        (side, steps)
-    }
-}
 
 /// What a layer computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

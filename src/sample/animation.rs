@@ -7,16 +7,17 @@ use anyhow::{Context, ensure};
 use plotters::prelude::*;
 
 use super::Sampler;
-use crate::arch::{IMAGE_PIXELS, IMAGE_SIDE};
+use super::image::interleave;
+use crate::arch::ImageShape;
 
-/// The largest side of a grid PNG read back ([`read_grey_png`]).
+/// The largest side of a grid PNG read back ([`read_grid_png`]).
 const MAX_GRID_SIDE: u32 = 8192;
 
 /// Height of the caption band above each progress frame.
 const CAPTION: usize = 24;
 
-/// Reads an 8-bit grey PNG: (width, height, pixels).
-pub fn read_grey_png(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+/// Reads an 8-bit grey or RGB PNG: (width, height, channels, pixels).
+pub fn read_grid_png(path: &Path) -> anyhow::Result<(usize, usize, usize, Vec<u8>)> {
     let file =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut reader = png::Decoder::new(std::io::BufReader::new(file))
@@ -35,17 +36,23 @@ pub fn read_grey_png(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     let info = reader
         .next_frame(&mut buf)
         .with_context(|| format!("{}: unreadable PNG", path.display()))?;
+    let channels = match info.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::Rgb => 3,
+        _ => 0,
+    };
     ensure!(
-        info.color_type == png::ColorType::Grayscale && info.bit_depth == png::BitDepth::Eight,
-        "{}: expected an 8-bit grey PNG",
+        channels > 0 && info.bit_depth == png::BitDepth::Eight,
+        "{}: expected an 8-bit grey or RGB PNG",
         path.display()
     );
     buf.truncate(info.buffer_size());
-    Ok((info.width as usize, info.height as usize, buf))
+    Ok((info.width as usize, info.height as usize, channels, buf))
 }
 
-/// Draws `text` into a band `width` pixels wide, returns grey pixels.
-fn caption(text: &str, width: usize) -> anyhow::Result<Vec<u8>> {
+/// Draws `text` into a band `width` pixels wide; returns its pixels with
+/// `channels` values each.
+fn caption(text: &str, width: usize, channels: usize) -> anyhow::Result<Vec<u8>> {
     crate::plot::ensure_font();
     let mut rgb = vec![0u8; width * CAPTION * 3];
     {
@@ -60,26 +67,71 @@ fn caption(text: &str, width: usize) -> anyhow::Result<Vec<u8>> {
         root.present()
             .map_err(|e| anyhow::anyhow!("drawing the caption failed: {e:?}"))?;
     }
-    Ok(rgb.chunks_exact(3).map(|p| p[0]).collect())
+    Ok(match channels {
+        3 => rgb,
+        _ => rgb.chunks_exact(3).map(|p| p[0]).collect(),
+    })
 }
 
-/// Encodes grey frames of one size as a looping GIF (`delay` in 1/100 s).
+/// Levels of each channel in the colour palette: a 6x6x6 cube (216
+/// colours), the other 40 entries a grey ramp.
+const CUBE: usize = 6;
+
+/// The GIF palette for `channels`: 256 greys, or the colour cube and a grey ramp.
+fn palette(channels: usize) -> Vec<u8> {
+    if channels == 1 {
+        return (0..=255u8).flat_map(|v| [v, v, v]).collect();
+    }
+    let level = |i: usize| (i * 255 / (CUBE - 1)) as u8;
+    let cube = (0..CUBE * CUBE * CUBE).flat_map(|i| {
+        [
+            level(i / (CUBE * CUBE)),
+            level(i / CUBE % CUBE),
+            level(i % CUBE),
+        ]
+    });
+    let greys = (0..256 - CUBE.pow(3)).flat_map(|i| [(i * 255 / 39) as u8; 3]);
+    cube.chain(greys).collect()
+}
+
+/// The palette index of an RGB pixel (of [`palette`]`(3)`): the nearest
+/// grey of the ramp for grey pixels, else the nearest cube colour. One fixed
+/// palette for every frame: the progress GIF is rewritten each epoch, and
+/// quantising each frame anew grew with the run.
+fn colour_index(p: &[u8]) -> u8 {
+    let near = |v: u8, levels: usize| (usize::from(v) * (levels - 1) + 127) / 255;
+    if p[0] == p[1] && p[1] == p[2] {
+        return (CUBE.pow(3) + near(p[0], 40)) as u8;
+    }
+    let [r, g, b] = [p[0], p[1], p[2]].map(|v| near(v, CUBE));
+    ((r * CUBE + g) * CUBE + b) as u8
+}
+
+/// Encodes frames of one size (grey, or RGB with `channels` 3) as a
+/// looping GIF (`delay` in 1/100 s).
 pub fn encode_gif(
     width: usize,
     height: usize,
+    channels: usize,
     frames: &[Vec<u8>],
     delay: u16,
 ) -> anyhow::Result<Vec<u8>> {
     ensure!(!frames.is_empty(), "no frames to write");
-    let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
     let mut bytes = Vec::new();
     {
-        let mut encoder = gif::Encoder::new(&mut bytes, width as u16, height as u16, &palette)?;
+        let (w, h) = (width as u16, height as u16);
+        let mut encoder = gif::Encoder::new(&mut bytes, w, h, &palette(channels))?;
         encoder.set_repeat(gif::Repeat::Infinite)?;
         for pixels in frames {
-            ensure!(pixels.len() == width * height, "frames differ in size");
-            let mut frame =
-                gif::Frame::from_indexed_pixels(width as u16, height as u16, pixels.clone(), None);
+            ensure!(
+                pixels.len() == width * height * channels,
+                "frames differ in size"
+            );
+            let indices = match channels {
+                1 => pixels.clone(),
+                _ => pixels.chunks_exact(channels).map(colour_index).collect(),
+            };
+            let mut frame = gif::Frame::from_indexed_pixels(w, h, indices, None);
             frame.delay = delay;
             encoder.write_frame(&frame)?;
         }
@@ -87,15 +139,14 @@ pub fn encode_gif(
     Ok(bytes)
 }
 
-/// Writes grey frames of one size as a looping GIF (atomically).
+/// Writes frames of one size as a looping GIF (atomically).
 pub fn write_gif(
     path: &Path,
-    width: usize,
-    height: usize,
+    (width, height, channels): (usize, usize, usize),
     frames: &[Vec<u8>],
     delay: u16,
 ) -> anyhow::Result<()> {
-    let bytes = encode_gif(width, height, frames, delay)
+    let bytes = encode_gif(width, height, channels, frames, delay)
         .with_context(|| format!("{}: GIF encoding failed", path.display()))?;
     crate::store::write_atomic(path, &bytes)
 }
@@ -127,19 +178,19 @@ pub fn progress_gif(samples_dir: &Path, out: &Path) -> anyhow::Result<usize> {
         "{}: no epoch_NNN.png grids yet",
         samples_dir.display()
     );
-    let (mut width, mut height) = (0, 0);
+    let mut size = (0, 0, 0);
     let mut frames = Vec::with_capacity(grids.len());
     for (epoch, path) in &grids {
-        let (w, h, pixels) = read_grey_png(path)?;
-        (width, height) = (w, h + CAPTION);
-        let mut frame = caption(&format!("epoch {epoch}"), w)?;
+        let (w, h, channels, pixels) = read_grid_png(path)?;
+        size = (w, h + CAPTION, channels);
+        let mut frame = caption(&format!("epoch {epoch}"), w, channels)?;
         frame.extend(pixels);
         frames.push(frame);
     }
     // Linger on the last frame.
     let last = frames.last().cloned().expect("one frame");
     frames.extend([last.clone(), last]);
-    write_gif(out, width, height, &frames, 60)?;
+    write_gif(out, size, &frames, 60)?;
     Ok(grids.len())
 }
 
@@ -187,7 +238,7 @@ pub enum Morph {
     },
 }
 
-/// `steps` images of the morph (784 bytes each).
+/// `steps` images of the morph (the sampler's image bytes each).
 pub fn morph_images(
     sampler: &Sampler,
     morph: Morph,
@@ -240,16 +291,22 @@ pub fn morph_images(
     sampler.images_conditioned(&z, &conditions)
 }
 
-/// A morph as an animated GIF: digits scaled 4x, played forth and back.
-pub fn morph_gif(images: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let n = images.len() / IMAGE_PIXELS;
-    let scale = 4; // IMAGE_SIDE px digits are tiny on screen
-    let side = IMAGE_SIDE * scale;
+/// A morph of `shape` images as an animated GIF: images scaled up to at
+/// least 112 px, played forth and back.
+pub fn morph_gif(images: &[u8], shape: ImageShape) -> anyhow::Result<Vec<u8>> {
+    let n = images.len() / shape.len();
+    let scale = (112 / shape.side).max(1); // 28 px digits are tiny on screen
+    let (side, channels) = (shape.side * scale, shape.channels);
     let frames: Vec<Vec<u8>> = images
-        .chunks_exact(IMAGE_PIXELS)
-        .map(|img| {
+        .chunks_exact(shape.len())
+        .map(|image| {
+            let pixels = interleave(image, shape);
             (0..side * side)
-                .map(|i| img[(i / side / scale) * IMAGE_SIDE + (i % side) / scale])
+                .flat_map(|i| {
+                    let (y, x) = (i / side / scale, (i % side) / scale);
+                    let at = (y * shape.side + x) * channels;
+                    pixels[at..at + channels].iter().copied()
+                })
                 .collect()
         })
         .collect();
@@ -262,17 +319,17 @@ pub fn morph_gif(images: &[u8]) -> anyhow::Result<Vec<u8>> {
             .take(n.saturating_sub(2))
             .cloned(),
     );
-    encode_gif(side, side, &looped, 8)
+    encode_gif(side, side, channels, &looped, 8)
 }
 
-/// Writes a morph as a GIF (by extension) or a PNG strip.
-pub fn write_morph(out: &Path, images: &[u8]) -> anyhow::Result<()> {
+/// Writes a morph of `shape` images as a GIF (by extension) or a PNG strip.
+pub fn write_morph(out: &Path, images: &[u8], shape: ImageShape) -> anyhow::Result<()> {
     let is_gif = out
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gif"));
     let bytes = match is_gif {
-        true => morph_gif(images),
-        false => super::image::grid_png(images, IMAGE_SIDE, 1, images.len() / IMAGE_PIXELS),
+        true => morph_gif(images, shape),
+        false => super::image::grid_png(images, shape, 1, images.len() / shape.len()),
     }
     .with_context(|| format!("{}: encoding failed", out.display()))?;
     crate::store::write_atomic(out, &bytes)
@@ -293,13 +350,23 @@ mod tests {
     }
 
     #[test]
+    fn colour_pixels_map_to_their_nearest_palette_entry() {
+        let palette = palette(3);
+        assert_eq!(palette.len(), 256 * 3);
+        let entry = |i: u8| &palette[usize::from(i) * 3..][..3];
+        assert_eq!(entry(colour_index(&[255, 0, 0])), [255, 0, 0]);
+        assert_eq!(entry(colour_index(&[250, 140, 3])), [255, 153, 0]);
+        assert_eq!(entry(colour_index(&[128, 128, 128])), [130, 130, 130]);
+        assert_eq!(entry(colour_index(&[255, 255, 255])), [255, 255, 255]);
+    }
+
+    #[test]
     fn gif_has_one_frame_per_image() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.gif");
         write_gif(
             &path,
-            2,
-            2,
+            (2, 2, 1),
             &[vec![0, 50, 100, 255], vec![255; 4], vec![0; 4]],
             10,
         )

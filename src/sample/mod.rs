@@ -10,7 +10,7 @@ use anyhow::{Context, ensure};
 use burn::module::Module;
 use burn::tensor::Device;
 
-use crate::arch::IMAGE_PIXELS;
+use crate::arch::ImageShape;
 use crate::backend::{inference_device, on_cpu};
 use crate::model::weights::import;
 use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
@@ -37,6 +37,8 @@ pub struct Sampler {
     class_names: Vec<String>,
     /// The standard deviation of the noise drawn (1: the training noise's).
     noise_scale: f32,
+    /// The images it draws.
+    image: ImageShape,
 }
 
 /// The widest noise a sampler draws, as a multiple of the training noise's.
@@ -75,6 +77,7 @@ impl Sampler {
         let native = on_cpu().then(|| NativeGenerator::new(&generator));
         let class_names = (0..generator.num_classes).map(|c| c.to_string()).collect();
         Self {
+            image: generator.config().image(),
             generator,
             device: inference_device(),
             native,
@@ -168,6 +171,11 @@ impl Sampler {
         }
     }
 
+    /// The images it draws: channels and side.
+    pub fn image(&self) -> ImageShape {
+        self.image
+    }
+
     /// Number of classes the generator is conditioned on.
     pub fn num_classes(&self) -> usize {
         self.generator.num_classes
@@ -185,7 +193,8 @@ impl Sampler {
     }
 
     /// Generates one image per label, from the matching rows of `z`
-    /// (`labels.len() * latent_dim` values). Returns grey bytes, 784 per image.
+    /// (`labels.len() * latent_dim` values). Returns bytes,
+    /// [`Sampler::image`]`.len()` per image (channel planes).
     pub fn images(&self, z: &[f32], labels: &[u8]) -> anyhow::Result<Vec<u8>> {
         let latent = self.latent_dim();
         ensure!(
@@ -210,7 +219,7 @@ impl Sampler {
             z.len() == n * latent && conditions.len() == n * classes,
             "noise does not match the conditions"
         );
-        let mut out = Vec::with_capacity(n * IMAGE_PIXELS);
+        let mut out = Vec::with_capacity(n * self.image.len());
         for (zs, ys) in z
             .chunks(BATCH * latent)
             .zip(conditions.chunks(BATCH * classes))
@@ -230,7 +239,7 @@ impl Sampler {
         Ok(out)
     }
 
-    /// The generator's outputs in [-1, 1], [n, channels, 28, 28], for the
+    /// The generator's outputs in [-1, 1], [n, channels, side, side], for the
     /// rows of `z` and `conditions` (checked by the caller).
     pub fn forward(&self, z: &[f32], conditions: &[f32]) -> Vec<f32> {
         if let Some(native) = &self.native {

@@ -47,7 +47,6 @@ use tokio::sync::Semaphore;
 use params::Params;
 pub use params::{ApiError, MAX_DIGITS, MAX_STEPS};
 
-use crate::arch::IMAGE_SIDE;
 use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::sample::animation::{Morph, default_morph, morph_gif, morph_images};
@@ -271,7 +270,7 @@ async fn digits(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response,
     let seed = p.seed()?;
     let what = format!("digits {} (seed {seed})", labels.len());
     let png = generate(&app, what, move |s| {
-        grid_png(&s.digits(&labels, seed)?, IMAGE_SIDE, 1, labels.len())
+        grid_png(&s.digits(&labels, seed)?, s.image(), 1, labels.len())
     })
     .await?;
     Ok(image("image/png", png))
@@ -298,7 +297,7 @@ async fn class_row(State(app): State<Arc<App>>, q: QueryResult) -> Result<Respon
     let png = generate(&app, what, move |s| {
         grid_png(
             &s.digits(&[label; CLASS_ROW], seed)?,
-            IMAGE_SIDE,
+            s.image(),
             1,
             CLASS_ROW,
         )
@@ -312,7 +311,7 @@ async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, A
     let seed = Params::new(&q).seed()?;
     let (rows, columns) = app.sampler.grid_shape();
     let png = generate(&app, format!("grid (seed {seed})"), move |s| {
-        grid_png(&s.seeded_grid(seed)?, IMAGE_SIDE, rows, columns)
+        grid_png(&s.seeded_grid(seed)?, s.image(), rows, columns)
     })
     .await?;
     Ok(image("image/png", png))
@@ -331,7 +330,7 @@ async fn morph(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, 
     };
     let what = format!("morph {morph:?}, {steps} steps (seed {seed})");
     let gif = generate(&app, what, move |s| {
-        morph_gif(&morph_images(s, morph, steps, seed)?)
+        morph_gif(&morph_images(s, morph, steps, seed)?, s.image())
     })
     .await?;
     Ok(image("image/gif", gif))

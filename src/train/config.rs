@@ -6,6 +6,7 @@ use anyhow::{Context, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetKind;
+use crate::data::folder::{Background, Decoding};
 use crate::model::GanConfig;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
@@ -72,6 +73,10 @@ pub struct TrainConfig {
     /// The class names of an image-folder run (its sorted sub-folders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_names: Option<Vec<String>>,
+    /// What an image-folder run composites its images' transparent pixels
+    /// on (absent: white).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<Background>,
     /// The cdcgan version that created the run.
     pub cdcgan_version: String,
     /// The layout of this file: [`CONFIG_VERSION`]; 0 (absent) for 0.1.0's,
@@ -188,6 +193,15 @@ impl TrainConfig {
         self.class_names
             .clone()
             .unwrap_or_else(|| self.dataset.class_names())
+    }
+
+    /// How an image-folder run decodes its images: to the networks' shape,
+    /// on its background.
+    pub fn decoding(&self) -> Decoding {
+        Decoding {
+            shape: self.model.generator.image(),
+            background: self.background.unwrap_or_default(),
+        }
     }
 
     /// Writes the config to `path` as pretty JSON, atomically.

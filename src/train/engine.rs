@@ -163,13 +163,13 @@ pub struct HostBatch {
 impl HostBatch {
     /// The images at `indices`, scaled to [-1, 1].
     pub fn real(data: &Dataset, indices: &[usize]) -> Self {
-        let mut x = Vec::with_capacity(indices.len() * data.pixels_per_image());
+        let mut x = Vec::with_capacity(indices.len() * data.shape.len());
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             x.extend(data.image(i).iter().map(|&p| p as f32 / 127.5 - 1.0));
             labels.push(data.labels[i]);
         }
-        let row_shape = vec![1, data.height, data.width];
+        let row_shape = vec![data.shape.channels, data.shape.side, data.shape.side];
         Self {
             x,
             labels,

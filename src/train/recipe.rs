@@ -165,6 +165,7 @@ impl Recipe {
             sample_noise_scale: v.sample_noise_scale,
             model,
             class_names: None,
+            background: None,
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
             config_version: super::config::CONFIG_VERSION,
         }

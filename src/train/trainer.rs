@@ -14,7 +14,6 @@ use super::config::TrainConfig;
 use super::engine::{Engine, HostBatch, initial_state};
 use super::metrics::{MetricsLog, MetricsRow, Quality};
 use super::step::GanState;
-use crate::arch::IMAGE_SIDE;
 use crate::backend::training_device;
 use crate::data::idx::encode;
 use crate::data::{Dataset, DatasetKind, Split};
@@ -359,7 +358,13 @@ impl<'a> Trainer<'a> {
         let sampler = Sampler::from_generator(&sampled);
         let (rows, columns) = sampler.grid_shape();
         let grid = sampler.class_grid(&self.fixed_z)?;
-        write_grid(&run.epoch_grid(epoch), &grid, IMAGE_SIDE, rows, columns)?;
+        write_grid(
+            &run.epoch_grid(epoch),
+            &grid,
+            sampler.image(),
+            rows,
+            columns,
+        )?;
         crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
         self.checkpoint()?;
         self.write_plots()?;
@@ -487,6 +492,17 @@ fn training_data(config: &TrainConfig, run: &RunDir, resume: bool) -> anyhow::Re
             data.len()
         );
     }
+    let (model, have) = (config.model.generator.image(), data.shape);
+    anyhow::ensure!(
+        model == have,
+        "the model is built for {}x{} images of {} channels, the data set's are {}x{} of {}",
+        model.side,
+        model.side,
+        model.channels,
+        have.side,
+        have.side,
+        have.channels
+    );
     anyhow::ensure!(
         config.model.generator.num_classes == data.num_classes,
         "the model is built for {} classes, the data set has {}",
@@ -501,13 +517,13 @@ fn decode_folder(config: &TrainConfig) -> anyhow::Result<Dataset> {
     let Some(dir) = config.data_dir.as_deref() else {
         bail!("an image-folder run needs --data DIR");
     };
-    let scan = crate::data::folder::scan_classes(dir, &config.classes())?;
+    let scan = crate::data::folder::scan_classes(dir, &config.classes(), config.decoding())?;
     tracing::info!("--data {}: {}", dir.display(), scan.report());
     Ok(scan.data)
 }
 
 /// An image-folder run's decoded images, read back from data/ on resume
-/// and checked against the run (28x28, its classes); a cache that is gone
+/// and checked against the run (its image shape, its classes); a cache that is gone
 /// is decoded from the folder again.
 fn cached_folder(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> {
     let (images, labels) = (run.cached_images(), run.cached_labels());
@@ -530,10 +546,11 @@ fn cached_folder(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> 
     };
     let data = Dataset::from_files(&images, &labels, config.classes().len())
         .map_err(|e| damaged(format!("{e:#}")))?;
-    if (data.height, data.width) != (IMAGE_SIDE, IMAGE_SIDE) {
+    let (have, want) = (data.shape, config.model.generator.image());
+    if have != want {
         return Err(damaged(format!(
-            "its images are {}x{}, not {IMAGE_SIDE}x{IMAGE_SIDE}",
-            data.height, data.width
+            "its images are {}x{} of {} channels, not the run's {}x{} of {}",
+            have.side, have.side, have.channels, want.side, want.side, want.channels
         )));
     }
     Ok(data)
@@ -548,7 +565,11 @@ fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> anyhow::Res
         .map(Path::to_path_buf)
         .unwrap_or_default();
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let dims = [data.len(), data.height, data.width];
+    let (channels, side) = (data.shape.channels, data.shape.side);
+    let dims = match channels {
+        1 => vec![data.len(), side, side],
+        _ => vec![data.len(), channels, side, side],
+    };
     let write = |path: &Path, bytes: &[u8]| crate::store::write_atomic(path, bytes);
     write(
         &dir.join("classes.txt"),

@@ -153,3 +153,27 @@ pub fn start_server_with(run: &Path, max_files: Option<u32>, extra: &[&str]) -> 
         .to_string();
     (Process(child), url)
 }
+
+/// The small real colour data set the colour tests train on: 24 emoji of each
+/// of the 9 categories of emoji-datasource-google, laid out as an image folder
+/// by `scripts/emoji data/emoji-subset --per-class 24` (scripts/test runs it).
+pub fn emoji_subset() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji-subset");
+    assert!(
+        dir.join("flags").is_dir(),
+        "{} is missing: run scripts/test (it lays it out), or \
+         scripts/emoji data/emoji-subset --per-class 24",
+        dir.display()
+    );
+    dir
+}
+
+/// (width, height, colour type) of the PNG file at `path`.
+pub fn png_info(path: &Path) -> (u32, u32, png::ColorType) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    let info = reader.info();
+    (info.width, info.height, info.color_type)
+}

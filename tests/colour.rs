@@ -1,0 +1,195 @@
+//! Colour images at 32 and 64 pixels, end to end, on a small real colour data
+//! set (emoji of 9 categories, `common::emoji_subset`): training, the epoch
+//! grids and progress GIF, generate, morph and export in colour; and bad
+//! image settings refused with one message, nothing written.
+
+use std::path::Path;
+
+mod common;
+use common::{cdcgan, emoji_subset, png_info};
+
+fn ok(out: &std::process::Output) -> String {
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{said}");
+    said
+}
+
+fn train(data: &Path, run: &Path, size: &str, steps: &str) -> String {
+    ok(&cdcgan(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--image-size",
+        size,
+        "--out",
+        run.to_str().unwrap(),
+        "--max-steps",
+        steps,
+        "--batch-size",
+        "16",
+        "--eval-every",
+        "0",
+        "--quiet",
+    ]))
+}
+
+/// Whether an RGB image holds any pixel that is not grey.
+fn has_colour(rgb: &[u8]) -> bool {
+    rgb.chunks_exact(3).any(|p| p[0] != p[1] || p[1] != p[2])
+}
+
+#[test]
+fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
+    let data = emoji_subset();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // 216 images in batches of 16: 13 steps an epoch, so two epoch grids.
+    train(&data, &run, "32", "27");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let g = &config["model"]["generator"];
+    assert_eq!(
+        (&g["image_size"], &g["image_channels"]),
+        (&32.into(), &3.into())
+    );
+    assert_eq!(config["background"], "ffffff");
+
+    // The epoch grid: a row per class (9), in colour, 32 px cells.
+    let (w, h, colour) = png_info(&run.join("samples/epoch_002.png"));
+    assert_eq!(colour, png::ColorType::Rgb);
+    assert_eq!(h, 9 * 34 + 2, "{w}x{h}");
+    let grid = image::open(run.join("samples/epoch_002.png"))
+        .unwrap()
+        .into_rgb8();
+    assert!(has_colour(grid.as_raw()), "the grid came out grey");
+
+    // The progress GIF: one frame per epoch (and two lingering), in colour.
+    let gif = std::fs::File::open(run.join("samples/progress.gif")).unwrap();
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(gif).unwrap();
+    let mut frames = 0;
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        let rgb: Vec<u8> = frame
+            .buffer
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert!(has_colour(&rgb), "GIF frame {frames} is grey");
+        frames += 1;
+    }
+    assert_eq!(frames, 4);
+
+    let at = |name: &str| dir.path().join(name);
+    let r = run.to_str().unwrap();
+    // generate by class name: four 32 px RGB cells in a row.
+    ok(&cdcgan(&[
+        "generate",
+        "--run",
+        r,
+        "--label",
+        "smileys-emotion",
+        "--count",
+        "4",
+        "--out",
+        at("smileys.png").to_str().unwrap(),
+    ]));
+    assert_eq!(
+        png_info(&at("smileys.png")),
+        (4 * 34 + 2, 36, png::ColorType::Rgb)
+    );
+    // morph: a colour GIF.
+    ok(&cdcgan(&[
+        "morph",
+        "--run",
+        r,
+        "--out",
+        at("m.gif").to_str().unwrap(),
+    ]));
+    let gif = std::fs::read(at("m.gif")).unwrap();
+    assert!(gif.starts_with(b"GIF89a"));
+    // export: IDX with a channel dimension, [18, 3, 32, 32].
+    let export = at("export");
+    ok(&cdcgan(&[
+        "export",
+        "--run",
+        r,
+        "--count",
+        "18",
+        "--out",
+        export.to_str().unwrap(),
+    ]));
+    let images = std::fs::read(export.join("images-idx4-ubyte")).unwrap();
+    assert_eq!(&images[..4], &[0, 0, 8, 4]);
+    let dims: Vec<u32> = images[4..20]
+        .chunks(4)
+        .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(dims, [18, 3, 32, 32]);
+    assert_eq!(images.len(), 20 + 18 * 3 * 32 * 32);
+    assert!(!export.join("images-idx3-ubyte").exists());
+
+    // A resume reads the decoded cache back (colour, 32 px) and goes on.
+    ok(&cdcgan(&[
+        "train",
+        "--resume",
+        r,
+        "--max-steps",
+        "30",
+        "--quiet",
+    ]));
+}
+
+#[test]
+fn a_colour_folder_trains_at_64_pixels() {
+    let data = emoji_subset();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&data, &run, "64", "3");
+    let r = run.to_str().unwrap();
+    let out = dir.path().join("grid.png");
+    ok(&cdcgan(&[
+        "generate",
+        "--run",
+        r,
+        "--grid",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let (_, h, colour) = png_info(&out);
+    assert_eq!((h, colour), (9 * 66 + 2, png::ColorType::Rgb));
+}
+
+#[test]
+fn bad_image_settings_are_refused_and_nothing_is_written() {
+    let data = emoji_subset();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
+    for (flags, says) in [
+        (&["--data", d, "--image-size", "48"][..], "image size 48"),
+        (&["--data", d, "--channels", "2"][..], "2 image channels"),
+        (&["--data", d, "--background", "white"][..], "RRGGBB"),
+        (
+            &["--image-size", "32"][..],
+            "--image-size applies to image folders",
+        ),
+        (
+            &["--background", "000000"][..],
+            "--background applies to image folders",
+        ),
+    ] {
+        let out = cdcgan(&[&["train", "--out", r, "--max-steps", "1"][..], flags].concat());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags:?} was taken");
+        assert!(said.contains(says), "{flags:?}: {said}");
+        assert!(!run.exists(), "{flags:?} wrote {r}");
+    }
+    // A colour run is scored by no evaluator: eval says so.
+    let colour = dir.path().join("colour");
+    train(&data, &colour, "32", "1");
+    let out = cdcgan(&["eval", "--run", colour.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("evaluator"), "{said}");
+}
