@@ -177,9 +177,22 @@ fn owning_run(path: &Path) -> Option<std::path::PathBuf> {
         .then(|| run.to_path_buf())
 }
 
+/// Whether `name` is one of a PNG export's files (`00042.png`).
+pub fn exported_png(name: &str) -> bool {
+    name.strip_suffix(".png")
+        .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Checks an `export --out` folder: missing, empty, or an earlier export
-/// (it holds `marker`); each file the export writes there must pass [`check`].
-pub fn check_export_dir(dir: &Path, marker: &str, files: &[&str]) -> anyhow::Result<()> {
+/// (it holds `marker`); each file the export writes there must pass
+/// [`check`], and each class folder of a PNG export (`folders`) must be a
+/// folder holding nothing but an export's PNGs (`00042.png`).
+pub fn check_export_dir(
+    dir: &Path,
+    marker: &str,
+    files: &[&str],
+    folders: &[&str],
+) -> anyhow::Result<()> {
     let shown = dir.display();
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
@@ -191,17 +204,33 @@ pub fn check_export_dir(dir: &Path, marker: &str, files: &[&str]) -> anyhow::Res
         "--out {shown}: is not a folder; export writes a folder of IDX files"
     );
     let earlier = dir.join(marker).is_file();
+    let not_ours = |name: &str| {
+        anyhow::anyhow!(
+            "--out {shown}: holds {name}, which no cdcgan export wrote (no {marker}); \
+             cdcgan does not overwrite it: choose a new folder"
+        )
+    };
     for name in files.iter().chain([&marker]) {
         let file = dir.join(name);
         if std::fs::symlink_metadata(&file).is_err() {
             continue;
         }
-        ensure!(
-            earlier,
-            "--out {shown}: holds {name}, which no cdcgan export wrote (no {marker}); \
-             cdcgan does not overwrite it: choose a new folder"
-        );
+        ensure!(earlier, not_ours(name));
         check(&file, "--out", Kind::Export)?;
+    }
+    for name in folders {
+        let folder = dir.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&folder) else {
+            continue;
+        };
+        ensure!(earlier && meta.is_dir(), not_ours(name));
+        for entry in std::fs::read_dir(&folder)?.filter_map(Result::ok) {
+            let file = entry.file_name().to_string_lossy().to_string();
+            ensure!(
+                exported_png(&file) && entry.file_type().is_ok_and(|t| t.is_file()),
+                not_ours(&format!("{name}/{file}"))
+            );
+        }
     }
     Ok(())
 }

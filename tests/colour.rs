@@ -129,6 +129,45 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     assert_eq!(images.len(), 20 + 18 * 3 * 32 * 32);
     assert!(!export.join("images-idx3-ubyte").exists());
 
+    // export --format png: CLASS/00000.png (ImageFolder), two RGB 32 px images a class.
+    let pngs = at("pngs");
+    let p = pngs.to_str().unwrap();
+    let png_export = [
+        "export", "--run", r, "--count", "18", "--format", "png", "--out", p,
+    ];
+    ok(&cdcgan(&png_export));
+    let classes = std::fs::read_to_string(pngs.join("classes.txt")).unwrap();
+    assert_eq!(classes.lines().count(), 9);
+    for class in classes.lines() {
+        for n in ["00000.png", "00001.png"] {
+            let (w, h, colour) = png_info(&pngs.join(class).join(n));
+            assert_eq!((w, h, colour), (32, 32, png::ColorType::Rgb), "{class}/{n}");
+        }
+        assert!(!pngs.join(class).join("00002.png").exists());
+    }
+    // An IDX export into it replaces the whole PNG set, and the reverse.
+    ok(&cdcgan(&[
+        "export", "--run", r, "--count", "18", "--out", p,
+    ]));
+    assert!(!pngs.join("flags").exists() && pngs.join("images-idx4-ubyte").is_file());
+    ok(&cdcgan(&png_export));
+    assert!(pngs.join("flags/00001.png").is_file() && !pngs.join("images-idx4-ubyte").exists());
+    // A folder of the user's own is refused untouched.
+    let mine = at("mine");
+    std::fs::create_dir_all(mine.join("flags")).unwrap();
+    std::fs::write(mine.join("flags/holiday.png"), b"mine").unwrap();
+    let m = mine.to_str().unwrap();
+    let out = cdcgan(&[
+        "export", "--run", r, "--count", "18", "--format", "png", "--out", m,
+    ]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no cdcgan export wrote"), "{said}");
+    assert_eq!(
+        std::fs::read(mine.join("flags/holiday.png")).unwrap(),
+        b"mine"
+    );
+
     // A resume reads the decoded cache back (colour, 32 px) and goes on.
     ok(&cdcgan(&[
         "train",

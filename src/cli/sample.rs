@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 
+use crate::arch::ImageShape;
 use crate::data::idx::encode;
 use crate::output::{self, Kind};
 use crate::run::RunDir;
+use crate::sample::image::{encode_png, interleave};
 use crate::sample::{Sampler, image::write_grid, parse_digits};
 
 /// Which generator to sample from.
@@ -122,13 +124,27 @@ pub struct ExportArgs {
     /// How the noise is drawn.
     #[command(flatten)]
     pub noise: NoiseArgs,
-    /// Output directory for the IDX files.
+    /// Output directory for the IDX files (or the PNG folders).
     #[arg(long, required_unless_present = "onnx")]
     pub out: Option<PathBuf>,
+    /// What --out holds: IDX files, or one folder of PNGs per class (the
+    /// ImageFolder layout torchvision reads).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Idx)]
+    pub format: ExportFormat,
     /// Write the generator as an ONNX file instead (opset 17: inputs z
-    /// float32 (N, 100) and label int64 (N), output images (N, 1, 28, 28)).
-    #[arg(long, conflicts_with_all = ["out", "count", "seed", "noise_scale"])]
+    /// float32 (N, 100) and label int64 (N), output images (N, C, S, S):
+    /// (N, 1, 28, 28) for digits).
+    #[arg(long, conflicts_with_all = ["out", "count", "seed", "noise_scale", "format"])]
     pub onnx: Option<PathBuf>,
+}
+
+/// The layout of an `export --out` folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// images-idx3-ubyte (or -idx4- in colour), labels-idx1-ubyte, classes.txt.
+    Idx,
+    /// CLASS/00000.png, ... (ImageFolder), and classes.txt.
+    Png,
 }
 
 /// Arguments of `cdcgan morph`.
@@ -238,8 +254,14 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         "--count must be in 1..=1000000 (got {})",
         args.count
     );
-    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES)?;
+    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES, &[])?;
     let sampler = args.noise.apply(args.source.load()?)?;
+    let folders = class_folders(sampler.class_names());
+    let new_folders = match args.format {
+        ExportFormat::Idx => Vec::new(),
+        ExportFormat::Png => folders.iter().map(String::as_str).collect(),
+    };
+    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES, &new_folders)?;
     let classes = sampler.num_classes();
     if args.count < classes {
         tracing::warn!(
@@ -258,42 +280,21 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let lock = std::fs::File::create(out.join(".export.lock"))
         .and_then(|file| file.lock().map(|()| file))
         .with_context(|| format!("--out {}: cannot lock the folder", out.display()))?;
-    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES)?;
+    output::check_export_dir(out, EXPORT_MARKER, &EXPORT_FILES, &new_folders)?;
+    remove_earlier_export(out)?;
     let marker = serde_json::json!({
         "cdcgan_version": env!("CARGO_PKG_VERSION"),
         "count": args.count,
         "seed": args.seed,
         "noise_scale": sampler.noise_scale(),
+        "format": format!("{:?}", args.format).to_lowercase(),
+        "folders": new_folders,
     });
     crate::store::write_atomic(&out.join(EXPORT_MARKER), marker.to_string().as_bytes())?;
-    let write = |name: &str, dims: &[usize], data: &[u8]| {
-        crate::store::write_atomic(&out.join(name), &encode(dims, data)?)
-    };
-    let image = sampler.image();
-    let (name, stale, dims) = match image.channels {
-        1 => (
-            EXPORT_FILES[0],
-            EXPORT_FILES[3],
-            vec![args.count, image.side, image.side],
-        ),
-        c => (
-            EXPORT_FILES[3],
-            EXPORT_FILES[0],
-            vec![args.count, c, image.side, image.side],
-        ),
-    };
-    write(name, &dims, &images)?;
-    // The set replaces the whole earlier one, grey or colour.
-    match std::fs::remove_file(out.join(stale)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            bail!(
-                "--out {}: cannot remove the earlier {stale}: {e}",
-                out.display()
-            )
-        }
-        _ => {}
+    match args.format {
+        ExportFormat::Idx => write_idx_set(out, sampler.image(), &images, &labels)?,
+        ExportFormat::Png => write_png_set(out, sampler.image(), &images, &labels, &folders)?,
     }
-    write(EXPORT_FILES[1], &[args.count], &labels)?;
     let names = sampler.class_names().join("\n") + "\n";
     crate::store::write_atomic(&out.join(EXPORT_FILES[2]), names.as_bytes())?;
     drop(lock);
@@ -303,6 +304,100 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         out.display(),
         args.count as f64 / seconds.max(1e-9)
     );
+    Ok(())
+}
+
+/// The folder name of each class in a PNG export: its name, with path
+/// separators as dashes (`T-shirt/top` is `T-shirt-top`); `class7` where
+/// that leaves no usable name.
+fn class_folders(names: &[String]) -> Vec<String> {
+    let folder = |(i, name): (usize, &String)| {
+        let clean = name.replace(['/', '\\', '\0'], "-");
+        match clean.as_str() {
+            "" | "." | ".." => format!("class{i}"),
+            _ => clean,
+        }
+    };
+    names.iter().enumerate().map(folder).collect()
+}
+
+/// Removes the files of the export `out` holds (its marker says which), so
+/// the new set replaces the whole earlier one: the IDX files, and the PNGs
+/// of each class folder it wrote (a folder left with other files stays).
+fn remove_earlier_export(out: &Path) -> anyhow::Result<()> {
+    let remove = |path: &Path| match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("--out: cannot remove the earlier {}", path.display()))
+        }
+        _ => Ok(()),
+    };
+    for name in [EXPORT_FILES[0], EXPORT_FILES[1], EXPORT_FILES[3]] {
+        remove(&out.join(name))?;
+    }
+    let marker: serde_json::Value = std::fs::read(out.join(EXPORT_MARKER))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let folders = marker["folders"].as_array().cloned().unwrap_or_default();
+    for folder in folders.iter().filter_map(|f| f.as_str()) {
+        let dir = out.join(folder);
+        // Only a real folder of this export (no link out of --out).
+        if folder.contains('/') || !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir)?.filter_map(Result::ok) {
+            if entry.file_name().to_str().is_some_and(output::exported_png) {
+                remove(&entry.path())?;
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+    Ok(())
+}
+
+/// The IDX files of an export: [N, side, side] grey, [N, 3, side, side] colour.
+fn write_idx_set(
+    out: &Path,
+    image: ImageShape,
+    images: &[u8],
+    labels: &[u8],
+) -> anyhow::Result<()> {
+    let write = |name: &str, dims: &[usize], data: &[u8]| {
+        crate::store::write_atomic(&out.join(name), &encode(dims, data)?)
+    };
+    let n = labels.len();
+    let (name, dims) = match image.channels {
+        1 => (EXPORT_FILES[0], vec![n, image.side, image.side]),
+        c => (EXPORT_FILES[3], vec![n, c, image.side, image.side]),
+    };
+    write(name, &dims, images)?;
+    write(EXPORT_FILES[1], &[n], labels)
+}
+
+/// The PNGs of an export, `CLASS/00000.png` on, numbered within each class.
+/// Plain writes: the marker, written first, claims the folder, and the
+/// next export replaces a set cut short.
+fn write_png_set(
+    out: &Path,
+    image: ImageShape,
+    images: &[u8],
+    labels: &[u8],
+    folders: &[String],
+) -> anyhow::Result<()> {
+    let mut written = vec![0usize; folders.len()];
+    for (pixels, &label) in images.chunks_exact(image.len()).zip(labels) {
+        let dir = out.join(&folders[label as usize]);
+        if written[label as usize] == 0 {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("--out {}: cannot create", dir.display()))?;
+        }
+        let path = dir.join(format!("{:05}.png", written[label as usize]));
+        let side = image.side;
+        let bytes = encode_png(side, side, image.channels, &interleave(pixels, image))?;
+        std::fs::write(&path, bytes)
+            .with_context(|| format!("--out: cannot write {}", path.display()))?;
+        written[label as usize] += 1;
+    }
     Ok(())
 }
 

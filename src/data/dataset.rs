@@ -150,7 +150,7 @@ impl Dataset {
     }
 
     /// Reads `images` ([N, side, side], or [N, channels, side, side])
-    /// and `labels` ([N]) IDX files and checks that they agree.
+    /// and `labels` (`[N]`) IDX files and checks that they agree.
     pub fn from_files(images: &Path, labels: &Path, num_classes: usize) -> anyhow::Result<Self> {
         Self::from_files_at_most(images, labels, num_classes, u32::MAX)
     }
