@@ -1,7 +1,8 @@
 //! Colour images at 32 and 64 pixels, end to end, on a small real colour data
 //! set (emoji of 9 categories, `common::emoji_subset`): training, the epoch
-//! grids and progress GIF, generate, morph and export in colour; and bad
-//! image settings refused with one message, nothing written.
+//! grids and progress GIF, generate, morph and export in colour; the
+//! folder's own evaluator and its scores; and bad image settings refused
+//! with one message, nothing written.
 
 use std::path::Path;
 
@@ -224,11 +225,84 @@ fn bad_image_settings_are_refused_and_nothing_is_written() {
         assert!(said.contains(says), "{flags:?}: {said}");
         assert!(!run.exists(), "{flags:?} wrote {r}");
     }
-    // A colour run is scored by no evaluator: eval says so.
-    let colour = dir.path().join("colour");
-    train(&data, &colour, "32", "1");
-    let out = cdcgan(&["eval", "--run", colour.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("evaluator"), "{said}");
+}
+
+/// `classifier train --data DIR` trains the evaluator on the folder (every
+/// tenth image of each class held out) at the run's size, and `eval --run`
+/// scores a colour run with it beside the real-image ceiling.
+#[test]
+fn a_folders_evaluator_scores_its_colour_run() {
+    let data = emoji_subset();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&data, &run, "32", "13");
+    let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let classifier = |size: &str| {
+        let out = dir.path().join(format!("clf{size}.safetensors"));
+        let said = ok(&cdcgan(&[
+            "classifier",
+            "train",
+            "--data",
+            d,
+            "--image-size",
+            size,
+            "--epochs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        assert!(said.contains("held-out accuracy"), "{said}");
+        out
+    };
+    let clf32 = classifier("32");
+    let (tensors, meta) = cdcgan::store::load(&clf32).unwrap();
+    assert_eq!(tensors["conv1.weight"].shape, [32, 3, 5, 5]);
+    assert_eq!(tensors["fc1.weight"].shape, [128, 64, 8, 8]);
+    assert_eq!(meta["dataset"], "folder");
+    assert!(meta["classes"].contains("smileys-emotion"), "{meta:?}");
+
+    let c = clf32.to_str().unwrap();
+    let out = cdcgan(&[
+        "eval",
+        "--run",
+        r,
+        "--classifier",
+        c,
+        "--count",
+        "200",
+        "--json",
+    ]);
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["dataset"], "folder");
+    for figure in ["accuracy", "precision", "recall"] {
+        for side in ["generated", "ceiling"] {
+            let v = report[side][figure].as_f64().unwrap_or(-1.0);
+            assert!(
+                (0.0..=1.0).contains(&v),
+                "{side} {figure}: {}",
+                report[side]
+            );
+        }
+    }
+    // Without an evaluator, with one of another size, and with --cas: one clear refusal each.
+    let clf64 = classifier("64");
+    for (flags, says) in [
+        (vec!["eval", "--run", r], "--classifier FILE"),
+        (
+            vec!["eval", "--run", r, "--classifier", clf64.to_str().unwrap()],
+            "--image-size 32",
+        ),
+        (
+            vec!["eval", "--run", r, "--classifier", c, "--cas"],
+            "leave out --cas",
+        ),
+    ] {
+        let out = cdcgan(&flags);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains(says),
+            "{flags:?}: {said}"
+        );
+    }
 }

@@ -82,9 +82,22 @@ pub struct ClassifierTrainArgs {
     /// Data set to train and test the classifier on.
     #[arg(long, value_enum, default_value = "mnist")]
     pub dataset: DatasetKind,
-    /// Directory with the four IDX files.
+    /// Directory with the four IDX files, or an image folder (one
+    /// sub-folder per class; every tenth image of each class is held out
+    /// for the test accuracy).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// An image folder's image side: 28, 32 or 64 pixels [default: 28].
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<usize>,
+    /// An image folder's channels: 1 or 3 [default: 3 when its images are
+    /// in colour, else 1].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// The colour an image folder's transparent pixels are composited on,
+    /// RRGGBB hex [default: ffffff].
+    #[arg(long, value_name = "RRGGBB")]
+    pub background: Option<crate::data::folder::Background>,
     /// Passes over the training set (1 to 100; the learning rate halves after each).
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
@@ -101,10 +114,6 @@ pub struct ClassifierTrainArgs {
 }
 
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
-    ensure!(
-        args.dataset != DatasetKind::Folder,
-        "--dataset folder: an image folder has no evaluator; eval scores MNIST or Fashion-MNIST digits"
-    );
     ensure!(
         (20..=MAX_SAMPLES).contains(&args.count),
         "--count must be in 20..=100000 (got {})",
@@ -132,6 +141,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         let sampler = args
             .noise
             .apply(Sampler::load(&run.sampling_generator())?)?;
+        check_run_fits(&config, &sampler, &evaluator, data_dir.as_deref())?;
         let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
         let mut report = evaluator.report(&images, &labels, args.seed)?;
         report.noise_scale = sampler.widened_noise_scale();
@@ -152,6 +162,11 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         let (Some(images), Some(labels)) = (&args.images, &args.labels) else {
             bail!("give --run DIR, or --images IDX with --labels IDX");
         };
+        ensure!(
+            args.dataset != DatasetKind::Folder,
+            "eval --images scores MNIST or Fashion-MNIST sets; score an image folder's run with \
+             eval --run DIR --classifier FILE"
+        );
         let data = crate::data::Dataset::from_files_at_most(
             images,
             labels,
@@ -225,6 +240,39 @@ fn keeps_no_larger_report(path: &Path, report: &Report) -> bool {
     }
 }
 
+/// Refuses to score a run with an evaluator of other images or, for an
+/// image folder, other classes.
+fn check_run_fits(
+    config: &TrainConfig,
+    sampler: &Sampler,
+    evaluator: &crate::eval::Evaluator,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (run, scored) = (sampler.image(), evaluator.image());
+    ensure!(
+        run == scored,
+        "the run draws {}x{} images of {} channels; the evaluator scores {}x{} of {} \
+         (train one at the run's size: classifier train --image-size {})",
+        run.side,
+        run.side,
+        run.channels,
+        scored.side,
+        scored.side,
+        scored.channels,
+        run.side
+    );
+    if let (DatasetKind::Folder, Some(dir)) = (config.dataset, data_dir) {
+        let here = crate::data::folder::class_names(dir)?;
+        ensure!(
+            config.classes() == here,
+            "the run's classes {:?} are not --data {}'s {here:?}",
+            config.classes(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// The classification accuracy score of `images`/`labels` in `report`, or
 /// the reason it cannot be measured on them.
 fn add_cas(
@@ -235,6 +283,11 @@ fn add_cas(
     data_dir: Option<&Path>,
     seed: u64,
 ) -> anyhow::Result<()> {
+    ensure!(
+        dataset != DatasetKind::Folder,
+        "--cas scores against a data set's test split; an image folder's is not built yet: \
+         leave out --cas"
+    );
     let counts = class_counts(labels, dataset.num_classes());
     if let Some(reason) = crate::eval::minimum::cas_unmeasured(&counts) {
         report.not_measured.insert("cas".to_string(), reason);
@@ -248,10 +301,14 @@ fn add_cas(
 }
 
 pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
-    ensure!(
-        args.dataset != DatasetKind::Folder,
-        "--dataset folder: the evaluator is trained on a data set with a test split (mnist or fashion-mnist)"
-    );
+    let folder = args
+        .data
+        .as_deref()
+        .filter(|dir| crate::data::folder::is_image_folder(dir));
+    let dataset = match folder {
+        Some(_) => DatasetKind::Folder,
+        None => args.dataset,
+    };
     ensure!(
         (1..=100).contains(&args.epochs),
         "--epochs must be in 1..=100 (got {})",
@@ -261,39 +318,78 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         args.limit.is_none_or(|n| n >= 100),
         "--limit must be at least 100 (one batch)"
     );
+    let decoding = classifier_decoding(&args, folder)?;
     // Never the evaluator shipped with the source: the default is ./models/.
-    let out = args.out.unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "models/{}-classifier.safetensors",
-            args.dataset.name()
-        ))
-    });
+    let out = match (&args.out, folder) {
+        (Some(out), _) => out.clone(),
+        (None, Some(dir)) => bail!(
+            "--data {}: give --out FILE for the folder's evaluator",
+            dir.display()
+        ),
+        (None, None) => PathBuf::from(format!("models/{}-classifier.safetensors", dataset.name())),
+    };
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
     crate::output::check(&out, "--out", crate::output::Kind::Safetensors)?;
     let config = crate::eval::fit::FitConfig {
-        dataset: args.dataset,
-        data_dir: args.data,
+        dataset,
+        data_dir: args.data.clone(),
         epochs: args.epochs,
         seed: args.seed,
         limit: args.limit,
+        decoding,
         ..Default::default()
+    };
+    let split = match dataset {
+        DatasetKind::Folder => "held-out",
+        _ => "test",
     };
     let started = std::time::Instant::now();
     let acc = crate::eval::fit::fit_and_save(&config, &out, |epoch, acc| {
         eprintln!(
-            "epoch {epoch}/{}: test accuracy {:.2}% ({:.0} s)",
+            "epoch {epoch}/{}: {split} accuracy {:.2}% ({:.0} s)",
             config.epochs,
             acc * 100.0,
             started.elapsed().as_secs_f64()
         )
     })?;
     eprintln!(
-        "saved {} (test accuracy {:.2}%)",
+        "saved {} ({split} accuracy {:.2}%)",
         out.display(),
         acc * 100.0
     );
     Ok(())
+}
+
+/// How `classifier train` decodes an image folder (`--image-size`,
+/// `--channels`, `--background`, as `train` does); refused for IDX sets.
+fn classifier_decoding(
+    args: &ClassifierTrainArgs,
+    folder: Option<&Path>,
+) -> anyhow::Result<crate::data::folder::Decoding> {
+    let Some(dir) = folder else {
+        for (flag, given) in [
+            ("--image-size", args.image_size.is_some()),
+            ("--channels", args.channels.is_some()),
+            ("--background", args.background.is_some()),
+        ] {
+            ensure!(
+                !given,
+                "{flag} applies to image folders (--data DIR, one sub-folder per class)"
+            );
+        }
+        return Ok(Default::default());
+    };
+    let channels = match args.channels {
+        Some(n) => n,
+        None => crate::data::folder::channels_of(dir, &crate::data::folder::class_names(dir)?)?,
+    };
+    let shape = ImageShape::new(channels, args.image_size.unwrap_or(28))
+        .map_err(|e| anyhow::anyhow!("--image-size/--channels: {e}"))?;
+    Ok(crate::data::folder::Decoding {
+        shape,
+        background: args.background.unwrap_or_default(),
+    })
 }

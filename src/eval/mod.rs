@@ -34,7 +34,7 @@ use self::fit::argmax;
 use self::frechet::{Gaussian, frechet_distance};
 use self::precision_recall::{coverage, knn_radii};
 use self::report::{COLLAPSE_RATIO, Figures, Report};
-use crate::arch::IMAGE_PIXELS;
+use crate::data::folder::Decoding;
 use crate::data::{Dataset, Split};
 use crate::rng::{Purpose, stream};
 
@@ -55,8 +55,73 @@ pub struct Evaluator {
     classifier_name: String,
     dataset: DatasetKind,
     data_dir: Option<PathBuf>,
+    /// An image folder's split, read from its evaluator's header.
+    folder: Option<FolderSplit>,
     num_classes: usize,
     reference: Reference,
+}
+
+/// How an image folder's evaluator split it: the decoding of its images
+/// and the seed its held-out images were drawn with ([`fit::held_out`]).
+#[derive(Debug, Clone, Copy)]
+struct FolderSplit {
+    decoding: Decoding,
+    seed: u64,
+}
+
+/// One split of the data set: an IDX set's file, or an image folder's part
+/// (`folder`: its decoding and held-out seed).
+fn load_split(
+    dataset: DatasetKind,
+    data_dir: Option<&Path>,
+    folder: Option<FolderSplit>,
+    split: Split,
+) -> anyhow::Result<Dataset> {
+    let (Some(folder), Some(dir)) = (folder, data_dir) else {
+        return Dataset::load(dataset, data_dir, split);
+    };
+    let scan = crate::data::folder::scan(dir, folder.decoding)?;
+    let (train, test) = fit::held_out(&scan.data, folder.seed);
+    Ok(match split {
+        Split::Train => train,
+        Split::Test => test,
+    })
+}
+
+/// An image folder's evaluator's split (from its header), checked against
+/// the folder `dir`'s classes.
+fn folder_split(
+    meta: &crate::store::Metadata,
+    classifier: &Classifier,
+    dir: &Path,
+    path: &Path,
+) -> anyhow::Result<FolderSplit> {
+    let field = |key: &str| {
+        meta.get(key).with_context(|| {
+            format!(
+                "{}: no {key} in the header: not a folder's evaluator",
+                path.display()
+            )
+        })
+    };
+    let classes: Vec<String> = serde_json::from_str(field("classes")?)?;
+    let here = crate::data::folder::class_names(dir)?;
+    ensure!(
+        classes == here,
+        "{}: this evaluator knows the classes {classes:?}; --data {} holds {here:?}",
+        path.display(),
+        dir.display()
+    );
+    let background = field("background")?
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(FolderSplit {
+        decoding: Decoding {
+            shape: classifier.image(),
+            background,
+        },
+        seed: field("split_seed")?.parse()?,
+    })
 }
 
 impl Evaluator {
@@ -66,10 +131,12 @@ impl Evaluator {
         data_dir: Option<&Path>,
         classifier: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        let folder = dataset == DatasetKind::Folder;
         ensure!(
-            dataset != DatasetKind::Folder,
-            "an image folder has no evaluator: quality is measured against a data set's own test \
-             digits (MNIST or Fashion-MNIST)"
+            !folder || classifier.is_some(),
+            "an image folder's samples are scored by an evaluator trained on that folder: \
+             `cdcgan classifier train --data DIR --image-size S --out FILE`, then give \
+             --classifier FILE"
         );
         let path = classifier
             .map(Path::to_path_buf)
@@ -90,7 +157,12 @@ impl Evaluator {
                 dataset.name()
             );
         }
-        let test = Dataset::load(dataset, data_dir, Split::Test)?;
+        let folder = match (folder, data_dir) {
+            (true, Some(dir)) => Some(folder_split(&meta, &classifier, dir, &path)?),
+            (true, None) => anyhow::bail!("an image folder's evaluation needs --data DIR"),
+            (false, _) => None,
+        };
+        let test = load_split(dataset, data_dir, folder, Split::Test)?;
         let (_, features) = classify(&classifier, &test.images);
         let per_class = (0..test.num_classes)
             .map(|c| Gaussian::fit(&rows_of_class(&features, &test.labels, c as u8), FEATURES))
@@ -106,6 +178,7 @@ impl Evaluator {
             classifier_name: path.display().to_string(),
             dataset,
             data_dir: data_dir.map(Path::to_path_buf),
+            folder,
             num_classes: test.num_classes,
             reference,
         })
@@ -116,10 +189,11 @@ impl Evaluator {
     /// the reason in [`Figures::not_measured`].
     pub fn score(&self, images: &[u8], labels: &[u8]) -> anyhow::Result<Figures> {
         let n = labels.len();
+        let image = self.classifier.image();
         ensure!(
-            images.len() == n * IMAGE_PIXELS,
+            images.len() == n * image.len(),
             "{} images but {n} labels",
-            images.len() / IMAGE_PIXELS
+            images.len() / image.len()
         );
         let least = minimum::samples(self.num_classes);
         ensure!(
@@ -227,7 +301,7 @@ impl Evaluator {
     /// The same figures for real training digits with `labels`' count of
     /// each class (seeded draw): the ceiling.
     pub fn ceiling(&self, labels: &[u8], seed: u64) -> anyhow::Result<Figures> {
-        let train = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Train)?;
+        let train = self.split(Split::Train)?;
         let real = real_digits(&train, labels, seed);
         self.score(&real.images, &real.labels)
     }
@@ -269,8 +343,18 @@ impl Evaluator {
 
     /// The classifier's accuracy on the real test set.
     pub fn test_accuracy(&self) -> anyhow::Result<f64> {
-        let test = Dataset::load(self.dataset, self.data_dir.as_deref(), Split::Test)?;
+        let test = self.split(Split::Test)?;
         Ok(fit::accuracy(&self.classifier, &test.images, &test.labels))
+    }
+
+    /// The images it scores: channels and side.
+    pub fn image(&self) -> crate::arch::ImageShape {
+        self.classifier.image()
+    }
+
+    /// One split of its data set (a folder's: as its evaluator split it).
+    fn split(&self, split: Split) -> anyhow::Result<Dataset> {
+        load_split(self.dataset, self.data_dir.as_deref(), self.folder, split)
     }
 }
 

@@ -602,6 +602,14 @@ impl<'a> QualityProbe<'a> {
         let config = self.config;
         self.evaluator
             .get_or_insert_with(|| {
+                if config.dataset == DatasetKind::Folder {
+                    tracing::warn!(
+                        "sample quality is not measured while an image folder trains; score the \
+                         run afterwards: cdcgan classifier train --data DIR --out FILE, then \
+                         cdcgan eval --run RUN --classifier FILE"
+                    );
+                    return None;
+                }
                 match Evaluator::new(config.dataset, config.data_dir.as_deref(), None) {
                     Ok(e) => Some(e),
                     Err(e) => {
