@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::sample::NoiseArgs;
 use crate::arch::ImageShape;
 use crate::data::DatasetKind;
-use crate::eval::cas::{classification_accuracy_score, default_ceiling_cache};
+use crate::eval::cas::{classification_accuracy_score_on, default_ceiling_cache};
 use crate::eval::class_counts;
 use crate::eval::report::Report;
 use crate::run::RunDir;
@@ -150,10 +150,9 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             let (images, labels) = sampler.balanced_samples(args.cas_samples, args.seed + 1)?;
             add_cas(
                 &mut report,
-                &images,
-                &labels,
+                (&images, &labels),
+                &evaluator,
                 config.dataset,
-                data_dir.as_deref(),
                 args.seed,
             )?;
         }
@@ -196,14 +195,8 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         let mut report = evaluator.report(&data.images, &data.labels, args.seed)?;
         if args.cas {
             let dataset = args.dataset;
-            add_cas(
-                &mut report,
-                &data.images,
-                &data.labels,
-                dataset,
-                args.data.as_deref(),
-                args.seed,
-            )?;
+            let samples = (&data.images[..], &data.labels[..]);
+            add_cas(&mut report, samples, &evaluator, dataset, args.seed)?;
         }
         (report, None)
     };
@@ -277,25 +270,21 @@ fn check_run_fits(
 /// the reason it cannot be measured on them.
 fn add_cas(
     report: &mut Report,
-    images: &[u8],
-    labels: &[u8],
+    (images, labels): (&[u8], &[u8]),
+    evaluator: &crate::eval::Evaluator,
     dataset: DatasetKind,
-    data_dir: Option<&Path>,
     seed: u64,
 ) -> anyhow::Result<()> {
-    ensure!(
-        dataset != DatasetKind::Folder,
-        "--cas scores against a data set's test split; an image folder's is not built yet: \
-         leave out --cas"
-    );
-    let counts = class_counts(labels, dataset.num_classes());
+    let (train, test) = evaluator.splits()?;
+    let counts = class_counts(labels, test.num_classes);
     if let Some(reason) = crate::eval::minimum::cas_unmeasured(&counts) {
         report.not_measured.insert("cas".to_string(), reason);
         return Ok(());
     }
     let cache = default_ceiling_cache();
+    let splits = (&train, &test);
     let cas =
-        classification_accuracy_score(images, labels, dataset, data_dir, seed, cache.as_deref())?;
+        classification_accuracy_score_on(images, labels, splits, dataset, seed, cache.as_deref())?;
     report.cas = Some(cas);
     Ok(())
 }

@@ -119,9 +119,23 @@ pub fn classification_accuracy_score(
     seed: u64,
     ceiling_cache: Option<&Path>,
 ) -> anyhow::Result<Cas> {
-    let started = std::time::Instant::now();
     let real_train = Dataset::load(dataset, data_dir, Split::Train)?;
     let test = Dataset::load(dataset, data_dir, Split::Test)?;
+    let splits = (&real_train, &test);
+    classification_accuracy_score_on(images, labels, splits, dataset, seed, ceiling_cache)
+}
+
+/// [`classification_accuracy_score`] against given (real training, test)
+/// splits: an image folder's, as its evaluator split it.
+pub fn classification_accuracy_score_on(
+    images: &[u8],
+    labels: &[u8],
+    (real_train, test): (&Dataset, &Dataset),
+    dataset: DatasetKind,
+    seed: u64,
+    ceiling_cache: Option<&Path>,
+) -> anyhow::Result<Cas> {
+    let started = std::time::Instant::now();
     let generated = Dataset {
         images: images.to_vec(),
         labels: labels.to_vec(),
@@ -133,10 +147,9 @@ pub fn classification_accuracy_score(
     {
         anyhow::bail!("the classification accuracy score {reason}");
     }
-    let real = super::real_digits(&real_train, labels, seed);
+    let real = super::real_digits(real_train, labels, seed);
     let config = FitConfig {
         dataset,
-        data_dir: data_dir.map(Into::into),
         epochs: CAS_EPOCHS,
         seed,
         test_each_epoch: false,
@@ -145,8 +158,8 @@ pub fn classification_accuracy_score(
     let log = |what: &'static str| {
         move |_, acc: f64| tracing::info!("CAS, trained on {what}: real test accuracy {acc:.4}")
     };
-    let (_, on_generated) = fit_on(&generated, &test, &config, log("the samples"))?;
-    let file = ceiling_cache.and_then(|dir| ceiling_file(dir, &real, &test, &config));
+    let (_, on_generated) = fit_on(&generated, test, &config, log("the samples"))?;
+    let file = ceiling_cache.and_then(|dir| ceiling_file(dir, &real, test, &config));
     let cached = file.as_deref().and_then(read_ceiling);
     let on_real = match cached {
         Some(real) => {
@@ -154,7 +167,7 @@ pub fn classification_accuracy_score(
             real
         }
         None => {
-            let (_, on_real) = fit_on(&real, &test, &config, log("real digits"))?;
+            let (_, on_real) = fit_on(&real, test, &config, log("real digits"))?;
             if let Some(file) = &file {
                 write_ceiling(file, on_real);
             }

@@ -352,6 +352,12 @@ impl Evaluator {
         self.classifier.image()
     }
 
+    /// Its data set's (training, test) splits: a folder's as its evaluator
+    /// split it.
+    pub fn splits(&self) -> anyhow::Result<(Dataset, Dataset)> {
+        Ok((self.split(Split::Train)?, self.split(Split::Test)?))
+    }
+
     /// One split of its data set (a folder's: as its evaluator split it).
     fn split(&self, split: Split) -> anyhow::Result<Dataset> {
         load_split(self.dataset, self.data_dir.as_deref(), self.folder, split)
