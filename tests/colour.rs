@@ -285,6 +285,35 @@ fn a_folders_evaluator_scores_its_colour_run() {
             );
         }
     }
+    // The in-training quality curve with the folder's evaluator (--classifier).
+    let scored = dir.path().join("scored");
+    let s_run = scored.to_str().unwrap();
+    let with = |clf: &str, run: &str| {
+        cdcgan(&[
+            "train",
+            "--data",
+            d,
+            "--image-size",
+            "32",
+            "--out",
+            run,
+            "--max-steps",
+            "13",
+            "--batch-size",
+            "16",
+            "--eval-samples",
+            "20",
+            "--classifier",
+            clf,
+            "--quiet",
+        ])
+    };
+    ok(&with(c, s_run));
+    let metrics = std::fs::read_to_string(scored.join("metrics.csv")).unwrap();
+    let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
+    let accuracy: f64 = last[8].parse().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&accuracy), "{metrics}");
+
     // The classification accuracy score: trained on samples, tested on the held-out images.
     let out = cdcgan(&[
         "eval",
@@ -305,8 +334,17 @@ fn a_folders_evaluator_scores_its_colour_run() {
         let v = report["cas"][side].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&v), "CAS {side}: {}", report["cas"]);
     }
-    // Without an evaluator, or with one of another size: one clear refusal each.
+    // Without an evaluator, or with one of another size: one clear refusal each;
+    // training with one of another size is refused before it writes anything.
     let clf64 = classifier("64");
+    let other = dir.path().join("other");
+    let out = with(clf64.to_str().unwrap(), other.to_str().unwrap());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("this run makes 32x32"),
+        "{said}"
+    );
+    assert!(!other.exists());
     for (flags, says) in [
         (vec!["eval", "--run", r], "--classifier FILE"),
         (

@@ -58,6 +58,11 @@ pub struct TrainFlags {
     /// RRGGBB hex [default: ffffff, white].
     #[arg(long, value_name = "RRGGBB")]
     pub background: Option<Background>,
+    /// The evaluator that scores samples while the run trains (an image
+    /// folder's own, from `classifier train --data DIR --out FILE`)
+    /// [default: the data set's, in models/].
+    #[arg(long, value_name = "FILE")]
+    pub classifier: Option<PathBuf>,
     /// Epochs to train in total.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -217,6 +222,7 @@ impl TrainFlags {
         c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
         c.model = self.model(&c);
         self.image(&mut c)?;
+        c.classifier = self.classifier.clone();
         c.precision = self.precision.unwrap_or(c.precision);
         c.sample_noise_scale = self.sample_noise_scale.unwrap_or(c.sample_noise_scale);
         let r = &mut c.objective;
@@ -284,6 +290,12 @@ impl TrainFlags {
         if self.eval_samples.is_some() && c.eval_every == 0 {
             bail!(
                 "--eval-samples sizes the in-training evaluation, which --eval-every 0 turns off: \
+                 give one or the other"
+            );
+        }
+        if self.classifier.is_some() && c.eval_every == 0 {
+            bail!(
+                "--classifier scores the in-training evaluation, which --eval-every 0 turns off: \
                  give one or the other"
             );
         }

@@ -73,6 +73,10 @@ pub struct TrainConfig {
     /// The class names of an image-folder run (its sorted sub-folders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_names: Option<Vec<String>>,
+    /// The evaluator that scores the run's samples while it trains, when not
+    /// the data set's own (an image folder's, from `classifier train --data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<PathBuf>,
     /// What an image-folder run composites its images' transparent pixels
     /// on (absent: white).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -166,6 +166,7 @@ impl Recipe {
             model,
             class_names: None,
             background: None,
+            classifier: None,
             cdcgan_version: env!("CARGO_PKG_VERSION").to_string(),
             config_version: super::config::CONFIG_VERSION,
         }

@@ -155,6 +155,8 @@ impl<'a> Trainer<'a> {
         config.validate()?;
         let data = training_data(config, run, options.resume)?;
         let batches_per_epoch = data.len() / config.batch_size;
+        let mut quality = QualityProbe::new(config);
+        quality.load_given()?;
         let device = training_device();
         let lock = match options.resume {
             true => run.lock()?,
@@ -206,7 +208,7 @@ impl<'a> Trainer<'a> {
             progress,
             metrics,
             fixed_z,
-            quality: QualityProbe::new(config),
+            quality,
             window: Window::new(started),
             started,
         })
@@ -602,15 +604,16 @@ impl<'a> QualityProbe<'a> {
         let config = self.config;
         self.evaluator
             .get_or_insert_with(|| {
-                if config.dataset == DatasetKind::Folder {
+                if config.dataset == DatasetKind::Folder && config.classifier.is_none() {
                     tracing::warn!(
-                        "sample quality is not measured while an image folder trains; score the \
-                         run afterwards: cdcgan classifier train --data DIR --out FILE, then \
-                         cdcgan eval --run RUN --classifier FILE"
+                        "sample quality is not measured: an image folder's run is scored by an \
+                         evaluator trained on the folder (cdcgan classifier train --data DIR \
+                         --out FILE), given with train --classifier FILE or eval --classifier FILE"
                     );
                     return None;
                 }
-                match Evaluator::new(config.dataset, config.data_dir.as_deref(), None) {
+                let classifier = config.classifier.as_deref();
+                match Evaluator::new(config.dataset, config.data_dir.as_deref(), classifier) {
                     Ok(e) => Some(e),
                     Err(e) => {
                         tracing::warn!("sample quality will not be measured: {e:#}");
@@ -619,6 +622,31 @@ impl<'a> QualityProbe<'a> {
                 }
             })
             .as_ref()
+    }
+
+    /// Loads the evaluator given with `--classifier` now, before anything is
+    /// written, refusing one that scores other images than the run makes.
+    fn load_given(&mut self) -> anyhow::Result<()> {
+        let config = self.config;
+        let Some(path) = &config.classifier else {
+            return Ok(());
+        };
+        let evaluator = Evaluator::new(config.dataset, config.data_dir.as_deref(), Some(path))
+            .with_context(|| format!("--classifier {}", path.display()))?;
+        let (made, scored) = (config.model.generator.image(), evaluator.image());
+        anyhow::ensure!(
+            made == scored,
+            "--classifier {}: it scores {}x{} images of {} channels; this run makes {}x{} of {}",
+            path.display(),
+            scored.side,
+            scored.side,
+            scored.channels,
+            made.side,
+            made.side,
+            made.channels
+        );
+        self.evaluator = Some(Some(evaluator));
+        Ok(())
     }
 
     /// The quick figures for metrics.csv: `eval_samples` samples from a fixed noise.
