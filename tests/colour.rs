@@ -360,3 +360,109 @@ fn a_folders_evaluator_scores_its_colour_run() {
         );
     }
 }
+
+/// Odd but usable images decode, and unusable ones are skipped with the
+/// reason: a CMYK JPEG (tests/fixtures/flag-cmyk.jpg, ImageMagick's
+/// `-colorspace CMYK` of flag24.png, an emoji flag) comes out in the same
+/// colours as its RGB source, a 16-bit PNG as its 8-bit self, images of
+/// other sizes are cropped and resized, and a 1x1 image is skipped; a class
+/// left with nothing usable stops the run before it writes anything.
+#[test]
+fn cmyk_16_bit_and_odd_sized_images_decode_and_a_1x1_one_is_named() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("odd");
+    for class in ["cmyk", "rgb", "deep"] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+    }
+    std::fs::copy(fixtures.join("flag-cmyk.jpg"), data.join("cmyk/flag.jpg")).unwrap();
+    std::fs::copy(fixtures.join("flag24.png"), data.join("rgb/flag.png")).unwrap();
+    // The same picture as a 16-bit PNG (each byte doubled: v * 257), and a wide one.
+    let rgb = image::open(fixtures.join("flag24.png"))
+        .unwrap()
+        .into_rgb8();
+    let deep = image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(24, 24, |x, y| {
+        image::Rgb(rgb.get_pixel(x, y).0.map(|v| u16::from(v) * 257))
+    });
+    deep.save(data.join("deep/flag16.png")).unwrap();
+    let wide = image::RgbImage::from_pixel(60, 20, image::Rgb([10, 200, 30]));
+    wide.save(data.join("rgb/wide.png")).unwrap();
+    image::RgbImage::from_pixel(1, 1, image::Rgb([0, 0, 255]))
+        .save(data.join("deep/dot.png"))
+        .unwrap();
+    let run = dir.path().join("run");
+    // At info level: the scan names each file it skipped.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args([
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .args([
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--eval-every",
+            "0",
+            "--quiet",
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let said = ok(&out);
+    assert!(said.contains("dot.png: too small (1x1"), "{said}");
+
+    let set = cdcgan::data::Dataset::from_files(
+        &run.join("data/images-idx3-ubyte"),
+        &run.join("data/labels-idx1-ubyte"),
+        3,
+    )
+    .unwrap();
+    assert_eq!((set.len(), set.shape.channels, set.shape.side), (4, 3, 28));
+    let means = |i: usize| -> Vec<f64> {
+        let planes = set.image(i).chunks(28 * 28);
+        planes
+            .map(|p| p.iter().map(|&v| f64::from(v)).sum::<f64>() / 784.0)
+            .collect()
+    };
+    // Classes sorted: cmyk, deep, rgb; interleaved: cmyk, deep, rgb (flag), rgb (wide).
+    let (cmyk, deep, rgb) = (means(0), means(1), means(2));
+    for c in 0..3 {
+        assert!(
+            (cmyk[c] - rgb[c]).abs() < 12.0,
+            "CMYK {cmyk:?} vs RGB {rgb:?}"
+        );
+        assert!(
+            (deep[c] - rgb[c]).abs() < 1.0,
+            "16-bit {deep:?} vs 8-bit {rgb:?}"
+        );
+    }
+    assert!(rgb[0] > rgb[2] + 20.0, "the flag came out grey: {rgb:?}");
+    assert_eq!(
+        set.image(3)[28 * 28 + 14 * 28 + 14],
+        200,
+        "the wide image's green"
+    );
+
+    // A class whose only image is unusable: refused, nothing written.
+    std::fs::remove_file(data.join("deep/flag16.png")).unwrap();
+    let empty = dir.path().join("empty");
+    let out = cdcgan(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        empty.to_str().unwrap(),
+        "--max-steps",
+        "1",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("class \"deep\" has no usable images"),
+        "{said}"
+    );
+    assert!(!empty.exists());
+}
