@@ -87,17 +87,9 @@ pub struct ClassifierTrainArgs {
     /// for the test accuracy).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// An image folder's image side: 28, 32 or 64 pixels [default: 28].
-    #[arg(long, value_name = "PX")]
-    pub image_size: Option<usize>,
-    /// An image folder's channels: 1 or 3 [default: 3 when its images are
-    /// in colour, else 1].
-    #[arg(long)]
-    pub channels: Option<usize>,
-    /// The colour an image folder's transparent pixels are composited on,
-    /// RRGGBB hex [default: ffffff].
-    #[arg(long, value_name = "RRGGBB")]
-    pub background: Option<crate::data::folder::Background>,
+    /// An image folder's image shape and background (as `train`'s).
+    #[command(flatten)]
+    pub image: super::train_flags::ImageFlags,
     /// Passes over the training set (1 to 100; the learning rate halves after each).
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
@@ -307,7 +299,7 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         args.limit.is_none_or(|n| n >= 100),
         "--limit must be at least 100 (one batch)"
     );
-    let decoding = classifier_decoding(&args, folder)?;
+    let decoding = args.image.decoding(folder)?.unwrap_or_default();
     // Never the evaluator shipped with the source: the default is ./models/.
     let out = match (&args.out, folder) {
         (Some(out), _) => out.clone(),
@@ -350,35 +342,4 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         acc * 100.0
     );
     Ok(())
-}
-
-/// How `classifier train` decodes an image folder (`--image-size`,
-/// `--channels`, `--background`, as `train` does); refused for IDX sets.
-fn classifier_decoding(
-    args: &ClassifierTrainArgs,
-    folder: Option<&Path>,
-) -> anyhow::Result<crate::data::folder::Decoding> {
-    let Some(dir) = folder else {
-        for (flag, given) in [
-            ("--image-size", args.image_size.is_some()),
-            ("--channels", args.channels.is_some()),
-            ("--background", args.background.is_some()),
-        ] {
-            ensure!(
-                !given,
-                "{flag} applies to image folders (--data DIR, one sub-folder per class)"
-            );
-        }
-        return Ok(Default::default());
-    };
-    let channels = match args.channels {
-        Some(n) => n,
-        None => crate::data::folder::channels_of(dir, &crate::data::folder::class_names(dir)?)?,
-    };
-    let shape = ImageShape::new(channels, args.image_size.unwrap_or(28))
-        .map_err(|e| anyhow::anyhow!("--image-size/--channels: {e}"))?;
-    Ok(crate::data::folder::Decoding {
-        shape,
-        background: args.background.unwrap_or_default(),
-    })
 }

@@ -3,14 +3,14 @@
 //! from its `--recipe` and takes every flag given; a resumed run keeps its
 //! config.json and takes only the flags of [`RESUMABLE`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
 use crate::arch::ImageShape;
-use crate::data::folder::Background;
+use crate::data::folder::{Background, Decoding};
 use crate::data::{DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
@@ -32,6 +32,54 @@ pub const RESUMABLE: [&str; 7] = [
     "eval_samples",
 ];
 
+/// How an image folder is decoded (`train` and `classifier train`): its
+/// side, channels and background; refused for IDX sets.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageFlags {
+    /// An image folder's image side: 28, 32 or 64 pixels [default: 28].
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<usize>,
+    /// An image folder's channels: 1 (grey) or 3 (colour) [default: 3 when
+    /// its images are in colour, else 1].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// The colour an image folder's transparent pixels are composited on,
+    /// RRGGBB hex [default: ffffff, white].
+    #[arg(long, value_name = "RRGGBB")]
+    pub background: Option<Background>,
+}
+
+impl ImageFlags {
+    /// How the image folder `folder` is decoded; `None` for an IDX set
+    /// (`folder` absent), which refuses each of these flags given.
+    pub fn decoding(&self, folder: Option<&Path>) -> anyhow::Result<Option<Decoding>> {
+        let Some(dir) = folder else {
+            let given = [
+                ("--image-size", self.image_size.is_some()),
+                ("--channels", self.channels.is_some()),
+                ("--background", self.background.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+                bail!(
+                    "{flag} applies to image folders (--data DIR, one sub-folder per class); \
+                     MNIST and Fashion-MNIST come as 28x28 grey"
+                );
+            }
+            return Ok(None);
+        };
+        let channels = match self.channels {
+            Some(n) => n,
+            None => folder::channels_of(dir, &folder::class_names(dir)?)?,
+        };
+        let shape = ImageShape::new(channels, self.image_size.unwrap_or(28))
+            .map_err(|e| anyhow::anyhow!("--image-size/--channels: {e}"))?;
+        Ok(Some(Decoding {
+            shape,
+            background: self.background.unwrap_or_default(),
+        }))
+    }
+}
+
 /// The settings of `cdcgan train`; `None` (or false) keeps the recipe's.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TrainFlags {
@@ -47,17 +95,9 @@ pub struct TrainFlags {
     /// folder (one sub-folder of PNG/JPEG images per class).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// An image folder's image side: 28, 32 or 64 pixels [default: 28].
-    #[arg(long, value_name = "PX")]
-    pub image_size: Option<usize>,
-    /// An image folder's channels: 1 (grey) or 3 (colour) [default: 3 when
-    /// its images are in colour, else 1].
-    #[arg(long)]
-    pub channels: Option<usize>,
-    /// The colour an image folder's transparent pixels are composited on,
-    /// RRGGBB hex [default: ffffff, white].
-    #[arg(long, value_name = "RRGGBB")]
-    pub background: Option<Background>,
+    /// An image folder's image shape and background.
+    #[command(flatten)]
+    pub image: ImageFlags,
     /// The evaluator that scores samples while the run trains (an image
     /// folder's own, from `classifier train --data DIR --out FILE`)
     /// [default: the data set's, in models/].
@@ -239,35 +279,17 @@ impl TrainFlags {
         Ok(c)
     }
 
-    /// An image folder's image shape and background (MNIST and
-    /// Fashion-MNIST are 28x28 grey): `--image-size`, `--channels` (by
-    /// default, what the folder holds) and `--background`.
+    /// An image folder's image shape and background ([`ImageFlags`]);
+    /// MNIST and Fashion-MNIST are 28x28 grey.
     fn image(&self, c: &mut TrainConfig) -> anyhow::Result<()> {
-        let Some(dir) = c
+        let folder = c
             .data_dir
             .clone()
-            .filter(|_| c.dataset == DatasetKind::Folder)
-        else {
-            let given = [
-                ("--image-size", self.image_size.is_some()),
-                ("--channels", self.channels.is_some()),
-                ("--background", self.background.is_some()),
-            ];
-            if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
-                bail!(
-                    "{flag} applies to image folders (--data DIR, one sub-folder per class); \
-                     {} comes as 28x28 grey",
-                    c.dataset.name()
-                );
-            }
+            .filter(|_| c.dataset == DatasetKind::Folder);
+        let Some(decoding) = self.image.decoding(folder.as_deref())? else {
             return Ok(());
         };
-        let channels = match self.channels {
-            Some(n) => n,
-            None => folder::channels_of(&dir, &c.classes())?,
-        };
-        let shape = ImageShape::new(channels, self.image_size.unwrap_or(28))
-            .map_err(|e| anyhow::anyhow!("--image-size/--channels: {e}"))?;
+        let shape = decoding.shape;
         for (size, image_channels) in [
             (
                 &mut c.model.generator.image_size,
@@ -280,7 +302,7 @@ impl TrainFlags {
         ] {
             (*size, *image_channels) = (shape.side, shape.channels);
         }
-        c.background = Some(self.background.unwrap_or_default());
+        c.background = Some(decoding.background);
         Ok(())
     }
 
