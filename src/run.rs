@@ -7,6 +7,7 @@
 //!   loss.png                         the losses plotted from metrics.csv
 //!   quality.png                      accuracy, Frechet distance, precision/recall per epoch
 //!   eval.json                        the full evaluation after the last epoch
+//!   status.json                      where training stands: step, pace, time left, how it ended
 //!   samples/epoch_NNN.png            fixed-noise 10x10 grid, row r = class r
 //!   samples/progress.gif             those grids as an animation, epoch written on each
 //!   checkpoint/generator.safetensors     G (inference: generate, export, eval)
@@ -104,6 +105,10 @@ impl RunDir {
     /// `metrics.csv`: one row per logging window.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")
+    }
+    /// `status.json`: where training stands ([`crate::train::status`]).
+    pub fn status(&self) -> PathBuf {
+        self.root.join("status.json")
     }
     /// `loss.png`: the losses and D's outputs plotted from metrics.csv.
     pub fn loss_plot(&self) -> PathBuf {
@@ -287,6 +292,33 @@ impl RunDir {
         Ok(RunLock { _file: file })
     }
 
+    /// The process training this run now, if any: the holder of the run's
+    /// lock, found without taking it (a reader must never block a trainer).
+    /// Linux lists held `flock`s in /proc/locks by process and inode; where
+    /// that cannot be read, the process named in `.lock` is taken to hold it
+    /// while it lives.
+    pub fn trainer(&self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.lock_file();
+        let inode = std::fs::symlink_metadata(&path).ok()?.ino();
+        let named: u32 = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            // SAFETY: signal 0 only asks whether the process exists.
+            let alive = unsafe { libc::kill(named as libc::pid_t, 0) } == 0;
+            return alive.then_some(named);
+        };
+        locks.lines().find_map(|line| {
+            // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:123456 0 EOF"; waiters have "->".
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, "FLOCK", _, _, pid, device, ..] = fields[..] else {
+                return None;
+            };
+            let held_inode = device.rsplit(':').next()?.parse::<u64>().ok()?;
+            let pid = pid.parse::<u32>().ok()?;
+            (held_inode == inode && pid == named).then_some(pid)
+        })
+    }
+
     /// Creates the directory tree.
     pub fn create(&self) -> anyhow::Result<()> {
         for dir in [self.root.clone(), self.samples(), self.checkpoint()] {
@@ -376,7 +408,9 @@ mod tests {
             err.contains(&format!("process {}", std::process::id())),
             "{err}"
         );
+        assert_eq!(run.trainer(), Some(std::process::id()), "held: named");
         drop(lock);
+        assert_eq!(run.trainer(), None, "released: nobody trains it");
         run.lock().unwrap();
     }
 

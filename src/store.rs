@@ -32,6 +32,17 @@ pub type Metadata = HashMap<String, String>;
 
 /// Writes `bytes` to `path` atomically (temp file + fsync + rename + dir fsync).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_via_temporary(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` atomically (temp file + rename) without
+/// waiting for the disk: for small files rewritten every second, where a
+/// crash may leave the previous version but never a mix.
+pub fn replace(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_via_temporary(path, bytes, false)
+}
+
+fn write_via_temporary(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -45,10 +56,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let result = (|| -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
         // Make the rename itself durable.
-        File::open(dir)?.sync_all()
+        match durable {
+            true => File::open(dir)?.sync_all(),
+            false => Ok(()),
+        }
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

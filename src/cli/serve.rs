@@ -15,7 +15,7 @@ pub struct ServeArgs {
     pub run: PathBuf,
     /// Address to listen on, HOST:PORT (e.g. 127.0.0.1:8080, localhost:8080,
     /// 0.0.0.0:80; port 0: any free port, printed at start).
-    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = super::values::parse_addr)]
     pub addr: SocketAddr,
     /// Generations running at once; further requests wait their turn.
     #[arg(long, default_value_t = 2)]
@@ -30,21 +30,6 @@ pub struct ServeArgs {
     pub max_connections: Option<usize>,
 }
 
-/// `--addr`: an address, or a host name this machine resolves (localhost).
-fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    let hint = "give HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080";
-    match text.to_socket_addrs() {
-        Ok(mut addrs) => addrs
-            .next()
-            .ok_or_else(|| format!("{text} names no address; {hint}")),
-        Err(e) => Err(format!("{e}; {hint}")),
-    }
-}
-
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = ServeOptions {
         run: args.run,
@@ -52,6 +37,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent: args.max_concurrent,
         header_timeout: args.header_timeout,
         max_connections: args.max_connections,
+        training_here: false,
     };
     crate::serve::serve(&options, |addr| {
         use std::io::Write;

@@ -1,5 +1,6 @@
 //! `cdcgan train`: its arguments and handler.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,11 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Serve the live training page (and the generator's API) at ADDR while
+    /// training, and after it until Ctrl-C [default ADDR: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1,
+          default_missing_value = "127.0.0.1:8080", value_parser = super::values::parse_addr)]
+    pub serve: Option<SocketAddr>,
     /// Which step trains.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -64,7 +70,9 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
         (None, None) => RunDir::timestamped(Path::new("runs"))?,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    install_interrupt_handler(stop.clone())?;
+    let trained = Arc::new(AtomicBool::new(false));
+    install_interrupt_handler(stop.clone(), trained.clone())?;
+    let page = args.serve.map(|addr| start_page(&run, addr)).transpose()?;
     tracing::info!(
         run = %run.root.display(),
         dataset = config.dataset.name(),
@@ -83,6 +91,9 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     let summary = match train::train(&config, &run, options, &stop) {
         Ok(summary) => summary,
         Err(e) => {
+            if let Some(page) = page {
+                let _ = page.stop();
+            }
             // A runs/<timestamp> made for this start and failed before its
             // config.json holds nothing of anyone's: no empty run left behind.
             if fresh_name && !run.config().exists() {
@@ -99,6 +110,9 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
                 p.step,
                 run.root.display()
             );
+            if let Some(page) = page {
+                page.stop()?;
+            }
             return Err(super::Interrupted.into());
         }
         Ending::MaxSteps | Ending::TimeBudget | Ending::Finished => eprintln!(
@@ -111,17 +125,58 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
             run.root.display()
         ),
     }
+    if let Some(page) = page {
+        trained.store(true, Ordering::SeqCst);
+        eprintln!(
+            "the page stays up at http://{}/ with the trained run; Ctrl-C to stop it",
+            page.addr
+        );
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        page.stop()?;
+    }
     Ok(())
 }
 
+/// `--serve`: the page on its own threads, following the run from its
+/// start; the address goes to stdout first, as `cdcgan serve` prints it.
+fn start_page(run: &RunDir, addr: SocketAddr) -> anyhow::Result<crate::serve::Background> {
+    use std::io::Write;
+    let page = crate::serve::spawn(&crate::serve::ServeOptions {
+        run: run.root.clone(),
+        addr,
+        max_concurrent: 1,
+        header_timeout: 10,
+        max_connections: None,
+        training_here: true,
+    })
+    .context("--serve")?;
+    println!(
+        "serving http://{}/ (run {}, live while it trains)",
+        page.addr,
+        run.root.display()
+    );
+    let _ = std::io::stdout().flush();
+    Ok(page)
+}
+
 /// Ctrl-C or SIGTERM sets `stop`: training finishes its step and writes a
-/// checkpoint. A second signal a second or more later exits at once. One
-/// sooner is the same request: `timeout`, `docker stop`, systemd and a
-/// shell's job control signal the process and then its group, so one
-/// request arrives twice within milliseconds.
-fn install_interrupt_handler(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+/// checkpoint (once `trained` is set, the page of --serve stops). A second
+/// signal a second or more later exits at once. One sooner is the same
+/// request: `timeout`, `docker stop`, systemd and a shell's job control
+/// signal the process and then its group, so one request arrives twice
+/// within milliseconds.
+fn install_interrupt_handler(
+    stop: Arc<AtomicBool>,
+    trained: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
     let mut first: Option<Instant> = None;
     ctrlc::set_handler(move || match first {
+        None if trained.load(Ordering::SeqCst) => {
+            first = Some(Instant::now());
+            stop.store(true, Ordering::SeqCst);
+        }
         None => {
             first = Some(Instant::now());
             stop.store(true, Ordering::SeqCst);

@@ -2,6 +2,8 @@
 //! `--loss hinge`, ...): clap's `ValueEnum` for each, so the library's
 //! types stay free of clap.
 
+use std::net::SocketAddr;
+
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
@@ -77,6 +79,21 @@ value_enum!(DeviceChoice {
     DeviceChoice::Cuda => "cuda": "An NVIDIA GPU through burn's CUDA backend (cargo feature cuda)",
     DeviceChoice::Wgpu => "wgpu": "A GPU through burn's wgpu backend (cargo feature wgpu)",
 });
+
+/// `--addr`: an address, or a host name this machine resolves (localhost).
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let hint = "give HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080";
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{text} names no address; {hint}")),
+        Err(e) => Err(format!("{e}; {hint}")),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,8 @@
 //! long) and the same timeout on each write (a client that stops reading
 //! loses the connection), at most a fixed number of connections are open at once (the excess
 //! gets a quick JSON 503 and is closed), and requests whose target or
-//! headers are too large get a JSON 414 or 431. Ctrl-C stops accepting and
-//! lets the open requests finish.
+//! headers are too large get a JSON 414 or 431. Shutting down (Ctrl-C)
+//! stops accepting and lets the open requests finish.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -73,16 +73,21 @@ pub fn default_max_connections() -> usize {
     (files / 2).clamp(16, 1024)
 }
 
-/// Serves `routes` on `listener` until Ctrl-C.
-pub async fn serve_connections(listener: TcpListener, routes: Router, limits: Limits) {
+/// Serves `routes` on `listener` until `shutdown` completes (Ctrl-C, or the
+/// end of the work beside it).
+pub async fn serve_connections(
+    listener: TcpListener,
+    routes: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
-            _ = &mut ctrl_c => break,
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {

@@ -9,9 +9,14 @@
 //! GET /api/class?label=cat&seed=7          PNG: 10 samples of one class (a name or an index)
 //! GET /api/morph?from=3&to=8&steps=16      GIF: class morph (&latent=1: walk the noise)
 //! GET /api/info                            JSON: the run's config and latest evaluation
+//! GET /api/live?since=N                    JSON: where training stands, metrics rows from N on
+//! GET /api/epoch-grid?epoch=N              PNG: samples/epoch_NNN.png as training wrote it
 //! GET /healthz                             JSON: {"status":"ok"}
 //! ```
 //!
+//! The server follows the run: a new checkpoint is loaded as it lands, so a
+//! run that is training can be watched (`live`), from `cdcgan serve --run R`
+//! beside the trainer or from `cdcgan train --serve` inside it.
 //! Bad parameters get HTTP 400 with `{"error": "..."}` before any work starts.
 //! Bound to a loopback address, the server answers only requests whose `Host`
 //! names this machine (localhost, 127.0.0.1, `[::1]`): a web page elsewhere that
@@ -26,9 +31,11 @@
 //! headers over 32 KiB get 431, as JSON like every other error.
 
 mod connections;
+mod live;
 mod params;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +51,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
 
+use live::Current;
 use params::Params;
 pub use params::{ApiError, MAX_DIGITS, MAX_STEPS};
 
@@ -74,12 +82,15 @@ pub struct ServeOptions {
     /// Connections open at once; more get 503 (`None`: half the open-file
     /// limit, at most 1024).
     pub max_connections: Option<usize>,
+    /// The run is trained by this process (`train --serve`): serve it before
+    /// its first checkpoint, even before its folder exists.
+    pub training_here: bool,
 }
 
 /// The state every request shares.
 struct App {
     run: RunDir,
-    sampler: Arc<Sampler>,
+    current: Arc<Current>,
     slots: Arc<Semaphore>,
     max_concurrent: usize,
 }
@@ -89,6 +100,53 @@ type QueryResult = Result<Query<HashMap<String, String>>, QueryRejection>;
 /// Loads the run's generator and serves until Ctrl-C; `on_ready` gets the bound
 /// address (useful with port 0).
 pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let (listener, app, limits) = prepare(options)?;
+    on_ready(listener.local_addr()?);
+    run(listener, app, limits, options.addr, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// A server running on its own threads beside other work (`train --serve`).
+pub struct Background {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Background {
+    /// Stops accepting, lets open requests finish, and waits for the thread.
+    pub fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the page's server thread panicked"))?
+    }
+}
+
+/// Starts serving on a thread of its own; the address is bound (or refused)
+/// before this returns.
+pub fn spawn(options: &ServeOptions) -> anyhow::Result<Background> {
+    let (listener, app, limits) = prepare(options)?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let asked = options.addr;
+    let thread = std::thread::Builder::new()
+        .name("cdcgan-serve".into())
+        .spawn(move || {
+            run(listener, app, limits, asked, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+        })
+        .context("cannot start the page's server thread")?;
+    Ok(Background { addr, stop, thread })
+}
+
+/// Checks the options, binds the address and loads the run's generator.
+fn prepare(
+    options: &ServeOptions,
+) -> anyhow::Result<(std::net::TcpListener, Arc<App>, connections::Limits)> {
     anyhow::ensure!(
         (1..=64).contains(&options.max_concurrent),
         "--max-concurrent must be in 1..=64 (got {})",
@@ -111,35 +169,50 @@ pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyho
         max_connections,
     };
     let run = RunDir::new(&options.run);
-    run.ensure_trained()?;
-    let sampler = Sampler::load(&run.sampling_generator())?;
+    // A run that is training may not have its first checkpoint yet.
+    let starting = options.training_here || (run.config().is_file() && run.trainer().is_some());
+    if !starting {
+        run.ensure_trained()?;
+    }
+    let current = Arc::new(Current::new(run.clone())?);
+    let listener = std::net::TcpListener::bind(options.addr).with_context(|| {
+        format!(
+            "--addr {}: cannot listen there; choose another address or port with --addr",
+            options.addr
+        )
+    })?;
+    listener.set_nonblocking(true)?;
     let app = Arc::new(App {
         run,
-        sampler: Arc::new(sampler),
+        current,
         slots: Arc::new(Semaphore::new(options.max_concurrent)),
         max_concurrent: options.max_concurrent,
     });
+    Ok((listener, app, limits))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+fn run(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    limits: connections::Limits,
+    asked: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(options.addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "--addr {}: cannot listen there; choose another address or port with --addr",
-                    options.addr
-                )
-            })?;
-        on_ready(listener.local_addr()?);
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::spawn(live::follow(app.current.clone()));
         let mut routes = router(app);
-        if options.addr.ip().is_loopback() {
+        if asked.ip().is_loopback() {
             routes = routes.layer(from_fn(only_local_hosts));
         }
         routes = routes.layer(from_fn(connections::bounded_requests));
-        connections::serve_connections(listener, routes, limits).await;
+        connections::serve_connections(listener, routes, limits, shutdown).await;
         Ok(())
     })
 }
@@ -152,6 +225,8 @@ fn router(app: Arc<App>) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/api/info", get(info))
+        .route("/api/live", get(live_status))
+        .route("/api/epoch-grid", get(epoch_grid))
         .route("/api/digits", get(digits))
         .route("/api/grid", get(grid))
         .route("/api/morph", get(morph))
@@ -216,9 +291,10 @@ fn query(q: QueryResult) -> Result<HashMap<String, String>, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("unreadable query: {e}")))
 }
 
-/// Runs one generation job on the blocking pool once a slot is free.
+/// Runs one generation job with `sampler` on the blocking pool once a slot is free.
 async fn generate(
     app: &App,
+    sampler: Arc<Sampler>,
     what: String,
     job: impl FnOnce(&Sampler) -> anyhow::Result<Vec<u8>> + Send + 'static,
 ) -> Result<Vec<u8>, ApiError> {
@@ -230,7 +306,6 @@ async fn generate(
             message: "busy: too many generations queued; try again shortly".into(),
         })?
         .expect("the semaphore is never closed");
-    let sampler = app.sampler.clone();
     // The slot travels with the job: a client that hangs up frees it only
     // when the generation it started has finished.
     let bytes = tokio::task::spawn_blocking(move || {
@@ -266,10 +341,11 @@ fn image(content_type: &'static str, bytes: Vec<u8>) -> Response {
 async fn digits(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let p = Params::new(&q);
-    let labels = p.digits(app.sampler.class_names())?;
+    let sampler = app.current.sampler()?;
+    let labels = p.digits(sampler.class_names())?;
     let seed = p.seed()?;
     let what = format!("digits {} (seed {seed})", labels.len());
-    let png = generate(&app, what, move |s| {
+    let png = generate(&app, sampler, what, move |s| {
         grid_png(&s.digits(&labels, seed)?, s.image(), 1, labels.len())
     })
     .await?;
@@ -288,13 +364,13 @@ async fn class_row(State(app): State<Arc<App>>, q: QueryResult) -> Result<Respon
     if name.len() > 1024 {
         return Err(ApiError::bad_request("label: longer than any class name"));
     }
-    let label = app
-        .sampler
+    let sampler = app.current.sampler()?;
+    let label = sampler
         .resolve_class(name, "label:")
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let seed = p.seed()?;
     let what = format!("class {label} (seed {seed})");
-    let png = generate(&app, what, move |s| {
+    let png = generate(&app, sampler, what, move |s| {
         grid_png(
             &s.digits(&[label; CLASS_ROW], seed)?,
             s.image(),
@@ -309,8 +385,9 @@ async fn class_row(State(app): State<Arc<App>>, q: QueryResult) -> Result<Respon
 async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let seed = Params::new(&q).seed()?;
-    let (rows, columns) = app.sampler.grid_shape();
-    let png = generate(&app, format!("grid (seed {seed})"), move |s| {
+    let sampler = app.current.sampler()?;
+    let (rows, columns) = sampler.grid_shape();
+    let png = generate(&app, sampler, format!("grid (seed {seed})"), move |s| {
         grid_png(&s.seeded_grid(seed)?, s.image(), rows, columns)
     })
     .await?;
@@ -320,7 +397,8 @@ async fn grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, A
 async fn morph(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
     let q = query(q)?;
     let p = Params::new(&q);
-    let names = app.sampler.class_names();
+    let sampler = app.current.sampler()?;
+    let names = sampler.class_names();
     let (from, to) = default_morph(names.len());
     let (from, to) = (p.class("from", from, names)?, p.class("to", to, names)?);
     let (steps, seed) = (p.steps()?, p.seed()?);
@@ -329,7 +407,7 @@ async fn morph(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, 
         false => Morph::Class { from, to },
     };
     let what = format!("morph {morph:?}, {steps} steps (seed {seed})");
-    let gif = generate(&app, what, move |s| {
+    let gif = generate(&app, sampler, what, move |s| {
         morph_gif(&morph_images(s, morph, steps, seed)?, s.image())
     })
     .await?;
@@ -342,12 +420,14 @@ async fn info(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, Ap
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     };
     let generator = app.run.sampling_generator();
+    let sampler = app.current.sampler().ok();
+    let sampler = sampler.as_deref();
     Ok(Json(serde_json::json!({
         "run": app.run.root.display().to_string(),
         "generator": generator.file_name().map(|n| n.to_string_lossy().to_string()),
-        "classes": app.sampler.num_classes(),
-        "class_names": app.sampler.class_names(),
-        "latent_dim": app.sampler.latent_dim(),
+        "classes": sampler.map(Sampler::num_classes),
+        "class_names": sampler.map(Sampler::class_names),
+        "latent_dim": sampler.map(Sampler::latent_dim),
         "config": read(app.run.config()),
         "evaluation": read(app.run.root.join("eval.json")),
         "limits": {
@@ -356,6 +436,32 @@ async fn info(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, Ap
             "max_concurrent": app.max_concurrent,
         },
     })))
+}
+
+/// Where training stands, with the metrics rows from `since` on.
+async fn live_status(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let since = Params::new(&q).count("since", usize::MAX)?;
+    let app = app.clone();
+    let body = tokio::task::spawn_blocking(move || live::live(&app.run, &app.current, since))
+        .await
+        .map_err(|e| internal(anyhow::anyhow!("reading the run failed: {e}")))?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// An epoch's class grid as training wrote it.
+async fn epoch_grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let epoch = Params::new(&q).count("epoch", 1_000_000)?;
+    let path = app.run.epoch_grid(epoch);
+    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
+    match read {
+        Ok(Ok(png)) => Ok(image("image/png", png)),
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("epoch: no grid for epoch {epoch} (yet)"),
+        }),
+    }
 }
 
 #[cfg(test)]

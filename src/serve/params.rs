@@ -73,6 +73,20 @@ impl<'a> Params<'a> {
             .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
+    /// A count such as `since` or `epoch`, 0..=`most` (default 0).
+    pub fn count(&self, name: &str, most: usize) -> Result<usize, ApiError> {
+        let Some(v) = self.query.get(name) else {
+            return Ok(0);
+        };
+        match v.trim().parse::<usize>() {
+            Ok(n) if n <= most => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "{name}: {:?} is not a number 0..={most}",
+                shorten(v)
+            ))),
+        }
+    }
+
     /// `steps`: frames of a morph, 2..=[`MAX_STEPS`] (default 16).
     pub fn steps(&self) -> Result<usize, ApiError> {
         let Some(v) = self.query.get("steps") else {

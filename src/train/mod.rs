@@ -8,6 +8,7 @@ pub mod ema;
 pub mod engine;
 pub mod metrics;
 pub mod recipe;
+pub mod status;
 pub mod step;
 pub mod trainer;
 

@@ -1,6 +1,7 @@
 //! The training loop: epochs of shuffled batches, logging, sample grids,
 //! checkpoints, interruption and the divergence guard.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -13,11 +14,13 @@ use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
 use super::engine::{Engine, HostBatch, initial_state};
 use super::metrics::{MetricsLog, MetricsRow, Quality};
+use super::status::{Pace, RunLength, State, Status, StatusFile, human_duration};
 use super::step::GanState;
 use crate::backend::training_device;
 use crate::data::idx::encode;
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::eval::Evaluator;
+use crate::eval::report::Figures;
 use crate::model::Generator;
 use crate::model::init::normal_values;
 use crate::optim::StepStats;
@@ -65,21 +68,6 @@ pub struct Options {
     pub inject_nan_at_step: Option<u64>,
 }
 
-/// How much of the run is done before `step`: the larger of the step share
-/// (of --epochs, or --max-steps when that ends the run sooner) and the time
-/// share of --max-minutes. Drives the learning-rate schedule.
-fn run_fraction(config: &TrainConfig, step: u64, batches_per_epoch: usize, wall_s: f64) -> f64 {
-    let mut total = (config.epochs * batches_per_epoch) as u64;
-    if let Some(m) = config.max_steps {
-        total = total.min(m);
-    }
-    let by_steps = step as f64 / total.max(1) as f64;
-    match config.max_minutes {
-        Some(m) => by_steps.max(wall_s / (m * 60.0)),
-        None => by_steps,
-    }
-}
-
 /// The generator to sample from: the moving average when training keeps one.
 fn sampling_generator(state: &GanState, config: &TrainConfig) -> anyhow::Result<Generator> {
     match &state.ema {
@@ -114,15 +102,18 @@ pub fn train(
             samples_per_s: 0.0,
         });
     }
-    let mut ending = Ending::Finished;
-    while trainer.progress.epoch < config.epochs {
-        if let Some(stopped) = trainer.run_epoch(stop)? {
-            ending = stopped;
-            break;
+    match trainer.run(stop) {
+        Ok(ending) => trainer.finish(ending),
+        Err(e) => {
+            trainer.bar.abandon();
+            trainer.status.status.state = State::Failed;
+            trainer.status.status.detail = Some(format!("{e:#}"));
+            if let Err(not_saved) = trainer.status.save() {
+                tracing::warn!("{not_saved:#}");
+            }
+            Err(e)
         }
-        trainer.end_epoch()?;
     }
-    trainer.finish(ending)
 }
 
 /// A run in training: the data, the networks, the engine that steps them,
@@ -133,6 +124,7 @@ struct Trainer<'a> {
     options: Options,
     data: Dataset,
     batches_per_epoch: usize,
+    length: RunLength,
     /// Held until training ends: no second trainer on this run.
     _lock: RunLock,
     state: GanState,
@@ -143,6 +135,13 @@ struct Trainer<'a> {
     fixed_z: Vec<f32>,
     quality: QualityProbe<'a>,
     window: Window,
+    /// The whole run's progress bar (hidden without a terminal).
+    bar: ProgressBar,
+    status: StatusFile,
+    /// Seconds spent stepping in this session, and the steps they made.
+    stepping: (f64, u64),
+    /// What the latest epoch's end took (one-off loads left out).
+    epoch_end_s: f64,
     started: Instant,
     wall_at_start: f64,
     steps_at_start: u64,
@@ -192,6 +191,27 @@ impl<'a> Trainer<'a> {
             0.0,
             1.0,
         );
+        let length = RunLength::of(config, batches_per_epoch);
+        let bar = progress_bar(options.progress_bar, &length, progress.step);
+        let status = StatusFile::new(
+            run.status(),
+            Status {
+                state: State::Training,
+                detail: None,
+                step: progress.step,
+                epoch: progress.epoch,
+                epochs: config.epochs,
+                total_steps: length.total_steps,
+                budget_s: length.budget_s,
+                wall_s: progress.wall_s,
+                samples_per_s: 0.0,
+                eta_s: None,
+                checkpoint_step: progress.step,
+                updated_unix_s: 0.0,
+                pid: std::process::id(),
+                ceiling: None,
+            },
+        );
         let started = Instant::now();
         Ok(Self {
             config,
@@ -199,6 +219,11 @@ impl<'a> Trainer<'a> {
             options,
             data,
             batches_per_epoch,
+            length,
+            bar,
+            status,
+            stepping: (0.0, 0),
+            epoch_end_s: 0.0,
             _lock: lock,
             state,
             engine,
@@ -240,43 +265,83 @@ impl<'a> Trainer<'a> {
         }
     }
 
+    /// Epochs until the run ends or must stop; how it ended.
+    fn run(&mut self, stop: &AtomicBool) -> anyhow::Result<Ending> {
+        self.status.save()?;
+        while self.progress.epoch < self.config.epochs {
+            if let Some(stopped) = self.run_epoch(stop)? {
+                return Ok(stopped);
+            }
+            self.end_epoch()?;
+        }
+        Ok(Ending::Finished)
+    }
+
     /// The rest of the current epoch's steps; `Some` when training stops
     /// before its end.
     fn run_epoch(&mut self, stop: &AtomicBool) -> anyhow::Result<Option<Ending>> {
         let config = self.config;
         let order = epoch_order(self.data.len(), config.seed, self.progress.epoch);
-        let bar = progress_bar(
-            self.options.progress_bar,
-            self.progress.epoch,
-            config.epochs,
-            self.batches_per_epoch,
-        );
-        bar.set_position(self.progress.batch_in_epoch as u64);
+        self.bar.set_prefix(format!(
+            "epoch {}/{}",
+            self.progress.epoch + 1,
+            config.epochs
+        ));
         while self.progress.batch_in_epoch < self.batches_per_epoch {
             if let Some(ending) = self.should_stop(stop) {
                 return Ok(Some(ending));
             }
             let start = self.progress.batch_in_epoch * config.batch_size;
-            let stats = match self.train_step(&order[start..start + config.batch_size]) {
-                Ok(stats) => stats,
-                Err(e) => {
-                    bar.abandon();
-                    return Err(e);
-                }
-            };
-            bar.inc(1);
-            bar.set_message(format!(
-                "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s",
-                stats.d_loss,
-                stats.g_loss,
-                stats.d_real,
-                stats.d_fake,
-                self.window.samples_per_s()
-            ));
+            let began = Instant::now();
+            let stats = self.train_step(&order[start..start + config.batch_size])?;
+            self.bar.set_position(self.progress.step);
+            if self.status.due() {
+                self.bar.set_message(format!(
+                    "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s{}",
+                    stats.d_loss,
+                    stats.g_loss,
+                    stats.d_real,
+                    stats.d_fake,
+                    self.window.samples_per_s(),
+                    self.time_left()
+                        .map_or(String::new(), |s| format!(", {} left", human_duration(s)))
+                ));
+                self.update_status(self.window.samples_per_s());
+                self.status.save()?;
+            }
             self.after_step()?;
+            self.stepping.0 += began.elapsed().as_secs_f64();
+            self.stepping.1 += 1;
         }
-        bar.finish_and_clear();
         Ok(None)
+    }
+
+    /// Seconds until the run is done, at this session's pace; `None`
+    /// before the first step.
+    fn time_left(&self) -> Option<f64> {
+        let (seconds, steps) = self.stepping;
+        let pace = Pace {
+            step_s: (steps > 0).then(|| seconds / steps as f64),
+            epoch_end_s: self.epoch_end_s,
+            final_s: self.quality.final_report_s(),
+        };
+        self.length
+            .eta_s(self.progress.step, self.progress.wall_s, &pace)
+    }
+
+    /// Brings status.json's figures up to the current step (not written).
+    fn update_status(&mut self, samples_per_s: f64) {
+        let eta_s = self.time_left();
+        let (p, s) = (&self.progress, &mut self.status.status);
+        s.step = p.step;
+        s.epoch = p.epoch;
+        s.wall_s = p.wall_s;
+        s.samples_per_s = samples_per_s;
+        s.eta_s = eta_s;
+        s.checkpoint_step = self.last_checkpoint;
+        if s.ceiling.is_none() {
+            s.ceiling = self.quality.ceiling.clone();
+        }
     }
 
     /// One step on the images at `indices`, with the learning rates of this
@@ -286,12 +351,10 @@ impl<'a> Trainer<'a> {
         let real = HostBatch::real(&self.data, indices);
         let noise = HostBatch::noise(config, classes, self.progress.step);
         let p = &self.progress;
-        let factor = config.objective.lr_schedule.factor(run_fraction(
-            config,
-            p.step,
-            self.batches_per_epoch,
-            p.wall_s,
-        ));
+        let factor = config
+            .objective
+            .lr_schedule
+            .factor(self.length.fraction(p.step, p.wall_s));
         self.state.adam_g.config.lr = config.adam_g().lr * factor;
         self.state.adam_d.config.lr = config.adam_d().lr * factor;
         let mut stats =
@@ -338,17 +401,21 @@ impl<'a> Trainer<'a> {
         self.engine.sync(&mut self.state)?;
         checkpoint::save(self.run, &self.state, &self.progress, self.config)?;
         self.last_checkpoint = self.progress.step;
-        Ok(())
+        let samples_per_s = self.status.status.samples_per_s;
+        self.update_status(samples_per_s);
+        self.status.save()
     }
 
     /// After an epoch: its metrics row and evaluation, the class grid and
     /// progress GIF, a checkpoint and the plots.
     fn end_epoch(&mut self) -> anyhow::Result<()> {
         let (config, run) = (self.config, self.run);
+        let began = Instant::now();
         let epoch = self.progress.epoch + 1;
         let mut row = self
             .window
             .take(epoch, self.progress.step, self.progress.wall_s);
+        let losses = format!("D {:.3} G {:.3}", row.d_loss, row.g_loss);
         self.engine.sync(&mut self.state)?;
         let sampled = sampling_generator(&self.state, config)?;
         if config.eval_every > 0 && epoch.is_multiple_of(config.eval_every) {
@@ -370,13 +437,20 @@ impl<'a> Trainer<'a> {
         crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
         self.checkpoint()?;
         self.write_plots()?;
-        tracing::info!(
-            epoch,
-            step = self.progress.step,
-            wall_s = format!("{:.0}", self.progress.wall_s),
-            "epoch done; grid in {}",
-            run.epoch_grid(epoch).display()
-        );
+        self.epoch_end_s = began.elapsed().as_secs_f64() - self.quality.take_load_s();
+        let left = self.time_left().map_or("?".into(), human_duration);
+        self.bar.suspend(|| {
+            tracing::info!(
+                "epoch {epoch}/{} done: step {} of {}, {losses}, {:.0} samples/s, {:.0} s so far, \
+                 {left} left; grid in {}",
+                config.epochs,
+                self.progress.step,
+                self.length.total_steps,
+                row.samples_per_s,
+                self.progress.wall_s,
+                run.epoch_grid(epoch).display()
+            )
+        });
         Ok(())
     }
 
@@ -406,6 +480,7 @@ impl<'a> Trainer<'a> {
             }
             checkpoint::save(self.run, &self.state, &p, config)
                 .context("writing the final checkpoint")?;
+            self.last_checkpoint = p.step;
             self.write_plots()?;
         }
         let trained_now = p.step > self.steps_at_start;
@@ -413,13 +488,29 @@ impl<'a> Trainer<'a> {
             && config.eval_every > 0
             && trained_now
         {
+            self.status.status.detail = Some("the final evaluation".into());
+            self.status.save()?;
             self.write_final_report()?;
         }
+        self.bar.finish_and_clear();
         let trained = (p.step - self.steps_at_start) as f64 * config.batch_size as f64;
+        let samples_per_s = trained / self.started.elapsed().as_secs_f64().max(1e-9);
+        self.update_status(samples_per_s);
+        let (state, detail) = match ending {
+            Ending::Interrupted => (State::Stopped, "interrupted"),
+            Ending::Finished => (State::Finished, "epochs"),
+            Ending::MaxSteps => (State::Finished, "max-steps"),
+            Ending::TimeBudget => (State::Finished, "max-minutes"),
+        };
+        let status = &mut self.status.status;
+        status.state = state;
+        status.detail = Some(detail.into());
+        status.eta_s = None;
+        self.status.save()?;
         Ok(Summary {
             ending,
             progress: p,
-            samples_per_s: trained / self.started.elapsed().as_secs_f64().max(1e-9),
+            samples_per_s,
         })
     }
 
@@ -581,6 +672,9 @@ fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> anyhow::Res
     write(&run.cached_images(), &encode(&dims, &data.images)?)
 }
 
+/// Samples in the final evaluation (eval.json).
+const FINAL_SAMPLES: usize = 10_000;
+
 /// Measures sample quality during training with the committed evaluator.
 /// The evaluator (classifier plus test-set features) is loaded on first use;
 /// when the data set has none, evaluation is skipped with one warning.
@@ -589,6 +683,12 @@ struct QualityProbe<'a> {
     evaluator: Option<Option<Evaluator>>,
     /// Whether the figures `--eval-samples` is too small for were named in the log.
     told_not_measured: bool,
+    /// Real images scored as [`QualityProbe::measure`] scores samples, once.
+    ceiling: Option<Figures>,
+    /// Seconds the evaluator took to load, until taken.
+    load_s: f64,
+    /// Seconds the latest measurement took (the ceiling left out).
+    measure_s: Option<f64>,
 }
 
 impl<'a> QualityProbe<'a> {
@@ -597,31 +697,54 @@ impl<'a> QualityProbe<'a> {
             config,
             evaluator: None,
             told_not_measured: false,
+            ceiling: None,
+            load_s: 0.0,
+            measure_s: None,
         }
     }
 
     fn evaluator(&mut self) -> Option<&Evaluator> {
+        if self.evaluator.is_none() {
+            let began = Instant::now();
+            self.evaluator = Some(self.load_evaluator());
+            self.load_s += began.elapsed().as_secs_f64();
+        }
+        self.evaluator.as_ref().and_then(Option::as_ref)
+    }
+
+    /// The data set's evaluator, or `None` (with a warning) when it has none.
+    fn load_evaluator(&self) -> Option<Evaluator> {
         let config = self.config;
-        self.evaluator
-            .get_or_insert_with(|| {
-                if config.dataset == DatasetKind::Folder && config.classifier.is_none() {
-                    tracing::warn!(
-                        "sample quality is not measured: an image folder's run is scored by an \
-                         evaluator trained on the folder (cdcgan classifier train --data DIR \
-                         --out FILE), given with train --classifier FILE or eval --classifier FILE"
-                    );
-                    return None;
-                }
-                let classifier = config.classifier.as_deref();
-                match Evaluator::new(config.dataset, config.data_dir.as_deref(), classifier) {
-                    Ok(e) => Some(e),
-                    Err(e) => {
-                        tracing::warn!("sample quality will not be measured: {e:#}");
-                        None
-                    }
-                }
-            })
-            .as_ref()
+        if config.dataset == DatasetKind::Folder && config.classifier.is_none() {
+            tracing::warn!(
+                "sample quality is not measured: an image folder's run is scored by an \
+                 evaluator trained on the folder (cdcgan classifier train --data DIR \
+                 --out FILE), given with train --classifier FILE or eval --classifier FILE"
+            );
+            return None;
+        }
+        let classifier = config.classifier.as_deref();
+        match Evaluator::new(config.dataset, config.data_dir.as_deref(), classifier) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!("sample quality will not be measured: {e:#}");
+                None
+            }
+        }
+    }
+
+    /// The seconds the evaluator took to load since last asked (a one-off
+    /// cost, left out of the pace).
+    fn take_load_s(&mut self) -> f64 {
+        std::mem::take(&mut self.load_s)
+    }
+
+    /// What the final evaluation should take: 10,000 samples and as many
+    /// real images, at the pace of the latest measurement.
+    fn final_report_s(&self) -> f64 {
+        self.measure_s.map_or(0.0, |s| {
+            2.0 * s * FINAL_SAMPLES as f64 / self.config.eval_samples.max(1) as f64
+        })
     }
 
     /// Loads the evaluator given with `--classifier` now, before anything is
@@ -653,14 +776,22 @@ impl<'a> QualityProbe<'a> {
     /// Also the collapse guard: a class whose samples spread far less than
     /// the real class's is reported with the step.
     fn measure(&mut self, generator: &Generator, step: u64) -> anyhow::Result<Option<Quality>> {
-        let config = self.config;
+        let (config, first) = (self.config, self.ceiling.is_none());
         let Some(evaluator) = self.evaluator() else {
             return Ok(None);
         };
+        let began = Instant::now();
         let sampler = run_sampler(generator, config)?;
         let (images, labels) = sampler.balanced_samples(config.eval_samples, 0)?;
         let f = evaluator.score(&images, &labels)?;
+        let measure_s = began.elapsed().as_secs_f64();
         let diversity = evaluator.diversity(&f);
+        let ceiling = match first {
+            true => Some(evaluator.ceiling(&labels, 0)?),
+            false => None,
+        };
+        self.ceiling = self.ceiling.take().or(ceiling);
+        self.measure_s = Some(measure_s);
         for class in crate::eval::collapsed_classes(&diversity) {
             tracing::warn!(
                 "class {class} is collapsing at step {step}: its samples spread {:.2}x as much as real ones",
@@ -693,7 +824,7 @@ impl<'a> QualityProbe<'a> {
             return Ok(None);
         };
         let sampler = run_sampler(generator, config)?;
-        let (images, labels) = sampler.balanced_samples(10_000, 0)?;
+        let (images, labels) = sampler.balanced_samples(FINAL_SAMPLES, 0)?;
         let mut report = evaluator.report(&images, &labels, 0)?;
         report.noise_scale = sampler.widened_noise_scale();
         Ok(Some(report))
@@ -707,17 +838,20 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-fn progress_bar(enabled: bool, epoch: usize, epochs: usize, len: usize) -> ProgressBar {
-    if !enabled {
+/// The whole run's bar: steps done of the run's total, resumed runs from
+/// where they stand. Hidden with --quiet or when stderr is not a terminal
+/// (logs then get one line per epoch).
+fn progress_bar(enabled: bool, length: &RunLength, step: u64) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len as u64);
+    let bar = ProgressBar::new(length.total_steps);
     bar.set_style(
-        ProgressStyle::with_template("epoch {prefix} [{bar:25}] {pos}/{len} {msg} ETA {eta}")
+        ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_prefix(format!("{}/{epochs}", epoch + 1));
+    bar.set_position(step);
     bar
 }
 
@@ -776,24 +910,5 @@ impl Window {
         };
         *self = Window::new(Instant::now());
         row
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_fraction_follows_steps_or_the_time_budget() {
-        let mut c = TrainConfig {
-            epochs: 2,
-            ..TrainConfig::default()
-        };
-        assert_eq!(run_fraction(&c, 0, 100, 0.0), 0.0);
-        assert_eq!(run_fraction(&c, 100, 100, 5.0), 0.5);
-        c.max_steps = Some(50);
-        assert_eq!(run_fraction(&c, 25, 100, 5.0), 0.5);
-        c.max_minutes = Some(1.0);
-        assert_eq!(run_fraction(&c, 5, 100, 45.0), 0.75, "time runs out first");
     }
 }

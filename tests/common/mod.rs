@@ -1,6 +1,8 @@
 //! Running the `cdcgan` binary from the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -126,14 +128,21 @@ pub fn start_server_with(run: &Path, max_files: Option<u32>, extra: &[&str]) -> 
             sh
         }
     };
-    let mut child = command
+    command
         .args(serve)
         .args(extra)
         .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit());
+    serving(command)
+}
+
+/// Starts `command` (`serve`, or `train --serve`), whose first line on
+/// stdout names the address; returns the process and its base URL.
+pub fn serving(mut command: Command) -> (Process, String) {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
-        .expect("cdcgan serve starts");
+        .expect("cdcgan starts");
     // The first line names the address; a server stuck before it fails the test, not hangs it.
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -144,7 +153,7 @@ pub fn start_server_with(run: &Path, max_files: Option<u32>, extra: &[&str]) -> 
     });
     let line = rx
         .recv_timeout(Duration::from_secs(120))
-        .expect("cdcgan serve printed no address within 120 s");
+        .expect("cdcgan printed no address within 120 s");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))

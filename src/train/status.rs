@@ -1,0 +1,278 @@
+//! `status.json`: where training stands, for the live page (`cdcgan serve`)
+//! and for people. The trainer rewrites it at most once a second while it
+//! trains, after each checkpoint, and once when it stops, saying how.
+//!
+//! A trainer that is killed cannot say so: its file still reads `training`.
+//! Readers tell that case apart by the run's lock ([`crate::run::RunDir::trainer`]).
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use crate::eval::report::Figures;
+
+/// How often the file is rewritten while training.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// Where a run stands, in [`Status::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// A trainer is at work (or was, until it was killed).
+    Training,
+    /// The run reached its end: --epochs, --max-steps or --max-minutes.
+    Finished,
+    /// Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed.
+    Stopped,
+    /// An error ended training (divergence, a full disk, ...).
+    Failed,
+}
+
+/// The length of a run: steps and wall time, whichever ends first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunLength {
+    /// --epochs x steps per epoch, or --max-steps when that is sooner.
+    pub total_steps: u64,
+    /// --max-minutes as seconds.
+    pub budget_s: Option<f64>,
+    /// Steps in an epoch.
+    pub batches_per_epoch: usize,
+    /// Whether --max-steps ends the run (it then skips the final evaluation).
+    pub by_max_steps: bool,
+}
+
+/// This session's pace, for the time left.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pace {
+    /// Seconds a step takes (this session's mean); `None` before the first.
+    pub step_s: Option<f64>,
+    /// What the latest epoch's end took: evaluation, grid, checkpoint
+    /// (one-off loads left out).
+    pub epoch_end_s: f64,
+    /// What the final evaluation is expected to take.
+    pub final_s: f64,
+}
+
+impl RunLength {
+    /// The length `config` gives a data set of `batches_per_epoch` batches.
+    pub fn of(config: &TrainConfig, batches_per_epoch: usize) -> Self {
+        let by_epochs = (config.epochs * batches_per_epoch) as u64;
+        let total_steps = config.max_steps.map_or(by_epochs, |m| m.min(by_epochs));
+        Self {
+            total_steps,
+            budget_s: config.max_minutes.map(|m| m * 60.0),
+            batches_per_epoch,
+            by_max_steps: total_steps < by_epochs,
+        }
+    }
+
+    /// How much of the run is done at `step` after `wall_s` seconds: the
+    /// larger of the step share and the time share.
+    pub fn fraction(&self, step: u64, wall_s: f64) -> f64 {
+        let by_steps = step as f64 / self.total_steps.max(1) as f64;
+        match self.budget_s {
+            Some(budget) => by_steps.max(wall_s / budget),
+            None => by_steps,
+        }
+    }
+
+    /// Seconds until the run is done, at `step` after `wall_s` seconds at
+    /// `pace`: the steps left and the epoch ends among them, or the time
+    /// budget left, whichever is sooner; then the final evaluation, which
+    /// a run ended by --max-steps skips. `None` before the pace is known.
+    pub fn eta_s(&self, step: u64, wall_s: f64, pace: &Pace) -> Option<f64> {
+        let per_epoch = self.batches_per_epoch.max(1) as u64;
+        let epoch_ends =
+            self.total_steps / per_epoch - (step / per_epoch).min(self.total_steps / per_epoch);
+        let steps_left = self.total_steps.saturating_sub(step) as f64;
+        let by_steps = steps_left * pace.step_s? + epoch_ends as f64 * pace.epoch_end_s;
+        let by_time = self.budget_s.map(|budget| (budget - wall_s).max(0.0));
+        Some(match by_time {
+            Some(t) if t < by_steps => t + pace.final_s,
+            _ if self.by_max_steps => by_steps,
+            _ => by_steps + pace.final_s,
+        })
+    }
+}
+
+/// The contents of `status.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Training, finished, stopped or failed.
+    pub state: State,
+    /// How it ended (`epochs`, `max-steps`, `max-minutes`, `interrupted`) or,
+    /// for `failed`, the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Steps done.
+    pub step: u64,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// --epochs.
+    pub epochs: usize,
+    /// Steps the run will take at most ([`RunLength::total_steps`]).
+    pub total_steps: u64,
+    /// --max-minutes in seconds, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_s: Option<f64>,
+    /// Training wall time so far, across resumes.
+    pub wall_s: f64,
+    /// Throughput over the last logging window.
+    pub samples_per_s: f64,
+    /// Seconds until the run ends, at this session's pace (`None` before it is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<f64>,
+    /// Step of the newest checkpoint on disk.
+    pub checkpoint_step: u64,
+    /// When this was written, seconds since the Unix epoch.
+    pub updated_unix_s: f64,
+    /// The training process.
+    pub pid: u32,
+    /// Real training images scored as the in-training evaluation scores
+    /// samples (same count and classes): the ceiling of the quality curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<Figures>,
+}
+
+impl Status {
+    /// Reads `path`; `None` when it is missing or unreadable (a run from
+    /// before the file, or one being created).
+    pub fn read(path: &Path) -> Option<Self> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    /// Writes `path` atomically, without waiting for the disk: the file is
+    /// rewritten every second and a crash may leave the previous one.
+    pub fn write(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.updated_unix_s = unix_now();
+        let json = serde_json::to_vec_pretty(self)?;
+        crate::store::replace(path, &json).with_context(|| "writing the run's status")
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Keeps `status.json` up to date without writing it more than once a second.
+pub struct StatusFile {
+    path: std::path::PathBuf,
+    /// What was last written (or will be).
+    pub status: Status,
+    written: Option<Instant>,
+}
+
+impl StatusFile {
+    /// A status for a run of `length` at `step`, to be written to `path`.
+    pub fn new(path: std::path::PathBuf, status: Status) -> Self {
+        Self {
+            path,
+            status,
+            written: None,
+        }
+    }
+
+    /// Whether a second has passed since the last write.
+    pub fn due(&self) -> bool {
+        self.written.is_none_or(|at| at.elapsed() >= EVERY)
+    }
+
+    /// Writes the status.
+    pub fn save(&mut self) -> anyhow::Result<()> {
+        self.status.write(&self.path)?;
+        self.written = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// `seconds` as people read a time left: `45 s`, `12 min 05 s`, `2 h 03 min`.
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_length_ends_at_steps_or_time_whichever_is_first() {
+        let config = TrainConfig {
+            epochs: 2,
+            ..TrainConfig::default()
+        };
+        let mut length = RunLength::of(&config, 100);
+        assert_eq!(length.total_steps, 200);
+        assert_eq!(length.fraction(0, 0.0), 0.0);
+        assert_eq!(length.fraction(100, 5.0), 0.5);
+        let pace = Pace {
+            step_s: Some(0.1),
+            epoch_end_s: 2.0,
+            final_s: 3.0,
+        };
+        // 50 steps of 0.1 s, the end of epoch 2, then the final evaluation.
+        assert_eq!(length.eta_s(150, 10.0, &pace), Some(5.0 + 2.0 + 3.0));
+        assert_eq!(length.eta_s(100, 10.0, &Pace::default()), None);
+        length.budget_s = Some(60.0);
+        assert_eq!(length.fraction(5, 45.0), 0.75, "time runs out first");
+        assert_eq!(length.eta_s(150, 55.0, &pace), Some(5.0 + 3.0));
+        assert_eq!(length.eta_s(150, 70.0, &pace), Some(3.0));
+        let capped = RunLength::of(
+            &TrainConfig {
+                max_steps: Some(150),
+                ..config
+            },
+            100,
+        );
+        assert_eq!(capped.total_steps, 150);
+        assert_eq!(capped.fraction(75, 5.0), 0.5);
+        // --max-steps ends mid-epoch 2, with no final evaluation.
+        assert_eq!(capped.eta_s(50, 0.0, &pace), Some(10.0 + 2.0));
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(-3.0), "0 s");
+        assert_eq!(human_duration(44.6), "45 s");
+        assert_eq!(human_duration(725.0), "12 min 05 s");
+        assert_eq!(human_duration(7380.0), "2 h 03 min");
+    }
+
+    #[test]
+    fn a_status_survives_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let mut status = Status {
+            state: State::Stopped,
+            detail: Some("interrupted".into()),
+            step: 7,
+            epoch: 0,
+            epochs: 3,
+            total_steps: 60,
+            budget_s: None,
+            wall_s: 1.5,
+            samples_per_s: 100.0,
+            eta_s: None,
+            checkpoint_step: 7,
+            updated_unix_s: 0.0,
+            pid: 1,
+            ceiling: None,
+        };
+        status.write(&path).unwrap();
+        assert!(status.updated_unix_s > 0.0);
+        assert_eq!(Status::read(&path), Some(status));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""state": "stopped""#), "{text}");
+        assert_eq!(Status::read(&dir.path().join("missing.json")), None);
+    }
+}
