@@ -11,8 +11,10 @@
 # original (`seed` is read too): G 256 / D 128, batch 100, Adam 2e-4.
 # Other shapes: OURS="--g-channels N --d-channels N --batch-size B" (after
 # --recipe) and PEER="--g-channels N --d-channels N --batch B --lr LR".
-# PRECISION=bf16: our products in bf16 with fp32 sums (`bench --precision`); the
-# peer stays fp32 [default: fp32].
+# PRECISION=bf16: our products in bf16 with fp32 sums (`bench --precision`)
+# [default: fp32]. The peer runs in fp32 and under bf16 autocast
+# (bench/torch_bf16.py), each round, and the ratios are against each and
+# against the faster (PEER_PRECISIONS="fp32" for fp32 alone).
 # ITERS: timed training iterations on each side [default: 30 for seed, 200 for
 # fast, whose steps are short: 30 of them last a third of a second, too short
 # to read a ratio from on a machine with neighbours].
@@ -48,8 +50,10 @@ cargo build --release --quiet
 ours="$CARGO_TARGET_DIR/release/cdcgan"
 [ -x "$python" ] || { echo "no PyTorch venv at $python (see $peer_dir/README.md)" >&2; exit 1; }
 
+peer_precisions="${PEER_PRECISIONS:-fp32 bf16}"
 value() { grep -o "$1=[0-9.]*" | tail -n 1 | cut -d= -f2; }
-declare -a our_train our_gen peer_train peer_gen
+declare -a our_train our_gen
+declare -A peer_train peer_gen
 for ((r = 1; r <= rounds; r++)); do
   # shellcheck disable=SC2086 # the shape flags split on purpose
   out=$("$ours" --threads "$threads" bench --iters "$iters" --gen-iters 30 --precision "$precision" $ours_shape)
@@ -57,13 +61,26 @@ for ((r = 1; r <= rounds; r++)); do
   grep -E '^# (training|generation): [0-9]' <<<"$out" | sed "s/^/round $r cdcgan /"
   our_train+=("$(value train_samples_per_s <<<"$out")"); our_gen+=("$(value gen_images_per_s <<<"$out")")
   echo "round $r cdcgan:  train ${our_train[-1]} samples/s, generate ${our_gen[-1]} images/s"
-  # shellcheck disable=SC2086
-  out=$("$python" "$peer_dir/torch_cdcgan.py" --threads "$threads" --bench-iters "$iters" --bench-gen 30 --data-dir data/mnist $peer_shape)
-  peer_train+=("$(value train_samples_per_s <<<"$out")"); peer_gen+=("$(value gen_images_per_s <<<"$out")")
-  echo "round $r pytorch: train ${peer_train[-1]} samples/s, generate ${peer_gen[-1]} images/s"
+  for p in $peer_precisions; do
+    wrap=()
+    [ "$p" = bf16 ] && wrap=(bench/torch_bf16.py)
+    # shellcheck disable=SC2086
+    out=$("$python" "${wrap[@]}" "$peer_dir/torch_cdcgan.py" --threads "$threads" --bench-iters "$iters" --bench-gen 30 --data-dir data/mnist $peer_shape)
+    t=$(value train_samples_per_s <<<"$out"); g=$(value gen_images_per_s <<<"$out")
+    peer_train[$p]+=" $t"; peer_gen[$p]+=" $g"
+    echo "round $r pytorch $p: train $t samples/s, generate $g images/s"
+  done
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 ot=$(median "${our_train[@]}"); og=$(median "${our_gen[@]}")
-pt=$(median "${peer_train[@]}"); pg=$(median "${peer_gen[@]}")
-echo "median train: cdcgan $ot vs pytorch $pt samples/s -> ratio $(awk -v a="$ot" -v b="$pt" 'BEGIN {printf "%.2f", a/b}')x"
-echo "median generate: cdcgan $og vs pytorch $pg images/s -> ratio $(awk -v a="$og" -v b="$pg" 'BEGIN {printf "%.2f", a/b}')x"
+best_t=0; best_g=0
+for p in $peer_precisions; do
+  # shellcheck disable=SC2086 # the values split on purpose
+  pt=$(median ${peer_train[$p]}); pg=$(median ${peer_gen[$p]})
+  echo "median train: cdcgan $ot vs pytorch $p $pt samples/s -> ratio $(ratio "$ot" "$pt")x"
+  echo "median generate: cdcgan $og vs pytorch $p $pg images/s -> ratio $(ratio "$og" "$pg")x"
+  best_t=$(awk -v a="$best_t" -v b="$pt" 'BEGIN {print (b > a) ? b : a}')
+  best_g=$(awk -v a="$best_g" -v b="$pg" 'BEGIN {print (b > a) ? b : a}')
+done
+echo "against PyTorch's faster setting: train $(ratio "$ot" "$best_t")x, generate $(ratio "$og" "$best_g")x"

@@ -19,13 +19,21 @@ bin="$CARGO_TARGET_DIR/release/cdcgan"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# Polls the page at $1 once a second until the file $2 exists.
+# Polls the page at $1 once a second until the file $2 exists, from one
+# process, as an open page does (POLL=0: no client).
 poll() {
-  until [ -e "$2" ]; do
-    curl -s -o /dev/null "$1/api/live" || true
-    curl -s -o /dev/null "$1/api/epoch-grid?epoch=1" || true
-    sleep 1
-  done
+  [ "${POLL:-1}" = 0 ] && return
+  python3 - "$1" "$2" <<'EOF'
+import os, sys, time, urllib.request
+base, done = sys.argv[1], sys.argv[2]
+while not os.path.exists(done):
+    for path in ("/api/live", "/api/epoch-grid?epoch=1"):
+        try:
+            urllib.request.urlopen(base + path, timeout=5).read()
+        except Exception:
+            pass
+    time.sleep(1)
+EOF
 }
 
 # One training run; prints its samples/s. $1: "serve" or "plain".

@@ -108,3 +108,25 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
 }
+
+/// A field of this CPU's entry in /proc/cpuinfo (`vendor_id`, `cpu family`,
+/// `model\t`, `model name`, ...), `?` where there is none.
+pub fn cpu_field(name: &str) -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_once(':'))
+        .map_or("?", |(_, v)| v.trim())
+        .to_string()
+}
+
+/// This CPU as one line that tells two kinds apart: vendor, family, model, stepping.
+pub fn cpu_signature() -> String {
+    format!(
+        "{} family {} model {} stepping {}",
+        cpu_field("vendor_id"),
+        cpu_field("cpu family"),
+        cpu_field("model\t"),
+        cpu_field("stepping")
+    )
+}

@@ -358,3 +358,55 @@ fn spectral_norm_vectors_are_checkpointed_and_resume_is_exact() {
         }
     }
 }
+
+/// `--precision auto`: the first run times its product shapes and caches
+/// the choices; a second run with the same seed reads them and learns the
+/// same tensors. Without AVX512_BF16 every product is fp32, bit for bit.
+#[test]
+fn auto_precision_runs_are_reproducible_on_one_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let train = |name: &str, precision: &str| {
+        let run = dir.path().join(name);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+            .args(["--threads", "2", "train", "--out", run.to_str().unwrap()])
+            .args([
+                "--precision",
+                precision,
+                "--max-steps",
+                "4",
+                "--quiet",
+                "--seed",
+                "5",
+            ])
+            .args(["--limit", "400", "--batch-size", "20", "--eval-every", "0"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CDCGAN_CACHE", &cache)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{log}");
+        (
+            cdcgan::store::load(&RunDir::new(run).train_state())
+                .unwrap()
+                .0,
+            log,
+        )
+    };
+    let (first, log) = train("first", "auto");
+    let (second, _) = train("second", "auto");
+    assert!(first == second, "two auto runs with one seed differ");
+    let chosen = log
+        .lines()
+        .find_map(|l| l.split("--precision auto: ").nth(1))
+        .unwrap_or_else(|| panic!("the log does not say what auto chose:\n{log}"))
+        .to_string();
+    let (fp32, _) = train("fp32", "fp32");
+    let bf16_shapes: usize = chosen.split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(first == fp32, bf16_shapes == 0, "{chosen}");
+    let cached = std::fs::read_dir(cache.join("products")).map_or(0, |d| d.count());
+    if cdcgan::native::Precision::Bf16.check().is_ok() {
+        assert_eq!(cached, 1, "the timings are cached per machine");
+    }
+}

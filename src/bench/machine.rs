@@ -10,14 +10,7 @@ use crate::native::{Operand, Precision, Threads, product, with_precision};
 /// The CPU: vendor, family/model, name, and the widest vector instructions
 /// the matrix kernels can use here.
 pub fn cpu_description() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_once(':'))
-            .map_or("?", |(_, v)| v.trim())
-            .to_string()
-    };
+    use crate::backend::cpu_field as field;
     format!(
         "{} family {} model {} ({}), {} logical cores, SIMD {}",
         field("vendor_id"),

@@ -16,6 +16,7 @@ use anyhow::ensure;
 use crate::backend::{inference_device, on_cpu, training_device};
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::model::{matrix, one_hot};
+use crate::native::Precision;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
 use crate::train::engine::{Engine, HostBatch, initial_state};
@@ -57,7 +58,12 @@ pub fn run(config: &BenchConfig, mut report: impl FnMut(&str)) -> anyhow::Result
         "bench times MNIST's ten classes"
     );
     report(&format!("# cpu: {}", machine::cpu_description()));
-    let peak = machine::product_peak(PEAK_SIZE, 3, train_config.precision);
+    // Under auto the peak's shape is not one of the networks': its fp32 rate.
+    let peak_precision = match train_config.precision {
+        Precision::Auto => Precision::Fp32,
+        p => p,
+    };
+    let peak = machine::product_peak(PEAK_SIZE, 3, peak_precision);
     let threads = crate::backend::threads();
     let precision = format!("{:?}", train_config.precision).to_lowercase();
     report(&format!(
@@ -121,6 +127,12 @@ fn generation_rate(
         })
     } else {
         let host_conditions = conditions.into_data().try_into_vec::<f32>()?;
+        if train_config.precision == Precision::Auto {
+            let choices = crate::native::choice::calibrate(|| {
+                drop(sampler.forward(&z, &host_conditions));
+            });
+            report(&format!("# generation, auto: {}", choices.summary()));
+        }
         median_time(config.warmup, config.gen_iters, |_| {
             drop(sampler.forward(&z, &host_conditions))
         })
@@ -153,6 +165,14 @@ fn training_rate(
     )?;
     let batch = train_config.batch_size;
     let batches = data.len() / batch;
+    let first: Vec<usize> = (0..batch).collect();
+    let (real, noise) = (
+        HostBatch::real(&data, &first),
+        HostBatch::noise(train_config, 10, 0),
+    );
+    if let Some(choices) = engine.calibrate(&state, &real, &noise, 10, &loss) {
+        report(&format!("# training, auto: {}", choices.summary()));
+    }
     // The iteration `train` runs: both steps, then the moving average of G.
     let seconds = median_time(config.warmup, config.train_iters, |i| {
         let first = (i % batches) * batch;

@@ -34,7 +34,7 @@ impl EngineArgs {
     /// Refuses bf16 products with burn's step, which has none.
     pub fn check_precision(&self, precision: Precision) -> anyhow::Result<()> {
         anyhow::ensure!(
-            !(self.burn() && precision != Precision::Fp32),
+            !(self.burn() && precision == Precision::Bf16),
             "--precision {} sets the native step's products, which --engine burn does not run: \
              give one or the other",
             format!("{precision:?}").to_lowercase()

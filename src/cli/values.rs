@@ -72,6 +72,8 @@ value_enum!(Precision {
     Precision::Fp32 => "fp32": "fp32 operands and sums",
     Precision::Bf16 => "bf16":
         "Operands rounded to bf16, sums in fp32: twice the arithmetic rate with AVX512_BF16",
+    Precision::Auto => "auto":
+        "Each product shape in fp32 or bf16, whichever measured faster on this CPU (cached)",
 });
 
 value_enum!(DeviceChoice {

@@ -17,6 +17,9 @@ pub enum Precision {
     /// Operands rounded to bf16 (8 significant bits), sums in fp32: twice
     /// the arithmetic rate on CPUs with AVX512_BF16.
     Bf16,
+    /// Each product shape in whichever of the two measured faster on this
+    /// machine ([`super::choice`]); fp32 throughout without AVX512_BF16.
+    Auto,
 }
 
 impl Precision {
@@ -34,7 +37,7 @@ impl Precision {
 }
 
 /// Whether the bf16 kernels run here.
-fn bf16_supported() -> bool {
+pub(super) fn bf16_supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     return super::bf16::supported();
     #[cfg(not(target_arch = "x86_64"))]
@@ -142,6 +145,26 @@ pub fn product(lhs: Operand, rhs: Operand, threads: Threads) -> Vec<f32> {
     out
 }
 
+/// Whether this product runs in bf16: asked for on this thread, large
+/// enough, and (under `auto`) chosen for its shape.
+fn in_bf16(m: usize, n: usize, k: usize, lhs: &Operand, rhs: &Operand, threads: Threads) -> bool {
+    if k.min(n) < BF16_MIN_SIDE || !bf16_supported() {
+        return false;
+    }
+    match PRECISION.get() {
+        Precision::Fp32 => false,
+        Precision::Bf16 => true,
+        Precision::Auto => super::choice::bf16_chosen(super::choice::Shape {
+            m,
+            n,
+            k,
+            lhs_t: lhs.transposed,
+            rhs_t: rhs.transposed,
+            parallel: threads == Threads::All,
+        }),
+    }
+}
+
 /// `dst = lhs . rhs` (or `+=`) through the `gemm` crate.
 ///
 /// # Safety
@@ -157,7 +180,7 @@ unsafe fn gemm_into(dst: *mut f32, lhs: Operand, rhs: Operand, accumulate: bool,
     let (lhs_rs, lhs_cs) = lhs.strides();
     let (rhs_rs, rhs_cs) = rhs.strides();
     #[cfg(target_arch = "x86_64")]
-    if PRECISION.get() == Precision::Bf16 && k.min(n) >= BF16_MIN_SIDE && bf16_supported() {
+    if in_bf16(m, n, k, &lhs, &rhs, threads) {
         let view = |o: &Operand, (rs, cs): (isize, isize)| super::bf16::View {
             ptr: o.values.as_ptr(),
             row_stride: rs as usize,

@@ -23,6 +23,7 @@
 pub mod activation;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16;
+pub mod choice;
 pub mod class_projection;
 pub mod conv;
 pub mod dense;

@@ -91,6 +91,25 @@ impl NativeGan {
         Ok(Self { precision, ..self })
     }
 
+    /// Under `auto`: runs one step on copies (nothing is learned) to record
+    /// its product shapes, and puts each one's arithmetic in force; `None`
+    /// in any other precision.
+    pub fn calibrate(
+        &self,
+        adam_g: &Adam,
+        adam_d: &Adam,
+        input: StepInput,
+        objective: &Objective,
+    ) -> Option<super::choice::Choices> {
+        if self.precision != Precision::Auto {
+            return None;
+        }
+        let (mut gan, mut adam_g, mut adam_d) = (self.clone(), adam_g.clone(), adam_d.clone());
+        Some(super::choice::calibrate(|| {
+            gan.step(&mut adam_g, &mut adam_d, input, objective);
+        }))
+    }
+
     /// G's tensors under their PyTorch names.
     pub fn generator(&self) -> &NamedTensors {
         &self.generator
@@ -249,7 +268,7 @@ impl NativeGan {
                 )
             };
             let on_fake = || pass((fake, fake_labels, 1), &|l| loss_fake(objective, l), None);
-            let (on_real, on_fake) = if small && precision == Precision::Fp32 {
+            let (on_real, on_fake) = if small && precision != Precision::Bf16 {
                 rayon::join(on_real, on_fake)
             } else {
                 (on_real(), on_fake())

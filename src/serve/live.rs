@@ -119,8 +119,11 @@ pub async fn follow(current: Arc<Current>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let current = current.clone();
-        let _ = tokio::task::spawn_blocking(move || current.refresh()).await;
+        // A stat on each tick; a thread of the blocking pool only to load.
+        if current.changed().is_some() {
+            let current = current.clone();
+            let _ = tokio::task::spawn_blocking(move || current.refresh()).await;
+        }
     }
 }
 

@@ -102,7 +102,7 @@ type QueryResult = Result<Query<HashMap<String, String>>, QueryRejection>;
 pub fn serve(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let (listener, app, limits) = prepare(options)?;
     on_ready(listener.local_addr()?);
-    run(listener, app, limits, options.addr, async {
+    run(listener, app, limits, options.addr, 2, async {
         let _ = tokio::signal::ctrl_c().await;
     })
 }
@@ -135,7 +135,8 @@ pub fn spawn(options: &ServeOptions) -> anyhow::Result<Background> {
     let thread = std::thread::Builder::new()
         .name("cdcgan-serve".into())
         .spawn(move || {
-            run(listener, app, limits, asked, async move {
+            // One worker: the training threads keep the cores.
+            run(listener, app, limits, asked, 1, async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             })
         })
@@ -191,16 +192,17 @@ fn prepare(
     Ok((listener, app, limits))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` with `workers` threads until `shutdown` completes.
 fn run(
     listener: std::net::TcpListener,
     app: Arc<App>,
     limits: connections::Limits,
     asked: SocketAddr,
+    workers: usize,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

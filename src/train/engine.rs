@@ -15,6 +15,7 @@ use crate::data::Dataset;
 use crate::model::init::normal_values;
 use crate::model::weights::{export, import};
 use crate::model::{GanConfig, one_hot, one_hot_values};
+use crate::native::choice::Choices;
 use crate::native::{NativeGan, Precision, StepInput, unsupported};
 use crate::optim::{Adam, Objective, StepStats};
 use crate::rng::{Purpose, derived_seed, stream};
@@ -66,7 +67,7 @@ impl Engine {
             unsupported(model)
         };
         if let Some(why) = burn_why {
-            if precision != Precision::Fp32 {
+            if precision == Precision::Bf16 {
                 anyhow::bail!(
                     "--precision bf16 runs in the native CPU step only, and this run needs burn's \
                      ({why}): use --precision fp32"
@@ -107,22 +108,34 @@ impl Engine {
         loss: &Objective,
     ) -> StepStats {
         match self {
-            Engine::Native(gan) => {
-                let (real_labels, fake_labels) = (real.one_hot(classes), noise.one_hot(classes));
-                let input = StepInput {
-                    real: &real.x,
-                    real_labels: &real_labels,
-                    z: &noise.x,
-                    fake_labels: &fake_labels,
-                };
+            Engine::Native(gan) => native_input(real, noise, classes, |input| {
                 gan.step(&mut state.adam_g, &mut state.adam_d, input, loss)
-            }
+            }),
             Engine::Burn(device) => {
                 let real = real.to_device(classes, device);
                 let noise = noise.to_device(classes, device);
                 train_step(state, real, noise, loss)
             }
         }
+    }
+
+    /// Under `--precision auto`: one step on copies of `state` to record the
+    /// step's products and choose each one's arithmetic (see
+    /// [`crate::native::choice`]); `None` otherwise.
+    pub fn calibrate(
+        &self,
+        state: &GanState,
+        real: &HostBatch,
+        noise: &HostBatch,
+        classes: usize,
+        loss: &Objective,
+    ) -> Option<Choices> {
+        let Engine::Native(gan) = self else {
+            return None;
+        };
+        native_input(real, noise, classes, |input| {
+            gan.calibrate(&state.adam_g, &state.adam_d, input, loss)
+        })
     }
 
     /// Moves G's moving average one step towards the live generator.
@@ -146,6 +159,22 @@ impl Engine {
             .context("native step -> discriminator")?;
         Ok(())
     }
+}
+
+/// The native step's input for host batches of real images and noise.
+fn native_input<R>(
+    real: &HostBatch,
+    noise: &HostBatch,
+    classes: usize,
+    work: impl FnOnce(StepInput) -> R,
+) -> R {
+    let (real_labels, fake_labels) = (real.one_hot(classes), noise.one_hot(classes));
+    work(StepInput {
+        real: &real.x,
+        real_labels: &real_labels,
+        z: &noise.x,
+        fake_labels: &fake_labels,
+    })
 }
 
 /// A batch's values on the host: images or noise, and the class of each row.
@@ -258,7 +287,7 @@ mod tests {
             // fp32: 1.5e-4 at the default's widths (longer sums than the small
             // model's); the losses of the 32 px networks differ by 1.2e-5.
             Precision::Fp32 => (2e-5, 2e-4),
-            Precision::Bf16 => (1e-2, 1e-2),
+            Precision::Bf16 | Precision::Auto => (1e-2, 1e-2),
         };
         let mut changes = Vec::new();
         let device = training_device();
@@ -372,7 +401,7 @@ mod tests {
                         err <= tolerance * scale,
                         "{name}: max error {err} against {scale}"
                     ),
-                    Precision::Bf16 => {
+                    Precision::Bf16 | Precision::Auto => {
                         // At initialisation every image's logit gradient is
                         // alike, so below a batch norm the gradients are small
                         // remainders of nearly equal terms: rounding moves their

@@ -184,6 +184,14 @@ impl<'a> Trainer<'a> {
             options.burn_step,
             &device,
         )?;
+        let first: Vec<usize> = (0..config.batch_size).collect();
+        let noise = HostBatch::noise(config, data.num_classes, progress.step);
+        let real = HostBatch::real(&data, &first);
+        let objective = &config.objective;
+        if let Some(choices) = engine.calibrate(&state, &real, &noise, data.num_classes, objective)
+        {
+            tracing::info!("--precision auto: {}", choices.summary());
+        }
         let fixed_z = normal_values(
             &mut stream(config.seed, Purpose::FixedGrid, 0),
             data.num_classes.min(crate::sample::MAX_GRID_COLUMNS)
