@@ -50,6 +50,8 @@ fi
 was_varied="--recipe fast --spectral-norm --d-batch-norm false"
 all_recipes=(
   "default|--recipe varied"
+  "varied-fp32|--recipe varied --precision fp32"
+  "varied-auto|--recipe varied --precision auto"
   "fast-now|--recipe fast"
   "fast|--recipe fast --minibatch-std false --ema 0.999"
   "fast-g128|--recipe fast --minibatch-std false --ema 0.999 --g-channels 128"

@@ -197,7 +197,9 @@ pub struct TrainFlags {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub joint_batch_norm: Option<bool>,
     /// Arithmetic of the native step's products: bf16 operands with fp32 sums
-    /// (needs AVX512_BF16; twice the product rate) or fp32 [default: fp32].
+    /// (needs AVX512_BF16; twice the product rate), fp32, or auto (each
+    /// product shape in the faster of the two here, timed once per CPU and
+    /// cached) [default: fp32].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
     /// How D is told the class: label planes, a projection discriminator, or

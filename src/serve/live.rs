@@ -149,8 +149,10 @@ fn standing(run: &RunDir, status: Option<&Status>) -> (&'static str, String) {
         }
     };
     let Some(s) = status else {
+        // A run from before status.json: eval.json is written when a run ends as planned.
         return match trainer {
             Some(_) => ("training", "training: starting".into()),
+            None if run.root.join("eval.json").is_file() => ("finished", "finished".into()),
             None => ("not-training", last_checkpoint(None)),
         };
     };
