@@ -300,8 +300,18 @@ impl RunDir {
     pub fn trainer(&self) -> Option<u32> {
         use std::os::unix::fs::MetadataExt;
         let path = self.lock_file();
-        let inode = std::fs::symlink_metadata(&path).ok()?.ino();
-        let named: u32 = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        // The lock file itself, never through a link; a process id is short.
+        if !meta.is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        File::open(&path)
+            .ok()?
+            .take(32)
+            .read_to_string(&mut text)
+            .ok()?;
+        let (inode, named) = (meta.ino(), text.trim().parse::<u32>().ok()?);
         let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
             // SAFETY: signal 0 only asks whether the process exists.
             let alive = unsafe { libc::kill(named as libc::pid_t, 0) } == 0;

@@ -298,6 +298,16 @@ fn the_page_says_a_run_was_stopped_or_killed() {
         "{message}"
     );
     assert_eq!(live["eta_s"], Value::Null, "no time left for a dead run");
+
+    // A grid that is a link (a run folder copied from elsewhere) is not served.
+    std::os::unix::fs::symlink("/etc/hostname", run.join("samples/epoch_999.png")).unwrap();
+    let mut response = agent()
+        .get(&format!("{base}/api/epoch-grid?epoch=999"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body = response.body_mut().read_to_string().unwrap();
+    assert!(body.contains("no grid for epoch 999"), "{body}");
 }
 
 #[test]

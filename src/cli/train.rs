@@ -72,7 +72,17 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let trained = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(stop.clone(), trained.clone())?;
-    let page = args.serve.map(|addr| start_page(&run, addr)).transpose()?;
+    let fresh_name = args.resume.is_none() && args.out.is_none();
+    let page = match args.serve.map(|addr| start_page(&run, addr)).transpose() {
+        Ok(page) => page,
+        Err(e) => {
+            // The runs/<timestamp> made for this start is still empty.
+            if fresh_name {
+                let _ = std::fs::remove_dir(&run.root);
+            }
+            return Err(e);
+        }
+    };
     tracing::info!(
         run = %run.root.display(),
         dataset = config.dataset.name(),
@@ -87,7 +97,6 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
         burn_step: args.engine.burn(),
         ..Default::default()
     };
-    let fresh_name = args.resume.is_none() && args.out.is_none();
     let summary = match train::train(&config, &run, options, &stop) {
         Ok(summary) => summary,
         Err(e) => {
@@ -173,10 +182,12 @@ fn install_interrupt_handler(
 ) -> anyhow::Result<()> {
     let mut first: Option<Instant> = None;
     ctrlc::set_handler(move || match first {
+        // Trained: the first interrupt stops the page, a later one exits at once.
         None if trained.load(Ordering::SeqCst) => {
             first = Some(Instant::now());
             stop.store(true, Ordering::SeqCst);
         }
+        Some(_) if trained.load(Ordering::SeqCst) => std::process::exit(0),
         None => {
             first = Some(Instant::now());
             stop.store(true, Ordering::SeqCst);

@@ -75,10 +75,18 @@ pub fn bf16_chosen(shape: Shape) -> bool {
 
 /// The products `work` runs, with every product in fp32.
 fn record(work: impl FnOnce()) -> Vec<Shape> {
+    /// Ends the recording however `work` ends, a panic included.
+    struct Recording;
+    impl Drop for Recording {
+        fn drop(&mut self) {
+            RECORDING.store(false, Ordering::SeqCst);
+        }
+    }
     *RECORDED.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::new());
     RECORDING.store(true, Ordering::SeqCst);
+    let recording = Recording;
     work();
-    RECORDING.store(false, Ordering::SeqCst);
+    drop(recording);
     let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).take();
     let mut shapes: Vec<Shape> = recorded.unwrap_or_default().into_iter().collect();
     shapes.sort();

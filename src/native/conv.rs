@@ -15,7 +15,8 @@ use crate::simd::multiversioned;
 use rayon::prelude::*;
 
 use super::dense::bias_gradient;
-use super::{Operand, Threads, product};
+use super::gemm::precision;
+use super::{Operand, Threads, product, with_precision};
 use crate::arch::{KERNEL, PADDING, TAPS};
 
 /// For each coordinate `o` of the larger (2S) side: the (kernel index,
@@ -197,12 +198,18 @@ pub fn deconv_backward(
     let rows = x.len() / cin;
     let dcol_m = Operand::new(&dcol, rows, TAPS * cout);
     // Two products of equal arithmetic, side by side: a thread each where
-    // one product's own split would leave the other thread waiting.
+    // one product's own split would leave the other thread waiting. Each
+    // runs in this thread's precision, on whichever thread takes it.
+    let precision = precision();
     let (dweight, dx) = rayon::join(
-        || product(Operand::new(x, rows, cin).t(), dcol_m, Threads::All),
+        || {
+            with_precision(precision, || {
+                product(Operand::new(x, rows, cin).t(), dcol_m, Threads::All)
+            })
+        },
         || {
             let weight_t = Operand::new(weight, cin, TAPS * cout).t();
-            product(dcol_m, weight_t, Threads::All)
+            with_precision(precision, || product(dcol_m, weight_t, Threads::All))
         },
     );
     (dx, dweight, bias)

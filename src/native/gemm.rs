@@ -48,6 +48,11 @@ thread_local! {
     static PRECISION: Cell<Precision> = const { Cell::new(Precision::Fp32) };
 }
 
+/// The precision of this thread's products.
+pub fn precision() -> Precision {
+    PRECISION.get()
+}
+
 /// Runs `work` with this thread's products in `precision` (a product
 /// started on this thread reads it; its own worker threads need not).
 pub fn with_precision<R>(precision: Precision, work: impl FnOnce() -> R) -> R {

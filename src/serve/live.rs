@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -47,6 +48,8 @@ impl Stamp {
 pub struct Current {
     run: RunDir,
     sampler: RwLock<Option<Arc<Sampler>>>,
+    /// Generators loaded so far: the page redraws when it moves.
+    loads: AtomicU64,
     /// The file version loaded (or that failed to load, so it is not retried).
     seen: Mutex<Option<Stamp>>,
 }
@@ -57,6 +60,7 @@ impl Current {
         let current = Self {
             run,
             sampler: RwLock::new(None),
+            loads: AtomicU64::new(0),
             seen: Mutex::new(None),
         };
         if let Some(stamp) = current.changed() {
@@ -92,6 +96,7 @@ impl Current {
     fn replace(&self, stamp: Stamp, sampler: Sampler) {
         *self.sampler.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(sampler));
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(stamp);
+        self.loads.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Loads the newest checkpoint when it changed. A file that cannot be
@@ -127,6 +132,12 @@ pub async fn follow(current: Arc<Current>) {
     }
 }
 
+/// Whether `path` is a regular file, not a link: a run folder copied from
+/// elsewhere could point its files at anything (a device, a secret).
+pub fn regular_file(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// Where training stands, in words: `(state, message)` where `state` is one
 /// of training, finished, stopped, failed, not-training.
 fn standing(run: &RunDir, status: Option<&Status>) -> (&'static str, String) {
@@ -156,6 +167,10 @@ fn standing(run: &RunDir, status: Option<&Status>) -> (&'static str, String) {
             None => ("not-training", last_checkpoint(None)),
         };
     };
+    // A trainer that is not the one status.json names: a resume starting up.
+    if trainer.is_some_and(|pid| pid != s.pid) {
+        return ("training", "training: starting".into());
+    }
     match s.state {
         State::Training if trainer.is_some() => match &s.detail {
             Some(doing) => ("training", format!("training: {doing}")),
@@ -194,9 +209,11 @@ fn newest_grid(run: &RunDir) -> Option<usize> {
 /// `/api/live`: where training stands, the metrics rows from `since` on,
 /// every quality row, the real-data ceiling and the newest grid.
 pub fn live(run: &RunDir, current: &Current, since: usize) -> Value {
-    let status = Status::read(&run.status());
+    let status = Some(run.status())
+        .filter(|p| regular_file(p))
+        .and_then(|p| Status::read(&p));
     let (state, message) = standing(run, status.as_ref());
-    let rows = match run.metrics().is_file() {
+    let rows = match regular_file(&run.metrics()) {
         true => metrics::read(&run.metrics()).unwrap_or_else(|e| {
             tracing::warn!("{e:#}");
             Vec::new()
@@ -233,6 +250,7 @@ pub fn live(run: &RunDir, current: &Current, since: usize) -> Value {
         "eta": eta_s.map(human_duration),
         "checkpoint_step": status.as_ref().map(|s| s.checkpoint_step),
         "generator_loaded": current.is_loaded(),
+        "generator_loads": current.loads.load(Ordering::SeqCst),
         "rows": rows.len(),
         "losses": losses,
         "quality": quality,

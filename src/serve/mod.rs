@@ -456,9 +456,16 @@ async fn epoch_grid(State(app): State<Arc<App>>, q: QueryResult) -> Result<Respo
     let q = query(q)?;
     let epoch = Params::new(&q).count("epoch", 1_000_000)?;
     let path = app.run.epoch_grid(epoch);
-    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
+    // A grid as training wrote it: a PNG file, never what a link points at.
+    let read = tokio::task::spawn_blocking(move || {
+        live::regular_file(&path)
+            .then(|| std::fs::read(&path).ok())
+            .flatten()
+            .filter(|png| png.starts_with(b"\x89PNG\r\n\x1a\n"))
+    })
+    .await;
     match read {
-        Ok(Ok(png)) => Ok(image("image/png", png)),
+        Ok(Some(png)) => Ok(image("image/png", png)),
         _ => Err(ApiError {
             status: StatusCode::NOT_FOUND,
             message: format!("epoch: no grid for epoch {epoch} (yet)"),

@@ -73,6 +73,9 @@ impl Engine {
                      ({why}): use --precision fp32"
                 );
             }
+            if precision == Precision::Auto {
+                tracing::info!("--precision auto: burn's step runs its products in fp32");
+            }
             // On the CPU and not asked for: the architecture is why.
             if !burn && on_cpu() {
                 tracing::info!(

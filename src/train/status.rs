@@ -166,15 +166,18 @@ pub struct StatusFile {
     /// What was last written (or will be).
     pub status: Status,
     written: Option<Instant>,
+    /// Whether a failed write was logged.
+    warned: bool,
 }
 
 impl StatusFile {
-    /// A status for a run of `length` at `step`, to be written to `path`.
+    /// `status`, to be written to `path`.
     pub fn new(path: std::path::PathBuf, status: Status) -> Self {
         Self {
             path,
             status,
             written: None,
+            warned: false,
         }
     }
 
@@ -183,11 +186,15 @@ impl StatusFile {
         self.written.is_none_or(|at| at.elapsed() >= EVERY)
     }
 
-    /// Writes the status.
-    pub fn save(&mut self) -> anyhow::Result<()> {
-        self.status.write(&self.path)?;
+    /// Writes the status. A file that cannot be written is named once in
+    /// the log and training goes on: it is for display only.
+    pub fn save(&mut self) {
+        if let Err(e) = self.status.write(&self.path)
+            && !std::mem::replace(&mut self.warned, true)
+        {
+            tracing::warn!("{e:#}; the live page will not follow this run");
+        }
         self.written = Some(Instant::now());
-        Ok(())
     }
 }
 

@@ -102,18 +102,14 @@ pub fn train(
             samples_per_s: 0.0,
         });
     }
-    match trainer.run(stop) {
-        Ok(ending) => trainer.finish(ending),
-        Err(e) => {
-            trainer.bar.abandon();
-            trainer.status.status.state = State::Failed;
-            trainer.status.status.detail = Some(format!("{e:#}"));
-            if let Err(not_saved) = trainer.status.save() {
-                tracing::warn!("{not_saved:#}");
-            }
-            Err(e)
-        }
+    let ended = trainer.run(stop).and_then(|ending| trainer.finish(ending));
+    if let Err(e) = &ended {
+        trainer.bar.abandon();
+        trainer.status.status.state = State::Failed;
+        trainer.status.status.detail = Some(format!("{e:#}"));
+        trainer.status.save();
     }
+    ended
 }
 
 /// A run in training: the data, the networks, the engine that steps them,
@@ -220,6 +216,12 @@ impl<'a> Trainer<'a> {
                 ceiling: None,
             },
         );
+        let mut status = status;
+        // A resumed run keeps the ceiling it measured; the page says it trains from now on.
+        if options.resume {
+            status.status.ceiling = Status::read(&run.status()).and_then(|s| s.ceiling);
+        }
+        status.save();
         let started = Instant::now();
         Ok(Self {
             config,
@@ -275,7 +277,6 @@ impl<'a> Trainer<'a> {
 
     /// Epochs until the run ends or must stop; how it ended.
     fn run(&mut self, stop: &AtomicBool) -> anyhow::Result<Ending> {
-        self.status.save()?;
         while self.progress.epoch < self.config.epochs {
             if let Some(stopped) = self.run_epoch(stop)? {
                 return Ok(stopped);
@@ -315,7 +316,7 @@ impl<'a> Trainer<'a> {
                         .map_or(String::new(), |s| format!(", {} left", human_duration(s)))
                 ));
                 self.update_status(self.window.samples_per_s());
-                self.status.save()?;
+                self.status.save();
             }
             self.after_step()?;
             self.stepping.0 += began.elapsed().as_secs_f64();
@@ -411,7 +412,8 @@ impl<'a> Trainer<'a> {
         self.last_checkpoint = self.progress.step;
         let samples_per_s = self.status.status.samples_per_s;
         self.update_status(samples_per_s);
-        self.status.save()
+        self.status.save();
+        Ok(())
     }
 
     /// After an epoch: its metrics row and evaluation, the class grid and
@@ -472,7 +474,7 @@ impl<'a> Trainer<'a> {
 
     /// The last metrics row and checkpoint when the run stopped between
     /// epochs; the full evaluation when it ended as planned.
-    fn finish(mut self, ending: Ending) -> anyhow::Result<Summary> {
+    fn finish(&mut self, ending: Ending) -> anyhow::Result<Summary> {
         let config = self.config;
         self.engine.sync(&mut self.state)?;
         let p = self.progress;
@@ -497,7 +499,7 @@ impl<'a> Trainer<'a> {
             && trained_now
         {
             self.status.status.detail = Some("the final evaluation".into());
-            self.status.save()?;
+            self.status.save();
             self.write_final_report()?;
         }
         self.bar.finish_and_clear();
@@ -514,7 +516,7 @@ impl<'a> Trainer<'a> {
         status.state = state;
         status.detail = Some(detail.into());
         status.eta_s = None;
-        self.status.save()?;
+        self.status.save();
         Ok(Summary {
             ending,
             progress: p,
@@ -794,10 +796,13 @@ impl<'a> QualityProbe<'a> {
         let f = evaluator.score(&images, &labels)?;
         let measure_s = began.elapsed().as_secs_f64();
         let diversity = evaluator.diversity(&f);
+        let began_ceiling = Instant::now();
         let ceiling = match first {
             true => Some(evaluator.ceiling(&labels, 0)?),
             false => None,
         };
+        // Measured once: a one-off cost, as the evaluator's load.
+        self.load_s += began_ceiling.elapsed().as_secs_f64();
         self.ceiling = self.ceiling.take().or(ceiling);
         self.measure_s = Some(measure_s);
         for class in crate::eval::collapsed_classes(&diversity) {
