@@ -138,6 +138,27 @@ fn assert_followed(seen: &Seen) {
     );
 }
 
+/// Waits until the trainer of `run` has written its config.json (and so holds its lock).
+fn wait_for_config(run: &Path) {
+    let started = Instant::now();
+    while !run.join("config.json").is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no config.json"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGINT, as Ctrl-C sends it.
+fn interrupt(process: &Process) {
+    let status = Command::new("kill")
+        .args(["-INT", &process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn screenshot_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("CDCGAN_SCREENSHOT_DIR")
         .map(PathBuf::from)
@@ -169,11 +190,7 @@ fn train_serve_page_follows_the_run_until_it_finishes() {
         trainer.0.try_wait().unwrap().is_none(),
         "the page went down"
     );
-    let status = Command::new("kill")
-        .args(["-INT", &trainer.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&trainer);
     let exit = trainer.0.wait().unwrap();
     assert_eq!(
         exit.code(),
@@ -193,14 +210,7 @@ fn serve_beside_train_follows_the_run_and_draws_from_its_newest_checkpoint() {
     let browser = Browser::start(profile.path());
     let _trainer = Process(train_command(&run, &WATCHED).spawn().unwrap());
     // serve follows a run being trained from its config.json on, before any checkpoint.
-    let started = Instant::now();
-    while !run.join("config.json").is_file() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no config.json"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_config(&run);
     let (_server, base) = start_server(&run);
     let seen = watch_until_finished(&browser, &base, &screenshot_path("live-serve.png"));
     assert_followed(&seen);
@@ -246,14 +256,7 @@ fn the_page_says_a_run_was_stopped_or_killed() {
     ];
     let mut command = train_command(&run, &flags);
     let mut trainer = Process(command.stderr(Stdio::null()).spawn().unwrap());
-    let started = Instant::now();
-    while !run.join("config.json").is_file() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no config.json"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_config(&run);
     let (_server, base) = start_server(&run);
     let live = live_until(&base, 120, "an evaluation", |l| {
         l["quality"].as_array().is_some_and(|q| q.len() >= 2)
@@ -266,14 +269,7 @@ fn the_page_says_a_run_was_stopped_or_killed() {
     assert!(live["eta_s"].as_f64().is_some(), "{live}");
     assert!(live["rows"].as_u64().unwrap() >= 2, "{live}");
 
-    let kill = |signal: &str, pid: u32| {
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    kill("-INT", trainer.0.id());
+    interrupt(&trainer);
     assert_eq!(trainer.0.wait().unwrap().code(), Some(130));
     let live = live_until(&base, 30, "stopped", |l| l["state"] == "stopped");
     let step = live["step"].as_u64().unwrap();
