@@ -17,7 +17,7 @@
 //! - **Take the generator elsewhere**: [`onnx::write_generator`] (ONNX, opset 17).
 //! - **Data**: [`data::Dataset::load`] (MNIST, Fashion-MNIST IDX files).
 //!
-//! Layers, from the bottom: [`arch`] (fixed numbers), [`store`], [`rng`],
+//! Layers, from the bottom: [`arch`] (fixed numbers), [`interrupt`], [`store`], [`rng`],
 //! [`backend`], [`run`], [`output`]; [`model`] (burn's modules), [`optim`] (Adam, losses),
 //! [`native`] (our own CPU kernels: training step and sampling); [`sample`],
 //! [`eval`], [`train`]; [`onnx`], [`bench`](mod@bench), [`serve`], [`cli`]. A module
@@ -29,6 +29,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod eval;
+pub mod interrupt;
 pub mod model;
 pub mod native;
 pub mod onnx;

@@ -22,8 +22,8 @@ pub enum Kind {
     Gif,
     /// An ONNX model written by cdcgan (`.onnx`).
     Onnx,
-    /// A safetensors weights file (`.safetensors`).
-    Safetensors,
+    /// An evaluator classifier written by cdcgan (`.safetensors`).
+    Evaluator,
     /// One of the files of an `export` folder (replaced with the export's marker only).
     Export,
 }
@@ -43,19 +43,20 @@ impl Kind {
             Kind::Png => &["png"],
             Kind::Gif => &["gif"],
             Kind::Onnx => &["onnx"],
-            Kind::Safetensors => &["safetensors"],
+            Kind::Evaluator => &["safetensors"],
             Kind::Export => &[],
         }
     }
 
-    /// Whether `head`, the first bytes of an existing file, is this kind as cdcgan writes it.
-    fn matches(self, head: &[u8]) -> bool {
+    /// Whether the existing file at `path`, whose first bytes are `head`,
+    /// is this kind as cdcgan writes it.
+    fn matches(self, path: &Path, head: &[u8]) -> bool {
         match self {
             Kind::Png => head.starts_with(b"\x89PNG\r\n\x1a\n"),
             Kind::Gif => head.starts_with(b"GIF8"),
             // The model proto's producer_name, near the start of every file cdcgan writes.
             Kind::Onnx => head.windows(6).any(|w| w == b"cdcgan"),
-            Kind::Safetensors => head.get(8) == Some(&b'{'),
+            Kind::Evaluator => head.get(8) == Some(&b'{') && is_evaluator(path),
             Kind::Export => true,
         }
     }
@@ -65,11 +66,28 @@ impl Kind {
             Kind::Png => "a PNG image",
             Kind::Gif => "a GIF animation",
             Kind::Onnx => "an ONNX model that cdcgan wrote",
-            Kind::Safetensors => "a safetensors file",
+            Kind::Evaluator => "an evaluator classifier that cdcgan wrote",
             Kind::Export => "an export",
         }
     }
 }
+
+/// Whether `path` holds an evaluator that `cdcgan classifier train` wrote
+/// (its header says so), not a generator, a checkpoint or another
+/// program's weights. An evaluator is a few MB: a file over
+/// [`EVALUATOR_MAX_BYTES`] is none.
+fn is_evaluator(path: &Path) -> bool {
+    let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= EVALUATOR_MAX_BYTES);
+    small
+        && std::fs::read(path)
+            .ok()
+            .and_then(|bytes| crate::store::metadata_of(&bytes).ok())
+            .and_then(|meta| meta.get("trained_with").cloned())
+            .is_some_and(|by| by.starts_with("cdcgan ") && by.contains(" classifier train "))
+}
+
+/// The largest file [`is_evaluator`] reads.
+const EVALUATOR_MAX_BYTES: u64 = 256 << 20;
 
 /// The lower-case extension of `path`, if it has one.
 fn extension(path: &Path) -> Option<String> {
@@ -121,7 +139,7 @@ pub fn check(path: &Path, flag: &str, kind: Kind) -> anyhow::Result<()> {
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
         .with_context(|| format!("{flag} {shown}: cannot read the file there"))?;
     ensure!(
-        read == 0 || kind.matches(&head[..read]),
+        read == 0 || kind.matches(path, &head[..read]),
         "{flag} {shown}: holds a file that is not {}; cdcgan does not overwrite it: \
          remove it or choose another name",
         kind.name()
@@ -201,14 +219,20 @@ pub fn check_export_dir(
     };
     ensure!(
         meta.is_dir(),
-        "--out {shown}: is not a folder; export writes a folder of IDX files"
+        "--out {shown}: is not a folder; export --out names the folder it writes into \
+         (missing, empty, or an earlier export)"
     );
     let earlier = dir.join(marker).is_file();
-    let not_ours = |name: &str| {
-        anyhow::anyhow!(
+    let not_ours = |name: &str| match earlier {
+        false => anyhow::anyhow!(
             "--out {shown}: holds {name}, which no cdcgan export wrote (no {marker}); \
              cdcgan does not overwrite it: choose a new folder"
-        )
+        ),
+        true => anyhow::anyhow!(
+            "--out {shown}: holds {name}, which the earlier export there did not write (its \
+             class folders hold only NNNNN.png files); cdcgan does not overwrite it: move it \
+             away or choose a new folder"
+        ),
     };
     for name in files.iter().chain([&marker]) {
         let file = dir.join(name);

@@ -139,10 +139,16 @@ pub fn load(path: &Path) -> anyhow::Result<(NamedTensors, Metadata)> {
         .with_context(|| format!("{}: not a valid cdcgan weights file", path.display()))
 }
 
+/// The `__metadata__` of safetensors `bytes` (the whole file), without
+/// reading its tensors.
+pub fn metadata_of(bytes: &[u8]) -> anyhow::Result<Metadata> {
+    let (_, header) = SafeTensors::read_metadata(bytes)?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
 /// Parses safetensors bytes holding f32 tensors.
 pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<(NamedTensors, Metadata)> {
-    let (_, header) = SafeTensors::read_metadata(bytes)?;
-    let metadata = header.metadata().clone().unwrap_or_default();
+    let metadata = metadata_of(bytes)?;
     let file = SafeTensors::deserialize(bytes)?;
     let mut tensors = NamedTensors::new();
     for (name, view) in file.tensors() {

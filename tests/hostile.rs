@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{cdcgan, start_server_with, train_tiny};
+use common::{cdcgan, path, refused, start_server_with, text, train_tiny, write_class};
 
 /// One tiny trained run (one epoch), shared by the tests that only read it.
 fn tiny_run() -> &'static Path {
@@ -25,29 +25,6 @@ fn tiny_run() -> &'static Path {
         train_tiny(&run, 20);
         run
     })
-}
-
-fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-/// Fails unless `args` fails with a message containing each of `needles`.
-fn refused(args: &[&str], needles: &[&str]) -> String {
-    let out = cdcgan(args);
-    let err = text(&out);
-    assert!(!out.status.success(), "{args:?} was accepted:\n{err}");
-    for needle in needles {
-        assert!(
-            err.contains(needle),
-            "{args:?}: expected {needle:?} in:\n{err}"
-        );
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// D1: a FIFO, a symbolic link, a hard link, a folder and the run's own
@@ -233,16 +210,6 @@ fn a_lock_symlink_is_refused_and_its_target_untouched() {
         &[".lock", "symbolic link"],
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-}
-
-/// `n` PNG files of one grey level in `dir/class`.
-fn write_class(dir: &Path, class: &str, n: usize, level: u8) {
-    let folder = dir.join(class);
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 0..n {
-        let file = folder.join(format!("{i:03}.png"));
-        cdcgan::sample::image::write_png(&file, 28, 28, 1, &[level; 784]).unwrap();
-    }
 }
 
 /// `cdcgan train` on the image folder `img` into `run`: batches of 10,

@@ -31,8 +31,10 @@ impl EngineArgs {
         self.framework_step || self.engine == Some(EngineName::Burn)
     }
 
-    /// Refuses bf16 products with burn's step, which has none.
+    /// Refuses bf16 products on a CPU without them, and with burn's step,
+    /// which has none: before anything is written or measured.
     pub fn check_precision(&self, precision: Precision) -> anyhow::Result<()> {
+        precision.check()?;
         anyhow::ensure!(
             !(self.burn() && precision == Precision::Bf16),
             "--precision {} sets the native step's products, which --engine burn does not run: \

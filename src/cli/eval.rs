@@ -237,14 +237,14 @@ fn check_run_fits(
     ensure!(
         run == scored,
         "the run draws {}x{} images of {} channels; the evaluator scores {}x{} of {} \
-         (train one at the run's size: classifier train --image-size {})",
+         (train one for the run's images: {})",
         run.side,
         run.side,
         run.channels,
         scored.side,
         scored.side,
         scored.channels,
-        run.side
+        crate::eval::fit::command_for(run)
     );
     if let (DatasetKind::Folder, Some(dir)) = (config.dataset, data_dir) {
         let here = crate::data::folder::class_names(dir)?;
@@ -313,7 +313,7 @@ pub fn run_classifier_train(args: ClassifierTrainArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
-    crate::output::check(&out, "--out", crate::output::Kind::Safetensors)?;
+    crate::output::check(&out, "--out", crate::output::Kind::Evaluator)?;
     let config = crate::eval::fit::FitConfig {
         dataset,
         data_dir: args.data.clone(),

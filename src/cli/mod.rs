@@ -65,12 +65,7 @@ pub enum Command {
     Classifier(ClassifierCommand),
 }
 
-/// What a command returns when it stopped on request after saving its
-/// work: the process exits with 130 (as a shell reports Ctrl-C), without
-/// an error line.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted")]
-pub struct Interrupted;
+pub use crate::interrupt::Interrupted;
 
 /// The command line's definition, with each recipe setting's defaults in
 /// `train --help` written from the recipe table ([`crate::train::recipe`]).

@@ -48,18 +48,33 @@ fn train_config(args: &TrainArgs, fixed: &[String]) -> anyhow::Result<TrainConfi
         return args.flags.new_run();
     };
     let run = RunDir::new(dir);
-    if let Some(flag) = fixed.first() {
-        bail!(
-            "{flag} cannot change when resuming: a resumed run keeps the settings in {}",
-            run.config().display()
-        );
-    }
     ensure!(
         run.train_state().is_file(),
         "--resume {}: no checkpoint/train_state.safetensors there; nothing to resume",
         dir.display()
     );
-    args.flags.resumed(TrainConfig::load(&run.config())?)
+    // config.json keeps what a recipe set, not its name: --recipe is always refused.
+    if fixed.iter().any(|f| f == "--recipe") {
+        bail!(
+            "--recipe cannot change when resuming: a resumed run keeps the settings in {}",
+            run.config().display()
+        );
+    }
+    let saved = TrainConfig::load(&run.config())?;
+    // A flag that repeats the run's own value changes nothing and is taken.
+    if !fixed.is_empty() {
+        let changes = args.flags.changes_to(&saved)?;
+        if !changes.is_empty() {
+            bail!(
+                "{} cannot change when resuming: a resumed run keeps the settings in {} \
+                 (given: {})",
+                fixed.join(", "),
+                run.config().display(),
+                changes.join("; ")
+            );
+        }
+    }
+    args.flags.resumed(saved)
 }
 
 pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
@@ -108,32 +123,43 @@ pub fn run_train(args: TrainArgs, fixed: &[String]) -> anyhow::Result<()> {
             if fresh_name && !run.config().exists() {
                 let _ = std::fs::remove_dir_all(&run.root);
             }
+            if e.is::<super::Interrupted>() {
+                eprintln!("interrupted before training began (reading the data); nothing trained");
+            }
             return Err(e);
         }
     };
     let p = summary.progress;
-    match summary.ending {
-        Ending::Interrupted => {
-            eprintln!(
-                "interrupted at step {}; checkpoint written. Resume with: cdcgan train --resume {}",
-                p.step,
-                run.root.display()
-            );
-            if let Some(page) = page {
-                page.stop()?;
-            }
-            return Err(super::Interrupted.into());
-        }
-        Ending::MaxSteps | Ending::TimeBudget | Ending::Finished => eprintln!(
-            "trained to step {} (epoch {} of {}), {:.1} samples/s, {:.0} s in all; run: {}",
+    let interrupted = match summary.ending {
+        Ending::Interrupted => Some(format!(
+            "interrupted at step {}; checkpoint written. Resume with: cdcgan train --resume {}",
             p.step,
-            p.epoch,
-            config.epochs,
-            summary.samples_per_s,
-            p.wall_s,
             run.root.display()
-        ),
+        )),
+        Ending::EvaluationInterrupted => Some(format!(
+            "interrupted in the final evaluation, after training to step {}; the checkpoint \
+             is written, eval.json is not. Score the run with: cdcgan eval --run {}",
+            p.step,
+            run.root.display()
+        )),
+        Ending::MaxSteps | Ending::TimeBudget | Ending::Finished => None,
+    };
+    if let Some(message) = interrupted {
+        eprintln!("{message}");
+        if let Some(page) = page {
+            page.stop()?;
+        }
+        return Err(super::Interrupted.into());
     }
+    eprintln!(
+        "trained to step {} (epoch {} of {}), {:.1} samples/s, {:.0} s in all; run: {}",
+        p.step,
+        p.epoch,
+        config.epochs,
+        summary.samples_per_s,
+        p.wall_s,
+        run.root.display()
+    );
     if let Some(page) = page {
         trained.store(true, Ordering::SeqCst);
         eprintln!(
@@ -159,8 +185,7 @@ fn start_page(run: &RunDir, addr: SocketAddr) -> anyhow::Result<crate::serve::Ba
         header_timeout: 10,
         max_connections: None,
         training_here: true,
-    })
-    .context("--serve")?;
+    })?;
     println!(
         "serving http://{}/ (run {}, live while it trains)",
         page.addr,

@@ -253,6 +253,56 @@ impl TrainFlags {
             };
             c.class_names = Some(folder::class_names(dir)?);
         }
+        self.apply_settings(&mut c);
+        self.image(&mut c)?;
+        self.apply_resumable(&mut c);
+        c.validate()?;
+        self.refuse_ignored(&c)?;
+        Ok(c)
+    }
+
+    /// The fields of `saved` (a resumed run's config.json) that the fixed
+    /// flags given would change, as `field: saved -> given`: a resume
+    /// refuses those, and takes a flag that repeats the run's value.
+    pub fn changes_to(&self, saved: &TrainConfig) -> anyhow::Result<Vec<String>> {
+        let mut c = saved.clone();
+        if let Some(d) = self.dataset {
+            c.dataset = d;
+        }
+        let same_place = |a: &Path, b: &Path| {
+            a == b
+                || a.canonicalize()
+                    .ok()
+                    .is_some_and(|a| b.canonicalize().ok() == Some(a))
+        };
+        if let Some(dir) = &self.data
+            && !c.data_dir.as_deref().is_some_and(|d| same_place(d, dir))
+        {
+            c.data_dir = Some(dir.clone());
+        }
+        c.limit = self.limit.or(c.limit);
+        self.apply_settings(&mut c);
+        let image = &self.image;
+        let (side, channels) = (
+            c.model.generator.image_size,
+            c.model.generator.image_channels,
+        );
+        let shape = ImageShape {
+            side: image.image_size.unwrap_or(side),
+            channels: image.channels.unwrap_or(channels),
+        };
+        set_shape(&mut c, shape);
+        c.background = image.background.or(c.background);
+        let (was, now) = (serde_json::to_value(saved)?, serde_json::to_value(&c)?);
+        let mut changes = Vec::new();
+        changed_fields(&was, &now, "", &mut changes);
+        Ok(changes)
+    }
+
+    /// The settings flags given (neither where the data is nor how long),
+    /// applied to `c` as a new run applies them to its recipe. The image
+    /// shape stays `c`'s until [`TrainFlags::image`] sets it.
+    fn apply_settings(&self, c: &mut TrainConfig) {
         c.batch_size = self.batch_size.unwrap_or(c.batch_size);
         c.adam.lr = self.lr.unwrap_or(c.adam.lr);
         c.adam.beta1 = self.beta1.unwrap_or(c.adam.beta1);
@@ -262,9 +312,10 @@ impl TrainFlags {
         c.objective.aux_weight = self.aux_weight.unwrap_or(c.objective.aux_weight);
         // --ema 0 turns the recipe's average off.
         c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
-        c.model = self.model(&c);
-        self.image(&mut c)?;
-        c.classifier = self.classifier.clone();
+        let image = c.model.generator.image();
+        c.model = self.model(c);
+        set_shape(c, image);
+        c.classifier = self.classifier.clone().or(c.classifier.take());
         c.precision = self.precision.unwrap_or(c.precision);
         c.sample_noise_scale = self.sample_noise_scale.unwrap_or(c.sample_noise_scale);
         let r = &mut c.objective;
@@ -275,10 +326,6 @@ impl TrainFlags {
         r.lr_schedule = self.lr_schedule.unwrap_or(r.lr_schedule);
         r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
         r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
-        self.apply_resumable(&mut c);
-        c.validate()?;
-        self.refuse_ignored(&c)?;
-        Ok(c)
     }
 
     /// An image folder's image shape and background ([`ImageFlags`]);
@@ -291,19 +338,7 @@ impl TrainFlags {
         let Some(decoding) = self.image.decoding(folder.as_deref())? else {
             return Ok(());
         };
-        let shape = decoding.shape;
-        for (size, image_channels) in [
-            (
-                &mut c.model.generator.image_size,
-                &mut c.model.generator.image_channels,
-            ),
-            (
-                &mut c.model.discriminator.image_size,
-                &mut c.model.discriminator.image_channels,
-            ),
-        ] {
-            (*size, *image_channels) = (shape.side, shape.channels);
-        }
+        set_shape(c, decoding.shape);
         c.background = Some(decoding.background);
         Ok(())
     }
@@ -385,6 +420,50 @@ impl TrainFlags {
         c.log_every = self.log_every.unwrap_or(c.log_every);
         c.eval_every = self.eval_every.unwrap_or(c.eval_every);
         c.eval_samples = self.eval_samples.unwrap_or(c.eval_samples);
+    }
+}
+
+/// Builds both networks for images of `shape`.
+fn set_shape(c: &mut TrainConfig, shape: ImageShape) {
+    for (size, image_channels) in [
+        (
+            &mut c.model.generator.image_size,
+            &mut c.model.generator.image_channels,
+        ),
+        (
+            &mut c.model.discriminator.image_size,
+            &mut c.model.discriminator.image_channels,
+        ),
+    ] {
+        (*size, *image_channels) = (shape.side, shape.channels);
+    }
+}
+
+/// Appends `path: was -> now` for each leaf where the JSON values differ.
+fn changed_fields(
+    was: &serde_json::Value,
+    now: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (was, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let (x, y) = (
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                );
+                let at = match path {
+                    "" => key.clone(),
+                    _ => format!("{path}.{key}"),
+                };
+                changed_fields(x, y, &at, out);
+            }
+        }
+        _ if was != now => out.push(format!("{path}: {was} -> {now}")),
+        _ => {}
     }
 }
 

@@ -13,6 +13,7 @@ use image::imageops::FilterType;
 
 use super::Dataset;
 use crate::arch::{ImageShape, MAX_CLASSES};
+use crate::interrupt::Stop;
 
 /// The smallest side an image may have (smaller ones are skipped).
 const MIN_SIDE: u32 = 8;
@@ -54,6 +55,12 @@ fn class_dirs(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(classes)
 }
 
+/// The class sub-folders of `dir` as they are now, however many (a
+/// resume compares them with the run's).
+pub fn listed_classes(dir: &Path) -> anyhow::Result<Vec<String>> {
+    Ok(class_dirs(dir)?.into_iter().map(|(name, _)| name).collect())
+}
+
 /// The class names of the image folder `dir`: its sorted sub-folders. At
 /// least two are needed.
 pub fn class_names(dir: &Path) -> anyhow::Result<Vec<String>> {
@@ -89,6 +96,8 @@ pub struct Scan {
     pub counts: Vec<usize>,
     /// (file, why it was skipped).
     pub skipped: Vec<(PathBuf, String)>,
+    /// Hidden sub-folders of the folder (`.name/`): never read as classes.
+    pub hidden: Vec<PathBuf>,
 }
 
 impl Scan {
@@ -107,8 +116,18 @@ impl Scan {
             classes.join(", "),
             self.skipped.len()
         );
+        if !self.hidden.is_empty() {
+            text.push_str(&format!("; {} hidden folders left out", self.hidden.len()));
+        }
         for (path, why) in &self.skipped {
             text.push_str(&format!("\n  skipped {}: {why}", path.display()));
+        }
+        for path in &self.hidden {
+            text.push_str(&format!(
+                "\n  left out {}/: a hidden folder (its name starts with a dot), not a class; \
+                 rename it to train on it",
+                path.display()
+            ));
         }
         text
     }
@@ -209,13 +228,20 @@ pub fn channels_of(dir: &Path, classes: &[String]) -> anyhow::Result<usize> {
 
 /// Decodes every image of the folder `dir` as `decoding` says.
 pub fn scan(dir: &Path, decoding: Decoding) -> anyhow::Result<Scan> {
-    scan_classes(dir, &class_names(dir)?, decoding)
+    scan_classes(dir, &class_names(dir)?, decoding, Stop::NEVER)
 }
 
 /// Decodes every image of the sub-folders `classes` of `dir`, the class
 /// list read once before (a run's config.json keeps it): a folder renamed
 /// since is an error, never another class's images under this label.
-pub fn scan_classes(dir: &Path, classes: &[String], decoding: Decoding) -> anyhow::Result<Scan> {
+/// Ends with [`Interrupted`](crate::interrupt::Interrupted) between images
+/// once `stop` is set.
+pub fn scan_classes(
+    dir: &Path,
+    classes: &[String],
+    decoding: Decoding,
+    stop: Stop,
+) -> anyhow::Result<Scan> {
     let classes = classes.to_vec();
     let mut data = Dataset {
         images: Vec::new(),
@@ -237,6 +263,7 @@ pub fn scan_classes(dir: &Path, classes: &[String], decoding: Decoding) -> anyho
             .collect();
         files.sort();
         for file in files {
+            stop.check()?;
             if let Some(why) = not_an_image_file(&file) {
                 skipped.push((file, why.to_string()));
                 continue;
@@ -272,7 +299,21 @@ pub fn scan_classes(dir: &Path, classes: &[String], decoding: Decoding) -> anyho
         classes,
         counts,
         skipped,
+        hidden: hidden_folders(dir),
     })
+}
+
+/// The hidden sub-folders of `dir` (`.name/`), sorted.
+fn hidden_folders(dir: &Path) -> Vec<PathBuf> {
+    let mut hidden: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.') && e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
+    hidden.sort();
+    hidden
 }
 
 /// Fails, saying it is gone, when the class folder `class` of `dir` is no
@@ -280,8 +321,8 @@ pub fn scan_classes(dir: &Path, classes: &[String], decoding: Decoding) -> anyho
 fn is_there(dir: &Path, class: &str) -> anyhow::Result<()> {
     ensure!(
         std::fs::symlink_metadata(dir.join(class)).is_ok_and(|m| m.is_dir()),
-        "--data {}: the class folder {class:?} is gone (renamed or removed while the \
-         run started); start again",
+        "--data {}: the class folder {class:?} is not there any more (renamed or removed \
+         since its classes were listed); put it back, or start again",
         dir.display()
     );
     Ok(())
@@ -413,7 +454,7 @@ mod tests {
             shape: ImageShape::new(3, 32).unwrap(),
             background: "#102030".parse().unwrap(),
         };
-        let scan = scan_classes(dir.path(), &classes, decoding).unwrap();
+        let scan = scan_classes(dir.path(), &classes, decoding, Stop::NEVER).unwrap();
         let (clear, red) = (scan.data.image(0), scan.data.image(1));
         assert_eq!(clear.len(), 3 * 32 * 32);
         // Channel planes: red's first plane is all 200, its last all 20.
@@ -425,7 +466,7 @@ mod tests {
             shape: ImageShape::new(1, 28).unwrap(),
             background: Background::default(),
         };
-        let scan = scan_classes(dir.path(), &classes, grey).unwrap();
+        let scan = scan_classes(dir.path(), &classes, grey, Stop::NEVER).unwrap();
         assert!(scan.data.image(0).iter().all(|&v| v == 255));
         assert!("12345".parse::<Background>().is_err());
         assert!("gg0000".parse::<Background>().is_err());

@@ -170,6 +170,9 @@ impl Classifier {
     }
 }
 
+/// Images [`classify`] runs at once.
+pub const BATCH: usize = 1000;
+
 /// Image bytes of `shape` (channel planes) as a [B, C, S, S] tensor in [-1, 1].
 pub fn images_tensor(images: &[u8], shape: ImageShape, device: &Device) -> Tensor<4> {
     let n = images.len() / shape.len();
@@ -180,7 +183,6 @@ pub fn images_tensor(images: &[u8], shape: ImageShape, device: &Device) -> Tenso
 
 /// Runs the classifier in inference mode over many images: (logits, features) as host rows.
 pub fn classify(model: &Classifier, images: &[u8]) -> (Vec<f32>, Vec<f32>) {
-    const BATCH: usize = 1000;
     let device = inference_device();
     let model = model.valid();
     let (mut logits, mut features) = (Vec::new(), Vec::new());

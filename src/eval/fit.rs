@@ -142,7 +142,18 @@ pub fn fit(
         (DatasetKind::Folder, Some(dir)) => {
             let scan = crate::data::folder::scan(dir, config.decoding)?;
             tracing::info!("--data {}: {}", dir.display(), scan.report());
-            held_out(&scan.data, config.seed)
+            let (train, test) = held_out(&scan.data, config.seed);
+            anyhow::ensure!(
+                train.len() >= config.batch_size,
+                "--data {}: {} images, of which {} are held out to test the evaluator, leave {} \
+                 to train it on, fewer than its batch of {}; add images to the folder",
+                dir.display(),
+                scan.data.len(),
+                test.len(),
+                train.len(),
+                config.batch_size
+            );
+            (train, test)
         }
         (kind, dir) => (
             Dataset::load(kind, dir.as_deref(), Split::Train)?,
@@ -172,7 +183,12 @@ pub fn fit_on(
         ..AdamConfig::default()
     });
     let batches = train.len() / config.batch_size;
-    anyhow::ensure!(batches > 0, "need at least --batch-size training images");
+    anyhow::ensure!(
+        batches > 0,
+        "{} training images, fewer than the classifier's batch of {}; it needs at least that many",
+        train.len(),
+        config.batch_size
+    );
     let mut test_accuracy = 0.0;
     for epoch in 0..config.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
@@ -206,6 +222,14 @@ pub fn fit_on(
         }
     }
     Ok((model, test_accuracy))
+}
+
+/// The command that trains an image folder's evaluator for images of `shape`.
+pub fn command_for(shape: crate::arch::ImageShape) -> String {
+    format!(
+        "cdcgan classifier train --data DIR --image-size {} --channels {} --out FILE",
+        shape.side, shape.channels
+    )
 }
 
 /// Trains and saves the evaluator for `config.dataset` to `out`.

@@ -13,6 +13,10 @@ pub const FRECHET: usize = FEATURES + 1;
 pub const FRECHET_WHY: &str =
     "with fewer than the evaluator's 128 features plus one, the covariance is singular";
 
+/// Real test images of a class for its reference Gaussian (a class's
+/// Frechet distance and diversity): a covariance needs two.
+pub const REFERENCE_CLASS: usize = 2;
+
 /// Samples of a class for its accuracy.
 pub const CLASS_ACCURACY: usize = 5;
 /// Why [`CLASS_ACCURACY`].

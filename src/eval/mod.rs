@@ -36,6 +36,7 @@ use self::precision_recall::{coverage, knn_radii};
 use self::report::{COLLAPSE_RATIO, Figures, Report};
 use crate::data::folder::Decoding;
 use crate::data::{Dataset, Split};
+use crate::interrupt::Stop;
 use crate::rng::{Purpose, stream};
 
 /// Nearest neighbours defining the manifolds for precision and recall.
@@ -46,7 +47,11 @@ struct Reference {
     features: Vec<f32>,
     radii: Vec<f32>,
     overall: Gaussian,
-    per_class: Vec<Gaussian>,
+    /// Each class's Gaussian; `None` for a class with fewer than
+    /// [`minimum::REFERENCE_CLASS`] test images (a small folder's held-out part).
+    per_class: Vec<Option<Gaussian>>,
+    /// Test images of each class.
+    class_counts: Vec<usize>,
 }
 
 /// Scores labelled image sets against a data set's test split.
@@ -163,11 +168,23 @@ impl Evaluator {
             (false, _) => None,
         };
         let test = load_split(dataset, data_dir, folder, Split::Test)?;
+        ensure!(
+            test.len() > K,
+            "{}: its test split holds {} images; scoring needs more than k = {K} \
+             (precision and recall compare each image with its {K} nearest)",
+            path.display(),
+            test.len()
+        );
         let (_, features) = classify(&classifier, &test.images);
         let per_class = (0..test.num_classes)
-            .map(|c| Gaussian::fit(&rows_of_class(&features, &test.labels, c as u8), FEATURES))
+            .map(|c| {
+                let rows = rows_of_class(&features, &test.labels, c as u8);
+                (rows.len() / FEATURES >= minimum::REFERENCE_CLASS)
+                    .then(|| Gaussian::fit(&rows, FEATURES))
+            })
             .collect();
         let reference = Reference {
+            class_counts: class_counts(&test.labels, test.num_classes),
             radii: knn_radii(&features, FEATURES, K),
             overall: Gaussian::fit(&features, FEATURES),
             per_class,
@@ -188,6 +205,12 @@ impl Evaluator {
     /// figure whose minimum sample ([`minimum`]) is not met is `None`, with
     /// the reason in [`Figures::not_measured`].
     pub fn score(&self, images: &[u8], labels: &[u8]) -> anyhow::Result<Figures> {
+        self.score_until(images, labels, Stop::NEVER)
+    }
+
+    /// [`Evaluator::score`], ending with [`Interrupted`](crate::interrupt::Interrupted)
+    /// between blocks of work once `stop` is set.
+    pub fn score_until(&self, images: &[u8], labels: &[u8], stop: Stop) -> anyhow::Result<Figures> {
         let n = labels.len();
         let image = self.classifier.image();
         ensure!(
@@ -207,7 +230,7 @@ impl Evaluator {
                 self.num_classes
             );
         }
-        let (logits, features) = classify(&self.classifier, images);
+        let (logits, features) = self.classify_until(images, stop)?;
         let counts = class_counts(labels, self.num_classes);
         let mut hits = vec![0usize; self.num_classes];
         for (row, &label) in logits.chunks_exact(self.num_classes).zip(labels) {
@@ -247,8 +270,15 @@ impl Evaluator {
             per_class_frechet.push(
                 g.as_ref()
                     .filter(|_| count >= minimum::FRECHET)
-                    .map(|g| frechet_distance(g, &self.reference.per_class[class])),
+                    .zip(self.reference.per_class[class].as_ref())
+                    .map(|(g, real)| frechet_distance(g, real)),
             );
+        }
+        if let Some(reason) = self.reference_unmeasured() {
+            not_measured
+                .entry("per_class_frechet".to_string())
+                .and_modify(|r| *r = format!("{r}; {reason}"))
+                .or_insert(reason);
         }
         let mean_class_frechet = per_class_frechet
             .iter()
@@ -277,7 +307,16 @@ impl Evaluator {
                 ),
             );
         }
+        stop.check()?;
         let fake_radii = knn_radii(&features, FEATURES, K);
+        stop.check()?;
+        let precision = coverage(
+            &features,
+            &self.reference.features,
+            &self.reference.radii,
+            FEATURES,
+        );
+        stop.check()?;
         Ok(Figures {
             samples: n,
             per_class_samples: counts,
@@ -286,12 +325,7 @@ impl Evaluator {
             frechet,
             mean_class_frechet,
             per_class_frechet,
-            precision: coverage(
-                &features,
-                &self.reference.features,
-                &self.reference.radii,
-                FEATURES,
-            ),
+            precision,
             recall: coverage(&self.reference.features, &features, &fake_radii, FEATURES),
             per_class_spread,
             not_measured,
@@ -301,18 +335,37 @@ impl Evaluator {
     /// The same figures for real training digits with `labels`' count of
     /// each class (seeded draw): the ceiling.
     pub fn ceiling(&self, labels: &[u8], seed: u64) -> anyhow::Result<Figures> {
+        self.ceiling_until(labels, seed, Stop::NEVER)
+    }
+
+    fn ceiling_until(&self, labels: &[u8], seed: u64, stop: Stop) -> anyhow::Result<Figures> {
         let train = self.split(Split::Train)?;
+        stop.check()?;
         let real = real_digits(&train, labels, seed);
-        self.score(&real.images, &real.labels)
+        self.score_until(&real.images, &real.labels, stop)
     }
 
     /// Generated figures beside the real-data ceiling, with diversity and collapse warnings.
     pub fn report(&self, images: &[u8], labels: &[u8], seed: u64) -> anyhow::Result<Report> {
+        self.report_until(images, labels, seed, Stop::NEVER)
+    }
+
+    /// [`Evaluator::report`], ending with [`Interrupted`](crate::interrupt::Interrupted)
+    /// between blocks of work once `stop` is set.
+    pub fn report_until(
+        &self,
+        images: &[u8],
+        labels: &[u8],
+        seed: u64,
+        stop: Stop,
+    ) -> anyhow::Result<Report> {
         let started = std::time::Instant::now();
         let generated = self
-            .score(images, labels)
+            .score_until(images, labels, stop)
             .context("scoring the generated samples")?;
-        let ceiling = self.ceiling(labels, seed).context("scoring real digits")?;
+        let ceiling = self
+            .ceiling_until(labels, seed, stop)
+            .context("scoring real digits")?;
         let diversity = self.diversity(&generated);
         let collapsed = collapsed_classes(&diversity);
         Ok(Report {
@@ -337,8 +390,33 @@ impl Evaluator {
             .per_class_spread
             .iter()
             .zip(&self.reference.per_class)
-            .map(|(s, real)| s.map(|s| s / real.spread().max(1e-12)))
+            .map(|(s, real)| Some((*s)? / real.as_ref()?.spread().max(1e-12)))
             .collect()
+    }
+
+    /// The evaluator's (logits, features) of `images`, a block at a time,
+    /// checking `stop` between blocks.
+    fn classify_until(&self, images: &[u8], stop: Stop) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+        let (mut logits, mut features) = (Vec::new(), Vec::new());
+        for block in images.chunks(classifier::BATCH * self.classifier.image().len()) {
+            stop.check()?;
+            let (l, f) = classify(&self.classifier, block);
+            logits.extend(l);
+            features.extend(f);
+        }
+        Ok((logits, features))
+    }
+
+    /// Why some class has no reference Gaussian (too few real test images),
+    /// naming the first such class; `None` when every class has one.
+    fn reference_unmeasured(&self) -> Option<String> {
+        let class = self.reference.per_class.iter().position(Option::is_none)?;
+        Some(format!(
+            "the evaluator's test split holds {} image(s) of class {class}; a class's \
+             reference needs >= {} (give that class more images and train the evaluator again)",
+            self.reference.class_counts[class],
+            minimum::REFERENCE_CLASS
+        ))
     }
 
     /// The classifier's accuracy on the real test set.

@@ -31,9 +31,15 @@ const MC: usize = 96;
 const TASKS_PER_THREAD: usize = 4;
 
 /// Whether this CPU runs the bf16 kernels (AVX-512 with AVX512_BF16).
+/// `CDCGAN_NO_BF16` set in the environment makes it say no, to see (and
+/// test) what a CPU without them does.
 pub fn supported() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bf16")
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        std::env::var_os("CDCGAN_NO_BF16").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    })
 }
 
 /// `x` rounded to the nearest bf16 (ties to even), as an f32.

@@ -187,6 +187,11 @@ pub struct Choices {
 impl Choices {
     /// One line for the log, config and bench: how many products of each kind.
     pub fn summary(&self) -> String {
+        if !super::gemm::bf16_supported() {
+            return "every product in fp32: this CPU has no AVX512_BF16 (the same as \
+                    --precision fp32)"
+                .into();
+        }
         let bf16 = self
             .shapes
             .iter()
@@ -198,11 +203,16 @@ impl Choices {
             .map(|(_, _, t)| t.fp32_s - t.fp32_s.min(t.bf16_s))
             .sum();
         let all: f64 = self.shapes.iter().map(|(_, _, t)| t.fp32_s).sum();
+        // An empty sum is -0.0, which would print as "-0%".
+        let share = match saved > 0.0 && all > 0.0 {
+            true => 100.0 * saved / all,
+            false => 0.0,
+        };
         format!(
-            "{} of {} product shapes in bf16 (measured on this CPU: {:.0}% less product time than all-fp32)",
+            "{} of {} product shapes in bf16 (measured on this CPU: {share:.0}% less product \
+             time than all-fp32)",
             bf16,
             self.shapes.len(),
-            100.0 * saved / all.max(1e-12)
         )
     }
 }

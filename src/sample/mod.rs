@@ -12,6 +12,7 @@ use burn::tensor::Device;
 
 use crate::arch::ImageShape;
 use crate::backend::{inference_device, on_cpu};
+use crate::interrupt::Stop;
 use crate::model::weights::import;
 use crate::model::{Generator, GeneratorConfig, matrix, one_hot_values};
 use crate::native::{NativeGenerator, Precision};
@@ -290,9 +291,29 @@ impl Sampler {
     /// `count` samples with an equal share of each class, from the noise of `seed`:
     /// (images, labels).
     pub fn balanced_samples(&self, count: usize, seed: u64) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        self.balanced_samples_until(count, seed, Stop::NEVER)
+    }
+
+    /// [`Sampler::balanced_samples`], a batch at a time, ending with
+    /// [`Interrupted`](crate::interrupt::Interrupted) between batches once
+    /// `stop` is set. The images are the same as drawn at once.
+    pub fn balanced_samples_until(
+        &self,
+        count: usize,
+        seed: u64,
+        stop: Stop,
+    ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
         let labels = self.balanced_labels(count);
         let z = self.noise(seed, 0, count);
-        Ok((self.images(&z, &labels)?, labels))
+        let mut images = Vec::with_capacity(count * self.image.len());
+        for (zs, ls) in z
+            .chunks(BATCH * self.latent_dim())
+            .zip(labels.chunks(BATCH))
+        {
+            stop.check()?;
+            images.extend(self.images(zs, ls)?);
+        }
+        Ok((images, labels))
     }
 
     /// `count` labels with an equal share for each class (the first classes

@@ -14,9 +14,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use super::history::History;
 use crate::run::RunDir;
 use crate::sample::Sampler;
-use crate::train::metrics::{self, MetricsRow};
 use crate::train::status::{State, Status, human_duration, unix_now};
 
 /// How often the run's files are looked at for a new checkpoint.
@@ -52,6 +52,8 @@ pub struct Current {
     loads: AtomicU64,
     /// The file version loaded (or that failed to load, so it is not retried).
     seen: Mutex<Option<Stamp>>,
+    /// metrics.csv as read so far.
+    history: Mutex<History>,
 }
 
 impl Current {
@@ -62,6 +64,7 @@ impl Current {
             sampler: RwLock::new(None),
             loads: AtomicU64::new(0),
             seen: Mutex::new(None),
+            history: Mutex::new(History::default()),
         };
         if let Some(stamp) = current.changed() {
             let sampler = Sampler::load(&stamp.path)?;
@@ -139,8 +142,18 @@ pub fn regular_file(path: &std::path::Path) -> bool {
 }
 
 /// Where training stands, in words: `(state, message)` where `state` is one
-/// of training, finished, stopped, failed, not-training.
+/// of training, finished, stopped, failed, not-training, gone.
 fn standing(run: &RunDir, status: Option<&Status>) -> (&'static str, String) {
+    if !run.root.is_dir() {
+        return (
+            "gone",
+            format!(
+                "the run folder {} is gone (removed or renamed while serving); \
+                 the generator loaded last keeps answering",
+                run.root.display()
+            ),
+        );
+    }
     let trainer = run.trainer();
     let last_checkpoint = |step: Option<u64>| {
         let age = std::fs::metadata(run.generator())
@@ -206,26 +219,26 @@ fn newest_grid(run: &RunDir) -> Option<usize> {
         .max()
 }
 
-/// `/api/live`: where training stands, the metrics rows from `since` on,
-/// every quality row, the real-data ceiling and the newest grid.
+/// `/api/live`: where training stands, the metrics rows from `since` on and
+/// the quality rows (both thinned on a long run: [`History`]), the
+/// real-data ceiling and the newest grid.
 pub fn live(run: &RunDir, current: &Current, since: usize) -> Value {
     let status = Some(run.status())
         .filter(|p| regular_file(p))
         .and_then(|p| Status::read(&p));
     let (state, message) = standing(run, status.as_ref());
-    let rows = match regular_file(&run.metrics()) {
-        true => metrics::read(&run.metrics()).unwrap_or_else(|e| {
-            tracing::warn!("{e:#}");
-            Vec::new()
-        }),
-        false => Vec::new(),
+    let (rows, losses, quality) = {
+        let mut history = current.history.lock().unwrap_or_else(|e| e.into_inner());
+        match regular_file(&run.metrics()) {
+            true => history.update(&run.metrics()),
+            false => *history = History::default(),
+        }
+        (
+            history.rows(),
+            history.losses_since(since),
+            history.quality(),
+        )
     };
-    let losses: Vec<Value> = rows
-        .iter()
-        .skip(since)
-        .map(|r| json!([r.step, r.d_loss, r.g_loss, r.d_real, r.d_fake]))
-        .collect();
-    let quality: Vec<Value> = rows.iter().filter_map(quality_row).collect();
     let ceiling = status.as_ref().and_then(|s| s.ceiling.as_ref()).map(|c| {
         json!({"accuracy": c.accuracy, "frechet": c.frechet, "precision": c.precision, "recall": c.recall})
     });
@@ -251,22 +264,10 @@ pub fn live(run: &RunDir, current: &Current, since: usize) -> Value {
         "checkpoint_step": status.as_ref().map(|s| s.checkpoint_step),
         "generator_loaded": current.is_loaded(),
         "generator_loads": current.loads.load(Ordering::SeqCst),
-        "rows": rows.len(),
+        "rows": rows,
         "losses": losses,
         "quality": quality,
         "ceiling": ceiling,
         "grid_epoch": newest_grid(run),
     })
-}
-
-fn quality_row(r: &MetricsRow) -> Option<Value> {
-    let q = r.quality?;
-    Some(json!([
-        r.step,
-        r.epoch,
-        q.accuracy,
-        q.frechet,
-        q.precision,
-        q.recall
-    ]))
 }

@@ -9,7 +9,7 @@
 //! GET /api/class?label=cat&seed=7          PNG: 10 samples of one class (a name or an index)
 //! GET /api/morph?from=3&to=8&steps=16      GIF: class morph (&latent=1: walk the noise)
 //! GET /api/info                            JSON: the run's config and latest evaluation
-//! GET /api/live?since=N                    JSON: where training stands, metrics rows from N on
+//! GET /api/live?since=N                    JSON: where training stands, metrics rows from N on (thinned)
 //! GET /api/epoch-grid?epoch=N              PNG: samples/epoch_NNN.png as training wrote it
 //! GET /healthz                             JSON: {"status":"ok"}
 //! ```
@@ -31,6 +31,7 @@
 //! headers over 32 KiB get 431, as JSON like every other error.
 
 mod connections;
+mod history;
 mod live;
 mod params;
 
@@ -176,9 +177,14 @@ fn prepare(
         run.ensure_trained()?;
     }
     let current = Arc::new(Current::new(run.clone())?);
+    // `train --serve ADDR` or `serve --addr ADDR`: the flag the user gave.
+    let flag = match options.training_here {
+        true => "--serve",
+        false => "--addr",
+    };
     let listener = std::net::TcpListener::bind(options.addr).with_context(|| {
         format!(
-            "--addr {}: cannot listen there; choose another address or port with --addr",
+            "{flag} {}: cannot listen there; choose another address or port with {flag} ADDR",
             options.addr
         )
     })?;
@@ -275,7 +281,8 @@ async fn only_local_hosts(request: Request, next: Next) -> Response {
             status: StatusCode::MISDIRECTED_REQUEST,
             message: format!(
                 "Host {:?} is not this machine: a server on a loopback address answers \
-                 only localhost, 127.0.0.1 or [::1] (serve --addr 0.0.0.0:PORT to answer others)",
+                 only localhost, 127.0.0.1 or [::1] (serve --addr or train --serve \
+                 0.0.0.0:PORT to answer others)",
                 String::from_utf8_lossy(host.as_bytes())
                     .chars()
                     .take(80)

@@ -21,6 +21,7 @@ use crate::data::idx::encode;
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::eval::Evaluator;
 use crate::eval::report::Figures;
+use crate::interrupt::{Interrupted, Stop};
 use crate::model::Generator;
 use crate::model::init::normal_values;
 use crate::optim::StepStats;
@@ -39,6 +40,9 @@ pub enum Ending {
     TimeBudget,
     /// Ctrl-C / SIGTERM: a checkpoint was written first.
     Interrupted,
+    /// Ctrl-C / SIGTERM in the final evaluation, after training ended as
+    /// planned: the checkpoint is written, eval.json is not.
+    EvaluationInterrupted,
 }
 
 /// What a call to [`train`] did.
@@ -48,7 +52,8 @@ pub struct Summary {
     pub ending: Ending,
     /// Where the run stands at the end of the call.
     pub progress: Progress,
-    /// Mean training throughput of this call, samples per second.
+    /// Training throughput of this call, samples per second of stepping
+    /// (epoch ends and evaluations left out).
     pub samples_per_s: f64,
 }
 
@@ -90,7 +95,7 @@ pub fn train(
     options: Options,
     stop: &AtomicBool,
 ) -> anyhow::Result<Summary> {
-    let mut trainer = Trainer::start(config, run, options)?;
+    let mut trainer = Trainer::start(config, run, options, Stop::on(stop))?;
     if trainer.is_done() {
         tracing::info!(
             step = trainer.progress.step,
@@ -102,7 +107,9 @@ pub fn train(
             samples_per_s: 0.0,
         });
     }
-    let ended = trainer.run(stop).and_then(|ending| trainer.finish(ending));
+    let ended = trainer
+        .run(stop)
+        .and_then(|ending| trainer.finish(ending, Stop::on(stop)));
     if let Err(e) = &ended {
         trainer.bar.abandon();
         trainer.status.status.state = State::Failed;
@@ -146,9 +153,15 @@ struct Trainer<'a> {
 
 impl<'a> Trainer<'a> {
     /// Loads the data and the run's state (fresh, or its checkpoint).
-    fn start(config: &'a TrainConfig, run: &'a RunDir, options: Options) -> anyhow::Result<Self> {
+    fn start(
+        config: &'a TrainConfig,
+        run: &'a RunDir,
+        options: Options,
+        stop: Stop,
+    ) -> anyhow::Result<Self> {
         config.validate()?;
-        let data = training_data(config, run, options.resume)?;
+        config.precision.check()?;
+        let data = training_data(config, run, options.resume, stop)?;
         let batches_per_epoch = data.len() / config.batch_size;
         let mut quality = QualityProbe::new(config);
         quality.load_given()?;
@@ -474,7 +487,7 @@ impl<'a> Trainer<'a> {
 
     /// The last metrics row and checkpoint when the run stopped between
     /// epochs; the full evaluation when it ended as planned.
-    fn finish(&mut self, ending: Ending) -> anyhow::Result<Summary> {
+    fn finish(&mut self, mut ending: Ending, stop: Stop) -> anyhow::Result<Summary> {
         let config = self.config;
         self.engine.sync(&mut self.state)?;
         let p = self.progress;
@@ -500,14 +513,21 @@ impl<'a> Trainer<'a> {
         {
             self.status.status.detail = Some("the final evaluation".into());
             self.status.save();
-            self.write_final_report()?;
+            match self.write_final_report(stop) {
+                Err(e) if e.is::<Interrupted>() => ending = Ending::EvaluationInterrupted,
+                ended => ended?,
+            }
         }
         self.bar.finish_and_clear();
-        let trained = (p.step - self.steps_at_start) as f64 * config.batch_size as f64;
-        let samples_per_s = trained / self.started.elapsed().as_secs_f64().max(1e-9);
+        let (seconds, steps) = self.stepping;
+        let samples_per_s = steps as f64 * config.batch_size as f64 / seconds.max(1e-9);
         self.update_status(samples_per_s);
         let (state, detail) = match ending {
             Ending::Interrupted => (State::Stopped, "interrupted"),
+            Ending::EvaluationInterrupted => (
+                State::Stopped,
+                "interrupted in the final evaluation: eval.json was not written",
+            ),
             Ending::Finished => (State::Finished, "epochs"),
             Ending::MaxSteps => (State::Finished, "max-steps"),
             Ending::TimeBudget => (State::Finished, "max-minutes"),
@@ -525,9 +545,9 @@ impl<'a> Trainer<'a> {
     }
 
     /// eval.json: the full evaluation of the generator sampled from.
-    fn write_final_report(&mut self) -> anyhow::Result<()> {
+    fn write_final_report(&mut self, stop: Stop) -> anyhow::Result<()> {
         let sampled = sampling_generator(&self.state, self.config)?;
-        let Some(report) = self.quality.full_report(&sampled)? else {
+        let Some(report) = self.quality.full_report(&sampled, stop)? else {
             return Ok(());
         };
         let path = self.run.root.join("eval.json");
@@ -577,22 +597,45 @@ fn refuse_nothing_to_train(config: &TrainConfig, p: &Progress, run: &RunDir) -> 
 
 /// The training images (--limit applied), checked against the batch size
 /// and the model's classes.
-fn training_data(config: &TrainConfig, run: &RunDir, resume: bool) -> anyhow::Result<Dataset> {
+fn training_data(
+    config: &TrainConfig,
+    run: &RunDir,
+    resume: bool,
+    stop: Stop,
+) -> anyhow::Result<Dataset> {
     let mut data = match (config.dataset, resume) {
         // An image-folder run decodes its folder once; a resume reads the cache.
-        (DatasetKind::Folder, true) => cached_folder(config, run)?,
+        (DatasetKind::Folder, true) => cached_folder(config, run, stop)?,
         // The classes config.json names, not a second listing of the folder.
-        (DatasetKind::Folder, false) => decode_folder(config)?,
+        (DatasetKind::Folder, false) => decode_folder(config, stop)?,
         (kind, _) => Dataset::load(kind, config.data_dir.as_deref(), Split::Train)?,
     };
+    let found = data.len();
     if let Some(limit) = config.limit {
         data.truncate(limit);
     }
-    if data.len() / config.batch_size == 0 {
+    if data.len() < config.batch_size {
+        let (what, fix) = match (config.limit, config.data_dir.as_deref()) {
+            (Some(limit), _) if limit < found => (
+                format!("the {limit} training images --limit keeps (of {found})"),
+                "lower --batch-size or raise --limit",
+            ),
+            (_, Some(dir)) if config.dataset == DatasetKind::Folder => (
+                format!("the {found} images of --data {}", dir.display()),
+                "give a smaller --batch-size, or add images",
+            ),
+            _ => (
+                format!("the {found} training images"),
+                "give a smaller --batch-size",
+            ),
+        };
+        let fix = match resume {
+            true => "a resumed run keeps its --batch-size: start a new run with a smaller one",
+            false => fix,
+        };
         bail!(
-            "--batch-size {} is larger than the {} training images (--limit); lower one or raise the other",
-            config.batch_size,
-            data.len()
+            "--batch-size {} is larger than {what}; {fix}",
+            config.batch_size
         );
     }
     let (model, have) = (config.model.generator.image(), data.shape);
@@ -616,11 +659,12 @@ fn training_data(config: &TrainConfig, run: &RunDir, resume: bool) -> anyhow::Re
 }
 
 /// Decodes an image-folder run's folder, by the class names in its config.
-fn decode_folder(config: &TrainConfig) -> anyhow::Result<Dataset> {
+fn decode_folder(config: &TrainConfig, stop: Stop) -> anyhow::Result<Dataset> {
     let Some(dir) = config.data_dir.as_deref() else {
         bail!("an image-folder run needs --data DIR");
     };
-    let scan = crate::data::folder::scan_classes(dir, &config.classes(), config.decoding())?;
+    let classes = config.classes();
+    let scan = crate::data::folder::scan_classes(dir, &classes, config.decoding(), stop)?;
     tracing::info!("--data {}: {}", dir.display(), scan.report());
     Ok(scan.data)
 }
@@ -628,14 +672,16 @@ fn decode_folder(config: &TrainConfig) -> anyhow::Result<Dataset> {
 /// An image-folder run's decoded images, read back from data/ on resume
 /// and checked against the run (its image shape, its classes); a cache that is gone
 /// is decoded from the folder again.
-fn cached_folder(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> {
+fn cached_folder(config: &TrainConfig, run: &RunDir, stop: Stop) -> anyhow::Result<Dataset> {
     let (images, labels) = (run.cached_images(), run.cached_labels());
-    if !images.exists() && !labels.exists() {
+    let cache_gone = !images.exists() && !labels.exists();
+    compare_classes(config, run, cache_gone)?;
+    if cache_gone {
         tracing::warn!(
             "{}: no decoded images; decoding the folder again",
             images.display()
         );
-        let data = decode_folder(config)?;
+        let data = decode_folder(config, stop)?;
         cache_folder(run, &data, &config.classes())?;
         return Ok(data);
     }
@@ -657,6 +703,48 @@ fn cached_folder(config: &TrainConfig, run: &RunDir) -> anyhow::Result<Dataset> 
         )));
     }
     Ok(data)
+}
+
+/// A resumed folder run keeps its classes: a class folder added since is
+/// named as left out; one removed is an error when the run's decoded images
+/// are gone too (nothing is left to train that class on).
+fn compare_classes(config: &TrainConfig, run: &RunDir, cache_gone: bool) -> anyhow::Result<()> {
+    let Some(dir) = config.data_dir.as_deref().filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    let (kept, now) = (config.classes(), crate::data::folder::listed_classes(dir)?);
+    let added: Vec<&String> = now.iter().filter(|c| !kept.contains(c)).collect();
+    let removed: Vec<&String> = kept.iter().filter(|c| !now.contains(c)).collect();
+    if !added.is_empty() {
+        tracing::warn!(
+            "--data {}: the class folders {added:?} were added since the run started and are \
+             not trained on: a resumed run keeps its {} classes; start a new run to include them",
+            dir.display(),
+            kept.len()
+        );
+    }
+    if removed.is_empty() {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        !cache_gone,
+        "--resume {}: the run's decoded images ({}) are gone, and --data {} no longer has the \
+         class folders {removed:?} the run trains on; put them back (or the run's data/) to \
+         resume, or start a new run",
+        run.root.display(),
+        run.cached_images()
+            .parent()
+            .unwrap_or(run.root.as_path())
+            .display(),
+        dir.display()
+    );
+    tracing::info!(
+        "--data {}: the class folders {removed:?} are gone; the run goes on training on their \
+         images decoded in {}",
+        dir.display(),
+        run.root.join("data").display()
+    );
+    Ok(())
 }
 
 /// Writes an image-folder run's decoded images into the run (IDX files and
@@ -769,14 +857,16 @@ impl<'a> QualityProbe<'a> {
         let (made, scored) = (config.model.generator.image(), evaluator.image());
         anyhow::ensure!(
             made == scored,
-            "--classifier {}: it scores {}x{} images of {} channels; this run makes {}x{} of {}",
+            "--classifier {}: it scores {}x{} images of {} channels; this run makes {}x{} of {} \
+             (train one for the run's images: {})",
             path.display(),
             scored.side,
             scored.side,
             scored.channels,
             made.side,
             made.side,
-            made.channels
+            made.channels,
+            crate::eval::fit::command_for(made)
         );
         self.evaluator = Some(Some(evaluator));
         Ok(())
@@ -831,14 +921,15 @@ impl<'a> QualityProbe<'a> {
     fn full_report(
         &mut self,
         generator: &Generator,
+        stop: Stop,
     ) -> anyhow::Result<Option<crate::eval::report::Report>> {
         let config = self.config;
         let Some(evaluator) = self.evaluator() else {
             return Ok(None);
         };
         let sampler = run_sampler(generator, config)?;
-        let (images, labels) = sampler.balanced_samples(FINAL_SAMPLES, 0)?;
-        let mut report = evaluator.report(&images, &labels, 0)?;
+        let (images, labels) = sampler.balanced_samples_until(FINAL_SAMPLES, 0, stop)?;
+        let mut report = evaluator.report_until(&images, &labels, 0, stop)?;
         report.noise_scale = sampler.widened_noise_scale();
         Ok(Some(report))
     }

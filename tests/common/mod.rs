@@ -186,3 +186,39 @@ pub fn png_info(path: &Path) -> (u32, u32, png::ColorType) {
     let info = reader.info();
     (info.width, info.height, info.color_type)
 }
+
+/// The stderr of a finished command, as text.
+pub fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Fails unless `cdcgan ARGS` fails, without a panic, with a message
+/// containing each of `needles`; returns the message.
+pub fn refused(args: &[&str], needles: &[&str]) -> String {
+    let out = cdcgan(args);
+    let err = text(&out);
+    assert!(!out.status.success(), "{args:?} was accepted:\n{err}");
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in:\n{err}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A path as a command-line argument.
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `n` PNG files of one grey level in `dir/class`.
+pub fn write_class(dir: &Path, class: &str, n: usize, level: u8) {
+    let folder = dir.join(class);
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..n {
+        let file = folder.join(format!("{i:03}.png"));
+        cdcgan::sample::image::write_png(&file, 28, 28, 1, &[level; 784]).unwrap();
+    }
+}
