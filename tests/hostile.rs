@@ -9,12 +9,14 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{cdcgan, path, refused, start_server_with, text, train_tiny, write_class};
+use common::{
+    cdcgan, path, refused, start_server_with, text, train_folder, train_tiny, write_class,
+};
 
 /// One tiny trained run (one epoch), shared by the tests that only read it.
 fn tiny_run() -> &'static Path {
@@ -210,21 +212,6 @@ fn a_lock_symlink_is_refused_and_its_target_untouched() {
         &[".lock", "symbolic link"],
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-}
-
-/// `cdcgan train` on the image folder `img` into `run`: batches of 10,
-/// `steps` steps, no evaluation, and `extra` flags.
-fn train_folder(img: &Path, run: &Path, steps: &str, extra: &[&str]) -> Output {
-    let flags = [
-        "--batch-size",
-        "10",
-        "--max-steps",
-        steps,
-        "--eval-every",
-        "0",
-    ];
-    let places = ["train", "--quiet", "--data", path(img), "--out", path(run)];
-    cdcgan(&[&places[..], &flags[..], extra].concat())
 }
 
 /// The grey level of each class's first cached image, by class name.

@@ -118,6 +118,11 @@ fn a_class_too_small_for_a_reference_is_na_not_a_panic() {
             report["generated"]["per_class_frechet"][1].is_null(),
             "{report}"
         );
+        if !cas.is_empty() {
+            // Class b has 4 real training images: too few for the CAS ceiling's batch.
+            let why = report["not_measured"]["cas"].as_str().unwrap_or_default();
+            assert!(why.contains("class 1 has 4"), "{report}");
+        }
     }
 }
 
@@ -191,6 +196,11 @@ fn a_huge_metrics_file_keeps_the_live_feed_small() {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap();
+    eprintln!(
+        "D2: {} answers, largest {bytes} bytes / {points} rows, server peak {} MB",
+        answers.len(),
+        peak_kb / 1024
+    );
     assert!(
         peak_kb < 400 * 1024,
         "the server peaked at {} MB",
@@ -296,6 +306,10 @@ fn ctrl_c_in_the_final_evaluation_stops_it() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    eprintln!(
+        "D3: exited {:?} after Ctrl-C in the final evaluation",
+        asked.elapsed()
+    );
     let mut err = String::new();
     std::io::Read::read_to_string(trainer.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
@@ -360,4 +374,378 @@ fn classifier_train_never_replaces_a_generator() {
         let out = cdcgan(&args);
         assert!(out.status.success(), "{}", text(&out));
     }
+}
+
+/// `cdcgan ARGS` with `RUST_LOG=info` and the environment `env`: its output.
+fn logged(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// M: small folders, hidden class folders, resumes that repeat or change a
+/// value, and class folders added or removed before a resume.
+#[test]
+fn small_folders_and_resumes_get_the_right_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("img");
+    write_class(&img, "a", 10, 0);
+    write_class(&img, "b", 8, 255);
+    write_class(&img, ".hidden", 5, 128);
+    // The batch-size check names the folder's images, not --limit.
+    let run = dir.path().join("run");
+    let train = [
+        "train",
+        "--quiet",
+        "--data",
+        path(&img),
+        "--out",
+        path(&run),
+    ];
+    let err = refused(&[&train[..], &["--batch-size", "25"]].concat(), &[]);
+    assert!(err.contains("larger than the 18 images of --data"), "{err}");
+    assert!(!err.contains("--limit"), "{err}");
+    let err = refused(
+        &[&train[..], &["--batch-size", "12", "--limit", "10"]].concat(),
+        &[],
+    );
+    assert!(
+        err.contains("the 10 training images --limit keeps (of 18)"),
+        "{err}"
+    );
+    // classifier train names its held-out images and its batch.
+    refused(
+        &[
+            "classifier",
+            "train",
+            "--data",
+            path(&img),
+            "--out",
+            path(&dir.path().join("c.safetensors")),
+        ],
+        &["18 images", "held out", "batch of 100"],
+    );
+    // A hidden class folder is named as left out.
+    let flags = [
+        "--batch-size",
+        "10",
+        "--max-steps",
+        "2",
+        "--eval-every",
+        "0",
+    ];
+    let args = [
+        &[
+            "train",
+            "--quiet",
+            "--data",
+            path(&img),
+            "--out",
+            path(&run),
+        ][..],
+        &flags,
+    ]
+    .concat();
+    let out = logged(&args, &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(".hidden/") && l.contains("hidden folder")),
+        "{log}"
+    );
+    // A resume repeating the run's value is taken; a change is refused naming both.
+    let resume = |extra: &[&str]| {
+        let args = [&["train", "--quiet", "--resume", path(&run)][..], extra].concat();
+        logged(&args, &[])
+    };
+    let out = resume(&[
+        "--image-size",
+        "28",
+        "--batch-size",
+        "10",
+        "--max-steps",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = resume(&["--image-size", "32", "--max-steps", "5"]);
+    let err = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--image-size cannot change"), "{err}");
+    assert!(err.contains("image_size: 28 -> 32"), "{err}");
+    // A class folder added is named and left out; one removed, with data/ gone too, is an error.
+    write_class(&img, "c", 10, 60);
+    let out = resume(&["--max-steps", "5"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("[\"c\"] were added since the run started"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(img.join("b")).unwrap();
+    std::fs::remove_dir_all(run.join("data")).unwrap();
+    let out = resume(&["--max-steps", "6"]);
+    let err = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("no longer has the class folders [\"b\"]"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// M: the first Ctrl-C while a large folder is read stops at once (it
+/// waited for the whole scan before), with nothing left behind.
+#[test]
+fn ctrl_c_while_a_folder_is_read_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("big");
+    // A 6000x6000 grey PNG decodes in a quarter second or so; 80 of them.
+    let big = dir.path().join("big.png");
+    cdcgan::sample::image::write_png(&big, 6000, 6000, 1, &vec![128; 6000 * 6000]).unwrap();
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(img.join(class)).unwrap();
+        for i in 0..40 {
+            std::fs::copy(&big, img.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let run = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+        .args([
+            "train",
+            "--quiet",
+            "--data",
+            path(&img),
+            "--out",
+            path(&run),
+        ])
+        .args([
+            "--max-steps",
+            "1",
+            "--eval-every",
+            "0",
+            "--batch-size",
+            "10",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the scan ended within 1.5 s"
+    );
+    let asked = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let waited = asked.elapsed();
+    eprintln!("M3: exited {waited:?} after Ctrl-C in the scan");
+    let err = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(waited < Duration::from_secs(5), "{waited:?} after Ctrl-C");
+    assert!(err.contains("nothing trained"), "{err}");
+    assert!(!run.join("config.json").exists());
+}
+
+/// M: words that named the wrong flag or the wrong fix.
+#[test]
+fn messages_name_the_flag_given_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    // A grey 32 px run scored by a colour 32 px evaluator: the hint names --channels.
+    let img = at("img");
+    write_class(&img, "a", 60, 20);
+    write_class(&img, "b", 60, 230);
+    let clf = at("colour.safetensors");
+    let out = cdcgan(&[
+        "classifier",
+        "train",
+        "--data",
+        path(&img),
+        "--image-size",
+        "32",
+        "--channels",
+        "3",
+        "--epochs",
+        "1",
+        "--out",
+        path(&clf),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    refused(
+        &[
+            "train",
+            "--data",
+            path(&img),
+            "--image-size",
+            "32",
+            "--channels",
+            "1",
+            "--classifier",
+            path(&clf),
+            "--out",
+            path(&at("r32")),
+            "--max-steps",
+            "1",
+        ],
+        &["--image-size 32 --channels 1"],
+    );
+    // train --serve on a taken port names --serve.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = at("run");
+    refused(
+        &[
+            "train",
+            "--data",
+            "data/mnist",
+            "--serve",
+            &addr,
+            "--out",
+            path(&run),
+            "--max-steps",
+            "1",
+        ],
+        &[
+            &format!("--serve {addr}: cannot listen there"),
+            "with --serve ADDR",
+        ],
+    );
+    // Export: a user's file in an earlier export's class folder, and a FIFO as --out.
+    train_tiny(&run, 3);
+    let export = at("export");
+    let out = cdcgan(&[
+        "export",
+        "--run",
+        path(&run),
+        "--format",
+        "png",
+        "--count",
+        "20",
+        "--out",
+        path(&export),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(export.join("3/notes.txt"), "mine").unwrap();
+    let err = refused(
+        &[
+            "export",
+            "--run",
+            path(&run),
+            "--format",
+            "png",
+            "--count",
+            "20",
+            "--out",
+            path(&export),
+        ],
+        &["3/notes.txt", "the earlier export there did not write"],
+    );
+    assert!(!err.contains("no export.json"), "{err}");
+    let fifo = at("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = refused(
+        &[
+            "export",
+            "--run",
+            path(&run),
+            "--format",
+            "png",
+            "--out",
+            path(&fifo),
+        ],
+        &["is not a folder"],
+    );
+    assert!(!err.contains("IDX"), "{err}");
+    // bf16 on a CPU without it: refused before a run folder exists or bench measures.
+    let no_bf16 = [("CDCGAN_NO_BF16", "1")];
+    let bf16_run = at("bf16");
+    let out = logged(
+        &[
+            "train",
+            "--precision",
+            "bf16",
+            "--out",
+            path(&bf16_run),
+            "--max-steps",
+            "1",
+        ],
+        &no_bf16,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("AVX512_BF16"), "{}", text(&out));
+    assert!(!bf16_run.exists(), "a refused run leaves no folder");
+    let out = logged(&["bench", "--precision", "bf16"], &no_bf16);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), text(&out));
+    assert!(
+        !out.status.success() && all.contains("AVX512_BF16"),
+        "{all}"
+    );
+    assert!(!all.contains("GFLOP/s"), "nothing measured: {all}");
+    let out = logged(
+        &[
+            "train",
+            "--precision",
+            "auto",
+            "--out",
+            path(&at("auto")),
+            "--max-steps",
+            "1",
+            "--limit",
+            "100",
+            "--batch-size",
+            "20",
+            "--eval-every",
+            "0",
+            "--quiet",
+        ],
+        &no_bf16,
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("every product in fp32: this CPU has no AVX512_BF16"),
+        "{log}"
+    );
+    assert!(!log.contains("-0%"), "{log}");
+}
+
+/// M: a run folder removed while it is served is said to be gone.
+#[test]
+fn a_served_run_removed_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_tiny(&run, 3);
+    let (server, base) = start_server(&run);
+    std::fs::rename(&run, dir.path().join("moved")).unwrap();
+    let live: Value = agent()
+        .get(&format!("{base}/api/live"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(live["state"], "gone", "{live}");
+    assert!(
+        live["message"].as_str().unwrap().contains("is gone"),
+        "{live}"
+    );
+    drop(server);
 }

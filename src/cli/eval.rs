@@ -10,7 +10,6 @@ use super::sample::NoiseArgs;
 use crate::arch::ImageShape;
 use crate::data::DatasetKind;
 use crate::eval::cas::{classification_accuracy_score_on, default_ceiling_cache};
-use crate::eval::class_counts;
 use crate::eval::report::Report;
 use crate::run::RunDir;
 use crate::sample::Sampler;
@@ -268,8 +267,7 @@ fn add_cas(
     seed: u64,
 ) -> anyhow::Result<()> {
     let (train, test) = evaluator.splits()?;
-    let counts = class_counts(labels, test.num_classes);
-    if let Some(reason) = crate::eval::minimum::cas_unmeasured(&counts) {
+    if let Some(reason) = crate::eval::cas::unmeasured(&train, labels) {
         report.not_measured.insert("cas".to_string(), reason);
         return Ok(());
     }

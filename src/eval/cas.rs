@@ -35,6 +35,28 @@ pub struct Cas {
     pub seconds: f64,
 }
 
+/// Why the classification accuracy score cannot be measured on samples
+/// with `labels` against the real training split `real_train` (too few
+/// samples of a class, or too few real images for its ceiling), or `None`.
+pub fn unmeasured(real_train: &Dataset, labels: &[u8]) -> Option<String> {
+    let classes = real_train.num_classes;
+    let wanted = super::class_counts(labels, classes);
+    if let Some(reason) = super::minimum::cas_unmeasured(&wanted) {
+        return Some(reason);
+    }
+    let have = super::class_counts(&real_train.labels, classes);
+    let real: usize = wanted.iter().zip(&have).map(|(w, h)| *w.min(h)).sum();
+    let batch = FitConfig::default().batch_size;
+    let (class, fewest) = super::minimum::fewest(&have);
+    (real < batch).then(|| {
+        format!(
+            "needs >= {batch} real training images for its ceiling (the classifier's batch), as \
+             many of each class as the samples; the evaluator's training split has {real} (class \
+             {class} has {fewest}): add images to the small classes"
+        )
+    })
+}
+
 /// Where real-digit ceilings are kept between calls: `$XDG_CACHE_HOME/cdcgan`
 /// or `~/.cache/cdcgan`. The ceiling depends only on the real digits, the
 /// test set, the training's settings, the thread count and this binary, so a

@@ -222,3 +222,18 @@ pub fn write_class(dir: &Path, class: &str, n: usize, level: u8) {
         cdcgan::sample::image::write_png(&file, 28, 28, 1, &[level; 784]).unwrap();
     }
 }
+
+/// `cdcgan train` on the image folder `img` into `run`: batches of 10,
+/// `steps` steps, no evaluation, and `extra` flags.
+pub fn train_folder(img: &Path, run: &Path, steps: &str, extra: &[&str]) -> Output {
+    let flags = [
+        "--batch-size",
+        "10",
+        "--max-steps",
+        steps,
+        "--eval-every",
+        "0",
+    ];
+    let places = ["train", "--quiet", "--data", path(img), "--out", path(run)];
+    cdcgan(&[&places[..], &flags[..], extra].concat())
+}
