@@ -264,7 +264,7 @@ fn class_folders_renamed_during_starts_never_swap_labels() {
         if !out.status.success() {
             let err = text(&out);
             assert!(
-                err.contains("is gone")
+                err.contains("is not there any more")
                     || err.contains("no class sub-folders")
                     || err.contains("only one class"),
                 "{err}"
