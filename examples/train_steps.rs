@@ -4,7 +4,7 @@
 
 use cdcgan::data::{Dataset, DatasetKind, Split};
 use cdcgan::train::TrainConfig;
-use cdcgan::train::engine::{Engine, HostBatch, initial_state};
+use cdcgan::train::engine::{At, Engine, HostBatch, initial_state};
 use cdcgan::train::recipe::Recipe;
 
 fn main() -> anyhow::Result<()> {
@@ -21,8 +21,12 @@ fn main() -> anyhow::Result<()> {
     for step in 0..steps {
         let first = (step as usize * batch) % (data.len() - batch);
         let real = HostBatch::real(&data, &(first..first + batch).collect::<Vec<_>>());
-        let noise = HostBatch::noise(&config, classes, step);
-        let stats = engine.step(&mut state, &real, &noise, classes, &config.objective);
+        // The iteration `cdcgan train` runs: schedule, both steps, moving average, guard.
+        let at = At {
+            step,
+            done: step as f64 / steps as f64,
+        };
+        let stats = engine.iteration(&mut state, &config, &real, classes, at)?;
         if (step + 1) % 50 == 0 || step + 1 == steps {
             println!(
                 "step {}: D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}",

@@ -19,7 +19,7 @@ use crate::model::{matrix, one_hot};
 use crate::native::Precision;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
-use crate::train::engine::{Engine, HostBatch, initial_state};
+use crate::train::engine::{At, Engine, HostBatch, initial_state};
 use burn::module::Module;
 
 /// What to time.
@@ -173,14 +173,18 @@ fn training_rate(
     if let Some(choices) = engine.calibrate(&state, &real, &noise, 10, &loss) {
         report(&format!("# training, auto: {}", choices.summary()));
     }
-    // The iteration `train` runs: both steps, then the moving average of G.
+    // The iteration `train` runs: the schedule's rates, both steps, the
+    // moving average of G and the guard (a divergence changes no timing).
+    let total = (config.warmup + config.train_iters).max(1) as f64;
     let seconds = median_time(config.warmup, config.train_iters, |i| {
         let first = (i % batches) * batch;
         let indices: Vec<usize> = (first..first + batch).collect();
         let real = HostBatch::real(&data, &indices);
-        let noise = HostBatch::noise(train_config, 10, i as u64);
-        engine.step(&mut state, &real, &noise, 10, &loss);
-        engine.update_ema(&mut state);
+        let at = At {
+            step: i as u64,
+            done: i as f64 / total,
+        };
+        let _ = engine.iteration(&mut state, train_config, &real, 10, at);
     });
     report(&format!(
         "# training: {} iterations of batch {batch} (D step + G step, {} step, {:?} products), threads={}",

@@ -122,6 +122,29 @@ impl Engine {
         }
     }
 
+    /// One training iteration as `train` runs it, on the real images
+    /// `real` at `at`: the learning rates of that point of the run (the
+    /// schedule), D's and G's steps on the iteration's noise, G's moving
+    /// average, then the divergence guard. `bench` and the library example
+    /// run this same iteration.
+    pub fn iteration(
+        &mut self,
+        state: &mut GanState,
+        config: &TrainConfig,
+        real: &HostBatch,
+        classes: usize,
+        at: At,
+    ) -> Result<StepStats, Diverged> {
+        let factor = config.objective.lr_schedule.factor(at.done);
+        state.adam_g.config.lr = config.adam_g().lr * factor;
+        state.adam_d.config.lr = config.adam_d().lr * factor;
+        let noise = HostBatch::noise(config, classes, at.step);
+        let stats = self.step(state, real, &noise, classes, &config.objective);
+        self.update_ema(state);
+        Diverged::check(&stats)?;
+        Ok(stats)
+    }
+
     /// Under `--precision auto`: one step on copies of `state` to record the
     /// step's products and choose each one's arithmetic (see
     /// [`crate::native::choice`]); `None` otherwise.
@@ -161,6 +184,36 @@ impl Engine {
         state.discriminator = import(state.discriminator.clone(), gan.discriminator())
             .context("native step -> discriminator")?;
         Ok(())
+    }
+}
+
+/// Where an iteration falls in the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct At {
+    /// Steps done before it (its noise is drawn from this index).
+    pub step: u64,
+    /// The share of the run done, 0 to 1, by steps or time: what the
+    /// learning-rate schedule follows.
+    pub done: f64,
+}
+
+/// A training iteration whose loss or D output is not finite.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("{what} is {value}")]
+pub struct Diverged {
+    /// Which figure.
+    pub what: &'static str,
+    /// Its value (NaN or infinite).
+    pub value: f32,
+}
+
+impl Diverged {
+    /// `Err` naming the first figure of `stats` that is not finite.
+    pub fn check(stats: &StepStats) -> Result<(), Diverged> {
+        match stats.non_finite() {
+            Some((what, value)) => Err(Diverged { what, value }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -446,11 +499,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(cdcgan_no_bf16, ignore = "this CPU has no AVX512_BF16")]
     fn one_native_bf16_step_stays_near_burns_step() {
-        if Precision::Bf16.check().is_err() {
-            eprintln!("skipped: this CPU has no AVX512_BF16");
-            return;
-        }
+        crate::native::gemm::expect_bf16();
         // The default recipe's widths: its convolutions' products are large
         // enough to run in bf16.
         let model = GanConfig::original(10, false).with_widths(Some(64), Some(32));

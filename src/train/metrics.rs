@@ -7,9 +7,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::optim::StepStats;
 use crate::plot::{LossPoint, QualityPoint};
 
 /// The CSV header line of `metrics.csv` (without the newline): the columns of a row.
@@ -195,6 +197,64 @@ impl MetricsLog {
         self.file
             .write_all(row.to_csv().as_bytes())
             .with_context(|| format!("{}: cannot append a row", self.path.display()))
+    }
+}
+
+/// Running sums over one logging window.
+pub(super) struct Window {
+    sums: [f64; 4],
+    steps: usize,
+    samples: usize,
+    since: Instant,
+}
+
+impl Window {
+    pub(super) fn new(since: Instant) -> Self {
+        Self {
+            sums: [0.0; 4],
+            steps: 0,
+            samples: 0,
+            since,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.steps == 0
+    }
+
+    pub(super) fn add(&mut self, s: &StepStats, batch: usize) {
+        for (sum, v) in self
+            .sums
+            .iter_mut()
+            .zip([s.d_loss, s.g_loss, s.d_real, s.d_fake])
+        {
+            *sum += v as f64;
+        }
+        self.steps += 1;
+        self.samples += batch;
+    }
+
+    pub(super) fn samples_per_s(&self) -> f64 {
+        self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// The window's averages as a metrics row; starts a new window.
+    pub(super) fn take(&mut self, epoch: usize, step: u64, wall_s: f64) -> MetricsRow {
+        let n = self.steps.max(1) as f64;
+        let mean = |i: usize| (self.sums[i] / n) as f32;
+        let row = MetricsRow {
+            epoch,
+            step,
+            d_loss: mean(0),
+            g_loss: mean(1),
+            d_real: mean(2),
+            d_fake: mean(3),
+            samples_per_s: self.samples_per_s() as f32,
+            wall_s,
+            quality: None,
+        };
+        *self = Window::new(Instant::now());
+        row
     }
 }
 

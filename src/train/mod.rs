@@ -4,9 +4,11 @@
 
 pub mod checkpoint;
 pub mod config;
+mod data;
 pub mod ema;
 pub mod engine;
 pub mod metrics;
+mod quality;
 pub mod recipe;
 pub mod status;
 pub mod step;

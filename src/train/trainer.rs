@@ -2,7 +2,6 @@
 //! checkpoints, interruption and the divergence guard.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -12,17 +11,15 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
-use super::engine::{Engine, HostBatch, initial_state};
-use super::metrics::{MetricsLog, MetricsRow, Quality};
+use super::data::{cache_folder, training_data};
+use super::engine::{At, Diverged, Engine, HostBatch, initial_state};
+use super::metrics::{MetricsLog, MetricsRow, Window};
+use super::quality::{QualityProbe, sampling_generator};
 use super::status::{Pace, RunLength, State, Status, StatusFile, human_duration};
 use super::step::GanState;
 use crate::backend::training_device;
-use crate::data::idx::encode;
-use crate::data::{Dataset, DatasetKind, Split};
-use crate::eval::Evaluator;
-use crate::eval::report::Figures;
+use crate::data::{Dataset, DatasetKind};
 use crate::interrupt::{Interrupted, Stop};
-use crate::model::Generator;
 use crate::model::init::normal_values;
 use crate::optim::StepStats;
 use crate::rng::{Purpose, stream};
@@ -71,20 +68,6 @@ pub struct Options {
     /// of this step as NaN.
     #[doc(hidden)]
     pub inject_nan_at_step: Option<u64>,
-}
-
-/// The generator to sample from: the moving average when training keeps one.
-fn sampling_generator(state: &GanState, config: &TrainConfig) -> anyhow::Result<Generator> {
-    match &state.ema {
-        Some(ema) if !ema.tensors.is_empty() => ema.generator(&config.model.generator),
-        _ => Ok(state.generator.clone()),
-    }
-}
-
-/// `generator` drawing the noise the run's digits are drawn with
-/// (`--sample-noise-scale`), as generate, export, eval and serve will.
-fn run_sampler(generator: &Generator, config: &TrainConfig) -> anyhow::Result<Sampler> {
-    Sampler::from_generator(generator).with_noise_scale(config.sample_noise_scale)
 }
 
 /// Trains (or resumes) the run in `run` until `config.epochs`, `config.max_steps`,
@@ -366,36 +349,38 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// One step on the images at `indices`, with the learning rates of this
-    /// point of the run; the divergence guard.
+    /// One iteration on the images at `indices` ([`Engine::iteration`]);
+    /// a divergence names the last good checkpoint.
     fn train_step(&mut self, indices: &[usize]) -> anyhow::Result<StepStats> {
         let (config, classes) = (self.config, self.data.num_classes);
         let real = HostBatch::real(&self.data, indices);
-        let noise = HostBatch::noise(config, classes, self.progress.step);
         let p = &self.progress;
-        let factor = config
-            .objective
-            .lr_schedule
-            .factor(self.length.fraction(p.step, p.wall_s));
-        self.state.adam_g.config.lr = config.adam_g().lr * factor;
-        self.state.adam_d.config.lr = config.adam_d().lr * factor;
-        let mut stats =
-            self.engine
-                .step(&mut self.state, &real, &noise, classes, &config.objective);
-        if self.options.inject_nan_at_step == Some(self.progress.step + 1) {
-            stats.d_loss = f32::NAN;
-        }
-        self.engine.update_ema(&mut self.state);
-        if let Some((what, value)) = stats.non_finite() {
-            bail!(
-                "training diverged at step {}: {what} is {value}. The last good checkpoint (step {}) in {} \
+        let at = At {
+            step: p.step,
+            done: self.length.fraction(p.step, p.wall_s),
+        };
+        let inject = self.options.inject_nan_at_step == Some(p.step + 1);
+        let stats = self
+            .engine
+            .iteration(&mut self.state, config, &real, classes, at)
+            .and_then(|stats| match inject {
+                true => Diverged::check(&StepStats {
+                    d_loss: f32::NAN,
+                    ..stats
+                })
+                .map(|()| stats),
+                false => Ok(stats),
+            });
+        let stats = stats.map_err(|diverged| {
+            anyhow::anyhow!(
+                "training diverged at step {}: {diverged}. The last good checkpoint (step {}) in {} \
                  is kept untouched; lower --lr or change --seed and start again, or `cdcgan train --resume {}`",
                 self.progress.step + 1,
                 self.last_checkpoint,
                 self.run.checkpoint().display(),
                 self.run.root.display()
-            );
-        }
+            )
+        })?;
         let p = &mut self.progress;
         p.step += 1;
         p.batch_in_epoch += 1;
@@ -595,346 +580,6 @@ fn refuse_nothing_to_train(config: &TrainConfig, p: &Progress, run: &RunDir) -> 
     Ok(())
 }
 
-/// The training images (--limit applied), checked against the batch size
-/// and the model's classes.
-fn training_data(
-    config: &TrainConfig,
-    run: &RunDir,
-    resume: bool,
-    stop: Stop,
-) -> anyhow::Result<Dataset> {
-    let mut data = match (config.dataset, resume) {
-        // An image-folder run decodes its folder once; a resume reads the cache.
-        (DatasetKind::Folder, true) => cached_folder(config, run, stop)?,
-        // The classes config.json names, not a second listing of the folder.
-        (DatasetKind::Folder, false) => decode_folder(config, stop)?,
-        (kind, _) => Dataset::load(kind, config.data_dir.as_deref(), Split::Train)?,
-    };
-    let found = data.len();
-    if let Some(limit) = config.limit {
-        data.truncate(limit);
-    }
-    if data.len() < config.batch_size {
-        let (what, fix) = match (config.limit, config.data_dir.as_deref()) {
-            (Some(limit), _) if limit < found => (
-                format!("the {limit} training images --limit keeps (of {found})"),
-                "lower --batch-size or raise --limit",
-            ),
-            (_, Some(dir)) if config.dataset == DatasetKind::Folder => (
-                format!("the {found} images of --data {}", dir.display()),
-                "give a smaller --batch-size, or add images",
-            ),
-            _ => (
-                format!("the {found} training images"),
-                "give a smaller --batch-size",
-            ),
-        };
-        let fix = match resume {
-            true => "a resumed run keeps its --batch-size: start a new run with a smaller one",
-            false => fix,
-        };
-        bail!(
-            "--batch-size {} is larger than {what}; {fix}",
-            config.batch_size
-        );
-    }
-    let (model, have) = (config.model.generator.image(), data.shape);
-    anyhow::ensure!(
-        model == have,
-        "the model is built for {}x{} images of {} channels, the data set's are {}x{} of {}",
-        model.side,
-        model.side,
-        model.channels,
-        have.side,
-        have.side,
-        have.channels
-    );
-    anyhow::ensure!(
-        config.model.generator.num_classes == data.num_classes,
-        "the model is built for {} classes, the data set has {}",
-        config.model.generator.num_classes,
-        data.num_classes
-    );
-    Ok(data)
-}
-
-/// Decodes an image-folder run's folder, by the class names in its config.
-fn decode_folder(config: &TrainConfig, stop: Stop) -> anyhow::Result<Dataset> {
-    let Some(dir) = config.data_dir.as_deref() else {
-        bail!("an image-folder run needs --data DIR");
-    };
-    let classes = config.classes();
-    let scan = crate::data::folder::scan_classes(dir, &classes, config.decoding(), stop)?;
-    tracing::info!("--data {}: {}", dir.display(), scan.report());
-    Ok(scan.data)
-}
-
-/// An image-folder run's decoded images, read back from data/ on resume
-/// and checked against the run (its image shape, its classes); a cache that is gone
-/// is decoded from the folder again.
-fn cached_folder(config: &TrainConfig, run: &RunDir, stop: Stop) -> anyhow::Result<Dataset> {
-    let (images, labels) = (run.cached_images(), run.cached_labels());
-    let cache_gone = !images.exists() && !labels.exists();
-    compare_classes(config, run, cache_gone)?;
-    if cache_gone {
-        tracing::warn!(
-            "{}: no decoded images; decoding the folder again",
-            images.display()
-        );
-        let data = decode_folder(config, stop)?;
-        cache_folder(run, &data, &config.classes())?;
-        return Ok(data);
-    }
-    let damaged = |why: String| {
-        anyhow::anyhow!(
-            "{}: {why}; the run's decoded images are damaged: remove {} and resume again \
-             to decode the folder anew",
-            images.display(),
-            images.parent().unwrap_or(run.root.as_path()).display()
-        )
-    };
-    let data = Dataset::from_files(&images, &labels, config.classes().len())
-        .map_err(|e| damaged(format!("{e:#}")))?;
-    let (have, want) = (data.shape, config.model.generator.image());
-    if have != want {
-        return Err(damaged(format!(
-            "its images are {}x{} of {} channels, not the run's {}x{} of {}",
-            have.side, have.side, have.channels, want.side, want.side, want.channels
-        )));
-    }
-    Ok(data)
-}
-
-/// A resumed folder run keeps its classes: a class folder added since is
-/// named as left out; one removed is an error when the run's decoded images
-/// are gone too (nothing is left to train that class on).
-fn compare_classes(config: &TrainConfig, run: &RunDir, cache_gone: bool) -> anyhow::Result<()> {
-    let Some(dir) = config.data_dir.as_deref().filter(|d| d.is_dir()) else {
-        return Ok(());
-    };
-    let (kept, now) = (config.classes(), crate::data::folder::listed_classes(dir)?);
-    let added: Vec<&String> = now.iter().filter(|c| !kept.contains(c)).collect();
-    let removed: Vec<&String> = kept.iter().filter(|c| !now.contains(c)).collect();
-    if !added.is_empty() {
-        tracing::warn!(
-            "--data {}: the class folders {added:?} were added since the run started and are \
-             not trained on: a resumed run keeps its {} classes; start a new run to include them",
-            dir.display(),
-            kept.len()
-        );
-    }
-    if removed.is_empty() {
-        return Ok(());
-    }
-    anyhow::ensure!(
-        !cache_gone,
-        "--resume {}: the run's decoded images ({}) are gone, and --data {} no longer has the \
-         class folders {removed:?} the run trains on; put them back (or the run's data/) to \
-         resume, or start a new run",
-        run.root.display(),
-        run.cached_images()
-            .parent()
-            .unwrap_or(run.root.as_path())
-            .display(),
-        dir.display()
-    );
-    tracing::info!(
-        "--data {}: the class folders {removed:?} are gone; the run goes on training on their \
-         images decoded in {}",
-        dir.display(),
-        run.root.join("data").display()
-    );
-    Ok(())
-}
-
-/// Writes an image-folder run's decoded images into the run (IDX files and
-/// classes.txt), for resumes.
-fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> anyhow::Result<()> {
-    let dir = run
-        .cached_images()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let (channels, side) = (data.shape.channels, data.shape.side);
-    let dims = match channels {
-        1 => vec![data.len(), side, side],
-        _ => vec![data.len(), channels, side, side],
-    };
-    let write = |path: &Path, bytes: &[u8]| crate::store::write_atomic(path, bytes);
-    write(
-        &dir.join("classes.txt"),
-        (classes.join("\n") + "\n").as_bytes(),
-    )?;
-    write(&run.cached_labels(), &encode(&[data.len()], &data.labels)?)?;
-    write(&run.cached_images(), &encode(&dims, &data.images)?)
-}
-
-/// Samples in the final evaluation (eval.json).
-const FINAL_SAMPLES: usize = 10_000;
-
-/// Measures sample quality during training with the committed evaluator.
-/// The evaluator (classifier plus test-set features) is loaded on first use;
-/// when the data set has none, evaluation is skipped with one warning.
-struct QualityProbe<'a> {
-    config: &'a TrainConfig,
-    evaluator: Option<Option<Evaluator>>,
-    /// Whether the figures `--eval-samples` is too small for were named in the log.
-    told_not_measured: bool,
-    /// Real images scored as [`QualityProbe::measure`] scores samples, once.
-    ceiling: Option<Figures>,
-    /// Seconds the evaluator took to load, until taken.
-    load_s: f64,
-    /// Seconds the latest measurement took (the ceiling left out).
-    measure_s: Option<f64>,
-}
-
-impl<'a> QualityProbe<'a> {
-    fn new(config: &'a TrainConfig) -> Self {
-        Self {
-            config,
-            evaluator: None,
-            told_not_measured: false,
-            ceiling: None,
-            load_s: 0.0,
-            measure_s: None,
-        }
-    }
-
-    fn evaluator(&mut self) -> Option<&Evaluator> {
-        if self.evaluator.is_none() {
-            let began = Instant::now();
-            self.evaluator = Some(self.load_evaluator());
-            self.load_s += began.elapsed().as_secs_f64();
-        }
-        self.evaluator.as_ref().and_then(Option::as_ref)
-    }
-
-    /// The data set's evaluator, or `None` (with a warning) when it has none.
-    fn load_evaluator(&self) -> Option<Evaluator> {
-        let config = self.config;
-        if config.dataset == DatasetKind::Folder && config.classifier.is_none() {
-            tracing::warn!(
-                "sample quality is not measured: an image folder's run is scored by an \
-                 evaluator trained on the folder (cdcgan classifier train --data DIR \
-                 --out FILE), given with train --classifier FILE or eval --classifier FILE"
-            );
-            return None;
-        }
-        let classifier = config.classifier.as_deref();
-        match Evaluator::new(config.dataset, config.data_dir.as_deref(), classifier) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                tracing::warn!("sample quality will not be measured: {e:#}");
-                None
-            }
-        }
-    }
-
-    /// The seconds the evaluator took to load since last asked (a one-off
-    /// cost, left out of the pace).
-    fn take_load_s(&mut self) -> f64 {
-        std::mem::take(&mut self.load_s)
-    }
-
-    /// What the final evaluation should take: 10,000 samples and as many
-    /// real images, at the pace of the latest measurement.
-    fn final_report_s(&self) -> f64 {
-        self.measure_s.map_or(0.0, |s| {
-            2.0 * s * FINAL_SAMPLES as f64 / self.config.eval_samples.max(1) as f64
-        })
-    }
-
-    /// Loads the evaluator given with `--classifier` now, before anything is
-    /// written, refusing one that scores other images than the run makes.
-    fn load_given(&mut self) -> anyhow::Result<()> {
-        let config = self.config;
-        let Some(path) = &config.classifier else {
-            return Ok(());
-        };
-        let evaluator = Evaluator::new(config.dataset, config.data_dir.as_deref(), Some(path))
-            .with_context(|| format!("--classifier {}", path.display()))?;
-        let (made, scored) = (config.model.generator.image(), evaluator.image());
-        anyhow::ensure!(
-            made == scored,
-            "--classifier {}: it scores {}x{} images of {} channels; this run makes {}x{} of {} \
-             (train one for the run's images: {})",
-            path.display(),
-            scored.side,
-            scored.side,
-            scored.channels,
-            made.side,
-            made.side,
-            made.channels,
-            crate::eval::fit::command_for(made)
-        );
-        self.evaluator = Some(Some(evaluator));
-        Ok(())
-    }
-
-    /// The quick figures for metrics.csv: `eval_samples` samples from a fixed noise.
-    /// Also the collapse guard: a class whose samples spread far less than
-    /// the real class's is reported with the step.
-    fn measure(&mut self, generator: &Generator, step: u64) -> anyhow::Result<Option<Quality>> {
-        let (config, first) = (self.config, self.ceiling.is_none());
-        let Some(evaluator) = self.evaluator() else {
-            return Ok(None);
-        };
-        let began = Instant::now();
-        let sampler = run_sampler(generator, config)?;
-        let (images, labels) = sampler.balanced_samples(config.eval_samples, 0)?;
-        let f = evaluator.score(&images, &labels)?;
-        let measure_s = began.elapsed().as_secs_f64();
-        let diversity = evaluator.diversity(&f);
-        let began_ceiling = Instant::now();
-        let ceiling = match first {
-            true => Some(evaluator.ceiling(&labels, 0)?),
-            false => None,
-        };
-        // Measured once: a one-off cost, as the evaluator's load.
-        self.load_s += began_ceiling.elapsed().as_secs_f64();
-        self.ceiling = self.ceiling.take().or(ceiling);
-        self.measure_s = Some(measure_s);
-        for class in crate::eval::collapsed_classes(&diversity) {
-            tracing::warn!(
-                "class {class} is collapsing at step {step}: its samples spread {:.2}x as much as real ones",
-                diversity[class].unwrap_or_default()
-            );
-        }
-        if !std::mem::replace(&mut self.told_not_measured, true) {
-            for (figure, reason) in &f.not_measured {
-                tracing::warn!(
-                    "--eval-samples {}: the in-training {figure} is n/a: it {reason}",
-                    config.eval_samples
-                );
-            }
-        }
-        Ok(Some(Quality {
-            accuracy: f.accuracy as f32,
-            frechet: f.frechet.map(|v| v as f32),
-            precision: f.precision as f32,
-            recall: f.recall as f32,
-        }))
-    }
-
-    /// The full evaluation (10,000 samples, with the real-data ceiling) for eval.json.
-    fn full_report(
-        &mut self,
-        generator: &Generator,
-        stop: Stop,
-    ) -> anyhow::Result<Option<crate::eval::report::Report>> {
-        let config = self.config;
-        let Some(evaluator) = self.evaluator() else {
-            return Ok(None);
-        };
-        let sampler = run_sampler(generator, config)?;
-        let (images, labels) = sampler.balanced_samples_until(FINAL_SAMPLES, 0, stop)?;
-        let mut report = evaluator.report_until(&images, &labels, 0, stop)?;
-        report.noise_scale = sampler.widened_noise_scale();
-        Ok(Some(report))
-    }
-}
-
 /// The data order of `epoch`: a permutation drawn from (seed, epoch).
 pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
@@ -957,62 +602,4 @@ fn progress_bar(enabled: bool, length: &RunLength, step: u64) -> ProgressBar {
     );
     bar.set_position(step);
     bar
-}
-
-/// Running sums over one logging window.
-struct Window {
-    sums: [f64; 4],
-    steps: usize,
-    samples: usize,
-    since: Instant,
-}
-
-impl Window {
-    fn new(since: Instant) -> Self {
-        Self {
-            sums: [0.0; 4],
-            steps: 0,
-            samples: 0,
-            since,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.steps == 0
-    }
-
-    fn add(&mut self, s: &StepStats, batch: usize) {
-        for (sum, v) in self
-            .sums
-            .iter_mut()
-            .zip([s.d_loss, s.g_loss, s.d_real, s.d_fake])
-        {
-            *sum += v as f64;
-        }
-        self.steps += 1;
-        self.samples += batch;
-    }
-
-    fn samples_per_s(&self) -> f64 {
-        self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9)
-    }
-
-    /// The window's averages as a metrics row; starts a new window.
-    fn take(&mut self, epoch: usize, step: u64, wall_s: f64) -> MetricsRow {
-        let n = self.steps.max(1) as f64;
-        let mean = |i: usize| (self.sums[i] / n) as f32;
-        let row = MetricsRow {
-            epoch,
-            step,
-            d_loss: mean(0),
-            g_loss: mean(1),
-            d_real: mean(2),
-            d_fake: mean(3),
-            samples_per_s: self.samples_per_s() as f32,
-            wall_s,
-            quality: None,
-        };
-        *self = Window::new(Instant::now());
-        row
-    }
 }
