@@ -4,41 +4,15 @@
 use std::path::Path;
 
 mod common;
-use common::{cdcgan, generate_grid};
+use common::{cdcgan, generate_grid, ok, png_size, refused};
 
 /// A run small enough for a test: 200 images, batches of 20.
 const TINY: [&str; 4] = ["--limit", "200", "--batch-size", "20"];
-
-fn ok(args: &[&str]) -> String {
-    let out = cdcgan(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "cdcgan {args:?} failed:\n{stderr}");
-    stderr
-}
-
-fn fails(args: &[&str], needle: &str) {
-    let out = cdcgan(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "cdcgan {args:?} should fail");
-    assert!(
-        stderr.contains(needle),
-        "cdcgan {args:?}: expected {needle:?} in:\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "cdcgan {args:?} panicked:\n{stderr}"
-    );
-}
 
 /// A run's config.json.
 fn run_config(run: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(run.join("config.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    common::png_dimensions(&bytes)
 }
 
 #[test]
@@ -50,14 +24,14 @@ fn train_resume_generate_export() {
     ok(&[&["train", "--out", run_s, "--max-steps", "4"], &tiny[..]].concat());
     assert!(run.join("checkpoint/generator.safetensors").is_file());
     // Training again into the same directory is refused, pointing at --resume.
-    fails(
+    refused(
         &[&["train", "--out", run_s, "--max-steps", "4"], &tiny[..]].concat(),
-        "--resume",
+        &["--resume"],
     );
     // Resuming continues the step counter and the metrics file.
-    fails(
+    refused(
         &["train", "--resume", run_s, "--lr", "0.1"],
-        "--lr cannot change when resuming",
+        &["--lr cannot change when resuming"],
     );
     let said = ok(&["train", "--resume", run_s, "--max-steps", "6", "--quiet"]);
     assert!(said.contains("trained to step 6"), "{said}");
@@ -68,9 +42,9 @@ fn train_resume_generate_export() {
         &["--max-steps", "9", "--max-minutes", "0.00001"][..],
         &["--max-steps", "4"][..],
     ] {
-        fails(
+        refused(
             &[&["train", "--resume", run_s, "--quiet"][..], past].concat(),
-            "nothing to train",
+            &["nothing to train"],
         );
     }
     assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
@@ -174,9 +148,9 @@ fn train_resume_generate_export() {
         std::fs::read(&out).unwrap()
     };
     assert_ne!(walk("walk.png", "1"), walk("narrow.png", "0.5"));
-    fails(
+    refused(
         &["morph", "--run", run_s, "--from", "11", "--out", "x.gif"],
-        "--from 11 is out of range",
+        &["--from 11 is out of range"],
     );
 
     // The exported set can be scored like any labelled IDX set.
@@ -200,21 +174,21 @@ fn train_resume_generate_export() {
     assert!(ceiling > 0.9 && generated < ceiling, "{report}");
 
     // Bad requests: each one message naming the flag and the allowed values.
-    fails(
+    refused(
         &[
             "generate", "--run", run_s, "--digits", "12a", "--out", "x.png",
         ],
-        "position 3 is not a digit",
+        &["position 3 is not a digit"],
     );
-    fails(
+    refused(
         &[
             "generate", "--run", run_s, "--label", "12", "--count", "3", "--out", "x.png",
         ],
-        "--label 12 is out of range",
+        &["--label 12 is out of range"],
     );
-    fails(
+    refused(
         &["export", "--run", run_s, "--count", "0", "--out", "x"],
-        "--count must be in",
+        &["--count must be in"],
     );
 }
 
@@ -254,32 +228,32 @@ fn bad_flags_and_missing_inputs_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
     let out_s = out.to_str().unwrap();
-    fails(
+    refused(
         &["train", "--out", out_s, "--batch-size", "0"],
-        "--batch-size must be in 1..=10000",
+        &["--batch-size must be in 1..=10000"],
     );
-    fails(
+    refused(
         &["train", "--out", out_s, "--lr", "-1"],
-        "--lr must be in (0, 1]",
+        &["--lr must be in (0, 1]"],
     );
-    fails(
+    refused(
         &["train", "--out", out_s, "--data", "/nonexistent/mnist"],
-        "/nonexistent/mnist",
+        &["/nonexistent/mnist"],
     );
-    fails(&["train", "--resume", out_s], "nothing to resume");
+    refused(&["train", "--resume", out_s], &["nothing to resume"]);
     if !cfg!(feature = "cuda") {
-        fails(
+        refused(
             &["--device", "cuda", "train", "--out", out_s],
-            "built without it",
+            &["built without it"],
         );
     }
-    fails(
+    refused(
         &["generate", "--run", out_s, "--grid", "--out", "x.png"],
-        "no such run directory",
+        &["no such run directory"],
     );
     let fake = dir.path().join("g.safetensors");
     std::fs::write(&fake, b"not a checkpoint").unwrap();
-    fails(
+    refused(
         &[
             "generate",
             "--checkpoint",
@@ -288,7 +262,7 @@ fn bad_flags_and_missing_inputs_get_clear_errors() {
             "--out",
             "x.png",
         ],
-        "g.safetensors",
+        &["g.safetensors"],
     );
 }
 
@@ -334,25 +308,25 @@ fn recipe_options_train_and_are_kept_in_the_run() {
     assert_eq!(d.tensor("embed.weight").unwrap().shape(), &[10, 64]);
     assert_eq!(d.tensor("conv1.weight").unwrap().shape(), &[32, 1, 5, 5]);
     // The recipe is part of the run: resuming keeps it and refuses to change it.
-    fails(
+    refused(
         &["train", "--resume", run_s, "--loss", "bce"],
-        "--loss cannot change when resuming",
+        &["--loss cannot change when resuming"],
     );
     // The schedule spans the length fixed at the start: a resume cannot stretch it.
-    fails(
+    refused(
         &["train", "--resume", run_s, "--max-steps", "4"],
-        "--max-steps cannot change when resuming a run with a learning-rate schedule",
+        &["--max-steps cannot change when resuming a run with a learning-rate schedule"],
     );
     let grid = dir.path().join("grid.png");
     assert!(generate_grid(run_s, &grid).status.success());
     // Bad values name the flag.
     let other = dir.path().join("other");
     let other_s = other.to_str().unwrap();
-    fails(
+    refused(
         &["train", "--out", other_s, "--label-smoothing", "0.9"],
-        "--label-smoothing must be in [0, 0.5)",
+        &["--label-smoothing must be in [0, 0.5)"],
     );
-    fails(
+    refused(
         &[
             "train",
             "--out",
@@ -362,11 +336,11 @@ fn recipe_options_train_and_are_kept_in_the_run() {
             "--label-smoothing",
             "0.1",
         ],
-        "bce only",
+        &["bce only"],
     );
-    fails(
+    refused(
         &["train", "--out", other_s, "--lr-g", "0"],
-        "--lr-g must be in (0, 1]",
+        &["--lr-g must be in (0, 1]"],
     );
 }
 
@@ -385,19 +359,19 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
     ]
     .concat();
     if !std::arch::is_x86_feature_detected!("avx512bf16") {
-        fails(&train, "--precision bf16 needs a CPU with AVX512_BF16");
+        refused(&train, &["--precision bf16 needs a CPU with AVX512_BF16"]);
         return;
     }
     ok(&train);
     let config = run_config(&run);
     assert_eq!(config["precision"], "bf16");
-    fails(
+    refused(
         &["train", "--resume", run_s, "--precision", "fp32"],
-        "--precision cannot change when resuming",
+        &["--precision cannot change when resuming"],
     );
     ok(&["train", "--resume", run_s, "--max-steps", "5", "--quiet"]);
     let other = dir.path().join("framework");
-    fails(
+    refused(
         &[
             &[
                 "train",
@@ -409,7 +383,7 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
             &tiny[..],
         ]
         .concat(),
-        "--precision bf16 sets the native step's products, which --engine burn does not run",
+        &["--precision bf16 sets the native step's products, which --engine burn does not run"],
     );
 }
 
@@ -478,7 +452,7 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
             .join("plain/checkpoint/generator_ema.safetensors")
             .exists()
     );
-    fails(
+    refused(
         &[
             "train",
             "--resume",
@@ -486,9 +460,12 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
             "--recipe",
             "seed",
         ],
-        "--recipe cannot change when resuming",
+        &["--recipe cannot change when resuming"],
     );
-    fails(&["train", "--recipe", "fastest"], "invalid value 'fastest'");
+    refused(
+        &["train", "--recipe", "fastest"],
+        &["invalid value 'fastest'"],
+    );
 }
 
 /// `cdcgan bench` prints its two figures last, for each path it can time:
@@ -604,7 +581,7 @@ fn a_run_samples_with_its_own_noise_scale() {
     assert_eq!(own, export("given", &["--noise-scale", "1.5"]));
     assert_ne!(own, export("unit", &["--noise-scale", "1"]));
     let bad = dir.path().join("bad");
-    fails(
+    refused(
         &[
             "train",
             "--out",
@@ -612,6 +589,6 @@ fn a_run_samples_with_its_own_noise_scale() {
             "--sample-noise-scale",
             "0",
         ],
-        "--sample-noise-scale must be in (0, 4]",
+        &["--sample-noise-scale must be in (0, 4]"],
     );
 }

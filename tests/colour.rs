@@ -7,16 +7,10 @@
 use std::path::Path;
 
 mod common;
-use common::{cdcgan, emoji_subset, png_info};
-
-fn ok(out: &std::process::Output) -> String {
-    let said = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{said}");
-    said
-}
+use common::{cdcgan, emoji_subset, png_info, succeeded};
 
 fn train(data: &Path, run: &Path, size: &str, steps: &str) -> String {
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "train",
         "--data",
         data.to_str().unwrap(),
@@ -84,7 +78,7 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     let at = |name: &str| dir.path().join(name);
     let r = run.to_str().unwrap();
     // generate by class name: four 32 px RGB cells in a row.
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "generate",
         "--run",
         r,
@@ -100,7 +94,7 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
         (4 * 34 + 2, 36, png::ColorType::Rgb)
     );
     // morph: a colour GIF.
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "morph",
         "--run",
         r,
@@ -111,7 +105,7 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     assert!(gif.starts_with(b"GIF89a"));
     // export: IDX with a channel dimension, [18, 3, 32, 32].
     let export = at("export");
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "export",
         "--run",
         r,
@@ -136,7 +130,7 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     let png_export = [
         "export", "--run", r, "--count", "18", "--format", "png", "--out", p,
     ];
-    ok(&cdcgan(&png_export));
+    succeeded(&cdcgan(&png_export));
     let classes = std::fs::read_to_string(pngs.join("classes.txt")).unwrap();
     assert_eq!(classes.lines().count(), 9);
     for class in classes.lines() {
@@ -147,11 +141,11 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
         assert!(!pngs.join(class).join("00002.png").exists());
     }
     // An IDX export into it replaces the whole PNG set, and the reverse.
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "export", "--run", r, "--count", "18", "--out", p,
     ]));
     assert!(!pngs.join("flags").exists() && pngs.join("images-idx4-ubyte").is_file());
-    ok(&cdcgan(&png_export));
+    succeeded(&cdcgan(&png_export));
     assert!(pngs.join("flags/00001.png").is_file() && !pngs.join("images-idx4-ubyte").exists());
     // A folder of the user's own is refused untouched.
     let mine = at("mine");
@@ -170,7 +164,7 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     );
 
     // A resume reads the decoded cache back (colour, 32 px) and goes on.
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "train",
         "--resume",
         r,
@@ -188,7 +182,7 @@ fn a_colour_folder_trains_at_64_pixels() {
     train(&data, &run, "64", "3");
     let r = run.to_str().unwrap();
     let out = dir.path().join("grid.png");
-    ok(&cdcgan(&[
+    succeeded(&cdcgan(&[
         "generate",
         "--run",
         r,
@@ -239,7 +233,7 @@ fn a_folders_evaluator_scores_its_colour_run() {
     let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
     let classifier = |size: &str| {
         let out = dir.path().join(format!("clf{size}.safetensors"));
-        let said = ok(&cdcgan(&[
+        let said = succeeded(&cdcgan(&[
             "classifier",
             "train",
             "--data",
@@ -272,7 +266,7 @@ fn a_folders_evaluator_scores_its_colour_run() {
         "200",
         "--json",
     ]);
-    ok(&out);
+    succeeded(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["dataset"], "folder");
     for figure in ["accuracy", "precision", "recall"] {
@@ -308,7 +302,7 @@ fn a_folders_evaluator_scores_its_colour_run() {
             "--quiet",
         ])
     };
-    ok(&with(c, s_run));
+    succeeded(&with(c, s_run));
     let metrics = std::fs::read_to_string(scored.join("metrics.csv")).unwrap();
     let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
     let accuracy: f64 = last[8].parse().unwrap_or(-1.0);
@@ -328,7 +322,7 @@ fn a_folders_evaluator_scores_its_colour_run() {
         "100",
         "--json",
     ]);
-    ok(&out);
+    succeeded(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for side in ["generated", "real"] {
         let v = report["cas"][side].as_f64().unwrap_or(-1.0);
@@ -412,7 +406,7 @@ fn cmyk_16_bit_and_odd_sized_images_decode_and_a_1x1_one_is_named() {
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
-    let said = ok(&out);
+    let said = succeeded(&out);
     assert!(said.contains("dot.png: too small (1x1"), "{said}");
 
     let set = cdcgan::data::Dataset::from_files(

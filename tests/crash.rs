@@ -7,31 +7,13 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{TINY_TRAIN, spawn};
+use common::{TINY_TRAIN, checkpoint_step, spawn};
 use std::time::{Duration, Instant};
 
 use cdcgan::train::metrics;
 
 const CHECKPOINT_EVERY: u64 = 3;
 const MAX_STEPS: u64 = 45;
-
-/// The step recorded in the run's training checkpoint (which must load; so
-/// must the generator where it is on disk: a kill inside the first
-/// checkpoint may leave the state, written first, without it, and the
-/// resume's next checkpoint writes it).
-fn checkpoint_step(run: &Path) -> Option<u64> {
-    let path = run.join("checkpoint/train_state.safetensors");
-    if !path.exists() {
-        return None;
-    }
-    let (_, meta) = cdcgan::store::load(&path).expect("every checkpoint on disk loads");
-    let generator = run.join("checkpoint/generator.safetensors");
-    if generator.exists() {
-        cdcgan::sample::Sampler::load(&generator).expect("the generator loads");
-    }
-    let progress: serde_json::Value = serde_json::from_str(&meta["progress"]).unwrap();
-    progress["step"].as_u64()
-}
 
 fn last_logged_step(run: &Path) -> u64 {
     let path = run.join("metrics.csv");

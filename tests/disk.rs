@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{cdcgan, generate_grid};
+use common::{cdcgan, checkpoint_step, generate_grid};
 
 /// Unmounts on drop, so a failing assertion does not leave a mount behind.
 struct Mount(PathBuf);
@@ -31,13 +31,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn checkpoint_step(run: &Path) -> u64 {
-    let (_, meta) = cdcgan::store::load(&run.join("checkpoint/train_state.safetensors"))
-        .expect("checkpoint loads");
-    let progress: serde_json::Value = serde_json::from_str(&meta["progress"]).unwrap();
-    progress["step"].as_u64().unwrap()
 }
 
 const TINY: [&str; 8] = [
@@ -76,7 +69,11 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_checkpoint() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(checkpoint_step(&run), 2, "the step-2 checkpoint survives");
+    assert_eq!(
+        checkpoint_step(&run).unwrap(),
+        2,
+        "the step-2 checkpoint survives"
+    );
     cdcgan::sample::Sampler::load(&run.join("checkpoint/generator.safetensors")).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(run.join("checkpoint"))
         .unwrap()

@@ -4,21 +4,17 @@
 //! probe say "n/a" with the reason; the real-digit ceiling is drawn with the
 //! generated set's classes, so a class never drawn is n/a on both sides.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{cdcgan, start_server};
+use common::{cdcgan, shared_run, start_server};
 
 /// One tiny run (one epoch of 400 digits), its in-training probe at 20 samples.
 fn tiny_run() -> &'static Path {
-    static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let run = Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures-run");
-        let _ = std::fs::remove_dir_all(&run);
+    shared_run("figures-run", |run| {
         let out = cdcgan(&[
             "train",
             "--out",
@@ -41,7 +37,6 @@ fn tiny_run() -> &'static Path {
             log.contains("--eval-samples 20: the in-training frechet is n/a: it needs >= 129"),
             "the probe names what it could not measure:\n{log}"
         );
-        run
     })
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use cdcgan::data::{Dataset, DatasetKind, Split};
 
 mod common;
-use common::cdcgan;
+use common::{cdcgan, text};
 
 const NAMES: [&str; 3] = ["one", "seven", "zero"];
 
@@ -36,10 +36,6 @@ fn write_folder(dir: &Path) {
     std::fs::write(dir.join("zero/notes.txt"), b"not an image").unwrap();
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
 #[test]
 fn a_folder_of_pngs_trains_and_writes_its_classes_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +58,7 @@ fn a_folder_of_pngs_trains_and_writes_its_classes_by_name() {
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
-    let said = stderr(&out);
+    let said = text(&out);
     assert!(out.status.success(), "{said}");
     // The scan says what it found and what it skipped, naming each file and why.
     assert!(
@@ -85,7 +81,7 @@ fn a_folder_of_pngs_trains_and_writes_its_classes_by_name() {
         "generate", "--run", run_s, "--label", "seven", "--count", "5",
     ];
     let out = cdcgan(&[&args[..], &["--out", png.to_str().unwrap()]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         common::png_dimensions(&std::fs::read(&png).unwrap()),
         (5 * 30 + 2, 32)
@@ -95,9 +91,9 @@ fn a_folder_of_pngs_trains_and_writes_its_classes_by_name() {
     ]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("not a class; give a name (one, seven, zero)"),
+        text(&out).contains("not a class; give a name (one, seven, zero)"),
         "{}",
-        stderr(&out)
+        text(&out)
     );
     let exported = dir.path().join("export");
     let out = cdcgan(&[
@@ -109,7 +105,7 @@ fn a_folder_of_pngs_trains_and_writes_its_classes_by_name() {
         "--out",
         exported.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         std::fs::read_to_string(exported.join("classes.txt")).unwrap(),
         "one\nseven\nzero\n"
@@ -118,7 +114,7 @@ fn a_folder_of_pngs_trains_and_writes_its_classes_by_name() {
     // A resume reads the decoded cache: it trains on even with the folder gone.
     std::fs::remove_dir_all(&data).unwrap();
     let out = cdcgan(&["train", "--resume", run_s, "--max-steps", "6", "--quiet"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]
@@ -140,17 +136,17 @@ fn a_folder_of_one_class_or_no_images_is_refused() {
     let out = train();
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("only one class (cats)"),
+        text(&out).contains("only one class (cats)"),
         "{}",
-        stderr(&out)
+        text(&out)
     );
     std::fs::create_dir_all(data.join("dogs")).unwrap();
     let out = train();
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("class \"dogs\" has no usable images"),
+        text(&out).contains("class \"dogs\" has no usable images"),
         "{}",
-        stderr(&out)
+        text(&out)
     );
     assert!(!run.exists(), "nothing written for a refused folder");
 }

@@ -8,25 +8,19 @@
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    cdcgan, path, refused, start_server_with, text, train_folder, train_tiny, write_class,
+    cdcgan, path, refused, shared_run, start_server_with, text, train_folder, train_tiny,
+    write_class,
 };
 
 /// One tiny trained run (one epoch), shared by the tests that only read it.
 fn tiny_run() -> &'static Path {
-    static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let run = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-run");
-        let _ = std::fs::remove_dir_all(&run);
-        train_tiny(&run, 20);
-        run
-    })
+    shared_run("hostile-run", |run| train_tiny(run, 20))
 }
 
 /// D1: a FIFO, a symbolic link, a hard link, a folder and the run's own

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::cdcgan;
+use common::ok;
 
 /// The flags each fixture was trained with (after `--recipe NAME`).
 const FLAGS: [&str; 17] = [
@@ -50,13 +50,6 @@ fn copy_of(recipe: &str, into: &Path) -> PathBuf {
         }
     }
     run
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = cdcgan(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "cdcgan {args:?}:\n{err}");
-    err
 }
 
 #[test]

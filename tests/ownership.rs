@@ -9,7 +9,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{TINY_TRAIN, cdcgan, spawn};
+use common::{TINY_TRAIN, cdcgan, refused, spawn};
 
 fn stderr_of(args: &[&str]) -> (bool, String) {
     let out = cdcgan(args);
@@ -19,18 +19,6 @@ fn stderr_of(args: &[&str]) -> (bool, String) {
         "cdcgan {args:?} panicked:\n{stderr}"
     );
     (out.status.success(), stderr)
-}
-
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let (ok, stderr) = stderr_of(args);
-    assert!(!ok, "cdcgan {args:?} should fail");
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "cdcgan {args:?}: expected {needle:?} in:\n{stderr}"
-        );
-    }
-    stderr
 }
 
 /// Waits until `done` holds, for at most 120 s.
@@ -80,11 +68,11 @@ fn a_second_trainer_is_refused_while_readers_work_and_kill_9_leaves_no_lock() {
     // A second trainer, resuming or starting anew, is refused at once, naming the holder.
     let started = Instant::now();
     let config = std::fs::read(run.join("config.json")).unwrap();
-    fails(
+    refused(
         &["train", "--resume", run_s, "--max-steps", "7"],
         &[run_s, &format!("process {pid}")],
     );
-    fails(&["train", "--out", run_s, "--max-steps", "7"], &[run_s]);
+    refused(&["train", "--out", run_s, "--max-steps", "7"], &[run_s]);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "refused at once"
@@ -137,7 +125,7 @@ fn out_refuses_a_directory_cdcgan_did_not_write() {
         &TINY_TRAIN,
     ]
     .concat();
-    fails(&args, &["did not write", "config.json", "metrics.csv"]);
+    refused(&args, &["did not write", "config.json", "metrics.csv"]);
     let mut left: Vec<String> = std::fs::read_dir(&mine)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -189,7 +177,7 @@ fn a_refused_resume_changes_no_file() {
     let bytes = std::fs::read(&state).unwrap();
     std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
     let before = snapshot(&run);
-    fails(
+    refused(
         &["train", "--resume", run_s, "--epochs", "30"],
         &["train_state"],
     );
@@ -201,7 +189,7 @@ fn a_refused_resume_changes_no_file() {
     let huge = config.replacen("\"latent_dim\": 100", "\"latent_dim\": 1000000000000", 1);
     assert_ne!(huge, config);
     std::fs::write(run.join("config.json"), huge).unwrap();
-    fails(
+    refused(
         &["train", "--resume", run_s, "--max-steps", "4"],
         &["generator.latent_dim must be in"],
     );
@@ -225,12 +213,12 @@ fn non_finite_weights_and_absurd_threads_are_refused() {
         "--grid",
         "--out",
     ];
-    fails(
+    refused(
         &[&args[..], &[out.to_str().unwrap()]].concat(),
         &["deconv2.weight", "NaN"],
     );
     assert!(!out.exists());
-    fails(
+    refused(
         &[
             "--threads",
             "99999",

@@ -540,11 +540,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(cdcgan_no_bf16, ignore = "this CPU has no AVX512_BF16")]
     fn products_match_the_rounded_operands_product_in_every_layout() {
-        if !supported() {
-            eprintln!("skipped: this CPU has no AVX512_BF16");
-            return;
-        }
+        crate::native::gemm::expect_bf16();
         // Sizes on and off every tile (12 rows), panel (32 columns) and block
         // (96 rows, 256 depth) edge; odd depths; three depth blocks.
         for (m, n, k) in [

@@ -323,11 +323,10 @@ mod tests {
     /// Under auto each product runs exactly as the precision its shape was
     /// given: bit for bit fp32's or bf16's result.
     #[test]
+    #[cfg_attr(cdcgan_no_bf16, ignore = "this CPU has no AVX512_BF16")]
     fn auto_runs_each_shape_in_its_chosen_arithmetic() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        if !crate::native::gemm::bf16_supported() {
-            return; // auto is fp32 throughout here, which the products test covers
-        }
+        crate::native::gemm::expect_bf16();
         let (m, k) = (48, 80);
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)

@@ -349,11 +349,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(cdcgan_no_bf16, ignore = "this CPU has no AVX512_BF16")]
     fn bf16_products_stay_near_the_framework_forward() {
-        if Precision::Bf16.check().is_err() {
-            eprintln!("skipped: this CPU has no AVX512_BF16");
-            return;
-        }
+        crate::native::gemm::expect_bf16();
         let err = max_relative_error_in(GeneratorConfig::new(), 11, Precision::Bf16);
         // Rounded, not exact: bf16 keeps 8 significant bits.
         assert!(err > 1e-6 && err < 2e-2, "relative error {err}");

@@ -192,6 +192,37 @@ pub fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+/// The stderr of a command that must have succeeded.
+pub fn succeeded(out: &Output) -> String {
+    let said = text(out);
+    assert!(out.status.success(), "failed:\n{said}");
+    said
+}
+
+/// Runs `cdcgan ARGS`, which must succeed; its stderr.
+pub fn ok(args: &[&str]) -> String {
+    let out = cdcgan(args);
+    let said = text(&out);
+    assert!(out.status.success(), "cdcgan {args:?} failed:\n{said}");
+    said
+}
+
+/// The step of the run's checkpoint (from train_state.safetensors's
+/// header), `None` without one; every checkpoint file there must load.
+pub fn checkpoint_step(run: &Path) -> Option<u64> {
+    let path = run.join("checkpoint/train_state.safetensors");
+    if !path.exists() {
+        return None;
+    }
+    let (_, meta) = cdcgan::store::load(&path).expect("every checkpoint on disk loads");
+    let generator = run.join("checkpoint/generator.safetensors");
+    if generator.exists() {
+        cdcgan::sample::Sampler::load(&generator).expect("the generator loads");
+    }
+    let progress: serde_json::Value = serde_json::from_str(&meta["progress"]).unwrap();
+    progress["step"].as_u64()
+}
+
 /// Fails unless `cdcgan ARGS` fails, without a panic, with a message
 /// containing each of `needles`; returns the message.
 pub fn refused(args: &[&str], needles: &[&str]) -> String {
@@ -236,4 +267,22 @@ pub fn train_folder(img: &Path, run: &Path, steps: &str, extra: &[&str]) -> Outp
     ];
     let places = ["train", "--quiet", "--data", path(img), "--out", path(run)];
     cdcgan(&[&places[..], &flags[..], extra].concat())
+}
+
+/// (width, height) of the PNG file at `path`.
+pub fn png_size(path: &Path) -> (u32, u32) {
+    let (width, height, _) = png_info(path);
+    (width, height)
+}
+
+/// A run trained once per test binary by `train` (into `NAME` under the
+/// target's temporary folder), shared by the tests that only read it.
+pub fn shared_run(name: &str, train: impl FnOnce(&Path)) -> &'static Path {
+    static RUN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let run = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&run);
+        train(&run);
+        run
+    })
 }
