@@ -18,7 +18,7 @@ pub enum EngineName {
 pub struct EngineArgs {
     /// The training step: native (our CPU kernels) or burn (burn's autodiff
     /// step, the reference; the same iteration, slower) [default: native].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Speed", display_order = 8)]
     pub engine: Option<EngineName>,
     /// The older name of `--engine burn`.
     #[arg(long, hide = true, conflicts_with = "engine")]

@@ -22,18 +22,24 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub flags: TrainFlags,
     /// Run directory [default: runs/TIMESTAMP (UTC), linked as runs/latest].
-    #[arg(long)]
+    #[arg(long, help_heading = "Output", display_order = 7)]
     pub out: Option<PathBuf>,
     /// Continue the run in DIR from its last checkpoint.
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "out",
+        help_heading = "Output",
+        display_order = 7
+    )]
     pub resume: Option<PathBuf>,
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output", display_order = 7)]
     pub quiet: bool,
     /// Serve the live training page (and the generator's API) at ADDR while
     /// training, and after it until Ctrl-C [default ADDR: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR", num_args = 0..=1,
-          default_missing_value = "127.0.0.1:8080", value_parser = super::values::parse_addr)]
+          default_missing_value = "127.0.0.1:8080", value_parser = super::values::parse_addr, help_heading = "Output", display_order = 7)]
     pub serve: Option<SocketAddr>,
     /// Which step trains.
     #[command(flatten)]

@@ -11,7 +11,7 @@ use clap::{ArgMatches, Args};
 
 use crate::arch::ImageShape;
 use crate::data::folder::{Background, Decoding};
-use crate::data::{DatasetKind, folder};
+use crate::data::{DataFacts, DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
@@ -37,15 +37,15 @@ pub const RESUMABLE: [&str; 7] = [
 #[derive(Debug, Clone, Default, Args)]
 pub struct ImageFlags {
     /// An image folder's image side: 28, 32 or 64 pixels [default: 28].
-    #[arg(long, value_name = "PX")]
+    #[arg(long, value_name = "PX", help_heading = "Data", display_order = 1)]
     pub image_size: Option<usize>,
     /// An image folder's channels: 1 (grey) or 3 (colour) [default: 3 when
     /// its images are in colour, else 1].
-    #[arg(long)]
+    #[arg(long, help_heading = "Data", display_order = 1)]
     pub channels: Option<usize>,
     /// The colour an image folder's transparent pixels are composited on,
     /// RRGGBB hex [default: ffffff, white].
-    #[arg(long, value_name = "RRGGBB")]
+    #[arg(long, value_name = "RRGGBB", help_heading = "Data", display_order = 1)]
     pub background: Option<Background>,
 }
 
@@ -88,135 +88,158 @@ pub struct TrainFlags {
     #[arg(long, value_enum)]
     pub recipe: Option<Recipe>,
     /// Data set.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Data", display_order = 1)]
     pub dataset: Option<DatasetKind>,
     /// Directory with the four IDX files (default: data/mnist, or
     /// /usr/share/datasets/fashion-mnist for fashion-mnist), or an image
     /// folder (one sub-folder of PNG/JPEG images per class).
-    #[arg(long)]
+    #[arg(long, help_heading = "Data", display_order = 1)]
     pub data: Option<PathBuf>,
     /// An image folder's image shape and background.
     #[command(flatten)]
     pub image: ImageFlags,
-    /// The evaluator that scores samples while the run trains (an image
-    /// folder's own, from `classifier train --data DIR --out FILE`)
-    /// [default: the data set's, in models/].
-    #[arg(long, value_name = "FILE")]
-    pub classifier: Option<PathBuf>,
-    /// Epochs to train in total.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Batch size.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Adam learning rate for both networks.
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Adam beta1 [default: 0.5].
-    #[arg(long)]
-    pub beta1: Option<f64>,
-    /// Adam beta2 [default: 0.999].
-    #[arg(long)]
-    pub beta2: Option<f64>,
-    /// Seed for initialisation, data order and noise [default: 0].
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Train on the first N training images only.
-    #[arg(long)]
+    #[arg(long, help_heading = "Data", display_order = 1)]
     pub limit: Option<usize>,
+    /// Epochs to train in total.
+    #[arg(long, help_heading = "Length", display_order = 2)]
+    pub epochs: Option<usize>,
     /// Stop after N iterations in total.
-    #[arg(long)]
+    #[arg(long, help_heading = "Length", display_order = 2)]
     pub max_steps: Option<u64>,
     /// Stop after M minutes of training wall time (then checkpoint and evaluate).
-    #[arg(long)]
+    #[arg(long, help_heading = "Length", display_order = 2)]
     pub max_minutes: Option<f64>,
-    /// Also write a checkpoint every N iterations (always: every epoch).
-    #[arg(long)]
-    pub checkpoint_every: Option<u64>,
-    /// Write a metrics.csv row every N iterations [default: 50].
-    #[arg(long)]
-    pub log_every: Option<u64>,
-    /// Give D the AC-GAN auxiliary classifier head.
-    #[arg(long)]
-    pub aux_classifier: bool,
+    /// Batch size.
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate for both networks.
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub lr: Option<f64>,
+    /// G's learning rate (two time-scale update rule) [default: --lr].
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub lr_g: Option<f64>,
+    /// D's learning rate (two time-scale update rule) [default: --lr].
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub lr_d: Option<f64>,
+    /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
+    #[arg(long, value_enum, help_heading = "Optimiser", display_order = 3)]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Adam beta1 [default: 0.5].
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub beta1: Option<f64>,
+    /// Adam beta2 [default: 0.999].
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub beta2: Option<f64>,
     /// Keep a moving average of G's weights with this decay; generate, export, eval
     /// and serve then use it; 0 for none.
-    #[arg(long)]
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
     pub ema: Option<f32>,
-    /// Weight of the auxiliary classification loss [default: 1.0].
-    #[arg(long)]
-    pub aux_weight: Option<f32>,
+    /// Seed for initialisation, data order and noise [default: 0].
+    #[arg(long, help_heading = "Optimiser", display_order = 3)]
+    pub seed: Option<u64>,
     /// Adversarial loss [default: bce].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Objective", display_order = 4)]
     pub loss: Option<GanLoss>,
     /// One-sided label smoothing: D's target for real digits becomes 1 - S (e.g. 0.1).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", help_heading = "Objective", display_order = 4)]
     pub label_smoothing: Option<f32>,
     /// Weight of the mode-seeking term (MSGAN): the batch's two halves ask G for
     /// the same classes, and G is rewarded for making each pair differ [default: 0].
-    #[arg(long, value_name = "W")]
+    #[arg(long, value_name = "W", help_heading = "Objective", display_order = 4)]
     pub mode_seeking: Option<f32>,
-    /// G's learning rate (two time-scale update rule) [default: --lr].
-    #[arg(long)]
-    pub lr_g: Option<f64>,
-    /// D's learning rate (two time-scale update rule) [default: --lr].
-    #[arg(long)]
-    pub lr_d: Option<f64>,
-    /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
-    #[arg(long, value_enum)]
-    pub lr_schedule: Option<LrSchedule>,
-    /// G's width: channels of its 7x7 feature map, halved at 14x14.
-    #[arg(long)]
-    pub g_channels: Option<usize>,
-    /// D's width: channels after its first convolution, doubled after the second.
-    #[arg(long)]
-    pub d_channels: Option<usize>,
-    /// Give D's last layer the batch's spread as one more feature plane (minibatch
-    /// standard deviation): a batch of look-alike digits is then easy to call fake;
-    /// `--minibatch-std false` turns the recipe's off.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub minibatch_std: Option<bool>,
-    /// Class-conditional batch norm in G: the class also scales and shifts each
-    /// batch norm's output (a learned gain and shift per class, starting at
-    /// zero), beside the one-hot input.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub class_norm: Option<bool>,
-    /// Spectral normalisation of D's convolutions (Miyato et al. 2018): each
-    /// weight divided by its largest singular value, estimated by one power
-    /// iteration per step.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub spectral_norm: Option<bool>,
-    /// `--d-batch-norm false` drops D's batch norm (after its second
-    /// convolution), as spectrally normalised discriminators usually do.
-    #[arg(long, value_name = "BOOL")]
-    pub d_batch_norm: Option<bool>,
+    /// Weight of the auxiliary classification loss [default: 1.0].
+    #[arg(long, help_heading = "Objective", display_order = 4)]
+    pub aux_weight: Option<f32>,
     /// D's batch norm takes its statistics over the real and the generated
     /// batch together (one pass of both, in D's step and G's), so D can see a
     /// batch of G's digits sit apart from the real ones; the spread plane
     /// stays per batch [default: off].
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Objective", display_order = 4)]
     pub joint_batch_norm: Option<bool>,
-    /// Arithmetic of the native step's products: bf16 operands with fp32 sums
-    /// (needs AVX512_BF16; twice the product rate), fp32, or auto (each
-    /// product shape in the faster of the two here, timed once per CPU and
-    /// cached) [default: fp32].
-    #[arg(long, value_enum)]
-    pub precision: Option<Precision>,
+    /// G's width: the channels of its first (smallest) feature map, halved
+    /// at each doubling of the side (at 64 px it needs at least 8).
+    #[arg(long, help_heading = "Networks", display_order = 5)]
+    pub g_channels: Option<usize>,
+    /// D's width: channels after its first convolution, doubled at each
+    /// halving of the side.
+    #[arg(long, help_heading = "Networks", display_order = 5)]
+    pub d_channels: Option<usize>,
+    /// Give D the AC-GAN auxiliary classifier head.
+    #[arg(long, help_heading = "Networks", display_order = 5)]
+    pub aux_classifier: bool,
+    /// Give D's last layer the batch's spread as one more feature plane (minibatch
+    /// standard deviation): a batch of look-alike digits is then easy to call fake;
+    /// `--minibatch-std false` turns the recipe's off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Networks", display_order = 5)]
+    pub minibatch_std: Option<bool>,
+    /// Class-conditional batch norm in G: the class also scales and shifts each
+    /// batch norm's output (a learned gain and shift per class, starting at
+    /// zero), beside the one-hot input.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Networks", display_order = 5)]
+    pub class_norm: Option<bool>,
+    /// Spectral normalisation of D's convolutions (Miyato et al. 2018): each
+    /// weight divided by its largest singular value, estimated by one power
+    /// iteration per step.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Networks", display_order = 5)]
+    pub spectral_norm: Option<bool>,
+    /// `--d-batch-norm false` drops D's batch norm (after its second
+    /// convolution), as spectrally normalised discriminators usually do.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        help_heading = "Networks",
+        display_order = 5
+    )]
+    pub d_batch_norm: Option<bool>,
     /// How D is told the class: label planes, a projection discriminator, or
     /// both [default: planes].
-    #[arg(long = "cond", value_enum)]
+    #[arg(
+        long = "cond",
+        value_enum,
+        help_heading = "Networks",
+        display_order = 5
+    )]
     pub conditioning: Option<Conditioning>,
     /// The `--noise-scale` that generate, export, eval and serve (and the
     /// in-training figures) draw this run's digits with unless given one;
     /// kept in generator.safetensors.
-    #[arg(long, value_name = "S", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "S",
+        allow_hyphen_values = true,
+        help_heading = "Networks",
+        display_order = 5
+    )]
     pub sample_noise_scale: Option<f32>,
+    /// The evaluator that scores samples while the run trains (an image
+    /// folder's own, from `classifier train --data DIR --out FILE`)
+    /// [default: the data set's, in models/].
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Evaluation",
+        display_order = 6
+    )]
+    pub classifier: Option<PathBuf>,
     /// Measure sample quality every N epochs, 0 for never [default: 1].
-    #[arg(long)]
+    #[arg(long, help_heading = "Evaluation", display_order = 6)]
     pub eval_every: Option<usize>,
     /// Samples per in-training evaluation [default: 2000].
-    #[arg(long)]
+    #[arg(long, help_heading = "Evaluation", display_order = 6)]
     pub eval_samples: Option<usize>,
+    /// Also write a checkpoint every N iterations (always: every epoch).
+    #[arg(long, help_heading = "Output", display_order = 7)]
+    pub checkpoint_every: Option<u64>,
+    /// Write a metrics.csv row every N iterations [default: 50].
+    #[arg(long, help_heading = "Output", display_order = 7)]
+    pub log_every: Option<u64>,
+    /// Arithmetic of the native step's products: bf16 operands with fp32 sums
+    /// (needs AVX512_BF16; twice the product rate), fp32, or auto (each
+    /// product shape in the faster of the two here, timed once per CPU and
+    /// cached) [default: fp32].
+    #[arg(long, value_enum, help_heading = "Speed", display_order = 8)]
+    pub precision: Option<Precision>,
 }
 
 impl TrainFlags {
@@ -235,30 +258,60 @@ impl TrainFlags {
 
     /// A new run's config: the recipe's, with every flag given applied.
     pub fn new_run(&self) -> anyhow::Result<TrainConfig> {
-        let mut c = self.recipe.unwrap_or_default().config();
-        if let Some(d) = self.dataset {
-            c.dataset = d;
-        }
-        c.data_dir = self.data.clone();
-        let folder = self
-            .data
-            .as_deref()
-            .filter(|dir| folder::is_image_folder(dir));
-        if self.dataset.is_none() && folder.is_some() {
-            c.dataset = DatasetKind::Folder;
-        }
-        if c.dataset == DatasetKind::Folder {
-            let Some(dir) = &self.data else {
-                bail!("--dataset folder needs --data DIR (one sub-folder of images per class)");
-            };
-            c.class_names = Some(folder::class_names(dir)?);
-        }
+        // Phase 1: where the data is and how it is read; then what it holds.
+        let data = self.data_settings()?;
+        let classes = data.class_names.clone().unwrap_or_default();
+        let decoding = data.decoding.unwrap_or_default();
+        let facts = DataFacts::probe(
+            data.dataset,
+            data.dir.as_deref(),
+            &classes,
+            decoding,
+            self.limit,
+        )?;
+        // Phase 2: the recipe's row for these data, then every flag given.
+        let mut c = self.recipe.unwrap_or_default().config_for(&facts);
+        c.dataset = data.dataset;
+        c.data_dir = data.dir;
+        c.class_names = data.class_names;
+        c.background = data.decoding.map(|d| d.background);
+        c.limit = self.limit;
         self.apply_settings(&mut c);
-        self.image(&mut c)?;
         self.apply_resumable(&mut c);
         c.validate()?;
         self.refuse_ignored(&c)?;
         Ok(c)
+    }
+
+    /// What the data flags say: the data set, its folder, an image
+    /// folder's classes and decoding.
+    fn data_settings(&self) -> anyhow::Result<DataSettings> {
+        let folder = self
+            .data
+            .as_deref()
+            .filter(|dir| folder::is_image_folder(dir));
+        let dataset = match (self.dataset, folder) {
+            (Some(d), _) => d,
+            (None, Some(_)) => DatasetKind::Folder,
+            (None, None) => DatasetKind::Mnist,
+        };
+        let class_names = match (dataset, &self.data) {
+            (DatasetKind::Folder, Some(dir)) => Some(folder::class_names(dir)?),
+            (DatasetKind::Folder, None) => {
+                bail!("--dataset folder needs --data DIR (one sub-folder of images per class)")
+            }
+            _ => None,
+        };
+        let folder = self
+            .data
+            .as_deref()
+            .filter(|_| dataset == DatasetKind::Folder);
+        Ok(DataSettings {
+            dataset,
+            dir: self.data.clone(),
+            class_names,
+            decoding: self.image.decoding(folder)?,
+        })
     }
 
     /// The fields of `saved` (a resumed run's config.json) that the fixed
@@ -291,7 +344,7 @@ impl TrainFlags {
             side: image.image_size.unwrap_or(side),
             channels: image.channels.unwrap_or(channels),
         };
-        set_shape(&mut c, shape);
+        c.model.set_image(shape);
         c.background = image.background.or(c.background);
         let (was, now) = (serde_json::to_value(saved)?, serde_json::to_value(&c)?);
         let mut changes = Vec::new();
@@ -300,21 +353,20 @@ impl TrainFlags {
     }
 
     /// The settings flags given (neither where the data is nor how long),
-    /// applied to `c` as a new run applies them to its recipe. The image
-    /// shape stays `c`'s until [`TrainFlags::image`] sets it.
+    /// applied to `c` as a new run applies them to its recipe's row. The
+    /// image shape stays `c`'s: the data's.
     fn apply_settings(&self, c: &mut TrainConfig) {
         c.batch_size = self.batch_size.unwrap_or(c.batch_size);
         c.adam.lr = self.lr.unwrap_or(c.adam.lr);
         c.adam.beta1 = self.beta1.unwrap_or(c.adam.beta1);
         c.adam.beta2 = self.beta2.unwrap_or(c.adam.beta2);
         c.seed = self.seed.unwrap_or(c.seed);
-        c.limit = self.limit;
         c.objective.aux_weight = self.aux_weight.unwrap_or(c.objective.aux_weight);
         // --ema 0 turns the recipe's average off.
         c.ema = self.ema.map_or(c.ema, |d| (d != 0.0).then_some(d));
         let image = c.model.generator.image();
         c.model = self.model(c);
-        set_shape(c, image);
+        c.model.set_image(image);
         c.classifier = self.classifier.clone().or(c.classifier.take());
         c.precision = self.precision.unwrap_or(c.precision);
         c.sample_noise_scale = self.sample_noise_scale.unwrap_or(c.sample_noise_scale);
@@ -326,21 +378,6 @@ impl TrainFlags {
         r.lr_schedule = self.lr_schedule.unwrap_or(r.lr_schedule);
         r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
         r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
-    }
-
-    /// An image folder's image shape and background ([`ImageFlags`]);
-    /// MNIST and Fashion-MNIST are 28x28 grey.
-    fn image(&self, c: &mut TrainConfig) -> anyhow::Result<()> {
-        let folder = c
-            .data_dir
-            .clone()
-            .filter(|_| c.dataset == DatasetKind::Folder);
-        let Some(decoding) = self.image.decoding(folder.as_deref())? else {
-            return Ok(());
-        };
-        set_shape(c, decoding.shape);
-        c.background = Some(decoding.background);
-        Ok(())
     }
 
     /// Refuses a flag given that `c`, the config it resolved to, would not
@@ -423,20 +460,13 @@ impl TrainFlags {
     }
 }
 
-/// Builds both networks for images of `shape`.
-fn set_shape(c: &mut TrainConfig, shape: ImageShape) {
-    for (size, image_channels) in [
-        (
-            &mut c.model.generator.image_size,
-            &mut c.model.generator.image_channels,
-        ),
-        (
-            &mut c.model.discriminator.image_size,
-            &mut c.model.discriminator.image_channels,
-        ),
-    ] {
-        (*size, *image_channels) = (shape.side, shape.channels);
-    }
+/// Where a new run's data is and how it is read (phase 1 of its settings).
+struct DataSettings {
+    dataset: DatasetKind,
+    dir: Option<PathBuf>,
+    class_names: Option<Vec<String>>,
+    /// An image folder's decoding; `None` for an IDX set.
+    decoding: Option<Decoding>,
 }
 
 /// Appends `path: was -> now` for each leaf where the JSON values differ.
@@ -498,7 +528,7 @@ mod tests {
         ];
         assert_eq!(
             fixed(&[&given[..], &settings[..]].concat()),
-            ["--aux-classifier", "--g-channels", "--cond"]
+            ["--g-channels", "--aux-classifier", "--cond"]
         );
         for name in RESUMABLE {
             assert!(

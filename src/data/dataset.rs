@@ -246,6 +246,15 @@ impl Dataset {
     }
 }
 
+/// The labels of one split of an IDX data set, read without its images.
+pub fn labels(kind: DatasetKind, dir: Option<&Path>, split: Split) -> anyhow::Result<Vec<u8>> {
+    let dir = resolve_dir(kind, dir)?;
+    let path = find_file(&dir, &format!("{}-labels-idx1-ubyte", split.prefix()), kind)?;
+    let labels = super::idx::read_idx(&path, 1)
+        .with_context(|| format!("loading the {} {} labels", kind.name(), split.prefix()))?;
+    Ok(labels.data)
+}
+
 /// The directory holding the data set: `dir` if given, else the first default that exists.
 pub fn resolve_dir(kind: DatasetKind, dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = dir {

@@ -316,6 +316,30 @@ fn hidden_folders(dir: &Path) -> Vec<PathBuf> {
     hidden
 }
 
+/// Files of each of the sub-folders `classes` of `dir` that a scan would
+/// try to decode (not hidden, not links to nothing, not folders or FIFOs):
+/// the folder's size, known without decoding it.
+pub fn candidate_counts(dir: &Path, classes: &[String]) -> anyhow::Result<Vec<usize>> {
+    classes
+        .iter()
+        .map(|class| {
+            let folder = dir.join(class);
+            let entries = match std::fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    // Renamed or removed since the classes were listed: say so.
+                    is_there(dir, class)?;
+                    return Err(e).with_context(|| format!("{}: cannot read", folder.display()));
+                }
+            };
+            Ok(entries
+                .filter_map(|e| e.ok())
+                .filter(|e| not_an_image_file(&e.path()).is_none())
+                .count())
+        })
+        .collect()
+}
+
 /// Fails, saying it is gone, when the class folder `class` of `dir` is no
 /// longer there (renamed or removed since the class list was read).
 fn is_there(dir: &Path, class: &str) -> anyhow::Result<()> {

@@ -105,6 +105,13 @@ impl GanConfig {
         Ok(())
     }
 
+    /// Builds both networks for images of `shape`.
+    pub fn set_image(&mut self, shape: crate::arch::ImageShape) {
+        let (g, d) = (&mut self.generator, &mut self.discriminator);
+        (g.image_size, g.image_channels) = (shape.side, shape.channels);
+        (d.image_size, d.image_channels) = (shape.side, shape.channels);
+    }
+
     /// Overrides the networks' widths (`--g-channels`, `--d-channels`) where given.
     pub fn with_widths(mut self, g_channels: Option<usize>, d_channels: Option<usize>) -> Self {
         if let Some(n) = g_channels {

@@ -10,7 +10,7 @@
 //! table in docs/training.md ([`markdown_table`]; a test compares them).
 
 use super::TrainConfig;
-use crate::data::DatasetKind;
+use crate::data::{DataFacts, DatasetKind};
 use crate::model::GanConfig;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
@@ -85,8 +85,11 @@ impl Recipe {
         }
     }
 
-    /// The recipe's row.
-    pub fn values(self) -> RecipeValues {
+    /// The recipe's row for the training set `data`: a value that follows
+    /// the data (the image size, the number of images) is written here as
+    /// a function of `data`.
+    pub fn values(self, data: &DataFacts) -> RecipeValues {
+        let _ = data;
         match self {
             Recipe::Varied => RecipeValues {
                 epochs: 30,
@@ -130,13 +133,20 @@ impl Recipe {
         }
     }
 
-    /// The recipe's settings for MNIST (flags then override them); what
-    /// every recipe shares (Adam's betas, BCE, a constant rate, logging)
-    /// is written once here.
+    /// The recipe's settings for MNIST (see [`Recipe::config_for`]).
     pub fn config(self) -> TrainConfig {
-        let v = self.values();
-        let mut model =
-            GanConfig::original(10, false).with_widths(Some(v.g_channels), Some(v.d_channels));
+        self.config_for(&DataFacts::mnist())
+    }
+
+    /// The recipe's settings for the training set `data` (flags then
+    /// override them): its row, networks built for the data's images and
+    /// classes, and what every recipe shares (Adam's betas, BCE, a constant
+    /// rate, logging), written once here.
+    pub fn config_for(self, data: &DataFacts) -> TrainConfig {
+        let v = self.values(data);
+        let mut model = GanConfig::original(data.classes(), false)
+            .with_widths(Some(v.g_channels), Some(v.d_channels));
+        model.set_image(data.shape);
         let (g, d) = (&mut model.generator, &mut model.discriminator);
         g.class_norm = v.class_norm;
         d.minibatch_std = v.minibatch_std;
@@ -196,7 +206,8 @@ impl RecipeValues {
 /// For each recipe flag (clap id), its default in every recipe, as
 /// `--help` shows it: "30 varied, 20 fast and original".
 pub fn help_defaults() -> Vec<(&'static str, String)> {
-    let rows: Vec<_> = Recipe::ALL.map(|r| r.values().by_flag()).to_vec();
+    let mnist = DataFacts::mnist();
+    let rows: Vec<_> = Recipe::ALL.map(|r| r.values(&mnist).by_flag()).to_vec();
     (0..rows[0].len())
         .map(|column| {
             let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
@@ -225,7 +236,8 @@ pub fn help_defaults() -> Vec<(&'static str, String)> {
 pub fn markdown_table() -> String {
     let names = Recipe::ALL.map(|r| format!("`{}`", r.name()));
     let mut table = format!("| flag | {} |\n|---|---|---|---|\n", names.join(" | "));
-    let rows = Recipe::ALL.map(|r| r.values().by_flag());
+    let mnist = DataFacts::mnist();
+    let rows = Recipe::ALL.map(|r| r.values(&mnist).by_flag());
     for column in 0..rows[0].len() {
         let flag = format!("`--{}`", rows[0][column].0.replace('_', "-"));
         let values: Vec<&str> = rows.iter().map(|row| row[column].1.as_str()).collect();
@@ -292,6 +304,25 @@ mod tests {
             (25, 4e-4, Some(0.99))
         );
         assert!(fast.model.discriminator.minibatch_std);
+    }
+
+    #[test]
+    fn a_recipe_is_built_for_the_data_it_trains_on() {
+        let colour = DataFacts {
+            shape: crate::arch::ImageShape::new(3, 64).unwrap(),
+            per_class: vec![300, 40, 85],
+        };
+        for recipe in Recipe::ALL {
+            let c = recipe.config_for(&colour);
+            assert_eq!(c.model.generator.image(), colour.shape);
+            assert_eq!(c.model.discriminator.image(), colour.shape);
+            assert_eq!(c.model.generator.num_classes, 3);
+            c.validate().unwrap();
+            assert_eq!(
+                serde_json::to_string(&recipe.config_for(&DataFacts::mnist())).unwrap(),
+                serde_json::to_string(&recipe.config()).unwrap()
+            );
+        }
     }
 
     #[test]
