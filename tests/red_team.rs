@@ -13,7 +13,9 @@ use serde_json::Value;
 mod common;
 
 use common::browser::agent;
-use common::{cdcgan, path, refused, serving, start_server, text, train_tiny, write_class};
+use common::{
+    cdcgan, path, refused, serving, start_server, text, train_folder, train_tiny, write_class,
+};
 
 /// An image folder of two classes: `a` of 120 images, `b` of `small`.
 fn uneven_folder(dir: &Path, small: usize) -> std::path::PathBuf {
@@ -126,15 +128,8 @@ fn a_class_too_small_for_a_reference_is_na_not_a_panic() {
     }
 }
 
-/// D2: `/api/live` on a metrics.csv of 1.5 million rows answers a bounded
-/// history to six clients polling at once, and the server's memory stays
-/// bounded (it grew past 3 GB before).
-#[test]
-fn a_huge_metrics_file_keeps_the_live_feed_small() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    train_tiny(&run, 5);
-    let rows = 1_500_000;
+/// `rows` more metrics rows in the run's metrics.csv, every 1000th evaluated.
+fn append_metrics_rows(run: &Path, rows: usize) {
     let mut csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     csv.reserve(rows * 60);
     for i in 0..rows {
@@ -149,17 +144,19 @@ fn a_huge_metrics_file_keeps_the_live_feed_small() {
         ));
     }
     std::fs::write(run.join("metrics.csv"), csv).unwrap();
-    let (server, base) = start_server(&run);
-    let pid = server.0.id();
-    let started = Instant::now();
-    let clients: Vec<_> = (0..6)
+}
+
+/// `clients` clients polling `/api/live` for `seconds`, half of them asking
+/// only for rows they do not have: each answer's (bytes, loss rows).
+fn poll_live(base: &str, clients: usize, seconds: Duration) -> Vec<(usize, usize)> {
+    let clients: Vec<_> = (0..clients)
         .map(|c| {
-            let base = base.clone();
+            let base = base.to_string();
             std::thread::spawn(move || {
                 let agent = agent();
                 let mut sizes = Vec::new();
                 let mut since = 0u64;
-                let until = Instant::now() + Duration::from_secs(8);
+                let until = Instant::now() + seconds;
                 while Instant::now() < until {
                     let url = format!("{base}/api/live?since={since}");
                     let mut response = agent.get(&url).call().expect("answered");
@@ -175,10 +172,26 @@ fn a_huge_metrics_file_keeps_the_live_feed_small() {
             })
         })
         .collect();
-    let answers: Vec<(usize, usize)> = clients
+    clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())
-        .collect();
+        .collect()
+}
+
+/// D2: `/api/live` on a metrics.csv of 1.5 million rows answers a bounded
+/// history to six clients polling at once, and the server's memory stays
+/// bounded (it grew past 3 GB before).
+#[test]
+fn a_huge_metrics_file_keeps_the_live_feed_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_tiny(&run, 5);
+    let rows = 1_500_000;
+    append_metrics_rows(&run, rows);
+    let (server, base) = start_server(&run);
+    let pid = server.0.id();
+    let started = Instant::now();
+    let answers = poll_live(&base, 6, Duration::from_secs(8));
     assert!(
         answers.len() >= 12,
         "{} answers in {:?}",
@@ -387,15 +400,20 @@ fn logged(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         .unwrap()
 }
 
-/// M: small folders, hidden class folders, resumes that repeat or change a
-/// value, and class folders added or removed before a resume.
-#[test]
-fn small_folders_and_resumes_get_the_right_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("img");
+/// A folder of classes `a` (10 images), `b` (8) and a hidden `.hidden` (5).
+fn small_folder(dir: &Path) -> std::path::PathBuf {
+    let img = dir.join("img");
     write_class(&img, "a", 10, 0);
     write_class(&img, "b", 8, 255);
     write_class(&img, ".hidden", 5, 128);
+    img
+}
+
+/// M: a small folder's batch-size messages, and its hidden class folder.
+#[test]
+fn small_folders_get_the_right_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = small_folder(dir.path());
     // The batch-size check names the folder's images, not --limit.
     let run = dir.path().join("run");
     let train = [
@@ -458,6 +476,17 @@ fn small_folders_and_resumes_get_the_right_words() {
             .any(|l| l.contains(".hidden/") && l.contains("hidden folder")),
         "{log}"
     );
+}
+
+/// M: a resume that repeats or changes a value; class folders added, or
+/// removed with the run's data/.
+#[test]
+fn resumes_take_repeated_values_and_name_changed_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = small_folder(dir.path());
+    let run = dir.path().join("run");
+    let out = train_folder(&img, &run, "2", &[]);
+    assert!(out.status.success(), "{}", text(&out));
     // A resume repeating the run's value is taken; a change is refused naming both.
     let resume = |extra: &[&str]| {
         let args = [&["train", "--quiet", "--resume", path(&run)][..], extra].concat();
@@ -558,9 +587,9 @@ fn ctrl_c_while_a_folder_is_read_stops_at_once() {
     assert!(!run.join("config.json").exists());
 }
 
-/// M: words that named the wrong flag or the wrong fix.
+/// M: a grey 32 px run scored by a colour 32 px evaluator gets a hint that names --channels.
 #[test]
-fn messages_name_the_flag_given_and_the_fix() {
+fn the_evaluator_hint_names_channels() {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name);
     // A grey 32 px run scored by a colour 32 px evaluator: the hint names --channels.
@@ -601,6 +630,13 @@ fn messages_name_the_flag_given_and_the_fix() {
         ],
         &["--image-size 32 --channels 1"],
     );
+}
+
+/// M: `train --serve` on a taken port names --serve; export's words for a user's file and a FIFO.
+#[test]
+fn serve_and_export_name_the_flag_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
     // train --serve on a taken port names --serve.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -674,6 +710,13 @@ fn messages_name_the_flag_given_and_the_fix() {
         &["is not a folder"],
     );
     assert!(!err.contains("IDX"), "{err}");
+}
+
+/// M: bf16 on a CPU without it is refused before a run folder exists or bench measures; auto says all is fp32.
+#[test]
+fn bf16_without_the_cpu_for_it_is_refused_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
     // bf16 on a CPU without it: refused before a run folder exists or bench measures.
     let no_bf16 = [("CDCGAN_NO_BF16", "1")];
     let bf16_run = at("bf16");

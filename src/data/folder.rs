@@ -204,10 +204,7 @@ impl Default for Decoding {
 /// colour (by its file's colour type, read from its header), else 1.
 pub fn channels_of(dir: &Path, classes: &[String]) -> anyhow::Result<usize> {
     for class in classes {
-        let folder = dir.join(class);
-        is_there(dir, class)?;
-        let files = std::fs::read_dir(&folder)
-            .with_context(|| format!("{}: cannot read", folder.display()))?;
+        let files = read_class(dir, class)?;
         // The files the scan reads (no FIFO is opened, no folder descended).
         let images = files
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -252,13 +249,11 @@ pub fn scan_classes(
     let (mut counts, mut skipped) = (vec![0; classes.len()], Vec::new());
     let mut per_class: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
     for (label, class) in classes.iter().enumerate() {
-        let folder = dir.join(class);
         // Checked before and after reading it: a folder renamed meanwhile
         // leaves a class short, never another class's images under its name.
         let still_there = || is_there(dir, class);
         still_there()?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-            .with_context(|| format!("{}: cannot read", folder.display()))?
+        let mut files: Vec<PathBuf> = read_class(dir, class)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         files.sort();
@@ -323,16 +318,7 @@ pub fn candidate_counts(dir: &Path, classes: &[String]) -> anyhow::Result<Vec<us
     classes
         .iter()
         .map(|class| {
-            let folder = dir.join(class);
-            let entries = match std::fs::read_dir(&folder) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    // Renamed or removed since the classes were listed: say so.
-                    is_there(dir, class)?;
-                    return Err(e).with_context(|| format!("{}: cannot read", folder.display()));
-                }
-            };
-            Ok(entries
+            Ok(read_class(dir, class)?
                 .filter_map(|e| e.ok())
                 .filter(|e| not_an_image_file(&e.path()).is_none())
                 .count())
@@ -340,16 +326,33 @@ pub fn candidate_counts(dir: &Path, classes: &[String]) -> anyhow::Result<Vec<us
         .collect()
 }
 
+/// The entries of the class folder `class` of `dir`; one renamed or
+/// removed since the classes were listed is said to be so.
+fn read_class(dir: &Path, class: &str) -> anyhow::Result<std::fs::ReadDir> {
+    let folder = dir.join(class);
+    match std::fs::read_dir(&folder) {
+        Ok(entries) => Ok(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(gone(dir, class)),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", folder.display())),
+    }
+}
+
 /// Fails, saying it is gone, when the class folder `class` of `dir` is no
 /// longer there (renamed or removed since the class list was read).
 fn is_there(dir: &Path, class: &str) -> anyhow::Result<()> {
-    ensure!(
-        std::fs::symlink_metadata(dir.join(class)).is_ok_and(|m| m.is_dir()),
+    match std::fs::symlink_metadata(dir.join(class)).is_ok_and(|m| m.is_dir()) {
+        true => Ok(()),
+        false => Err(gone(dir, class)),
+    }
+}
+
+/// The class folder `class` of `dir` is not there any more.
+fn gone(dir: &Path, class: &str) -> anyhow::Error {
+    anyhow::anyhow!(
         "--data {}: the class folder {class:?} is not there any more (renamed or removed \
          since its classes were listed); put it back, or start again",
         dir.display()
-    );
-    Ok(())
+    )
 }
 
 /// Why the entry `file` of a class folder is not read as an image, if it is not.

@@ -212,24 +212,7 @@ impl Evaluator {
     /// between blocks of work once `stop` is set.
     pub fn score_until(&self, images: &[u8], labels: &[u8], stop: Stop) -> anyhow::Result<Figures> {
         let n = labels.len();
-        let image = self.classifier.image();
-        ensure!(
-            images.len() == n * image.len(),
-            "{} images but {n} labels",
-            images.len() / image.len()
-        );
-        let least = minimum::samples(self.num_classes);
-        ensure!(
-            n >= least,
-            "{n} samples: scoring needs at least {least} (2 per class, and more than \
-             k = {K} neighbours for precision and recall)"
-        );
-        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.num_classes) {
-            anyhow::bail!(
-                "label {bad} is out of range for {} classes",
-                self.num_classes
-            );
-        }
+        self.check_samples(images, labels)?;
         let (logits, features) = self.classify_until(images, stop)?;
         let counts = class_counts(labels, self.num_classes);
         let mut hits = vec![0usize; self.num_classes];
@@ -257,23 +240,7 @@ impl Evaluator {
                 (counts[c] >= minimum::CLASS_ACCURACY).then(|| hits[c] as f64 / counts[c] as f64)
             })
             .collect();
-        let (mut per_class_frechet, mut per_class_spread) = (vec![], vec![]);
-        for (class, &count) in counts.iter().enumerate() {
-            let rows = rows_of_class(&features, labels, class as u8);
-            let g = (count >= minimum::SPREAD.min(minimum::FRECHET))
-                .then(|| Gaussian::fit(&rows, FEATURES));
-            per_class_spread.push(
-                g.as_ref()
-                    .filter(|_| count >= minimum::SPREAD)
-                    .map(Gaussian::spread),
-            );
-            per_class_frechet.push(
-                g.as_ref()
-                    .filter(|_| count >= minimum::FRECHET)
-                    .zip(self.reference.per_class[class].as_ref())
-                    .map(|(g, real)| frechet_distance(g, real)),
-            );
-        }
+        let (per_class_frechet, per_class_spread) = self.per_class(&features, labels, &counts);
         if let Some(reason) = self.reference_unmeasured() {
             not_measured
                 .entry("per_class_frechet".to_string())
@@ -330,6 +297,59 @@ impl Evaluator {
             per_class_spread,
             not_measured,
         })
+    }
+
+    /// Refuses samples that cannot be scored: images and labels that do
+    /// not match, too few, or a label out of range.
+    fn check_samples(&self, images: &[u8], labels: &[u8]) -> anyhow::Result<()> {
+        let n = labels.len();
+        let image = self.classifier.image();
+        ensure!(
+            images.len() == n * image.len(),
+            "{} images but {n} labels",
+            images.len() / image.len()
+        );
+        let least = minimum::samples(self.num_classes);
+        ensure!(
+            n >= least,
+            "{n} samples: scoring needs at least {least} (2 per class, and more than \
+             k = {K} neighbours for precision and recall)"
+        );
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.num_classes) {
+            anyhow::bail!(
+                "label {bad} is out of range for {} classes",
+                self.num_classes
+            );
+        }
+        Ok(())
+    }
+
+    /// Each class's Frechet distance to its real reference and its spread,
+    /// where the class has the samples for them (and a reference).
+    fn per_class(
+        &self,
+        features: &[f32],
+        labels: &[u8],
+        counts: &[usize],
+    ) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+        let (mut per_class_frechet, mut per_class_spread) = (vec![], vec![]);
+        for (class, &count) in counts.iter().enumerate() {
+            let rows = rows_of_class(features, labels, class as u8);
+            let g = (count >= minimum::SPREAD.min(minimum::FRECHET))
+                .then(|| Gaussian::fit(&rows, FEATURES));
+            per_class_spread.push(
+                g.as_ref()
+                    .filter(|_| count >= minimum::SPREAD)
+                    .map(Gaussian::spread),
+            );
+            per_class_frechet.push(
+                g.as_ref()
+                    .filter(|_| count >= minimum::FRECHET)
+                    .zip(self.reference.per_class[class].as_ref())
+                    .map(|(g, real)| frechet_distance(g, real)),
+            );
+        }
+        (per_class_frechet, per_class_spread)
     }
 
     /// The same figures for real training digits with `labels`' count of

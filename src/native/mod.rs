@@ -36,6 +36,7 @@ pub mod modulation;
 pub mod norm;
 mod params;
 pub mod sampling;
+mod seen;
 mod spectral;
 pub mod spread;
 pub mod step;

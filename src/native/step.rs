@@ -25,6 +25,7 @@ use super::losses::{
 };
 use super::norm::BatchStats;
 use super::params::{NetParams, update_running_stats};
+use super::seen::{Batch, Passes, Seen};
 use super::spectral::{self, SpectralNorms};
 use super::{Nets, Precision, unsupported, with_precision};
 use crate::arch::TAPS;
@@ -185,15 +186,11 @@ impl NativeGan {
         let cache = generator_forward(&g, &nets.g, z, fake_labels, &mut self.generator);
 
         let fake = &cache.fake;
-        // With the joint batch norm, both steps pass the two batches as one.
-        let both = objective
-            .joint_batch_norm
-            .then(|| JointBatch::of(input, fake));
-        let (d_loss, d_real, d_fake) =
-            self.discriminator_step(adam_d, input, fake, both.as_ref(), objective, small);
+        let seen = Seen::of(input, fake, nets.classes(), objective.joint_batch_norm);
+        let (d_loss, d_real, d_fake) = self.discriminator_step(adam_d, &seen, objective, small);
 
         // G step through the updated D, whose weights get no gradients.
-        let (mut g_loss, mut image_grad) = self.verdict_on(input, fake, both.as_ref(), objective);
+        let (mut g_loss, mut image_grad) = self.verdict_on(&seen, objective);
         if objective.mode_seeking > 0.0 {
             let batch = fake_labels.len() / nets.classes();
             let (term, grad) = mode_seeking(fake, z, batch, objective.mode_seeking);
@@ -222,9 +219,7 @@ impl NativeGan {
     fn discriminator_step(
         &mut self,
         adam_d: &mut Adam,
-        input: &StepInput,
-        fake: &[f32],
-        both: Option<&JointBatch>,
+        seen: &Seen,
         objective: &Objective,
         small: bool,
     ) -> (f32, f32, f32) {
@@ -235,8 +230,7 @@ impl NativeGan {
         let (d, norms) = self.disc_params();
         let nets = &self.nets;
         let conv1 = Conv1Parts::new(&d.layers[0].w, &nets.d);
-        let (real, real_labels, fake_labels) = (input.real, input.real_labels, input.fake_labels);
-        let batch = real_labels.len() / nets.classes();
+        let batch = seen.rows();
         // Each pass sets the step's precision itself: under `rayon::join` it
         // may run on another thread.
         let precision = self.precision;
@@ -247,34 +241,31 @@ impl NativeGan {
         };
         // The AC-GAN head learns from the real digits only (as burn's step).
         let head = Some((objective.aux_weight, 0..batch));
-        let (passes, d_real, d_fake) = if let Some(both) = both {
-            let term = |logits: &[f32]| {
-                let (on_real, on_fake) = logits.split_at(batch);
-                let (real_loss, mut grad) = loss_real(objective, on_real);
-                let (fake_loss, fake_grad) = loss_fake(objective, on_fake);
-                grad.extend(fake_grad);
-                (real_loss + fake_loss, grad)
-            };
-            let joint = pass((&both.images, &both.labels, 2), &term, head);
-            let (on_real, on_fake) = joint.logits.split_at(batch);
-            let figures = (mean_sigmoid(on_real), mean_sigmoid(on_fake));
-            (vec![joint], figures.0, figures.1)
-        } else {
-            let on_real = || {
-                pass(
-                    (real, real_labels, 1),
-                    &|l| loss_real(objective, l),
-                    head.clone(),
-                )
-            };
-            let on_fake = || pass((fake, fake_labels, 1), &|l| loss_fake(objective, l), None);
-            let (on_real, on_fake) = if small && precision != Precision::Bf16 {
-                rayon::join(on_real, on_fake)
-            } else {
-                (on_real(), on_fake())
-            };
-            let figures = (mean_sigmoid(&on_real.logits), mean_sigmoid(&on_fake.logits));
-            (vec![on_real, on_fake], figures.0, figures.1)
+        let (passes, d_real, d_fake) = match seen.d_step() {
+            Passes::Joint(both) => {
+                let term = |logits: &[f32]| {
+                    let (on_real, on_fake) = logits.split_at(batch);
+                    let (real_loss, mut grad) = loss_real(objective, on_real);
+                    let (fake_loss, fake_grad) = loss_fake(objective, on_fake);
+                    grad.extend(fake_grad);
+                    (real_loss + fake_loss, grad)
+                };
+                let joint = pass(both, &term, head);
+                let (on_real, on_fake) = joint.logits.split_at(batch);
+                let figures = (mean_sigmoid(on_real), mean_sigmoid(on_fake));
+                (vec![joint], figures.0, figures.1)
+            }
+            Passes::Apart(real, fake) => {
+                let on_real = || pass(real, &|l| loss_real(objective, l), head.clone());
+                let on_fake = || pass(fake, &|l| loss_fake(objective, l), None);
+                let (on_real, on_fake) = if small && precision != Precision::Bf16 {
+                    rayon::join(on_real, on_fake)
+                } else {
+                    (on_real(), on_fake())
+                };
+                let figures = (mean_sigmoid(&on_real.logits), mean_sigmoid(&on_fake.logits));
+                (vec![on_real, on_fake], figures.0, figures.1)
+            }
         };
         // The norms' running statistics move in the order of the passes.
         for (name, stats) in passes.iter().flat_map(|p| &p.norm_stats) {
@@ -296,21 +287,11 @@ impl NativeGan {
     /// G's loss on D's verdict on `fake` (D as it now is, its weights
     /// getting no gradients), and the gradient of that loss for `fake`. With
     /// the joint batch norm, D sees the real batch beside it.
-    fn verdict_on(
-        &mut self,
-        input: &StepInput,
-        fake: &[f32],
-        both: Option<&JointBatch>,
-        objective: &Objective,
-    ) -> (f32, Vec<f32>) {
+    fn verdict_on(&mut self, seen: &Seen, objective: &Objective) -> (f32, Vec<f32>) {
         let (d, _) = self.disc_params();
         let net = &self.nets.d;
         let conv1 = Conv1Parts::new(&d.layers[0].w, net);
-        let batch = input.fake_labels.len() / net.classes;
-        let (images, labels, groups, fakes) = match both {
-            Some(both) => (&both.images[..], &both.labels[..], 2, batch..2 * batch),
-            None => (fake, input.fake_labels, 1, 0..batch),
-        };
+        let ((images, labels, groups), fakes) = seen.verdict();
         let verdict = discriminator_forward(&d, &conv1, images, labels, groups, net);
         for (name, stats) in verdict.norm_stats(net) {
             update_running_stats(&mut self.discriminator, name, stats);
@@ -322,12 +303,9 @@ impl NativeGan {
         let class_term = head_term(&verdict, labels, (objective.aux_weight, fakes), net.classes);
         g_loss += class_term.as_ref().map_or(0.0, |(term, _)| *term);
         let class_grad = class_term.as_ref().map(|(_, grad)| &grad[..]);
-        let mut image_grad =
+        let image_grad =
             discriminator_input_backward(&d, &conv1, &verdict, (&logit_grad, class_grad), net);
-        // The generated rows are the last `batch`.
-        let image_size = image_grad.len() / verdict.logits.len();
-        image_grad.drain(..image_grad.len() - batch * image_size);
-        (g_loss, image_grad)
+        (g_loss, seen.generated_grad(image_grad))
     }
 
     /// D's parameters in kernel layout, as its layers use them: with
@@ -347,28 +325,8 @@ impl NativeGan {
     }
 }
 
-/// The real and the generated batch as one, for D's joint batch norm: the
-/// images [2B, 784] and their conditions [2B, classes], the real rows first.
-struct JointBatch {
-    images: Vec<f32>,
-    labels: Vec<f32>,
-}
-
-impl JointBatch {
-    fn of(input: &StepInput, fake: &[f32]) -> Self {
-        Self {
-            images: [input.real, fake].concat(),
-            labels: [input.real_labels, input.fake_labels].concat(),
-        }
-    }
-}
-
 /// A loss term of D's logits: its value and its gradient.
 type LossTerm<'a> = dyn Fn(&[f32]) -> (f32, Vec<f32>) + Sync + 'a;
-
-/// Images [B, 784], their conditions [B, classes], and the number of equal
-/// runs of the batch that each get their own spread plane.
-type Batch<'a> = (&'a [f32], &'a [f32], usize);
 
 /// The AC-GAN term's weight and the rows of the batch it is taken over.
 type HeadRows = (f32, Range<usize>);

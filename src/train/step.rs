@@ -58,24 +58,10 @@ pub fn train_step(
 
     // D step (after one power iteration of D's spectral norms, if any).
     state.discriminator.iterate_spectral_norms();
-    let batch = real.labels.dims()[0];
-    let joint = objective
-        .joint_batch_norm
-        .then(|| (real.x.clone(), real.labels.clone()));
-    let (on_real, on_fake) = match objective.joint_batch_norm {
-        true => {
-            let images = Tensor::cat(vec![real.x, fake.clone().detach()], 0);
-            let labels = Tensor::cat(vec![real.labels.clone(), noise.labels.clone()], 0);
-            let both = state.discriminator.forward_grouped(images, labels, 2);
-            split_output(both, batch)
-        }
-        false => (
-            state.discriminator.forward(real.x, real.labels.clone()),
-            state
-                .discriminator
-                .forward(fake.clone().detach(), noise.labels.clone()),
-        ),
-    };
+    let generated = || (fake.clone(), noise.labels.clone());
+    let joint = objective.joint_batch_norm;
+    let (on_real, on_fake) = judge(&state.discriminator, Some(&real), generated(), joint, true);
+    let on_real = on_real.expect("D judged the real batch");
     let mut d_loss = discriminator_loss(
         objective.loss,
         on_real.logits.clone(),
@@ -83,7 +69,7 @@ pub fn train_step(
         objective.label_smoothing,
     );
     if let Some(class_logits) = on_real.class_logits {
-        d_loss = d_loss + cross_entropy(class_logits, real.labels).mul_scalar(aux_weight);
+        d_loss = d_loss + cross_entropy(class_logits, real.labels.clone()).mul_scalar(aux_weight);
     }
     let mut grads = d_loss.backward();
     state.discriminator = state.adam_d.step(state.discriminator.clone(), &mut grads);
@@ -93,14 +79,8 @@ pub fn train_step(
     // D weight gradients the G step would throw away. With the joint batch
     // norm the real batch goes beside the generated one.
     let frozen = state.discriminator.clone().no_grad();
-    let verdict = match joint {
-        Some((real_x, real_labels)) => {
-            let images = Tensor::cat(vec![real_x, fake.clone()], 0);
-            let labels = Tensor::cat(vec![real_labels, noise.labels.clone()], 0);
-            split_output(frozen.forward_grouped(images, labels, 2), batch).1
-        }
-        None => frozen.forward(fake.clone(), noise.labels.clone()),
-    };
+    let beside = joint.then_some(&real);
+    let (_, verdict) = judge(&frozen, beside, generated(), joint, false);
     let mut g_loss = generator_loss(objective.loss, verdict.logits);
     if let Some(z) = z {
         g_loss = g_loss + mode_seeking_loss(fake, z).mul_scalar(objective.mode_seeking);
@@ -129,6 +109,34 @@ pub fn train_step(
         g_loss: figures[1],
         d_real: figures[2],
         d_fake: figures[3],
+    }
+}
+
+/// What D says of what it sees in a step, its inputs assembled in this one
+/// place (a transform of D's inputs goes here): its outputs on the real
+/// batch (when given) and on the generated one `fake` (detached when
+/// `detach`: the D step), apart, or as one pass with the joint batch norm.
+fn judge(
+    d: &Discriminator,
+    real: Option<&Conditioned<4>>,
+    fake: (Tensor<4>, Tensor<2>),
+    joint: bool,
+    detach: bool,
+) -> (Option<DiscriminatorOutput>, DiscriminatorOutput) {
+    let (fake_x, fake_labels) = fake;
+    let fake_x = if detach { fake_x.detach() } else { fake_x };
+    match (real, joint) {
+        (Some(real), true) => {
+            let batch = real.labels.dims()[0];
+            let images = Tensor::cat(vec![real.x.clone(), fake_x], 0);
+            let labels = Tensor::cat(vec![real.labels.clone(), fake_labels], 0);
+            let (on_real, on_fake) = split_output(d.forward_grouped(images, labels, 2), batch);
+            (Some(on_real), on_fake)
+        }
+        (real, _) => (
+            real.map(|r| d.forward(r.x.clone(), r.labels.clone())),
+            d.forward(fake_x, fake_labels),
+        ),
     }
 }
 

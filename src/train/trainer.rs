@@ -169,21 +169,7 @@ impl<'a> Trainer<'a> {
         if config.dataset == DatasetKind::Folder && !options.resume {
             cache_folder(run, &data, &config.classes())?;
         }
-        let engine = Engine::choose(
-            &state,
-            &config.model,
-            config.precision,
-            options.burn_step,
-            &device,
-        )?;
-        let first: Vec<usize> = (0..config.batch_size).collect();
-        let noise = HostBatch::noise(config, data.num_classes, progress.step);
-        let real = HostBatch::real(&data, &first);
-        let objective = &config.objective;
-        if let Some(choices) = engine.calibrate(&state, &real, &noise, data.num_classes, objective)
-        {
-            tracing::info!("--precision auto: {}", choices.summary());
-        }
+        let engine = choose_engine(config, &state, &data, &progress, options.burn_step, &device)?;
         let fixed_z = normal_values(
             &mut stream(config.seed, Purpose::FixedGrid, 0),
             data.num_classes.min(crate::sample::MAX_GRID_COLUMNS)
@@ -193,31 +179,7 @@ impl<'a> Trainer<'a> {
         );
         let length = RunLength::of(config, batches_per_epoch);
         let bar = progress_bar(options.progress_bar, &length, progress.step);
-        let status = StatusFile::new(
-            run.status(),
-            Status {
-                state: State::Training,
-                detail: None,
-                step: progress.step,
-                epoch: progress.epoch,
-                epochs: config.epochs,
-                total_steps: length.total_steps,
-                budget_s: length.budget_s,
-                wall_s: progress.wall_s,
-                samples_per_s: 0.0,
-                eta_s: None,
-                checkpoint_step: progress.step,
-                updated_unix_s: 0.0,
-                pid: std::process::id(),
-                ceiling: None,
-            },
-        );
-        let mut status = status;
-        // A resumed run keeps the ceiling it measured; the page says it trains from now on.
-        if options.resume {
-            status.status.ceiling = Status::read(&run.status()).and_then(|s| s.ceiling);
-        }
-        status.save();
+        let status = first_status(config, run, &progress, &length, options.resume);
         let started = Instant::now();
         Ok(Self {
             config,
@@ -545,6 +507,63 @@ impl<'a> Trainer<'a> {
         );
         Ok(())
     }
+}
+
+/// The step that trains `state` ([`Engine::choose`]); under `--precision
+/// auto`, its products' arithmetic chosen on the run's first batch.
+fn choose_engine(
+    config: &TrainConfig,
+    state: &GanState,
+    data: &Dataset,
+    progress: &Progress,
+    burn_step: bool,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Engine> {
+    let engine = Engine::choose(state, &config.model, config.precision, burn_step, device)?;
+    let first: Vec<usize> = (0..config.batch_size).collect();
+    let noise = HostBatch::noise(config, data.num_classes, progress.step);
+    let real = HostBatch::real(data, &first);
+    let objective = &config.objective;
+    if let Some(choices) = engine.calibrate(state, &real, &noise, data.num_classes, objective) {
+        tracing::info!("--precision auto: {}", choices.summary());
+    }
+    Ok(engine)
+}
+
+/// status.json as training starts (written): a resumed run keeps the
+/// ceiling it measured; the page says it trains from now on.
+fn first_status(
+    config: &TrainConfig,
+    run: &RunDir,
+    progress: &Progress,
+    length: &RunLength,
+    resume: bool,
+) -> StatusFile {
+    let ceiling = match resume {
+        true => Status::read(&run.status()).and_then(|s| s.ceiling),
+        false => None,
+    };
+    let mut status = StatusFile::new(
+        run.status(),
+        Status {
+            state: State::Training,
+            detail: None,
+            step: progress.step,
+            epoch: progress.epoch,
+            epochs: config.epochs,
+            total_steps: length.total_steps,
+            budget_s: length.budget_s,
+            wall_s: progress.wall_s,
+            samples_per_s: 0.0,
+            eta_s: None,
+            checkpoint_step: progress.step,
+            updated_unix_s: 0.0,
+            pid: std::process::id(),
+            ceiling,
+        },
+    );
+    status.save();
+    status
 }
 
 /// Refuses a resume whose end (--epochs, --max-steps, --max-minutes) the
