@@ -409,9 +409,10 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
     };
     let varied = config_of("varied", &[]);
     assert_eq!(widths(&varied), (64, 32));
+    // 1,800,000 images seen: 30 epochs of MNIST, 9,000 of --limit 200.
     assert_eq!(
         (varied["epochs"].as_u64(), varied["ema"].as_f64()),
-        (Some(30), Some(0.9995))
+        (Some(9000), Some(0.9995))
     );
     assert_eq!(varied["model"]["discriminator"]["spectral_norm"], true);
     assert_eq!(varied["model"]["discriminator"]["batch_norm"], false);

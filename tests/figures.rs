@@ -29,6 +29,8 @@ fn tiny_run() -> &'static Path {
             "20",
             "--eval-samples",
             "20",
+            "--eval-every",
+            "1",
             "--quiet",
         ]);
         assert_clean("train", &out);

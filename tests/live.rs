@@ -251,6 +251,8 @@ fn the_page_says_a_run_was_stopped_or_killed() {
         "1",
         "--epochs",
         "10000",
+        "--eval-every",
+        "1",
         "--eval-samples",
         "200",
     ];

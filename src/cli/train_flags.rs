@@ -17,7 +17,7 @@ use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
 use crate::optim::{GanLoss, LrSchedule};
 use crate::train::TrainConfig;
-use crate::train::recipe::Recipe;
+use crate::train::recipe::{self, Recipe};
 
 /// The flags (by their field names) that a resume may give: how long to go
 /// on, and how often to log, check and checkpoint. Every other flag is fixed
@@ -101,7 +101,8 @@ pub struct TrainFlags {
     /// Train on the first N training images only.
     #[arg(long, help_heading = "Data", display_order = 1)]
     pub limit: Option<usize>,
-    /// Epochs to train in total.
+    /// Epochs to train in total (a recipe's length counts images seen, so
+    /// a small folder gets more epochs).
     #[arg(long, help_heading = "Length", display_order = 2)]
     pub epochs: Option<usize>,
     /// Stop after N iterations in total.
@@ -222,7 +223,7 @@ pub struct TrainFlags {
         display_order = 6
     )]
     pub classifier: Option<PathBuf>,
-    /// Measure sample quality every N epochs, 0 for never [default: 1].
+    /// Measure sample quality every N epochs, 0 for never.
     #[arg(long, help_heading = "Evaluation", display_order = 6)]
     pub eval_every: Option<usize>,
     /// Samples per in-training evaluation [default: 2000].
@@ -278,6 +279,12 @@ impl TrainFlags {
         c.limit = self.limit;
         self.apply_settings(&mut c);
         self.apply_resumable(&mut c);
+        if self.eval_every.is_none() {
+            // About EVALUATIONS checks over the run as given (--epochs, --max-steps).
+            let steps_per_epoch = (facts.images() / c.batch_size.max(1)).max(1) as u64;
+            let by_steps = c.max_steps.map(|m| m.div_ceil(steps_per_epoch) as usize);
+            c.eval_every = recipe::eval_every_for(by_steps.map_or(c.epochs, |e| e.min(c.epochs)));
+        }
         c.validate()?;
         self.refuse_ignored(&c)?;
         Ok(c)

@@ -170,9 +170,15 @@ pub fn epoch_grids(samples_dir: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> 
     Ok(grids)
 }
 
-/// `samples/progress.gif`: each epoch's grid with "epoch N" written above it.
+/// The most frames of a progress GIF: its size and the time to write it
+/// stay bounded on a run of many epochs.
+pub const MAX_PROGRESS_FRAMES: usize = 60;
+
+/// `samples/progress.gif`: the epoch grids with "epoch N" written above
+/// each, at most [`MAX_PROGRESS_FRAMES`] of them evenly spread over the
+/// run (the first and the newest always among them). Returns the frames.
 pub fn progress_gif(samples_dir: &Path, out: &Path) -> anyhow::Result<usize> {
-    let grids = epoch_grids(samples_dir)?;
+    let grids = evenly(epoch_grids(samples_dir)?, MAX_PROGRESS_FRAMES);
     ensure!(
         !grids.is_empty(),
         "{}: no epoch_NNN.png grids yet",
@@ -192,6 +198,21 @@ pub fn progress_gif(samples_dir: &Path, out: &Path) -> anyhow::Result<usize> {
     frames.extend([last.clone(), last]);
     write_gif(out, size, &frames, 60)?;
     Ok(grids.len())
+}
+
+/// At most `most` of `items`, evenly spread, the first and the last kept.
+fn evenly<T>(items: Vec<T>, most: usize) -> Vec<T> {
+    let n = items.len();
+    if n <= most || most < 2 {
+        return items;
+    }
+    let picks: Vec<usize> = (0..most).map(|i| i * (n - 1) / (most - 1)).collect();
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| picks.binary_search(i).is_ok())
+        .map(|(_, item)| item)
+        .collect()
 }
 
 /// Spherical interpolation between two noise vectors (keeps them on the
@@ -337,6 +358,20 @@ pub fn write_morph(out: &Path, images: &[u8], shape: ImageShape) -> anyhow::Resu
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_long_run_s_gif_keeps_evenly_spread_frames() {
+        let frames = super::evenly((1..=945).collect::<Vec<_>>(), 60);
+        assert_eq!(frames.len(), 60);
+        assert_eq!((frames[0], frames[59]), (1, 945));
+        assert!(
+            frames
+                .windows(2)
+                .all(|w| w[1] - w[0] >= 15 && w[1] - w[0] <= 17)
+        );
+        assert_eq!(super::evenly(vec![1, 2, 3], 60), vec![1, 2, 3]);
+    }
+
     use super::*;
 
     #[test]

@@ -31,8 +31,9 @@ pub enum Recipe {
 /// Every setting in which the recipes differ: one recipe's complete row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecipeValues {
-    /// Passes over the training images (`--epochs`).
-    pub epochs: usize,
+    /// How long a run is (`--epochs`, and `--eval-every` by it): it counts
+    /// images seen, whatever the data set's size.
+    pub length: Length,
     /// Images per step (`--batch-size`).
     pub batch_size: usize,
     /// Adam's learning rate for both networks (`--lr`).
@@ -89,10 +90,9 @@ impl Recipe {
     /// the data (the image size, the number of images) is written here as
     /// a function of `data`.
     pub fn values(self, data: &DataFacts) -> RecipeValues {
-        let _ = data;
         match self {
             Recipe::Varied => RecipeValues {
-                epochs: 30,
+                length: Length::of(30, data),
                 batch_size: 25,
                 lr: 4e-4,
                 g_channels: 64,
@@ -105,7 +105,7 @@ impl Recipe {
                 sample_noise_scale: 1.07,
             },
             Recipe::Fast => RecipeValues {
-                epochs: 20,
+                length: Length::of(20, data),
                 batch_size: 25,
                 lr: 4e-4,
                 g_channels: 64,
@@ -118,7 +118,7 @@ impl Recipe {
                 sample_noise_scale: 1.0,
             },
             Recipe::Original => RecipeValues {
-                epochs: 20,
+                length: Length::of(20, data),
                 batch_size: 100,
                 lr: 2e-4,
                 g_channels: 256,
@@ -155,7 +155,7 @@ impl Recipe {
         TrainConfig {
             dataset: DatasetKind::Mnist,
             data_dir: None,
-            epochs: v.epochs,
+            epochs: v.length.epochs,
             batch_size: v.batch_size,
             adam: AdamConfig {
                 lr: v.lr,
@@ -169,7 +169,7 @@ impl Recipe {
             log_every: 50,
             ema: v.ema,
             objective: Objective::default(),
-            eval_every: 1,
+            eval_every: v.length.eval_every,
             eval_samples: 2000,
             precision: Precision::Fp32,
             sample_noise_scale: v.sample_noise_scale,
@@ -185,10 +185,24 @@ impl Recipe {
 
 impl RecipeValues {
     /// Each value as text, by the `train` flag (its id) that overrides it.
-    pub fn by_flag(&self) -> [(&'static str, String); 11] {
+    pub fn by_flag(&self) -> [(&'static str, String); 12] {
         let on = |b: bool| if b { "on" } else { "off" }.to_string();
         [
-            ("epochs", self.epochs.to_string()),
+            (
+                "epochs",
+                format!(
+                    "{} images seen ({} on MNIST)",
+                    thousands(self.length.images_seen),
+                    self.length.epochs
+                ),
+            ),
+            (
+                "eval_every",
+                format!(
+                    "about {EVALUATIONS} checks a run ({} on MNIST)",
+                    self.length.eval_every
+                ),
+            ),
             ("batch_size", self.batch_size.to_string()),
             ("lr", self.lr.to_string()),
             ("g_channels", self.g_channels.to_string()),
@@ -201,6 +215,54 @@ impl RecipeValues {
             ("sample_noise_scale", self.sample_noise_scale.to_string()),
         ]
     }
+}
+
+/// A run's length on one data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Length {
+    /// Training images seen in all.
+    pub images_seen: usize,
+    /// The epochs that see them (`--epochs`).
+    pub epochs: usize,
+    /// Epochs between quality checks (`--eval-every`): about [`EVALUATIONS`] a run.
+    pub eval_every: usize,
+}
+
+impl Length {
+    /// As many images as `mnist_epochs` passes over MNIST's 60,000, on the
+    /// training set `data` (so a small folder trains as long as MNIST does).
+    pub fn of(mnist_epochs: usize, data: &DataFacts) -> Self {
+        let images_seen = mnist_epochs * DataFacts::mnist().images();
+        let epochs = images_seen.div_ceil(data.images().max(1)).max(1);
+        Self {
+            images_seen,
+            epochs,
+            eval_every: eval_every_for(epochs),
+        }
+    }
+}
+
+/// Epochs between quality checks for a run of `epochs`: about
+/// [`EVALUATIONS`] checks, every epoch on a run of fewer.
+pub fn eval_every_for(epochs: usize) -> usize {
+    (epochs / EVALUATIONS).max(1)
+}
+
+/// In-training evaluations a run makes, about: `--eval-every` is set so
+/// (30 MNIST epochs: every epoch).
+pub const EVALUATIONS: usize = 30;
+
+/// `n` with thousands separated by commas: 1,800,000.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// For each recipe flag (clap id), its default in every recipe, as
@@ -325,10 +387,38 @@ mod tests {
         }
     }
 
+    /// A run's length counts images seen: a folder of 2,000 images trains
+    /// as long as MNIST's 60,000 do, in 30 times the epochs, and checks its
+    /// quality about as often.
+    #[test]
+    fn the_length_follows_the_data_set_s_size() {
+        let folder = |side: usize, per_class: Vec<usize>| DataFacts {
+            shape: crate::arch::ImageShape::new(3, side).unwrap(),
+            per_class,
+        };
+        for (data, epochs, eval_every) in [
+            (DataFacts::mnist(), 30, 1),
+            (folder(32, vec![1000, 1000]), 900, 30),
+            (folder(64, vec![1000, 1000]), 900, 30),
+            (folder(32, vec![7]), 257_143, 8571),
+        ] {
+            let length = Recipe::Varied.values(&data).length;
+            assert_eq!((length.epochs, length.eval_every), (epochs, eval_every));
+            assert_eq!(length.images_seen, 1_800_000);
+            let c = Recipe::Varied.config_for(&data);
+            assert_eq!((c.epochs, c.eval_every), (epochs, eval_every));
+        }
+        assert_eq!(Recipe::Fast.values(&DataFacts::mnist()).length.epochs, 20);
+    }
+
     #[test]
     fn help_groups_equal_values() {
         let defaults: std::collections::HashMap<_, _> = help_defaults().into_iter().collect();
-        assert_eq!(defaults["epochs"], "30 varied, 20 fast and original");
+        assert_eq!(
+            defaults["epochs"],
+            "1,800,000 images seen (30 on MNIST) varied, 1,200,000 images seen (20 on MNIST) \
+             fast and original"
+        );
         assert_eq!(defaults["batch_size"], "25 varied and fast, 100 original");
         assert_eq!(defaults["ema"], "0.9995 varied, 0.99 fast, none original");
         assert_eq!(defaults["d_batch_norm"], "off varied, on fast and original");

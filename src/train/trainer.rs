@@ -15,6 +15,7 @@ use super::data::{cache_folder, training_data};
 use super::engine::{At, Diverged, Engine, HostBatch, initial_state};
 use super::metrics::{MetricsLog, MetricsRow, Window};
 use super::quality::{QualityProbe, sampling_generator};
+use super::recipe::EVALUATIONS;
 use super::status::{Pace, RunLength, State, Status, StatusFile, human_duration};
 use super::step::GanState;
 use crate::backend::training_device;
@@ -124,10 +125,15 @@ struct Trainer<'a> {
     /// The whole run's progress bar (hidden without a terminal).
     bar: ProgressBar,
     status: StatusFile,
-    /// Seconds spent stepping in this session, and the steps they made.
+    /// Seconds spent in training steps in this session (logging and
+    /// checkpoints left out), and the steps they made.
     stepping: (f64, u64),
-    /// What the latest epoch's end took (one-off loads left out).
+    /// What an epoch's end takes, on average (one-off loads left out).
     epoch_end_s: f64,
+    /// Seconds the epoch ends of this session took, and how many there were.
+    epoch_ends: (f64, usize),
+    /// The [`EVALUATIONS`]ths of the run passed at the latest snapshot.
+    snapshot_mark: u64,
     started: Instant,
     wall_at_start: f64,
     steps_at_start: u64,
@@ -180,6 +186,7 @@ impl<'a> Trainer<'a> {
         let length = RunLength::of(config, batches_per_epoch);
         let bar = progress_bar(options.progress_bar, &length, progress.step);
         let status = first_status(config, run, &progress, &length, options.resume);
+        let mark = snapshot_mark(length.fraction(progress.step, progress.wall_s));
         let started = Instant::now();
         Ok(Self {
             config,
@@ -192,6 +199,8 @@ impl<'a> Trainer<'a> {
             status,
             stepping: (0.0, 0),
             epoch_end_s: 0.0,
+            epoch_ends: (0.0, 0),
+            snapshot_mark: mark,
             _lock: lock,
             state,
             engine,
@@ -261,6 +270,8 @@ impl<'a> Trainer<'a> {
             let start = self.progress.batch_in_epoch * config.batch_size;
             let began = Instant::now();
             let stats = self.train_step(&order[start..start + config.batch_size])?;
+            self.stepping.0 += began.elapsed().as_secs_f64();
+            self.stepping.1 += 1;
             self.bar.set_position(self.progress.step);
             if self.status.due() {
                 self.bar.set_message(format!(
@@ -277,8 +288,6 @@ impl<'a> Trainer<'a> {
                 self.status.save();
             }
             self.after_step()?;
-            self.stepping.0 += began.elapsed().as_secs_f64();
-            self.stepping.1 += 1;
         }
         Ok(None)
     }
@@ -394,20 +403,20 @@ impl<'a> Trainer<'a> {
         self.metrics.append(&row)?;
         self.progress.epoch += 1;
         self.progress.batch_in_epoch = 0;
-        let sampler = Sampler::from_generator(&sampled);
-        let (rows, columns) = sampler.grid_shape();
-        let grid = sampler.class_grid(&self.fixed_z)?;
-        write_grid(
-            &run.epoch_grid(epoch),
-            &grid,
-            sampler.image(),
-            rows,
-            columns,
-        )?;
-        crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
+        let snapshot = self.snapshot_due(epoch);
+        if snapshot {
+            self.write_grid(&sampled, epoch)?;
+        }
         self.checkpoint()?;
-        self.write_plots()?;
-        self.epoch_end_s = began.elapsed().as_secs_f64() - self.quality.take_load_s();
+        if snapshot {
+            self.write_plots()?;
+        }
+        let spent = began.elapsed().as_secs_f64() - self.quality.take_load_s();
+        self.epoch_ends = (self.epoch_ends.0 + spent, self.epoch_ends.1 + 1);
+        self.epoch_end_s = self.epoch_ends.0 / self.epoch_ends.1 as f64;
+        if !snapshot {
+            return Ok(());
+        }
         let left = self.time_left().map_or("?".into(), human_duration);
         self.bar.suspend(|| {
             tracing::info!(
@@ -421,6 +430,31 @@ impl<'a> Trainer<'a> {
                 run.epoch_grid(epoch).display()
             )
         });
+        Ok(())
+    }
+
+    /// Whether the end of `epoch` writes the class grid, the progress GIF,
+    /// the plots and the log line: when another [`EVALUATIONS`]th of the run
+    /// (by steps or time) has passed, and at the last epoch. Every epoch of
+    /// an MNIST run; about 30 of a small folder's many, whatever ends it.
+    fn snapshot_due(&mut self, epoch: usize) -> bool {
+        let p = &self.progress;
+        let mark = snapshot_mark(self.length.fraction(p.step, p.wall_s));
+        let due = mark > self.snapshot_mark || epoch == self.config.epochs;
+        self.snapshot_mark = self.snapshot_mark.max(mark);
+        due
+    }
+
+    /// The fixed-noise class grid of `epoch`, and the progress GIF of the
+    /// grids so far.
+    fn write_grid(&self, sampled: &crate::model::Generator, epoch: usize) -> anyhow::Result<()> {
+        let run = self.run;
+        let sampler = Sampler::from_generator(sampled);
+        let (rows, columns) = sampler.grid_shape();
+        let grid = sampler.class_grid(&self.fixed_z)?;
+        let path = run.epoch_grid(epoch);
+        write_grid(&path, &grid, sampler.image(), rows, columns)?;
+        crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
         Ok(())
     }
 
@@ -507,6 +541,11 @@ impl<'a> Trainer<'a> {
         );
         Ok(())
     }
+}
+
+/// The [`EVALUATIONS`]ths of a run in its share `done`.
+fn snapshot_mark(done: f64) -> u64 {
+    (done.clamp(0.0, 1.0) * EVALUATIONS as f64 + 1e-9).floor() as u64
 }
 
 /// The step that trains `state` ([`Engine::choose`]); under `--precision
