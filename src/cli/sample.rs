@@ -453,6 +453,9 @@ pub fn run_morph(args: MorphArgs) -> anyhow::Result<()> {
 pub fn run_gif(args: GifArgs) -> anyhow::Result<()> {
     let run = RunDir::new(&args.run);
     let frames = crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
-    eprintln!("wrote {} ({frames} epochs)", run.progress_gif().display());
+    eprintln!(
+        "wrote {} ({frames} epoch grids)",
+        run.progress_gif().display()
+    );
     Ok(())
 }

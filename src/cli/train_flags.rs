@@ -123,39 +123,39 @@ pub struct TrainFlags {
     /// D's learning rate (two time-scale update rule) [default: --lr].
     #[arg(long, help_heading = "Optimiser", display_order = 3)]
     pub lr_d: Option<f64>,
-    /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes) [default: constant].
+    /// Learning-rate schedule over the run (--epochs, --max-steps or --max-minutes).
     #[arg(long, value_enum, help_heading = "Optimiser", display_order = 3)]
     pub lr_schedule: Option<LrSchedule>,
-    /// Adam beta1 [default: 0.5].
+    /// Adam beta1.
     #[arg(long, help_heading = "Optimiser", display_order = 3)]
     pub beta1: Option<f64>,
-    /// Adam beta2 [default: 0.999].
+    /// Adam beta2.
     #[arg(long, help_heading = "Optimiser", display_order = 3)]
     pub beta2: Option<f64>,
     /// Keep a moving average of G's weights with this decay; generate, export, eval
     /// and serve then use it; 0 for none.
     #[arg(long, help_heading = "Optimiser", display_order = 3)]
     pub ema: Option<f32>,
-    /// Seed for initialisation, data order and noise [default: 0].
+    /// Seed for initialisation, data order and noise.
     #[arg(long, help_heading = "Optimiser", display_order = 3)]
     pub seed: Option<u64>,
-    /// Adversarial loss [default: bce].
+    /// Adversarial loss.
     #[arg(long, value_enum, help_heading = "Objective", display_order = 4)]
     pub loss: Option<GanLoss>,
     /// One-sided label smoothing: D's target for real digits becomes 1 - S (e.g. 0.1).
     #[arg(long, value_name = "S", help_heading = "Objective", display_order = 4)]
     pub label_smoothing: Option<f32>,
     /// Weight of the mode-seeking term (MSGAN): the batch's two halves ask G for
-    /// the same classes, and G is rewarded for making each pair differ [default: 0].
+    /// the same classes, and G is rewarded for making each pair differ.
     #[arg(long, value_name = "W", help_heading = "Objective", display_order = 4)]
     pub mode_seeking: Option<f32>,
-    /// Weight of the auxiliary classification loss [default: 1.0].
+    /// Weight of the auxiliary classification loss.
     #[arg(long, help_heading = "Objective", display_order = 4)]
     pub aux_weight: Option<f32>,
     /// D's batch norm takes its statistics over the real and the generated
     /// batch together (one pass of both, in D's step and G's), so D can see a
     /// batch of G's digits sit apart from the real ones; the spread plane
-    /// stays per batch [default: off].
+    /// stays per batch.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Objective", display_order = 4)]
     pub joint_batch_norm: Option<bool>,
     /// G's width: the channels of its first (smallest) feature map, halved
@@ -226,19 +226,19 @@ pub struct TrainFlags {
     /// Measure sample quality every N epochs, 0 for never.
     #[arg(long, help_heading = "Evaluation", display_order = 6)]
     pub eval_every: Option<usize>,
-    /// Samples per in-training evaluation [default: 2000].
+    /// Samples per in-training evaluation.
     #[arg(long, help_heading = "Evaluation", display_order = 6)]
     pub eval_samples: Option<usize>,
     /// Also write a checkpoint every N iterations (always: every epoch).
     #[arg(long, help_heading = "Output", display_order = 7)]
     pub checkpoint_every: Option<u64>,
-    /// Write a metrics.csv row every N iterations [default: 50].
+    /// Write a metrics.csv row every N iterations.
     #[arg(long, help_heading = "Output", display_order = 7)]
     pub log_every: Option<u64>,
     /// Arithmetic of the native step's products: bf16 operands with fp32 sums
     /// (needs AVX512_BF16; twice the product rate), fp32, or auto (each
     /// product shape in the faster of the two here, timed once per CPU and
-    /// cached) [default: fp32].
+    /// cached).
     #[arg(long, value_enum, help_heading = "Speed", display_order = 8)]
     pub precision: Option<Precision>,
 }

@@ -265,9 +265,39 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// Each setting every recipe shares, by the `train` flag (its id) that
+/// overrides it, as text: read from a recipe's config, where they are set.
+fn shared_by_flag() -> Vec<(&'static str, String)> {
+    let c = Recipe::default().config();
+    let name = |v: serde_json::Value| v.as_str().map_or(v.to_string(), str::to_string);
+    let on = |b: bool| if b { "on" } else { "off" }.to_string();
+    let o = &c.objective;
+    vec![
+        ("beta1", c.adam.beta1.to_string()),
+        ("beta2", c.adam.beta2.to_string()),
+        ("seed", c.seed.to_string()),
+        ("loss", name(serde_json::json!(o.loss))),
+        ("mode_seeking", o.mode_seeking.to_string()),
+        ("aux_weight", o.aux_weight.to_string()),
+        ("lr_schedule", name(serde_json::json!(o.lr_schedule))),
+        ("joint_batch_norm", on(o.joint_batch_norm)),
+        ("eval_samples", c.eval_samples.to_string()),
+        ("log_every", c.log_every.to_string()),
+        ("precision", name(serde_json::json!(c.precision))),
+    ]
+}
+
 /// For each recipe flag (clap id), its default in every recipe, as
-/// `--help` shows it: "30 varied, 20 fast and original".
+/// `--help` shows it: "30 varied, 20 fast and original"; then each setting
+/// the recipes share.
 pub fn help_defaults() -> Vec<(&'static str, String)> {
+    let mut defaults = recipe_defaults();
+    defaults.extend(shared_by_flag());
+    defaults
+}
+
+/// [`help_defaults`] of the settings in which the recipes differ.
+fn recipe_defaults() -> Vec<(&'static str, String)> {
     let mnist = DataFacts::mnist();
     let rows: Vec<_> = Recipe::ALL.map(|r| r.values(&mnist).by_flag()).to_vec();
     (0..rows[0].len())
@@ -414,6 +444,22 @@ mod tests {
     #[test]
     fn help_groups_equal_values() {
         let defaults: std::collections::HashMap<_, _> = help_defaults().into_iter().collect();
+        let shared = [
+            ("beta1", "0.5"),
+            ("beta2", "0.999"),
+            ("seed", "0"),
+            ("loss", "bce"),
+            ("mode_seeking", "0"),
+            ("aux_weight", "1"),
+            ("lr_schedule", "constant"),
+            ("joint_batch_norm", "off"),
+            ("eval_samples", "2000"),
+            ("log_every", "50"),
+            ("precision", "fp32"),
+        ];
+        for (flag, text) in shared {
+            assert_eq!(defaults[flag], text, "{flag}");
+        }
         assert_eq!(
             defaults["epochs"],
             "1,800,000 images seen (30 on MNIST) varied, 1,200,000 images seen (20 on MNIST) \
