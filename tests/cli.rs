@@ -15,8 +15,9 @@ fn run_config(run: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Training, refusing to train over a run, and resuming it.
 #[test]
-fn train_resume_generate_export() {
+fn train_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
@@ -55,7 +56,16 @@ fn train_resume_generate_export() {
         .map(|l| l.split(',').nth(1).unwrap())
         .collect();
     assert_eq!(steps, vec!["2", "4", "6"]);
+}
 
+/// A tiny run's digits, grids, exports, morphs and scores.
+#[test]
+fn a_run_generates_exports_morphs_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let tiny = [&TINY[..], &["--log-every", "2", "--quiet"]].concat();
+    ok(&[&["train", "--out", run_s, "--max-steps", "6"], &tiny[..]].concat());
     let digits = dir.path().join("2026.png");
     ok(&[
         "generate",
@@ -383,7 +393,10 @@ fn bf16_precision_is_kept_in_the_run_and_refused_where_it_cannot_run() {
             &tiny[..],
         ]
         .concat(),
-        &["--precision bf16 sets the native step's products, which --engine burn does not run"],
+        &[
+            "--precision bf16 sets the native step's products, which burn's step does not run",
+            "--engine burn was asked for",
+        ],
     );
 }
 

@@ -35,12 +35,9 @@ impl EngineArgs {
     /// which has none: before anything is written or measured.
     pub fn check_precision(&self, precision: Precision) -> anyhow::Result<()> {
         precision.check()?;
-        anyhow::ensure!(
-            !(self.burn() && precision == Precision::Bf16),
-            "--precision {} sets the native step's products, which --engine burn does not run: \
-             give one or the other",
-            format!("{precision:?}").to_lowercase()
-        );
+        if self.burn() {
+            crate::train::engine::refuse_bf16_on_burn(precision, crate::train::engine::BURN_ASKED)?;
+        }
         Ok(())
     }
 }

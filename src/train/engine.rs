@@ -36,6 +36,21 @@ pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
     }
 }
 
+/// Why a run takes burn's step when `--engine burn` asks for it.
+pub const BURN_ASKED: &str = "--engine burn was asked for";
+
+/// Refuses bf16 products on burn's step, which has none (`why`: why the
+/// run takes burn's step): the one place this is refused, before anything
+/// is written (`train`, `bench`) or when the engine is chosen.
+pub fn refuse_bf16_on_burn(precision: Precision, why: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        precision != Precision::Bf16,
+        "--precision bf16 sets the native step's products, which burn's step does not run, \
+         and this run takes burn's ({why}): use --precision fp32"
+    );
+    Ok(())
+}
+
 /// Which step trains the networks.
 #[derive(Debug, Clone)]
 pub enum Engine {
@@ -60,19 +75,14 @@ impl Engine {
         device: &Device,
     ) -> anyhow::Result<Self> {
         let burn_why = if burn {
-            Some("--engine burn was asked for")
+            Some(BURN_ASKED)
         } else if !on_cpu() {
             Some("the device is not the CPU")
         } else {
             unsupported(model)
         };
         if let Some(why) = burn_why {
-            if precision == Precision::Bf16 {
-                anyhow::bail!(
-                    "--precision bf16 runs in the native CPU step only, and this run needs burn's \
-                     ({why}): use --precision fp32"
-                );
-            }
+            refuse_bf16_on_burn(precision, why)?;
             if precision == Precision::Auto {
                 tracing::info!("--precision auto: burn's step runs its products in fp32");
             }
