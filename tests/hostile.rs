@@ -158,8 +158,15 @@ fn outputs_never_replace_what_is_not_theirs() {
         &["generate", "--run", r, "--grid", "--out", path(dir.path())],
         &[".png"],
     );
+}
 
-    // Another tool's IDX files in an export folder are not replaced; an earlier export is.
+/// D1: another tool's IDX files in an export folder are not replaced; an
+/// earlier export, and a PNG cdcgan wrote, are.
+#[test]
+fn exports_replace_only_their_own() {
+    let r = path(tiny_run());
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
     let other = at("theirs");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("labels-idx1-ubyte"), b"their labels").unwrap();
@@ -759,6 +766,15 @@ fn smaller_findings_each_get_a_clear_answer() {
         ],
         &["no class sub-folders"],
     );
+}
+
+/// The smaller findings (M), continued: odd entries in class folders, the
+/// classifier's default output, and host names for serve --addr.
+#[test]
+fn odd_class_entries_are_named_and_outputs_stay_local() {
+    let r = path(tiny_run());
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
     // Odd entries in class folders are skipped and named; a PNG named .jpg is read.
     let img = at("img");
     write_class(&img, "a", 10, 0);
