@@ -49,7 +49,7 @@ pub struct RunLength {
 pub struct Pace {
     /// Seconds a step takes (this session's mean); `None` before the first.
     pub step_s: Option<f64>,
-    /// What the latest epoch's end took: evaluation, grid, checkpoint
+    /// What an epoch's end takes, on average: evaluation, grid, checkpoint
     /// (one-off loads left out).
     pub epoch_end_s: f64,
     /// What the final evaluation is expected to take.

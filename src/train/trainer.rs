@@ -128,9 +128,8 @@ struct Trainer<'a> {
     /// Seconds spent in training steps in this session (logging and
     /// checkpoints left out), and the steps they made.
     stepping: (f64, u64),
-    /// What an epoch's end takes, on average (one-off loads left out).
-    epoch_end_s: f64,
-    /// Seconds the epoch ends of this session took, and how many there were.
+    /// Seconds the epoch ends of this session took (one-off loads left
+    /// out), and how many there were.
     epoch_ends: (f64, usize),
     /// The [`EVALUATIONS`]ths of the run passed at the latest snapshot.
     snapshot_mark: u64,
@@ -198,7 +197,6 @@ impl<'a> Trainer<'a> {
             bar,
             status,
             stepping: (0.0, 0),
-            epoch_end_s: 0.0,
             epoch_ends: (0.0, 0),
             snapshot_mark: mark,
             _lock: lock,
@@ -298,7 +296,7 @@ impl<'a> Trainer<'a> {
         let (seconds, steps) = self.stepping;
         let pace = Pace {
             step_s: (steps > 0).then(|| seconds / steps as f64),
-            epoch_end_s: self.epoch_end_s,
+            epoch_end_s: self.epoch_ends.0 / self.epoch_ends.1.max(1) as f64,
             final_s: self.quality.final_report_s(),
         };
         self.length
@@ -413,7 +411,6 @@ impl<'a> Trainer<'a> {
         }
         let spent = began.elapsed().as_secs_f64() - self.quality.take_load_s();
         self.epoch_ends = (self.epoch_ends.0 + spent, self.epoch_ends.1 + 1);
-        self.epoch_end_s = self.epoch_ends.0 / self.epoch_ends.1 as f64;
         if !snapshot {
             return Ok(());
         }
