@@ -155,22 +155,18 @@ fn training_rate(
     let data = Dataset::load(DatasetKind::Mnist, None, Split::Train)?;
     let device = training_device();
     let mut state = initial_state(train_config, &device);
-    let loss = train_config.objective;
-    let mut engine = Engine::choose(
-        &state,
-        &train_config.model,
-        train_config.precision,
-        config.burn_step,
-        &device,
-    )?;
     let batch = train_config.batch_size;
     let batches = data.len() / batch;
     let first: Vec<usize> = (0..batch).collect();
-    let (real, noise) = (
-        HostBatch::real(&data, &first),
-        HostBatch::noise(train_config, 10, 0),
-    );
-    if let Some(choices) = engine.calibrate(&state, &real, &noise, 10, &loss) {
+    let (mut engine, choices) = Engine::for_run(
+        &state,
+        train_config,
+        &HostBatch::real(&data, &first),
+        (10, 0),
+        config.burn_step,
+        &device,
+    )?;
+    if let Some(choices) = choices {
         report(&format!("# training, auto: {}", choices.summary()));
     }
     // The iteration `train` runs: the schedule's rates, both steps, the

@@ -27,8 +27,8 @@ use proto::{Attr, Dim, ElemType, Message, float_tensor, int_tensor, node, value_
 
 use crate::arch::LEAKY_SLOPE;
 use crate::model::Generator;
-use crate::model::net::{Activation, Layer};
-use crate::native::sampling::{class_modulation_weights, folded_layers};
+use crate::model::net::{Activation, GeneratorNet, Layer};
+use crate::native::sampling::{FoldedDeconv, class_modulation_weights, folded_layers};
 
 /// The ONNX operator set the graph uses.
 pub const OPSET: i64 = 17;
@@ -54,8 +54,6 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
     let net = generator.config().net();
     let folded = folded_layers(generator);
     let class = class_modulation_weights(generator);
-    let (latent, classes) = (net.latent, net.classes);
-    let leaky = [Attr::Float("alpha", LEAKY_SLOPE as f32)];
     let mut graph = Message::new()
         .string(2, "cdcgan_generator")
         .message(
@@ -68,52 +66,80 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
         )
         .message(1, node("Unsqueeze", &["zy", "spatial_axes"], &["a0"], &[]));
     for (i, ((layer, folded), class)) in net.layers.iter().zip(&folded).zip(&class).enumerate() {
-        let (input, out, activated) = (
-            format!("a{i}"),
-            format!("h{}", i + 1),
-            format!("a{}", i + 1),
-        );
-        let (w, b) = (
-            format!("{}.weight", layer.name),
-            format!("{}.bias", layer.name),
-        );
-        graph = graph
-            .message(
-                1,
-                node(
-                    "ConvTranspose",
-                    &[&input, &w, &b],
-                    &[&out],
-                    &deconv_attrs(layer),
-                ),
-            )
-            .message(5, float_tensor(&w, &folded.dims, &folded.weight))
-            .message(5, float_tensor(&b, &[folded.bias.len()], &folded.bias));
-        let out = match (class, &layer.norm) {
-            (Some((gain, shift)), Some(norm)) => {
-                graph =
-                    class_modulation(graph, &out, &norm.class_name(), gain, shift, layer.outputs);
-                format!("{out}_class")
-            }
-            _ => out,
-        };
-        graph = match layer.activation {
-            Activation::Tanh => graph.message(1, node("Tanh", &[&out], &["images"], &[])),
-            _ => graph.message(1, node("LeakyRelu", &[&out], &[&activated], &leaky)),
-        };
+        graph = layer_nodes(graph, i, layer, folded, class.as_ref());
     }
     if class.iter().any(Option::is_some) {
         graph = graph.message(5, float_tensor("one", &[], &[1.0]));
     }
+    let mut model = Message::new()
+        .int(1, IR_VERSION)
+        .string(2, "cdcgan")
+        .string(3, env!("CARGO_PKG_VERSION"))
+        .message(7, inputs_and_outputs(graph, &net))
+        .message(8, Message::new().string(1, "").int(2, OPSET));
+    for (key, value) in metadata(info, net.latent) {
+        model = model.message(14, Message::new().string(1, key).string(2, &value));
+    }
+    model.into_bytes()
+}
+
+/// Layer `i` of G: `a{i}` through its transposed convolution (batch norm
+/// folded in), its class modulation if any, and its activation, to
+/// `a{i + 1}` (the last one to `images`).
+fn layer_nodes(
+    graph: Message,
+    i: usize,
+    layer: &Layer,
+    folded: &FoldedDeconv,
+    class: Option<&(Vec<f32>, Vec<f32>)>,
+) -> Message {
+    let (input, out, activated) = (
+        format!("a{i}"),
+        format!("h{}", i + 1),
+        format!("a{}", i + 1),
+    );
+    let (w, b) = (
+        format!("{}.weight", layer.name),
+        format!("{}.bias", layer.name),
+    );
+    let mut graph = graph
+        .message(
+            1,
+            node(
+                "ConvTranspose",
+                &[&input, &w, &b],
+                &[&out],
+                &deconv_attrs(layer),
+            ),
+        )
+        .message(5, float_tensor(&w, &folded.dims, &folded.weight))
+        .message(5, float_tensor(&b, &[folded.bias.len()], &folded.bias));
+    let out = match (class, &layer.norm) {
+        (Some((gain, shift)), Some(norm)) => {
+            graph = class_modulation(graph, &out, &norm.class_name(), gain, shift, layer.outputs);
+            format!("{out}_class")
+        }
+        _ => out,
+    };
+    let leaky = [Attr::Float("alpha", LEAKY_SLOPE as f32)];
+    match layer.activation {
+        Activation::Tanh => graph.message(1, node("Tanh", &[&out], &["images"], &[])),
+        _ => graph.message(1, node("LeakyRelu", &[&out], &[&activated], &leaky)),
+    }
+}
+
+/// The graph's constants for the one-hot labels, and its inputs `z`,
+/// `label` and output `images`.
+fn inputs_and_outputs(graph: Message, net: &GeneratorNet) -> Message {
     let n = Dim::Named("N");
     let (channels, side) = (net.image.channels, Dim::Fixed(net.image.side));
-    graph = graph
-        .message(5, int_tensor("depth", &[], &[classes as i64]))
+    graph
+        .message(5, int_tensor("depth", &[], &[net.classes as i64]))
         .message(5, float_tensor("one_hot_values", &[2], &[0.0, 1.0]))
         .message(5, int_tensor("spatial_axes", &[2], &[2, 3]))
         .message(
             11,
-            value_info("z", ElemType::Float, &[n, Dim::Fixed(latent)]),
+            value_info("z", ElemType::Float, &[n, Dim::Fixed(net.latent)]),
         )
         .message(11, value_info("label", ElemType::Int64, &[n]))
         .message(
@@ -123,14 +149,12 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
                 ElemType::Float,
                 &[n, Dim::Fixed(channels), side, side],
             ),
-        );
-    let mut model = Message::new()
-        .int(1, IR_VERSION)
-        .string(2, "cdcgan")
-        .string(3, env!("CARGO_PKG_VERSION"))
-        .message(7, graph)
-        .message(8, Message::new().string(1, "").int(2, OPSET));
-    let metadata = [
+        )
+}
+
+/// The model's metadata: classes, provenance and how to feed it.
+fn metadata(info: &OnnxInfo, latent: usize) -> [(&'static str, String); 6] {
+    [
         (
             "classes",
             serde_json::to_string(&info.classes).unwrap_or_default(),
@@ -149,11 +173,7 @@ pub fn generator_model(generator: &Generator, info: &OnnxInfo) -> Vec<u8> {
                 info.noise_scale
             ),
         ),
-    ];
-    for (key, value) in metadata {
-        model = model.message(14, Message::new().string(1, key).string(2, &value));
-    }
-    model.into_bytes()
+    ]
 }
 
 /// A norm's class modulation (tensors `{prefix}.gain`, `.shift`) on `input`

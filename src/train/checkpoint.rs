@@ -186,3 +186,40 @@ pub fn load(
         progress,
     ))
 }
+
+/// Refuses a resume whose end (--epochs, --max-steps, --max-minutes) the
+/// run has already reached: it would train nothing and still rewrite
+/// config.json with the shorter length.
+pub(super) fn refuse_nothing_to_train(
+    config: &TrainConfig,
+    p: &Progress,
+    run: &RunDir,
+) -> anyhow::Result<()> {
+    let reached = if config.max_steps.is_some_and(|m| p.step >= m) {
+        Some(format!(
+            "--max-steps {}",
+            config.max_steps.unwrap_or_default()
+        ))
+    } else if p.epoch >= config.epochs {
+        Some(format!("--epochs {}", config.epochs))
+    } else if config.max_minutes.is_some_and(|m| p.wall_s >= m * 60.0) {
+        Some(format!(
+            "--max-minutes {}",
+            config.max_minutes.unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    if let Some(end) = reached {
+        bail!(
+            "{}: the run is at step {} (epoch {} of {}, {:.0} s trained), already at {end}; \
+             nothing to train: give a longer --max-steps, --epochs or --max-minutes",
+            run.root.display(),
+            p.step,
+            p.epoch,
+            config.epochs,
+            p.wall_s
+        );
+    }
+    Ok(())
+}

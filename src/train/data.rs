@@ -6,11 +6,13 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use rand::seq::SliceRandom;
 
 use super::config::TrainConfig;
 use crate::data::idx::encode;
 use crate::data::{Dataset, DatasetKind, Split};
 use crate::interrupt::Stop;
+use crate::rng::{Purpose, stream};
 use crate::run::RunDir;
 
 /// The training images (--limit applied), checked against the batch size
@@ -186,4 +188,11 @@ pub(super) fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> 
     )?;
     write(&run.cached_labels(), &encode(&[data.len()], &data.labels)?)?;
     write(&run.cached_images(), &encode(&dims, &data.images)?)
+}
+
+/// The data order of `epoch`: a permutation drawn from (seed, epoch).
+pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64));
+    order
 }

@@ -103,6 +103,23 @@ impl Engine {
         Ok(Engine::Native(Box::new(native)))
     }
 
+    /// The engine `config` trains `state` with ([`Engine::choose`]); under
+    /// `--precision auto`, with its products' arithmetic chosen on `first`
+    /// (the run's first batch) and the noise of `step`, and those choices.
+    pub fn for_run(
+        state: &GanState,
+        config: &TrainConfig,
+        first: &HostBatch,
+        (classes, step): (usize, u64),
+        burn: bool,
+        device: &Device,
+    ) -> anyhow::Result<(Self, Option<Choices>)> {
+        let engine = Engine::choose(state, &config.model, config.precision, burn, device)?;
+        let noise = HostBatch::noise(config, classes, step);
+        let choices = engine.calibrate(state, first, &noise, classes, &config.objective);
+        Ok((engine, choices))
+    }
+
     /// "native" or "burn" (as `--engine` names them).
     pub fn name(&self) -> &'static str {
         match self {

@@ -10,9 +10,11 @@ pub mod engine;
 pub mod metrics;
 mod quality;
 pub mod recipe;
+mod snapshot;
 pub mod status;
 pub mod step;
 pub mod trainer;
 
 pub use config::TrainConfig;
-pub use trainer::{Ending, Options, Summary, train};
+pub use status::Ending;
+pub use trainer::{Options, Summary, train};

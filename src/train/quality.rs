@@ -14,6 +14,7 @@ use crate::eval::Evaluator;
 use crate::eval::report::Figures;
 use crate::interrupt::Stop;
 use crate::model::Generator;
+use crate::run::RunDir;
 use crate::sample::Sampler;
 
 /// The generator to sample from: the moving average when training keeps one.
@@ -184,20 +185,30 @@ impl<'a> QualityProbe<'a> {
         }))
     }
 
-    /// The full evaluation (10,000 samples, with the real-data ceiling) for eval.json.
-    pub(super) fn full_report(
+    /// eval.json in `run`: the full evaluation (10,000 samples, with the
+    /// real-data ceiling) of `generator`; nothing without an evaluator.
+    pub(super) fn write_final_report(
         &mut self,
         generator: &Generator,
+        run: &RunDir,
         stop: Stop,
-    ) -> anyhow::Result<Option<crate::eval::report::Report>> {
+    ) -> anyhow::Result<()> {
         let config = self.config;
         let Some(evaluator) = self.evaluator() else {
-            return Ok(None);
+            return Ok(());
         };
         let sampler = run_sampler(generator, config)?;
         let (images, labels) = sampler.balanced_samples_until(FINAL_SAMPLES, 0, stop)?;
         let mut report = evaluator.report_until(&images, &labels, 0, stop)?;
         report.noise_scale = sampler.widened_noise_scale();
-        Ok(Some(report))
+        let path = run.root.join("eval.json");
+        let json = serde_json::to_string_pretty(&report)?;
+        crate::store::write_atomic(&path, json.as_bytes())?;
+        tracing::info!(
+            "final evaluation in {}:\n{}",
+            path.display(),
+            report.table()
+        );
+        Ok(())
     }
 }

@@ -5,17 +5,54 @@
 //! A trainer that is killed cannot say so: its file still reads `training`.
 //! Readers tell that case apart by the run's lock ([`crate::run::RunDir::trainer`]).
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint::Progress;
 use super::config::TrainConfig;
 use crate::eval::report::Figures;
+use crate::optim::StepStats;
+use crate::run::RunDir;
 
 /// How often the file is rewritten while training.
 const EVERY: Duration = Duration::from_secs(1);
+
+/// How a call to [`crate::train::train`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// All `--epochs` are done.
+    Finished,
+    /// `--max-steps` was reached.
+    MaxSteps,
+    /// `--max-minutes` of training wall time were used.
+    TimeBudget,
+    /// Ctrl-C / SIGTERM: a checkpoint was written first.
+    Interrupted,
+    /// Ctrl-C / SIGTERM in the final evaluation, after training ended as
+    /// planned: the checkpoint is written, eval.json is not.
+    EvaluationInterrupted,
+}
+
+impl Ending {
+    /// What status.json says of a run that ended so.
+    pub fn recorded(self) -> (State, &'static str) {
+        match self {
+            Ending::Interrupted => (State::Stopped, "interrupted"),
+            Ending::EvaluationInterrupted => (
+                State::Stopped,
+                "interrupted in the final evaluation: eval.json was not written",
+            ),
+            Ending::Finished => (State::Finished, "epochs"),
+            Ending::MaxSteps => (State::Finished, "max-steps"),
+            Ending::TimeBudget => (State::Finished, "max-minutes"),
+        }
+    }
+}
 
 /// Where a run stands, in [`Status::state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +135,75 @@ impl RunLength {
     }
 }
 
+/// This session's time: the wall clock since the run's start (across
+/// resumes), and what the steps and the epoch ends took, for the pace.
+pub struct SessionClock {
+    started: Instant,
+    wall_at_start: f64,
+    /// Seconds spent in training steps (logging and checkpoints left out),
+    /// and the steps they made.
+    stepping: (f64, u64),
+    /// Seconds the epoch ends took (one-off loads left out), and how many
+    /// there were.
+    epoch_ends: (f64, usize),
+}
+
+impl SessionClock {
+    /// A session started at `started`, `wall_at_start` seconds into the run.
+    pub fn new(started: Instant, wall_at_start: f64) -> Self {
+        Self {
+            started,
+            wall_at_start,
+            stepping: (0.0, 0),
+            epoch_ends: (0.0, 0),
+        }
+    }
+
+    /// The run's training wall time now.
+    pub fn wall_s(&self) -> f64 {
+        self.wall_at_start + self.started.elapsed().as_secs_f64()
+    }
+
+    /// A training step took `seconds`.
+    pub fn stepped(&mut self, seconds: f64) {
+        self.stepping = (self.stepping.0 + seconds, self.stepping.1 + 1);
+    }
+
+    /// An epoch end took `seconds`.
+    pub fn epoch_ended(&mut self, seconds: f64) {
+        self.epoch_ends = (self.epoch_ends.0 + seconds, self.epoch_ends.1 + 1);
+    }
+
+    /// This session's pace, with a final evaluation of `final_s`.
+    pub fn pace(&self, final_s: f64) -> Pace {
+        let (seconds, steps) = self.stepping;
+        Pace {
+            step_s: (steps > 0).then(|| seconds / steps as f64),
+            epoch_end_s: self.epoch_ends.0 / self.epoch_ends.1.max(1) as f64,
+            final_s,
+        }
+    }
+
+    /// Samples per second of stepping in batches of `batch`.
+    pub fn samples_per_s(&self, batch: usize) -> f64 {
+        let (seconds, steps) = self.stepping;
+        steps as f64 * batch as f64 / seconds.max(1e-9)
+    }
+}
+
+/// The progress bar's message: the step's figures, the pace, the time left.
+pub fn bar_message(stats: &StepStats, samples_per_s: f64, left_s: Option<f64>) -> String {
+    format!(
+        "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s{}",
+        stats.d_loss,
+        stats.g_loss,
+        stats.d_real,
+        stats.d_fake,
+        samples_per_s,
+        left_s.map_or(String::new(), |s| format!(", {} left", human_duration(s)))
+    )
+}
+
 /// The contents of `status.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -171,6 +277,42 @@ pub struct StatusFile {
 }
 
 impl StatusFile {
+    /// status.json as training starts (written): a resumed run keeps the
+    /// ceiling it measured; the page says it trains from now on.
+    pub fn starting(
+        config: &TrainConfig,
+        run: &RunDir,
+        progress: &Progress,
+        length: &RunLength,
+        resume: bool,
+    ) -> Self {
+        let ceiling = match resume {
+            true => Status::read(&run.status()).and_then(|s| s.ceiling),
+            false => None,
+        };
+        let mut status = Self::new(
+            run.status(),
+            Status {
+                state: State::Training,
+                detail: None,
+                step: progress.step,
+                epoch: progress.epoch,
+                epochs: config.epochs,
+                total_steps: length.total_steps,
+                budget_s: length.budget_s,
+                wall_s: progress.wall_s,
+                samples_per_s: 0.0,
+                eta_s: None,
+                checkpoint_step: progress.step,
+                updated_unix_s: 0.0,
+                pid: std::process::id(),
+                ceiling,
+            },
+        );
+        status.save();
+        status
+    }
+
     /// `status`, to be written to `path`.
     pub fn new(path: std::path::PathBuf, status: Status) -> Self {
         Self {
@@ -179,6 +321,14 @@ impl StatusFile {
             written: None,
             warned: false,
         }
+    }
+
+    /// Writes that the run is in `state` (not training), for `detail`.
+    pub fn end(&mut self, state: State, detail: String) {
+        self.status.state = state;
+        self.status.detail = Some(detail);
+        self.status.eta_s = None;
+        self.save();
     }
 
     /// Whether a second has passed since the last write.
@@ -196,6 +346,23 @@ impl StatusFile {
         }
         self.written = Some(Instant::now());
     }
+}
+
+/// The whole run's bar: steps done of the run's total, resumed runs from
+/// where they stand. Hidden with --quiet or when stderr is not a terminal
+/// (logs then get one line per epoch).
+pub fn progress_bar(enabled: bool, length: &RunLength, step: u64) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(length.total_steps);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(step);
+    bar
 }
 
 /// `seconds` as people read a time left: `45 s`, `12 min 05 s`, `2 h 03 min`.

@@ -1,47 +1,28 @@
 //! The training loop: epochs of shuffled batches, logging, sample grids,
 //! checkpoints, interruption and the divergence guard.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::seq::SliceRandom;
+use anyhow::Context;
+use indicatif::ProgressBar;
 
 use super::checkpoint::{self, Progress};
 use super::config::TrainConfig;
-use super::data::{cache_folder, training_data};
+use super::data::{cache_folder, epoch_order, training_data};
 use super::engine::{At, Diverged, Engine, HostBatch, initial_state};
-use super::metrics::{MetricsLog, MetricsRow, Window};
+use super::metrics::{MetricsLog, Window};
 use super::quality::{QualityProbe, sampling_generator};
-use super::recipe::EVALUATIONS;
-use super::status::{Pace, RunLength, State, Status, StatusFile, human_duration};
+use super::snapshot::{Snapshots, write_plots};
+use super::status::{
+    Ending, RunLength, SessionClock, State, StatusFile, bar_message, human_duration, progress_bar,
+};
 use super::step::GanState;
 use crate::backend::training_device;
 use crate::data::{Dataset, DatasetKind};
 use crate::interrupt::{Interrupted, Stop};
-use crate::model::init::normal_values;
 use crate::optim::StepStats;
-use crate::rng::{Purpose, stream};
 use crate::run::{RunDir, RunLock};
-use crate::sample::{Sampler, image::write_grid};
-
-/// How a call to [`train`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// All `--epochs` are done.
-    Finished,
-    /// `--max-steps` was reached.
-    MaxSteps,
-    /// `--max-minutes` of training wall time were used.
-    TimeBudget,
-    /// Ctrl-C / SIGTERM: a checkpoint was written first.
-    Interrupted,
-    /// Ctrl-C / SIGTERM in the final evaluation, after training ended as
-    /// planned: the checkpoint is written, eval.json is not.
-    EvaluationInterrupted,
-}
 
 /// What a call to [`train`] did.
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +77,7 @@ pub fn train(
         .and_then(|ending| trainer.finish(ending, Stop::on(stop)));
     if let Err(e) = &ended {
         trainer.bar.abandon();
-        trainer.status.status.state = State::Failed;
-        trainer.status.status.detail = Some(format!("{e:#}"));
-        trainer.status.save();
+        trainer.status.end(State::Failed, format!("{e:#}"));
     }
     ended
 }
@@ -118,23 +97,15 @@ struct Trainer<'a> {
     engine: Engine,
     progress: Progress,
     metrics: MetricsLog,
-    /// The noise of the per-epoch class grid.
-    fixed_z: Vec<f32>,
+    /// The class grid, GIF and plots of some epoch ends.
+    snapshots: Snapshots,
     quality: QualityProbe<'a>,
     window: Window,
     /// The whole run's progress bar (hidden without a terminal).
     bar: ProgressBar,
     status: StatusFile,
-    /// Seconds spent in training steps in this session (logging and
-    /// checkpoints left out), and the steps they made.
-    stepping: (f64, u64),
-    /// Seconds the epoch ends of this session took (one-off loads left
-    /// out), and how many there were.
-    epoch_ends: (f64, usize),
-    /// The [`EVALUATIONS`]ths of the run passed at the latest snapshot.
-    snapshot_mark: u64,
-    started: Instant,
-    wall_at_start: f64,
+    /// This session's time, in steps and at epoch ends.
+    clock: SessionClock,
     steps_at_start: u64,
     last_checkpoint: u64,
 }
@@ -164,7 +135,7 @@ impl<'a> Trainer<'a> {
             false => (fresh, Progress::default()),
         };
         if options.resume {
-            refuse_nothing_to_train(config, &progress, run)?;
+            checkpoint::refuse_nothing_to_train(config, &progress, run)?;
         }
         // Only now, with the checkpoint and metrics.csv read: a refused resume
         // changes no file.
@@ -174,18 +145,23 @@ impl<'a> Trainer<'a> {
         if config.dataset == DatasetKind::Folder && !options.resume {
             cache_folder(run, &data, &config.classes())?;
         }
-        let engine = choose_engine(config, &state, &data, &progress, options.burn_step, &device)?;
-        let fixed_z = normal_values(
-            &mut stream(config.seed, Purpose::FixedGrid, 0),
-            data.num_classes.min(crate::sample::MAX_GRID_COLUMNS)
-                * config.model.generator.latent_dim,
-            0.0,
-            1.0,
-        );
+        let first: Vec<usize> = (0..config.batch_size).collect();
+        let (engine, choices) = Engine::for_run(
+            &state,
+            config,
+            &HostBatch::real(&data, &first),
+            (data.num_classes, progress.step),
+            options.burn_step,
+            &device,
+        )?;
+        if let Some(choices) = choices {
+            tracing::info!("--precision auto: {}", choices.summary());
+        }
         let length = RunLength::of(config, batches_per_epoch);
         let bar = progress_bar(options.progress_bar, &length, progress.step);
-        let status = first_status(config, run, &progress, &length, options.resume);
-        let mark = snapshot_mark(length.fraction(progress.step, progress.wall_s));
+        let status = StatusFile::starting(config, run, &progress, &length, options.resume);
+        let done = length.fraction(progress.step, progress.wall_s);
+        let snapshots = Snapshots::new(config, data.num_classes, done);
         let started = Instant::now();
         Ok(Self {
             config,
@@ -196,21 +172,17 @@ impl<'a> Trainer<'a> {
             length,
             bar,
             status,
-            stepping: (0.0, 0),
-            epoch_ends: (0.0, 0),
-            snapshot_mark: mark,
             _lock: lock,
             state,
             engine,
-            wall_at_start: progress.wall_s,
+            clock: SessionClock::new(started, progress.wall_s),
             steps_at_start: progress.step,
             last_checkpoint: progress.step,
             progress,
             metrics,
-            fixed_z,
+            snapshots,
             quality,
             window: Window::new(started),
-            started,
         })
     }
 
@@ -268,20 +240,12 @@ impl<'a> Trainer<'a> {
             let start = self.progress.batch_in_epoch * config.batch_size;
             let began = Instant::now();
             let stats = self.train_step(&order[start..start + config.batch_size])?;
-            self.stepping.0 += began.elapsed().as_secs_f64();
-            self.stepping.1 += 1;
+            self.clock.stepped(began.elapsed().as_secs_f64());
             self.bar.set_position(self.progress.step);
             if self.status.due() {
-                self.bar.set_message(format!(
-                    "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {:.0} samples/s{}",
-                    stats.d_loss,
-                    stats.g_loss,
-                    stats.d_real,
-                    stats.d_fake,
-                    self.window.samples_per_s(),
-                    self.time_left()
-                        .map_or(String::new(), |s| format!(", {} left", human_duration(s)))
-                ));
+                let rate = self.window.samples_per_s();
+                self.bar
+                    .set_message(bar_message(&stats, rate, self.time_left()));
                 self.update_status(self.window.samples_per_s());
                 self.status.save();
             }
@@ -293,12 +257,7 @@ impl<'a> Trainer<'a> {
     /// Seconds until the run is done, at this session's pace; `None`
     /// before the first step.
     fn time_left(&self) -> Option<f64> {
-        let (seconds, steps) = self.stepping;
-        let pace = Pace {
-            step_s: (steps > 0).then(|| seconds / steps as f64),
-            epoch_end_s: self.epoch_ends.0 / self.epoch_ends.1.max(1) as f64,
-            final_s: self.quality.final_report_s(),
-        };
+        let pace = self.clock.pace(self.quality.final_report_s());
         self.length
             .eta_s(self.progress.step, self.progress.wall_s, &pace)
     }
@@ -353,7 +312,7 @@ impl<'a> Trainer<'a> {
         let p = &mut self.progress;
         p.step += 1;
         p.batch_in_epoch += 1;
-        p.wall_s = self.wall_at_start + self.started.elapsed().as_secs_f64();
+        p.wall_s = self.clock.wall_s();
         self.window.add(&stats, config.batch_size);
         Ok(stats)
     }
@@ -401,16 +360,19 @@ impl<'a> Trainer<'a> {
         self.metrics.append(&row)?;
         self.progress.epoch += 1;
         self.progress.batch_in_epoch = 0;
-        let snapshot = self.snapshot_due(epoch);
+        let (p, last) = (&self.progress, epoch == config.epochs);
+        let snapshot = self
+            .snapshots
+            .due(self.length.fraction(p.step, p.wall_s), last);
         if snapshot {
-            self.write_grid(&sampled, epoch)?;
+            self.snapshots.write_grid(run, &sampled, epoch)?;
         }
         self.checkpoint()?;
         if snapshot {
-            self.write_plots()?;
+            write_plots(run)?;
         }
         let spent = began.elapsed().as_secs_f64() - self.quality.take_load_s();
-        self.epoch_ends = (self.epoch_ends.0 + spent, self.epoch_ends.1 + 1);
+        self.clock.epoch_ended(spent);
         if !snapshot {
             return Ok(());
         }
@@ -428,39 +390,6 @@ impl<'a> Trainer<'a> {
             )
         });
         Ok(())
-    }
-
-    /// Whether the end of `epoch` writes the class grid, the progress GIF,
-    /// the plots and the log line: when another [`EVALUATIONS`]th of the run
-    /// (by steps or time) has passed, and at the last epoch. Every epoch of
-    /// an MNIST run; about 30 of a small folder's many, whatever ends it.
-    fn snapshot_due(&mut self, epoch: usize) -> bool {
-        let p = &self.progress;
-        let mark = snapshot_mark(self.length.fraction(p.step, p.wall_s));
-        let due = mark > self.snapshot_mark || epoch == self.config.epochs;
-        self.snapshot_mark = self.snapshot_mark.max(mark);
-        due
-    }
-
-    /// The fixed-noise class grid of `epoch`, and the progress GIF of the
-    /// grids so far.
-    fn write_grid(&self, sampled: &crate::model::Generator, epoch: usize) -> anyhow::Result<()> {
-        let run = self.run;
-        let sampler = Sampler::from_generator(sampled);
-        let (rows, columns) = sampler.grid_shape();
-        let grid = sampler.class_grid(&self.fixed_z)?;
-        let path = run.epoch_grid(epoch);
-        write_grid(&path, &grid, sampler.image(), rows, columns)?;
-        crate::sample::animation::progress_gif(&run.samples(), &run.progress_gif())?;
-        Ok(())
-    }
-
-    fn write_plots(&self) -> anyhow::Result<()> {
-        let rows = super::metrics::read(&self.run.metrics())?;
-        let losses: Vec<_> = rows.iter().map(MetricsRow::loss_point).collect();
-        crate::plot::loss_plot(&losses, &self.run.loss_plot())?;
-        let quality: Vec<_> = rows.iter().filter_map(MetricsRow::quality_point).collect();
-        crate::plot::quality_plot(&quality, &self.run.quality_plot())
     }
 
     /// The last metrics row and checkpoint when the run stopped between
@@ -482,7 +411,7 @@ impl<'a> Trainer<'a> {
             checkpoint::save(self.run, &self.state, &p, config)
                 .context("writing the final checkpoint")?;
             self.last_checkpoint = p.step;
-            self.write_plots()?;
+            write_plots(self.run)?;
         }
         let trained_now = p.step > self.steps_at_start;
         if matches!(ending, Ending::Finished | Ending::TimeBudget)
@@ -491,170 +420,21 @@ impl<'a> Trainer<'a> {
         {
             self.status.status.detail = Some("the final evaluation".into());
             self.status.save();
-            match self.write_final_report(stop) {
+            let sampled = sampling_generator(&self.state, config)?;
+            match self.quality.write_final_report(&sampled, self.run, stop) {
                 Err(e) if e.is::<Interrupted>() => ending = Ending::EvaluationInterrupted,
                 ended => ended?,
             }
         }
         self.bar.finish_and_clear();
-        let (seconds, steps) = self.stepping;
-        let samples_per_s = steps as f64 * config.batch_size as f64 / seconds.max(1e-9);
+        let samples_per_s = self.clock.samples_per_s(config.batch_size);
         self.update_status(samples_per_s);
-        let (state, detail) = match ending {
-            Ending::Interrupted => (State::Stopped, "interrupted"),
-            Ending::EvaluationInterrupted => (
-                State::Stopped,
-                "interrupted in the final evaluation: eval.json was not written",
-            ),
-            Ending::Finished => (State::Finished, "epochs"),
-            Ending::MaxSteps => (State::Finished, "max-steps"),
-            Ending::TimeBudget => (State::Finished, "max-minutes"),
-        };
-        let status = &mut self.status.status;
-        status.state = state;
-        status.detail = Some(detail.into());
-        status.eta_s = None;
-        self.status.save();
+        let (state, detail) = ending.recorded();
+        self.status.end(state, detail.into());
         Ok(Summary {
             ending,
             progress: p,
             samples_per_s,
         })
     }
-
-    /// eval.json: the full evaluation of the generator sampled from.
-    fn write_final_report(&mut self, stop: Stop) -> anyhow::Result<()> {
-        let sampled = sampling_generator(&self.state, self.config)?;
-        let Some(report) = self.quality.full_report(&sampled, stop)? else {
-            return Ok(());
-        };
-        let path = self.run.root.join("eval.json");
-        let json = serde_json::to_string_pretty(&report)?;
-        crate::store::write_atomic(&path, json.as_bytes())?;
-        tracing::info!(
-            "final evaluation in {}:\n{}",
-            path.display(),
-            report.table()
-        );
-        Ok(())
-    }
-}
-
-/// The [`EVALUATIONS`]ths of a run in its share `done`.
-fn snapshot_mark(done: f64) -> u64 {
-    (done.clamp(0.0, 1.0) * EVALUATIONS as f64 + 1e-9).floor() as u64
-}
-
-/// The step that trains `state` ([`Engine::choose`]); under `--precision
-/// auto`, its products' arithmetic chosen on the run's first batch.
-fn choose_engine(
-    config: &TrainConfig,
-    state: &GanState,
-    data: &Dataset,
-    progress: &Progress,
-    burn_step: bool,
-    device: &burn::tensor::Device,
-) -> anyhow::Result<Engine> {
-    let engine = Engine::choose(state, &config.model, config.precision, burn_step, device)?;
-    let first: Vec<usize> = (0..config.batch_size).collect();
-    let noise = HostBatch::noise(config, data.num_classes, progress.step);
-    let real = HostBatch::real(data, &first);
-    let objective = &config.objective;
-    if let Some(choices) = engine.calibrate(state, &real, &noise, data.num_classes, objective) {
-        tracing::info!("--precision auto: {}", choices.summary());
-    }
-    Ok(engine)
-}
-
-/// status.json as training starts (written): a resumed run keeps the
-/// ceiling it measured; the page says it trains from now on.
-fn first_status(
-    config: &TrainConfig,
-    run: &RunDir,
-    progress: &Progress,
-    length: &RunLength,
-    resume: bool,
-) -> StatusFile {
-    let ceiling = match resume {
-        true => Status::read(&run.status()).and_then(|s| s.ceiling),
-        false => None,
-    };
-    let mut status = StatusFile::new(
-        run.status(),
-        Status {
-            state: State::Training,
-            detail: None,
-            step: progress.step,
-            epoch: progress.epoch,
-            epochs: config.epochs,
-            total_steps: length.total_steps,
-            budget_s: length.budget_s,
-            wall_s: progress.wall_s,
-            samples_per_s: 0.0,
-            eta_s: None,
-            checkpoint_step: progress.step,
-            updated_unix_s: 0.0,
-            pid: std::process::id(),
-            ceiling,
-        },
-    );
-    status.save();
-    status
-}
-
-/// Refuses a resume whose end (--epochs, --max-steps, --max-minutes) the
-/// run has already reached: it would train nothing and still rewrite
-/// config.json with the shorter length.
-fn refuse_nothing_to_train(config: &TrainConfig, p: &Progress, run: &RunDir) -> anyhow::Result<()> {
-    let reached = if config.max_steps.is_some_and(|m| p.step >= m) {
-        Some(format!(
-            "--max-steps {}",
-            config.max_steps.unwrap_or_default()
-        ))
-    } else if p.epoch >= config.epochs {
-        Some(format!("--epochs {}", config.epochs))
-    } else if config.max_minutes.is_some_and(|m| p.wall_s >= m * 60.0) {
-        Some(format!(
-            "--max-minutes {}",
-            config.max_minutes.unwrap_or_default()
-        ))
-    } else {
-        None
-    };
-    if let Some(end) = reached {
-        bail!(
-            "{}: the run is at step {} (epoch {} of {}, {:.0} s trained), already at {end}; \
-             nothing to train: give a longer --max-steps, --epochs or --max-minutes",
-            run.root.display(),
-            p.step,
-            p.epoch,
-            config.epochs,
-            p.wall_s
-        );
-    }
-    Ok(())
-}
-
-/// The data order of `epoch`: a permutation drawn from (seed, epoch).
-pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64));
-    order
-}
-
-/// The whole run's bar: steps done of the run's total, resumed runs from
-/// where they stand. Hidden with --quiet or when stderr is not a terminal
-/// (logs then get one line per epoch).
-fn progress_bar(enabled: bool, length: &RunLength, step: u64) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(length.total_steps);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(step);
-    bar
 }
