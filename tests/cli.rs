@@ -66,7 +66,17 @@ fn a_run_generates_exports_morphs_and_scores() {
     let run_s = run.to_str().unwrap();
     let tiny = [&TINY[..], &["--log-every", "2", "--quiet"]].concat();
     ok(&[&["train", "--out", run_s, "--max-steps", "6"], &tiny[..]].concat());
-    let digits = dir.path().join("2026.png");
+    generates_digits_grids_and_a_class(dir.path(), &run);
+    let export = exports_30_digits(dir.path(), run_s);
+    morphs_and_walks(dir.path(), run_s);
+    scores_the_export(&export);
+    refuses_bad_requests(run_s);
+}
+
+/// `generate` by digits, as a grid, and by label from the checkpoint file: their sizes.
+fn generates_digits_grids_and_a_class(dir: &Path, run: &Path) {
+    let run_s = run.to_str().unwrap();
+    let digits = dir.join("2026.png");
     ok(&[
         "generate",
         "--run",
@@ -77,7 +87,7 @@ fn a_run_generates_exports_morphs_and_scores() {
         digits.to_str().unwrap(),
     ]);
     assert_eq!(png_size(&digits), (4 * 30 + 2, 32));
-    let grid = dir.path().join("grid.png");
+    let grid = dir.join("grid.png");
     ok(&[
         "generate",
         "--run",
@@ -89,7 +99,7 @@ fn a_run_generates_exports_morphs_and_scores() {
         grid.to_str().unwrap(),
     ]);
     assert_eq!(png_size(&grid), (302, 302));
-    let sevens = dir.path().join("sevens.png");
+    let sevens = dir.join("sevens.png");
     let checkpoint = run.join("checkpoint/generator.safetensors");
     ok(&[
         "generate",
@@ -103,8 +113,11 @@ fn a_run_generates_exports_morphs_and_scores() {
         sevens.to_str().unwrap(),
     ]);
     assert_eq!(png_size(&sevens), (302, 3 * 30 + 2));
+}
 
-    let export = dir.path().join("export");
+/// `export --count 30`: 30 IDX images, 3 of each label; returns the export folder.
+fn exports_30_digits(dir: &Path, run_s: &str) -> std::path::PathBuf {
+    let export = dir.join("export");
     ok(&[
         "export",
         "--run",
@@ -118,9 +131,12 @@ fn a_run_generates_exports_morphs_and_scores() {
     let labels = cdcgan::data::idx::read_idx(&export.join("labels-idx1-ubyte"), 1).unwrap();
     assert_eq!(images.dims, vec![30, 28, 28]);
     assert_eq!(labels.data.iter().filter(|&&l| l == 9).count(), 3);
+    export
+}
 
-    // Morphs: a class morph as a GIF, a latent walk as a PNG strip; the progress GIF rebuilds.
-    let morph = dir.path().join("morph.gif");
+/// Morphs: a class morph as a GIF, a latent walk as a PNG strip; a class out of range refused.
+fn morphs_and_walks(dir: &Path, run_s: &str) {
+    let morph = dir.join("morph.gif");
     ok(&[
         "morph",
         "--run",
@@ -138,7 +154,7 @@ fn a_run_generates_exports_morphs_and_scores() {
     // A latent walk as a strip, and the same walk with narrower noise: the
     // same strip's size, other images.
     let walk = |name: &str, noise_scale: &str| {
-        let out = dir.path().join(name);
+        let out = dir.join(name);
         let path = out.to_str().unwrap();
         ok(&[
             "morph",
@@ -162,8 +178,10 @@ fn a_run_generates_exports_morphs_and_scores() {
         &["morph", "--run", run_s, "--from", "11", "--out", "x.gif"],
         &["--from 11 is out of range"],
     );
+}
 
-    // The exported set can be scored like any labelled IDX set.
+/// The exported set can be scored like any labelled IDX set.
+fn scores_the_export(export: &Path) {
     let out = cdcgan(&[
         "eval",
         "--images",
@@ -182,8 +200,10 @@ fn a_run_generates_exports_morphs_and_scores() {
     let ceiling = report["ceiling"]["accuracy"].as_f64().unwrap();
     let generated = report["generated"]["accuracy"].as_f64().unwrap();
     assert!(ceiling > 0.9 && generated < ceiling, "{report}");
+}
 
-    // Bad requests: each one message naming the flag and the allowed values.
+/// Bad requests: each one message naming the flag and the allowed values.
+fn refuses_bad_requests(run_s: &str) {
     refused(
         &[
             "generate", "--run", run_s, "--digits", "12a", "--out", "x.png",

@@ -33,6 +33,8 @@ fn has_colour(rgb: &[u8]) -> bool {
     rgb.chunks_exact(3).any(|p| p[0] != p[1] || p[1] != p[2])
 }
 
+/// A colour folder trained at 32 px: its config, epoch grids, progress GIF,
+/// generate, morph and both export formats are in colour; a resume goes on.
 #[test]
 fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     let data = emoji_subset();
@@ -48,7 +50,25 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
         (&32.into(), &3.into())
     );
     assert_eq!(config["background"], "ffffff");
+    samples_are_colour(&run);
+    let r = run.to_str().unwrap();
+    generates_and_morphs_in_colour(dir.path(), r);
+    idx_export_has_a_channel_dimension(dir.path(), r);
+    png_export_is_an_image_folder(dir.path(), r);
 
+    // A resume reads the decoded cache back (colour, 32 px) and goes on.
+    succeeded(&cdcgan(&[
+        "train",
+        "--resume",
+        r,
+        "--max-steps",
+        "30",
+        "--quiet",
+    ]));
+}
+
+/// The run's epoch grid and progress GIF after two epochs, in colour.
+fn samples_are_colour(run: &Path) {
     // The epoch grid: a row per class (9), in colour, 32 px cells.
     let (w, h, colour) = png_info(&run.join("samples/epoch_002.png"));
     assert_eq!(colour, png::ColorType::Rgb);
@@ -74,9 +94,11 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
         frames += 1;
     }
     assert_eq!(frames, 4);
+}
 
-    let at = |name: &str| dir.path().join(name);
-    let r = run.to_str().unwrap();
+/// `generate` by class name and `morph` of the 32 px colour run `r`, into `dir`.
+fn generates_and_morphs_in_colour(dir: &Path, r: &str) {
+    let at = |name: &str| dir.join(name);
     // generate by class name: four 32 px RGB cells in a row.
     succeeded(&cdcgan(&[
         "generate",
@@ -103,8 +125,11 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     ]));
     let gif = std::fs::read(at("m.gif")).unwrap();
     assert!(gif.starts_with(b"GIF89a"));
-    // export: IDX with a channel dimension, [18, 3, 32, 32].
-    let export = at("export");
+}
+
+/// export: IDX with a channel dimension, [18, 3, 32, 32].
+fn idx_export_has_a_channel_dimension(dir: &Path, r: &str) {
+    let export = dir.join("export");
     succeeded(&cdcgan(&[
         "export",
         "--run",
@@ -123,9 +148,12 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     assert_eq!(dims, [18, 3, 32, 32]);
     assert_eq!(images.len(), 20 + 18 * 3 * 32 * 32);
     assert!(!export.join("images-idx3-ubyte").exists());
+}
 
-    // export --format png: CLASS/00000.png (ImageFolder), two RGB 32 px images a class.
-    let pngs = at("pngs");
+/// export --format png: CLASS/00000.png (ImageFolder), two RGB 32 px images
+/// a class; it and an IDX export replace each other, never a user's folder.
+fn png_export_is_an_image_folder(dir: &Path, r: &str) {
+    let pngs = dir.join("pngs");
     let p = pngs.to_str().unwrap();
     let png_export = [
         "export", "--run", r, "--count", "18", "--format", "png", "--out", p,
@@ -148,7 +176,7 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
     succeeded(&cdcgan(&png_export));
     assert!(pngs.join("flags/00001.png").is_file() && !pngs.join("images-idx4-ubyte").exists());
     // A folder of the user's own is refused untouched.
-    let mine = at("mine");
+    let mine = dir.join("mine");
     std::fs::create_dir_all(mine.join("flags")).unwrap();
     std::fs::write(mine.join("flags/holiday.png"), b"mine").unwrap();
     let m = mine.to_str().unwrap();
@@ -162,16 +190,6 @@ fn a_colour_folder_trains_at_32_pixels_and_writes_colour_everywhere() {
         std::fs::read(mine.join("flags/holiday.png")).unwrap(),
         b"mine"
     );
-
-    // A resume reads the decoded cache back (colour, 32 px) and goes on.
-    succeeded(&cdcgan(&[
-        "train",
-        "--resume",
-        r,
-        "--max-steps",
-        "30",
-        "--quiet",
-    ]));
 }
 
 #[test]
@@ -231,31 +249,41 @@ fn a_folders_evaluator_scores_its_colour_run() {
     let run = dir.path().join("run");
     train(&data, &run, "32", "13");
     let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
-    let classifier = |size: &str| {
-        let out = dir.path().join(format!("clf{size}.safetensors"));
-        let said = succeeded(&cdcgan(&[
-            "classifier",
-            "train",
-            "--data",
-            d,
-            "--image-size",
-            size,
-            "--epochs",
-            "2",
-            "--out",
-            out.to_str().unwrap(),
-        ]));
-        assert!(said.contains("held-out accuracy"), "{said}");
-        out
-    };
-    let clf32 = classifier("32");
+    let clf32 = train_classifier(dir.path(), d, "32");
     let (tensors, meta) = cdcgan::store::load(&clf32).unwrap();
     assert_eq!(tensors["conv1.weight"].shape, [32, 3, 5, 5]);
     assert_eq!(tensors["fc1.weight"].shape, [128, 64, 8, 8]);
     assert_eq!(meta["dataset"], "folder");
     assert!(meta["classes"].contains("smileys-emotion"), "{meta:?}");
-
     let c = clf32.to_str().unwrap();
+    eval_scores_the_run(r, c);
+    the_quality_curve_uses_it(dir.path(), d, c);
+    cas_scores_the_run(r, c);
+    let clf64 = train_classifier(dir.path(), d, "64");
+    other_sizes_are_refused(dir.path(), d, r, clf64.to_str().unwrap());
+}
+
+/// `classifier train` on the folder `d` at `size` pixels, 2 epochs; its file.
+fn train_classifier(dir: &Path, d: &str, size: &str) -> std::path::PathBuf {
+    let out = dir.join(format!("clf{size}.safetensors"));
+    let said = succeeded(&cdcgan(&[
+        "classifier",
+        "train",
+        "--data",
+        d,
+        "--image-size",
+        size,
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(said.contains("held-out accuracy"), "{said}");
+    out
+}
+
+/// `eval --run` with the folder's evaluator: every figure of both sides in [0, 1].
+fn eval_scores_the_run(r: &str, c: &str) {
     let out = cdcgan(&[
         "eval",
         "--run",
@@ -279,36 +307,42 @@ fn a_folders_evaluator_scores_its_colour_run() {
             );
         }
     }
-    // The in-training quality curve with the folder's evaluator (--classifier).
-    let scored = dir.path().join("scored");
-    let s_run = scored.to_str().unwrap();
-    let with = |clf: &str, run: &str| {
-        cdcgan(&[
-            "train",
-            "--data",
-            d,
-            "--image-size",
-            "32",
-            "--out",
-            run,
-            "--max-steps",
-            "13",
-            "--batch-size",
-            "16",
-            "--eval-samples",
-            "20",
-            "--classifier",
-            clf,
-            "--quiet",
-        ])
-    };
-    succeeded(&with(c, s_run));
+}
+
+/// `train` at 32 px on the folder `d` into `run`, 13 steps, scored in training with `clf`.
+fn train_scored(d: &str, clf: &str, run: &str) -> std::process::Output {
+    cdcgan(&[
+        "train",
+        "--data",
+        d,
+        "--image-size",
+        "32",
+        "--out",
+        run,
+        "--max-steps",
+        "13",
+        "--batch-size",
+        "16",
+        "--eval-samples",
+        "20",
+        "--classifier",
+        clf,
+        "--quiet",
+    ])
+}
+
+/// The in-training quality curve with the folder's evaluator (--classifier).
+fn the_quality_curve_uses_it(dir: &Path, d: &str, c: &str) {
+    let scored = dir.join("scored");
+    succeeded(&train_scored(d, c, scored.to_str().unwrap()));
     let metrics = std::fs::read_to_string(scored.join("metrics.csv")).unwrap();
     let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
     let accuracy: f64 = last[8].parse().unwrap_or(-1.0);
     assert!((0.0..=1.0).contains(&accuracy), "{metrics}");
+}
 
-    // The classification accuracy score: trained on samples, tested on the held-out images.
+/// The classification accuracy score: trained on samples, tested on the held-out images.
+fn cas_scores_the_run(r: &str, c: &str) {
     let out = cdcgan(&[
         "eval",
         "--run",
@@ -328,11 +362,14 @@ fn a_folders_evaluator_scores_its_colour_run() {
         let v = report["cas"][side].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&v), "CAS {side}: {}", report["cas"]);
     }
-    // Without an evaluator, or with one of another size: one clear refusal each;
-    // training with one of another size is refused before it writes anything.
-    let clf64 = classifier("64");
-    let other = dir.path().join("other");
-    let out = with(clf64.to_str().unwrap(), other.to_str().unwrap());
+}
+
+/// Without an evaluator, or with one of another size (`clf64`): one clear
+/// refusal each; training with one of another size is refused before it
+/// writes anything.
+fn other_sizes_are_refused(dir: &Path, d: &str, r: &str, clf64: &str) {
+    let other = dir.join("other");
+    let out = train_scored(d, clf64, other.to_str().unwrap());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && said.contains("this run makes 32x32"),
@@ -342,7 +379,7 @@ fn a_folders_evaluator_scores_its_colour_run() {
     for (flags, says) in [
         (vec!["eval", "--run", r], "--classifier FILE"),
         (
-            vec!["eval", "--run", r, "--classifier", clf64.to_str().unwrap()],
+            vec!["eval", "--run", r, "--classifier", clf64],
             "--image-size 32",
         ),
     ] {

@@ -4,7 +4,7 @@
 //! cleanly with the resume command.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 
 mod common;
 use common::{TINY_TRAIN, checkpoint_step, spawn};
@@ -23,6 +23,8 @@ fn last_logged_step(run: &Path) -> u64 {
     }
 }
 
+/// SIGKILL at random moments, then `--resume` until the run finishes: every
+/// checkpoint left loads, and the finished run's metrics are whole.
 #[test]
 fn survives_sigkill_at_random_moments_and_finishes() {
     let dir = tempfile::tempdir().unwrap();
@@ -40,70 +42,7 @@ fn survives_sigkill_at_random_moments_and_finishes() {
     let seed = ["--recipe", "seed"];
     let first: Vec<&str> = [&["train", "--out", run_s][..], &seed, &TINY_TRAIN, &common].concat();
     let resume: Vec<&str> = [&["train", "--resume", run_s][..], &common].concat();
-
-    // Kill delays (ms) drawn from a fixed seed: a deterministic but irregular set.
-    let mut state = 0x2545_f491u64;
-    let mut kills = 0;
-    let mut last_checkpoint = 0u64;
-    // Up to KILLS attempts are killed at a random moment; the one after runs to the end.
-    const KILLS: usize = 8;
-    for attempt in 0..=KILLS {
-        let args = if checkpoint_step(&run).is_some() {
-            &resume
-        } else {
-            &first
-        };
-        let mut child = spawn(args);
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let delay = match attempt < KILLS {
-            true => Duration::from_millis(400 + state % 1600),
-            false => Duration::from_secs(300),
-        };
-        let started = Instant::now();
-        let finished = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if started.elapsed() >= delay {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        match finished {
-            Some(status) => {
-                let mut said = String::new();
-                if let Some(mut stderr) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
-                }
-                assert!(
-                    status.success(),
-                    "attempt {attempt} failed: {status}\n{said}"
-                );
-                break;
-            }
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-            }
-        }
-        // After a kill: the checkpoint loads, and nothing logged is more than
-        // one checkpoint interval ahead of it.
-        if let Some(step) = checkpoint_step(&run) {
-            assert!(
-                step >= last_checkpoint,
-                "checkpoint went back from {last_checkpoint} to {step}"
-            );
-            let logged = last_logged_step(&run);
-            assert!(
-                logged <= step + CHECKPOINT_EVERY,
-                "logged step {logged} vs checkpoint {step}"
-            );
-            last_checkpoint = step;
-        }
-    }
+    let kills = kill_and_resume_until_finished(&run, &first, &resume);
     assert_eq!(checkpoint_step(&run), Some(MAX_STEPS), "the run finished");
     cdcgan::sample::Sampler::load(&run.join("checkpoint/generator.safetensors"))
         .expect("the finished run's generator loads");
@@ -112,6 +51,90 @@ fn survives_sigkill_at_random_moments_and_finishes() {
         "the test should have killed the run several times ({kills})"
     );
     eprintln!("survived {kills} SIGKILLs (checkpoint every {CHECKPOINT_EVERY} steps)");
+    the_finished_run_is_whole(&run);
+}
+
+/// Trains with `first` (then `resume` once a checkpoint exists), killing up
+/// to KILLS attempts at a random moment; the one after runs to the end.
+/// After each kill the checkpoint loads and never goes back. Returns the kills.
+fn kill_and_resume_until_finished(run: &Path, first: &[&str], resume: &[&str]) -> usize {
+    // Kill delays (ms) drawn from a fixed seed: a deterministic but irregular set.
+    let mut state = 0x2545_f491u64;
+    let mut kills = 0;
+    let mut last_checkpoint = 0u64;
+    const KILLS: usize = 8;
+    for attempt in 0..=KILLS {
+        let args = if checkpoint_step(run).is_some() {
+            resume
+        } else {
+            first
+        };
+        let child = spawn(args);
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = match attempt < KILLS {
+            true => Duration::from_millis(400 + state % 1600),
+            false => Duration::from_secs(300),
+        };
+        if finishes_before(child, delay, attempt) {
+            break;
+        }
+        kills += 1;
+        // After a kill: the checkpoint loads, and nothing logged is more than
+        // one checkpoint interval ahead of it.
+        if let Some(step) = checkpoint_step(run) {
+            assert!(
+                step >= last_checkpoint,
+                "checkpoint went back from {last_checkpoint} to {step}"
+            );
+            let logged = last_logged_step(run);
+            assert!(
+                logged <= step + CHECKPOINT_EVERY,
+                "logged step {logged} vs checkpoint {step}"
+            );
+            last_checkpoint = step;
+        }
+    }
+    kills
+}
+
+/// Whether `child` exits within `delay` (it must succeed); if not, it is
+/// SIGKILLed and reaped.
+fn finishes_before(mut child: Child, delay: Duration, attempt: usize) -> bool {
+    let started = Instant::now();
+    let finished = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() >= delay {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    match finished {
+        Some(status) => {
+            let mut said = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+            }
+            assert!(
+                status.success(),
+                "attempt {attempt} failed: {status}\n{said}"
+            );
+            true
+        }
+        None => {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            false
+        }
+    }
+}
+
+/// metrics.csv has each step once, whole; the checkpoint folder holds only
+/// checkpoint files and temporary files a kill interrupted.
+fn the_finished_run_is_whole(run: &Path) {
     let steps: Vec<u64> = metrics::read(&run.join("metrics.csv"))
         .unwrap()
         .iter()

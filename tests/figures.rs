@@ -105,12 +105,12 @@ fn set_without_nines() -> (Vec<u8>, Vec<u8>) {
     (images, labels)
 }
 
+/// Every subcommand, and the API of `serve`, over the tiny run: no NaN or inf.
 #[test]
 fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
     let run = tiny_run();
     let r = run.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let probe = metrics.lines().last().unwrap();
     assert!(
@@ -120,7 +120,48 @@ fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
     let (images, labels) = set_without_nines();
     let (i, l) = write_set(dir.path(), &images, &labels);
     let cache = tempfile::tempdir().unwrap();
-    let commands: Vec<Vec<String>> = [
+    let commands = [
+        drawing_commands(r, dir.path()),
+        scoring_commands(r, dir.path(), &i, &l),
+    ];
+    for args in commands.iter().flatten() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdcgan"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RUST_LOG", "info")
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap();
+        assert_clean(&args.join(" "), &out);
+    }
+    let (_server, base) = start_server(run);
+    for path in [
+        "/api/info",
+        "/api/class?label=1&count=2",
+        "/api/digits?text=42",
+    ] {
+        let mut response = ureq::get(&format!("{base}{path}")).call().unwrap();
+        let body = response.body_mut().read_to_vec().unwrap();
+        let text = String::from_utf8_lossy(&body);
+        if path == "/api/info" {
+            assert!(non_finite_words(&text).is_empty(), "{path}: {text}");
+        }
+    }
+}
+
+/// Command lines as owned strings.
+fn owned(commands: Vec<Vec<&str>>) -> Vec<Vec<String>> {
+    commands
+        .into_iter()
+        .map(|c| c.into_iter().map(String::from).collect())
+        .collect()
+}
+
+/// generate, export, morph and gif over the run `r`, writing into `dir`.
+fn drawing_commands(r: &str, dir: &Path) -> Vec<Vec<String>> {
+    let at = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    owned(vec![
         vec!["generate", "--run", r, "--grid", "--out", &at("g.png")],
         vec![
             "generate",
@@ -156,6 +197,14 @@ fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
             &at("m.gif"),
         ],
         vec!["gif", "--run", r],
+    ])
+}
+
+/// eval of the run `r` and of the IDX set (`i`, `l`), classifier training
+/// into `dir`, and bench, all with small counts.
+fn scoring_commands(r: &str, dir: &Path, i: &str, l: &str) -> Vec<Vec<String>> {
+    let classifier = dir.join("c.safetensors").to_str().unwrap().to_string();
+    owned(vec![
         vec!["eval", "--run", r, "--count", "20"],
         vec!["eval", "--run", r, "--count", "20", "--json"],
         vec![
@@ -168,8 +217,8 @@ fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
             "--cas-samples",
             "100",
         ],
-        vec!["eval", "--images", &i, "--labels", &l, "--cas"],
-        vec!["eval", "--images", &i, "--labels", &l, "--json"],
+        vec!["eval", "--images", i, "--labels", l, "--cas"],
+        vec!["eval", "--images", i, "--labels", l, "--json"],
         vec![
             "classifier",
             "train",
@@ -178,7 +227,7 @@ fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
             "--limit",
             "200",
             "--out",
-            &at("c.safetensors"),
+            &classifier,
         ],
         vec![
             "bench",
@@ -195,34 +244,7 @@ fn every_subcommand_over_a_tiny_run_prints_no_nan_or_inf() {
             "--d-channels",
             "4",
         ],
-    ]
-    .into_iter()
-    .map(|c| c.into_iter().map(String::from).collect())
-    .collect();
-    for args in &commands {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdcgan"))
-            .args(&args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("RUST_LOG", "info")
-            .env("XDG_CACHE_HOME", cache.path())
-            .output()
-            .unwrap();
-        assert_clean(&args.join(" "), &out);
-    }
-    let (_server, base) = start_server(run);
-    for path in [
-        "/api/info",
-        "/api/class?label=1&count=2",
-        "/api/digits?text=42",
-    ] {
-        let mut response = ureq::get(&format!("{base}{path}")).call().unwrap();
-        let body = response.body_mut().read_to_vec().unwrap();
-        let text = String::from_utf8_lossy(&body);
-        if path == "/api/info" {
-            assert!(non_finite_words(&text).is_empty(), "{path}: {text}");
-        }
-    }
+    ])
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    cdcgan, path, refused, shared_run, start_server_with, text, train_folder, train_tiny,
+    cdcgan, ok, path, refused, shared_run, start_server_with, text, train_folder, train_tiny,
     write_class,
 };
 
@@ -30,7 +30,23 @@ fn outputs_never_replace_what_is_not_theirs() {
     let run = tiny_run();
     let r = path(run);
     let dir = tempfile::tempdir().unwrap();
-    let at = |name: &str| dir.path().join(name);
+    fifos_stay_fifos(r, dir.path());
+    links_stay_links(r, dir.path());
+    the_runs_own_files_stay(run);
+    other_kinds_and_folders_stay(r, dir.path());
+}
+
+/// Fails unless `generate --run R --grid --out OUT` is refused with `needles`.
+fn grid_refused(r: &str, out: &Path, needles: &[&str]) {
+    refused(
+        &["generate", "--run", r, "--grid", "--out", path(out)],
+        needles,
+    );
+}
+
+/// generate, export --onnx and morph refuse a FIFO, which stays one.
+fn fifos_stay_fifos(r: &str, dir: &Path) {
+    let at = |name: &str| dir.join(name);
     assert!(
         Command::new("mkfifo")
             .arg(at("fifo.png"))
@@ -43,17 +59,7 @@ fn outputs_never_replace_what_is_not_theirs() {
                 .unwrap()
                 .success()
     );
-    refused(
-        &[
-            "generate",
-            "--run",
-            r,
-            "--grid",
-            "--out",
-            path(&at("fifo.png")),
-        ],
-        &["is a FIFO"],
-    );
+    grid_refused(r, &at("fifo.png"), &["is a FIFO"]);
     refused(
         &["export", "--run", r, "--onnx", path(&at("fifo.onnx"))],
         &["--onnx", "is a FIFO"],
@@ -66,98 +72,51 @@ fn outputs_never_replace_what_is_not_theirs() {
         let kind = std::fs::symlink_metadata(at(fifo)).unwrap().file_type();
         assert!(kind.is_fifo(), "{fifo} is still a FIFO");
     }
+}
 
+/// A symbolic link and a hard link to a PNG are refused; both, and the PNG, stay.
+fn links_stay_links(r: &str, dir: &Path) {
+    let at = |name: &str| dir.join(name);
     std::fs::write(at("target.png"), b"\x89PNG\r\n\x1a\nthe target").unwrap();
     std::os::unix::fs::symlink(at("target.png"), at("link.png")).unwrap();
-    refused(
-        &[
-            "generate",
-            "--run",
-            r,
-            "--grid",
-            "--out",
-            path(&at("link.png")),
-        ],
-        &["symbolic link"],
-    );
+    grid_refused(r, &at("link.png"), &["symbolic link"]);
     assert!(at("link.png").is_symlink());
     std::fs::hard_link(at("target.png"), at("hard.png")).unwrap();
-    refused(
-        &[
-            "generate",
-            "--run",
-            r,
-            "--grid",
-            "--out",
-            path(&at("hard.png")),
-        ],
-        &["2 hard links"],
-    );
+    grid_refused(r, &at("hard.png"), &["2 hard links"]);
     assert_eq!(std::fs::metadata(at("target.png")).unwrap().nlink(), 2);
     assert_eq!(
         std::fs::read(at("target.png")).unwrap(),
         b"\x89PNG\r\n\x1a\nthe target"
     );
+}
 
+/// The run's weights and epoch grids are refused as outputs, untouched.
+fn the_runs_own_files_stay(run: &Path) {
+    let r = path(run);
     let weights = run.join("checkpoint/generator.safetensors");
     let before = std::fs::read(&weights).unwrap();
-    refused(
-        &["generate", "--run", r, "--grid", "--out", path(&weights)],
-        &["name the file .png"],
-    );
+    grid_refused(r, &weights, &["name the file .png"]);
     let grid = run.join("samples/epoch_001.png");
-    refused(
-        &["generate", "--run", r, "--grid", "--out", path(&grid)],
-        &["own files"],
-    );
+    grid_refused(r, &grid, &["own files"]);
     assert_eq!(
         std::fs::read(&weights).unwrap(),
         before,
         "the run's weights untouched"
     );
+}
 
+/// A `.png` that is not a PNG stays; names other than `.png`, and a folder, are refused.
+fn other_kinds_and_folders_stay(r: &str, dir: &Path) {
+    let at = |name: &str| dir.join(name);
     std::fs::write(at("notes.png"), "my notes").unwrap();
-    refused(
-        &[
-            "generate",
-            "--run",
-            r,
-            "--grid",
-            "--out",
-            path(&at("notes.png")),
-        ],
-        &["not a PNG"],
-    );
+    grid_refused(r, &at("notes.png"), &["not a PNG"]);
     assert_eq!(
         std::fs::read_to_string(at("notes.png")).unwrap(),
         "my notes"
     );
-    refused(
-        &[
-            "generate",
-            "--run",
-            r,
-            "--grid",
-            "--out",
-            path(&at("user.txt")),
-        ],
-        &[".png"],
-    );
-    refused(
-        &[
-            "generate",
-            "--run",
-            r,
-            "--grid",
-            "--out",
-            path(&at("x.jpg")),
-        ],
-        &["name the file .png"],
-    );
-    refused(
-        &["generate", "--run", r, "--grid", "--out", path(dir.path())],
-        &[".png"],
-    );
+    grid_refused(r, &at("user.txt"), &[".png"]);
+    grid_refused(r, &at("x.jpg"), &["name the file .png"]);
+    grid_refused(r, dir, &[".png"]);
 }
 
 /// D1: another tool's IDX files in an export folder are not replaced; an
@@ -500,13 +459,14 @@ fn numbers_that_name_classes_are_names_everywhere() {
     let run = dir.path().join("run");
     let out = train_folder(&img, &run, "3", &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let r = path(&run);
     let png = dir.path().join("x.png");
-    let ok = |args: &[&str]| {
-        let out = cdcgan(args);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-        text(&out)
-    };
+    labels_name_numbered_classes(path(&run), &png);
+    digits_and_morphs_name_numbered_classes(path(&run), &png);
+    the_api_names_numbered_classes(&run);
+}
+
+/// `generate --label`: 3 is the class "3"; 0 and 03 are not classes.
+fn labels_name_numbered_classes(r: &str, png: &Path) {
     let said = ok(&[
         "generate",
         "--run",
@@ -516,7 +476,7 @@ fn numbers_that_name_classes_are_names_everywhere() {
         "--count",
         "2",
         "--out",
-        path(&png),
+        path(png),
     ]);
     assert!(
         said.contains("class \"3\""),
@@ -532,7 +492,7 @@ fn numbers_that_name_classes_are_names_everywhere() {
             "--count",
             "2",
             "--out",
-            path(&png),
+            path(png),
         ],
         &["not a class; the classes are 3, 5, 8"],
     );
@@ -546,10 +506,15 @@ fn numbers_that_name_classes_are_names_everywhere() {
             "--count",
             "2",
             "--out",
-            path(&png),
+            path(png),
         ],
         &["not a class"],
     );
+}
+
+/// `generate --digits` takes the classes' digits only; `morph` names classes,
+/// and its defaults stay within them.
+fn digits_and_morphs_name_numbered_classes(r: &str, png: &Path) {
     ok(&[
         "generate",
         "--run",
@@ -557,7 +522,7 @@ fn numbers_that_name_classes_are_names_everywhere() {
         "--digits",
         "358",
         "--out",
-        path(&png),
+        path(png),
     ]);
     refused(
         &[
@@ -567,7 +532,7 @@ fn numbers_that_name_classes_are_names_everywhere() {
             "--digits",
             "012",
             "--out",
-            path(&png),
+            path(png),
         ],
         &["not a digit of a class (358)"],
     );
@@ -582,11 +547,14 @@ fn numbers_that_name_classes_are_names_everywhere() {
         "--steps",
         "2",
         "--out",
-        path(&png),
+        path(png),
     ]);
-    ok(&["morph", "--run", r, "--steps", "2", "--out", path(&png)]);
+    ok(&["morph", "--run", r, "--steps", "2", "--out", path(png)]);
+}
 
-    let (_server, base) = start_server_with(&run, None, &[]);
+/// The API of `serve`: class, digits and morph take numbers as class names.
+fn the_api_names_numbered_classes(run: &Path) {
+    let (_server, base) = start_server_with(run, None, &[]);
     let status = |q: &str| match ureq::get(&format!("{base}{q}")).call() {
         Ok(response) => response.status().as_u16(),
         Err(ureq::Error::StatusCode(code)) => code,
