@@ -23,6 +23,8 @@ pub enum Purpose {
     FixedGrid = 4,
     /// Noise for generate / export (index = request).
     Sample = 5,
+    /// The changes to D's inputs in a training step (index = global step).
+    Augment = 6,
 }
 
 /// The stream for (seed, purpose, index).

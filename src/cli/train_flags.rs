@@ -15,7 +15,7 @@ use crate::data::{DataFacts, DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
-use crate::optim::{GanLoss, LrSchedule};
+use crate::optim::{Augment, GanLoss, LrSchedule};
 use crate::train::TrainConfig;
 use crate::train::recipe::{self, Recipe};
 
@@ -158,6 +158,13 @@ pub struct TrainFlags {
     /// stays per batch.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Objective", display_order = 4)]
     pub joint_batch_norm: Option<bool>,
+    /// Change every image D sees, real and generated, in D's step and G's,
+    /// by random differentiable changes (DiffAugment), so D cannot memorise
+    /// a small folder: `none`, or some of `color`, `translation`, `cutout`,
+    /// `flip` joined by commas (flip only for classes that look the same
+    /// mirrored).
+    #[arg(long, value_name = "POLICY", value_parser = Augment::parse, help_heading = "Objective", display_order = 4)]
+    pub augment: Option<Augment>,
     /// G's width: the channels of its first (smallest) feature map, halved
     /// at each doubling of the side (at 64 px it needs at least 8).
     #[arg(long, help_heading = "Networks", display_order = 5)]
@@ -385,6 +392,7 @@ impl TrainFlags {
         r.lr_schedule = self.lr_schedule.unwrap_or(r.lr_schedule);
         r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
         r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
+        r.augment = self.augment.unwrap_or(r.augment);
     }
 
     /// Refuses a flag given that `c`, the config it resolved to, would not

@@ -21,6 +21,7 @@
 //! evaluation-mode generator with its batch norms folded in.
 
 pub mod activation;
+mod augment;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16;
 pub mod choice;

@@ -32,6 +32,7 @@ use crate::arch::TAPS;
 use crate::model::GanConfig;
 use crate::model::net::{DiscriminatorNet, Kind};
 use crate::model::weights::NamedTensors;
+use crate::optim::augment::StepDraws;
 use crate::optim::{Adam, Objective, StepStats};
 
 /// Steps whose column buffers stay below this run on a compute thread (see
@@ -49,6 +50,8 @@ pub struct StepInput<'a> {
     pub z: &'a [f32],
     /// The classes asked of G, one-hot [B, classes].
     pub fake_labels: &'a [f32],
+    /// The step's changes to every image D sees, when it augments them.
+    pub draws: Option<&'a StepDraws>,
 }
 
 /// Both networks as named tensors (PyTorch layout), trained by
@@ -186,7 +189,8 @@ impl NativeGan {
         let cache = generator_forward(&g, &nets.g, z, fake_labels, &mut self.generator);
 
         let fake = &cache.fake;
-        let seen = Seen::of(input, fake, nets.classes(), objective.joint_batch_norm);
+        let shape = (nets.d.image, nets.classes());
+        let seen = Seen::of(input, fake, shape, objective.joint_batch_norm);
         let (d_loss, d_real, d_fake) = self.discriminator_step(adam_d, &seen, objective, small);
 
         // G step through the updated D, whose weights get no gradients.

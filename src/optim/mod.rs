@@ -2,9 +2,11 @@
 //! classifier alike: Adam over named tensors, and the losses.
 
 pub mod adam;
+pub mod augment;
 pub mod loss;
 pub mod objective;
 
 pub use adam::{Adam, AdamConfig};
+pub use augment::Augment;
 pub use loss::{GanLoss, StepStats};
 pub use objective::{LrSchedule, Objective};

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GanLoss;
+use super::{Augment, GanLoss};
 
 /// How the learning rates move over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -61,6 +61,9 @@ pub struct Objective {
     /// batch together (`--joint-batch-norm`), in both steps: each step passes
     /// both through D at once (the spread plane, if any, stays per batch).
     pub joint_batch_norm: bool,
+    /// The changes to every image D sees, in both steps (`--augment`).
+    #[serde(skip_serializing_if = "Augment::is_none")]
+    pub augment: Augment,
 }
 
 impl Default for Objective {
@@ -75,6 +78,7 @@ impl Default for Objective {
             lr_schedule: LrSchedule::Constant,
             mode_seeking: 0.0,
             joint_batch_norm: false,
+            augment: Augment::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ use burn::tensor::activation::sigmoid;
 
 use crate::model::{Discriminator, DiscriminatorOutput, Generator};
 use crate::optim::Adam;
+use crate::optim::augment::{Draw, StepDraws, augment};
 use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss, mode_seeking_loss};
 use crate::optim::{Objective, StepStats};
 
@@ -44,12 +45,14 @@ pub struct Conditioned<const D: usize> {
     pub labels: Tensor<2>,
 }
 
-/// Runs one iteration in place. `objective.aux_weight` scales the AC-GAN loss
-/// terms when the discriminator has the auxiliary head.
+/// Runs one iteration in place, every image D sees changed by `draws`
+/// when given. `objective.aux_weight` scales the AC-GAN loss terms when the
+/// discriminator has the auxiliary head.
 pub fn train_step(
     state: &mut GanState,
     real: Conditioned<4>,
     noise: Conditioned<2>,
+    draws: Option<&StepDraws>,
     objective: &Objective,
 ) -> StepStats {
     let aux_weight = objective.aux_weight;
@@ -60,7 +63,14 @@ pub fn train_step(
     state.discriminator.iterate_spectral_norms();
     let generated = || (fake.clone(), noise.labels.clone());
     let joint = objective.joint_batch_norm;
-    let (on_real, on_fake) = judge(&state.discriminator, Some(&real), generated(), joint, true);
+    let d_draws = draws.map(|d| (&d.d_real[..], &d.d_fake[..]));
+    let (on_real, on_fake) = judge(
+        &state.discriminator,
+        Some(&real),
+        generated(),
+        (joint, true),
+        d_draws,
+    );
     let on_real = on_real.expect("D judged the real batch");
     let mut d_loss = discriminator_loss(
         objective.loss,
@@ -80,7 +90,8 @@ pub fn train_step(
     // norm the real batch goes beside the generated one.
     let frozen = state.discriminator.clone().no_grad();
     let beside = joint.then_some(&real);
-    let (_, verdict) = judge(&frozen, beside, generated(), joint, false);
+    let g_draws = draws.map(|d| (&d.g_real[..], &d.g_fake[..]));
+    let (_, verdict) = judge(&frozen, beside, generated(), (joint, false), g_draws);
     let mut g_loss = generator_loss(objective.loss, verdict.logits);
     if let Some(z) = z {
         g_loss = g_loss + mode_seeking_loss(fake, z).mul_scalar(objective.mode_seeking);
@@ -113,28 +124,35 @@ pub fn train_step(
 }
 
 /// What D says of what it sees in a step, its inputs assembled in this one
-/// place (a transform of D's inputs goes here): its outputs on the real
-/// batch (when given) and on the generated one `fake` (detached when
-/// `detach`: the D step), apart, or as one pass with the joint batch norm.
+/// place: its outputs on the real batch (when given) and on the generated
+/// one `fake` (detached when `detach`: the D step), each changed by its
+/// `draws` when given, apart or as one pass with the `joint` batch norm.
 fn judge(
     d: &Discriminator,
     real: Option<&Conditioned<4>>,
     fake: (Tensor<4>, Tensor<2>),
-    joint: bool,
-    detach: bool,
+    (joint, detach): (bool, bool),
+    draws: Option<(&[Draw], &[Draw])>,
 ) -> (Option<DiscriminatorOutput>, DiscriminatorOutput) {
     let (fake_x, fake_labels) = fake;
     let fake_x = if detach { fake_x.detach() } else { fake_x };
-    match (real, joint) {
-        (Some(real), true) => {
+    let seen = |x: Tensor<4>, draws: Option<&[Draw]>| match draws {
+        Some(draws) => augment(x, draws),
+        None => x,
+    };
+    let real_x = real.map(|r| seen(r.x.clone(), draws.map(|d| d.0)));
+    let fake_x = seen(fake_x, draws.map(|d| d.1));
+    match (real, real_x, joint) {
+        (Some(real), Some(real_x), true) => {
             let batch = real.labels.dims()[0];
-            let images = Tensor::cat(vec![real.x.clone(), fake_x], 0);
+            let images = Tensor::cat(vec![real_x, fake_x], 0);
             let labels = Tensor::cat(vec![real.labels.clone(), fake_labels], 0);
             let (on_real, on_fake) = split_output(d.forward_grouped(images, labels, 2), batch);
             (Some(on_real), on_fake)
         }
-        (real, _) => (
-            real.map(|r| d.forward(r.x.clone(), r.labels.clone())),
+        (real, real_x, _) => (
+            real.zip(real_x)
+                .map(|(r, x)| d.forward(x, r.labels.clone())),
             d.forward(fake_x, fake_labels),
         ),
     }
