@@ -142,8 +142,8 @@ fn checkpoint_save_load_gives_bit_identical_outputs() {
     for step in 0..3u64 {
         let indices: Vec<usize> = (step as usize * 20..step as usize * 20 + 20).collect();
         let real = HostBatch::real(&data, &indices);
-        let noise = HostBatch::noise(&config, 10, step);
-        let stats = engine.step(&mut state, &real, &noise, 10, &config.objective);
+        let noise = HostBatch::noise(&config, 10, step, &real.labels);
+        let stats = engine.step(&mut state, (&real, &noise), None, 10, &config.objective);
         assert!(stats.non_finite().is_none());
     }
     let progress = checkpoint::Progress {

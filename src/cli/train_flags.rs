@@ -15,7 +15,7 @@ use crate::data::{DataFacts, DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
-use crate::optim::{Augment, GanLoss, LrSchedule};
+use crate::optim::{Augment, FakeLabels, GanLoss, LrSchedule};
 use crate::train::TrainConfig;
 use crate::train::recipe::{self, Recipe};
 
@@ -165,6 +165,11 @@ pub struct TrainFlags {
     /// mirrored).
     #[arg(long, value_name = "POLICY", value_parser = Augment::parse, help_heading = "Objective", display_order = 4)]
     pub augment: Option<Augment>,
+    /// Which classes G is asked for: `uniform` (each equally often) or
+    /// `data` (the real batch's, so D sees each class as often generated as
+    /// real).
+    #[arg(long, value_enum, help_heading = "Objective", display_order = 4)]
+    pub fake_labels: Option<FakeLabels>,
     /// G's width: the channels of its first (smallest) feature map, halved
     /// at each doubling of the side (at 64 px it needs at least 8).
     #[arg(long, help_heading = "Networks", display_order = 5)]
@@ -201,7 +206,7 @@ pub struct TrainFlags {
     )]
     pub d_batch_norm: Option<bool>,
     /// How D is told the class: label planes, a projection discriminator, or
-    /// both [default: planes].
+    /// both.
     #[arg(
         long = "cond",
         value_enum,
@@ -393,6 +398,7 @@ impl TrainFlags {
         r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
         r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
         r.augment = self.augment.unwrap_or(r.augment);
+        r.fake_labels = self.fake_labels.unwrap_or(r.fake_labels);
     }
 
     /// Refuses a flag given that `c`, the config it resolved to, would not

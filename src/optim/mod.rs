@@ -9,4 +9,4 @@ pub mod objective;
 pub use adam::{Adam, AdamConfig};
 pub use augment::Augment;
 pub use loss::{GanLoss, StepStats};
-pub use objective::{LrSchedule, Objective};
+pub use objective::{FakeLabels, LrSchedule, Objective};

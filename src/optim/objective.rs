@@ -36,6 +36,27 @@ impl LrSchedule {
     }
 }
 
+/// Which classes G is asked for in a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FakeLabels {
+    /// Each class equally often.
+    #[default]
+    Uniform,
+    /// The real batch's classes: D sees each class as often generated as
+    /// real, so on uneven classes the label alone does not tell it what is
+    /// generated.
+    Data,
+}
+
+impl FakeLabels {
+    /// Whether it is the original's ([`FakeLabels::Uniform`]); config.json
+    /// leaves the field out then.
+    pub fn is_uniform(&self) -> bool {
+        *self == FakeLabels::Uniform
+    }
+}
+
 /// The objective options a run's `config.json` keeps (a resume cannot change them).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +85,9 @@ pub struct Objective {
     /// The changes to every image D sees, in both steps (`--augment`).
     #[serde(skip_serializing_if = "Augment::is_none")]
     pub augment: Augment,
+    /// Which classes G is asked for (`--fake-labels`).
+    #[serde(skip_serializing_if = "FakeLabels::is_uniform")]
+    pub fake_labels: FakeLabels,
 }
 
 impl Default for Objective {
@@ -79,6 +103,7 @@ impl Default for Objective {
             mode_seeking: 0.0,
             joint_batch_norm: false,
             augment: Augment::default(),
+            fake_labels: FakeLabels::Uniform,
         }
     }
 }

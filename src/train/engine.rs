@@ -18,7 +18,7 @@ use crate::model::{GanConfig, one_hot, one_hot_values};
 use crate::native::choice::Choices;
 use crate::native::{NativeGan, Precision, StepInput, unsupported};
 use crate::optim::augment::StepDraws;
-use crate::optim::{Adam, Objective, StepStats};
+use crate::optim::{Adam, FakeLabels, Objective, StepStats};
 use crate::rng::{Purpose, derived_seed, stream};
 
 /// The networks and optimizers a run starts from, before any checkpoint.
@@ -116,7 +116,7 @@ impl Engine {
         device: &Device,
     ) -> anyhow::Result<(Self, Option<Choices>)> {
         let engine = Engine::choose(state, &config.model, config.precision, burn, device)?;
-        let noise = HostBatch::noise(config, classes, step);
+        let noise = HostBatch::noise(config, classes, step, &first.labels);
         let choices = engine.calibrate(state, first, &noise, classes, &config.objective);
         Ok((engine, choices))
     }
@@ -167,7 +167,7 @@ impl Engine {
         let factor = config.objective.lr_schedule.factor(at.done);
         state.adam_g.config.lr = config.adam_g().lr * factor;
         state.adam_d.config.lr = config.adam_d().lr * factor;
-        let noise = HostBatch::noise(config, classes, at.step);
+        let noise = HostBatch::noise(config, classes, at.step, &real.labels);
         let side = config.model.discriminator.image().side;
         let draws = (config.objective.augment).draws(config.seed, at.step, config.batch_size, side);
         let stats = self.step(
@@ -301,14 +301,19 @@ impl HostBatch {
         }
     }
 
-    /// The noise and fake classes of `step` (the same draws on every path).
-    pub fn noise(config: &TrainConfig, classes: usize, step: u64) -> Self {
+    /// The noise and fake classes of `step` (the same draws on every path),
+    /// beside a real batch of classes `real` (`--fake-labels data` asks G
+    /// for those).
+    pub fn noise(config: &TrainConfig, classes: usize, step: u64, real: &[u8]) -> Self {
         let mut rng = stream(config.seed, Purpose::Noise, step);
         let latent = config.model.generator.latent_dim;
         let x = normal_values(&mut rng, config.batch_size * latent, 0.0, 1.0);
-        let mut labels: Vec<u8> = (0..config.batch_size)
-            .map(|_| rng.random_range(0..classes) as u8)
-            .collect();
+        let mut labels: Vec<u8> = match config.objective.fake_labels {
+            FakeLabels::Uniform => (0..config.batch_size)
+                .map(|_| rng.random_range(0..classes) as u8)
+                .collect(),
+            FakeLabels::Data => real.to_vec(),
+        };
         if config.objective.mode_seeking > 0.0 {
             // The mode-seeking term pairs row i with row i + B/2: same class.
             let half = labels.len() / 2;
@@ -342,7 +347,8 @@ mod tests {
     use super::*;
     use crate::backend::training_device;
     use crate::model::discriminator::Conditioning;
-    use crate::model::weights::export;
+    use crate::model::net::Layer;
+    use crate::model::weights::{NamedTensors, export};
     use crate::model::{GanConfig, Generator};
     use crate::optim::{Adam, AdamConfig, Augment, GanLoss};
     use rand::{Rng, SeedableRng};
@@ -377,12 +383,11 @@ mod tests {
     /// [`gradient_revealing_adam`]) within the precision's tolerance, relative
     /// to the largest. Returns the native step's weight changes.
     fn compare_in(objective: Objective, model: GanConfig, precision: Precision) -> Vec<Vec<f32>> {
-        // bf16 operands carry 8 significant bits (relative rounding 2^-9).
-        let (loss_tolerance, tolerance) = match precision {
-            // fp32: 1.5e-4 at the default's widths (longer sums than the small
-            // model's); the losses of the 32 px networks differ by 1.2e-5.
-            Precision::Fp32 => (2e-5, 2e-4),
-            Precision::Bf16 | Precision::Auto => (1e-2, 1e-2),
+        // The losses of the 32 px networks differ by 1.2e-5 in fp32; bf16
+        // operands carry 8 significant bits (relative rounding 2^-9).
+        let loss_tolerance = match precision {
+            Precision::Fp32 => 2e-5,
+            Precision::Bf16 | Precision::Auto => 1e-2,
         };
         let mut changes = Vec::new();
         let device = training_device();
@@ -449,85 +454,137 @@ mod tests {
             );
         }
         native.sync(&mut state).unwrap();
-        for (network, (start, want, have)) in [
+        let roles = Roles::of(&model);
+        for (roles, (start, want, have)) in roles.iter().zip([
             (&g0, export(&reference.generator), export(&state.generator)),
             (
                 &d0,
                 export(&reference.discriminator),
                 export(&state.discriminator),
             ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            for (name, w) in &want {
-                let h = &have[name];
-                // Parameters: compare the changes (the gradients); running
-                // statistics: compare the values.
-                let base = if name.contains("running") {
-                    None
-                } else {
-                    Some(&start[name].values)
-                };
-                let delta = |v: &[f32]| -> Vec<f32> {
-                    match base {
-                        Some(b) => v.iter().zip(b).map(|(x, y)| x - y).collect(),
-                        None => v.to_vec(),
-                    }
-                };
-                let (w, h) = (delta(&w.values), delta(&h.values));
-                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let err = w
-                    .iter()
-                    .zip(&h)
-                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-                // `deconv2.bias` before `bn2`, `conv3.bias` before `bn3`, ...
-                let layer = name.strip_suffix(".bias").unwrap_or_default();
-                let number = layer.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-                let before_a_norm =
-                    layer.contains("conv") && want.contains_key(&format!("bn{number}.weight"));
-                if before_a_norm {
-                    // A bias right before a batch norm: its exact gradient is
-                    // zero (the norm removes it), so both are rounding noise,
-                    // far below the layer's weight gradient.
-                    let weight = name.replace("bias", "weight");
-                    let weight_scale = want[&weight]
-                        .values
-                        .iter()
-                        .zip(&start[&weight].values)
-                        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-                    let noise = h.iter().chain(&w).fold(0f32, |m, v| m.max(v.abs()));
-                    assert!(
-                        noise < 1e-3 * weight_scale,
-                        "{name}: {noise} vs {weight_scale}"
-                    );
-                    continue;
+        ]) {
+            for name in want.keys() {
+                let tensors = [
+                    &start[name].values[..],
+                    &want[name].values,
+                    &have[name].values,
+                ];
+                if let Some(change) = roles.check(name, tensors, (start, &want), precision) {
+                    changes.push(change);
                 }
-                match precision {
-                    Precision::Fp32 => assert!(
-                        err <= tolerance * scale,
-                        "{name}: max error {err} against {scale}"
-                    ),
-                    Precision::Bf16 | Precision::Auto => {
-                        // At initialisation every image's logit gradient is
-                        // alike, so below a batch norm the gradients are small
-                        // remainders of nearly equal terms: rounding moves their
-                        // size, their direction holds. D's last layer and bn2's
-                        // scale, reached before any such remainder, match closely.
-                        let cosine = cosine(&w, &h);
-                        assert!(cosine >= 0.95, "{name}: cosine {cosine}");
-                        let direct =
-                            network == 1 && (name.starts_with("conv3") || name == "bn2.weight");
-                        assert!(
-                            !direct || err <= tolerance * scale,
-                            "{name}: max error {err} against {scale}"
-                        );
-                    }
-                }
-                changes.push(h);
             }
         }
         changes
+    }
+
+    /// The tensors the parity check treats apart, named by the networks'
+    /// description: running statistics (compared as values), biases right
+    /// before a batch norm (their exact gradient is zero, so both sides are
+    /// rounding noise) and, in bf16, D's tensors reached before any
+    /// batch-norm remainder (its last layer, its first norm's scale).
+    struct Roles {
+        running: Vec<String>,
+        before_norm: Vec<String>,
+        direct: Vec<String>,
+    }
+
+    impl Roles {
+        /// G's and D's, each by its own description (their norms share names).
+        fn of(model: &GanConfig) -> [Self; 2] {
+            let (g, d) = (model.generator.net(), model.discriminator.net());
+            let mut direct: Vec<String> = d
+                .layers
+                .last()
+                .iter()
+                .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
+                .collect();
+            direct.extend(
+                d.layers
+                    .iter()
+                    .find_map(|l| Some(format!("{}.weight", l.norm.as_ref()?.name))),
+            );
+            [
+                Self::within(&g.layers, Vec::new()),
+                Self::within(&d.layers, direct),
+            ]
+        }
+
+        fn within(layers: &[Layer], direct: Vec<String>) -> Self {
+            let normed = || layers.iter().filter_map(|l| Some((l, l.norm.as_ref()?)));
+            Self {
+                running: normed()
+                    .flat_map(|(_, n)| {
+                        [
+                            format!("{}.running_mean", n.name),
+                            format!("{}.running_var", n.name),
+                        ]
+                    })
+                    .collect(),
+                before_norm: normed().map(|(l, _)| format!("{}.bias", l.name)).collect(),
+                direct,
+            }
+        }
+
+        /// Checks tensor `name` ([start, burn's, native] values) within
+        /// `precision`'s tolerance; the native change (or value), unless
+        /// it is rounding noise.
+        fn check(
+            &self,
+            name: &str,
+            [start, want, have]: [&[f32]; 3],
+            (starts, wanted): (&NamedTensors, &NamedTensors),
+            precision: Precision,
+        ) -> Option<Vec<f32>> {
+            // fp32: 1.5e-4 at the default's widths (longer sums than the
+            // small model's).
+            let tolerance = match precision {
+                Precision::Fp32 => 2e-4,
+                Precision::Bf16 | Precision::Auto => 1e-2,
+            };
+            let is = |names: &[String]| names.iter().any(|n| n == name);
+            // Parameters: compare the changes (the gradients); running
+            // statistics: compare the values.
+            let delta = |v: &[f32]| -> Vec<f32> {
+                match is(&self.running) {
+                    true => v.to_vec(),
+                    false => v.iter().zip(start).map(|(x, y)| x - y).collect(),
+                }
+            };
+            let (w, h) = (delta(want), delta(have));
+            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = w
+                .iter()
+                .zip(&h)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            if is(&self.before_norm) {
+                let weight = name.replace("bias", "weight");
+                let weight_scale = wanted[&weight]
+                    .values
+                    .iter()
+                    .zip(&starts[&weight].values)
+                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                let noise = h.iter().chain(&w).fold(0f32, |m, v| m.max(v.abs()));
+                assert!(
+                    noise < 1e-3 * weight_scale,
+                    "{name}: {noise} vs {weight_scale}"
+                );
+                return None;
+            }
+            if precision == Precision::Fp32 || is(&self.direct) {
+                assert!(
+                    err <= tolerance * scale,
+                    "{name}: max error {err} against {scale}"
+                );
+            } else {
+                // At initialisation every image's logit gradient is alike,
+                // so below a batch norm the gradients are small remainders
+                // of nearly equal terms: rounding moves their size, their
+                // direction holds.
+                let cosine = cosine(&w, &h);
+                assert!(cosine >= 0.95, "{name}: cosine {cosine}");
+            }
+            Some(h)
+        }
     }
 
     /// `g` with its class modulation (if any) set away from its zero start,
@@ -667,6 +724,21 @@ mod tests {
         };
         let apart = compare_in(apart, model, Precision::Fp32);
         assert!(changes != apart, "the joint batch norm changed nothing");
+    }
+
+    /// `--fake-labels data` asks G for the real batch's classes; uniform
+    /// draws them (and leaves the noise as it was either way).
+    #[test]
+    fn fake_labels_follow_the_data_when_asked() {
+        let mut config = TrainConfig::default();
+        config.batch_size = 6;
+        let real = [3u8, 3, 3, 1, 0, 3];
+        let uniform = HostBatch::noise(&config, 10, 4, &real);
+        config.objective.fake_labels = FakeLabels::Data;
+        let data = HostBatch::noise(&config, 10, 4, &real);
+        assert_eq!(data.labels, real);
+        assert_ne!(uniform.labels, real);
+        assert_eq!(data.x, uniform.x);
     }
 
     /// DiffAugment's changes to D's inputs, the batches apart and joint:

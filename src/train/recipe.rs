@@ -12,6 +12,7 @@
 use super::TrainConfig;
 use crate::data::{DataFacts, DatasetKind};
 use crate::model::GanConfig;
+use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
 use crate::optim::Objective;
@@ -52,6 +53,8 @@ pub struct RecipeValues {
     pub spectral_norm: bool,
     /// D's batch norm (`--d-batch-norm`).
     pub d_batch_norm: bool,
+    /// How D is told the class (`--cond`).
+    pub conditioning: Conditioning,
     /// The noise scale a run's digits are drawn with (`--sample-noise-scale`).
     pub sample_noise_scale: f32,
 }
@@ -102,6 +105,7 @@ impl Recipe {
                 class_norm: true,
                 spectral_norm: true,
                 d_batch_norm: false,
+                conditioning: conditioning_for(data),
                 sample_noise_scale: 1.07,
             },
             Recipe::Fast => RecipeValues {
@@ -115,6 +119,7 @@ impl Recipe {
                 class_norm: false,
                 spectral_norm: false,
                 d_batch_norm: true,
+                conditioning: Conditioning::Planes,
                 sample_noise_scale: 1.0,
             },
             Recipe::Original => RecipeValues {
@@ -128,6 +133,7 @@ impl Recipe {
                 class_norm: false,
                 spectral_norm: false,
                 d_batch_norm: true,
+                conditioning: Conditioning::Planes,
                 sample_noise_scale: 1.0,
             },
         }
@@ -152,6 +158,8 @@ impl Recipe {
         d.minibatch_std = v.minibatch_std;
         d.spectral_norm = v.spectral_norm;
         d.batch_norm = v.d_batch_norm;
+        // Planes are the original's (a config without the field reads so).
+        d.conditioning = (v.conditioning != Conditioning::Planes).then_some(v.conditioning);
         TrainConfig {
             dataset: DatasetKind::Mnist,
             data_dir: None,
@@ -185,7 +193,7 @@ impl Recipe {
 
 impl RecipeValues {
     /// Each value as text, by the `train` flag (its id) that overrides it.
-    pub fn by_flag(&self) -> [(&'static str, String); 12] {
+    pub fn by_flag(&self) -> [(&'static str, String); 13] {
         let on = |b: bool| if b { "on" } else { "off" }.to_string();
         [
             (
@@ -212,8 +220,25 @@ impl RecipeValues {
             ("class_norm", on(self.class_norm)),
             ("spectral_norm", on(self.spectral_norm)),
             ("d_batch_norm", on(self.d_batch_norm)),
+            (
+                "conditioning",
+                serde_json::json!(self.conditioning)
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
             ("sample_noise_scale", self.sample_noise_scale.to_string()),
         ]
+    }
+}
+
+/// How `varied`'s D is told the class: label planes on grey images (the
+/// digits' measured best), a projection on colour ones, where the planes
+/// left the class barely steering G (docs/experiments/2026-12-07-own-images-zen5.md).
+fn conditioning_for(data: &DataFacts) -> Conditioning {
+    match data.shape.channels {
+        1 => Conditioning::Planes,
+        _ => Conditioning::Projection,
     }
 }
 
@@ -281,6 +306,8 @@ fn shared_by_flag() -> Vec<(&'static str, String)> {
         ("aux_weight", o.aux_weight.to_string()),
         ("lr_schedule", name(serde_json::json!(o.lr_schedule))),
         ("joint_batch_norm", on(o.joint_batch_norm)),
+        ("augment", o.augment.name()),
+        ("fake_labels", name(serde_json::json!(o.fake_labels))),
         ("eval_samples", c.eval_samples.to_string()),
         ("log_every", c.log_every.to_string()),
         ("precision", name(serde_json::json!(c.precision))),
@@ -298,8 +325,7 @@ pub fn help_defaults() -> Vec<(&'static str, String)> {
 
 /// [`help_defaults`] of the settings in which the recipes differ.
 fn recipe_defaults() -> Vec<(&'static str, String)> {
-    let mnist = DataFacts::mnist();
-    let rows: Vec<_> = Recipe::ALL.map(|r| r.values(&mnist).by_flag()).to_vec();
+    let rows = shown_rows().to_vec();
     (0..rows[0].len())
         .map(|column| {
             let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
@@ -323,15 +349,41 @@ fn recipe_defaults() -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// Each recipe's row as `--help` and the docs show it: MNIST's values,
+/// and beside one a colour set's where it differs ("planes (projection in
+/// colour)").
+fn shown_rows() -> [[(&'static str, String); 13]; 3] {
+    let mnist = DataFacts::mnist();
+    let colour = DataFacts {
+        shape: crate::arch::ImageShape {
+            channels: 3,
+            side: 32,
+        },
+        ..DataFacts::mnist()
+    };
+    Recipe::ALL.map(|r| {
+        let mut row = r.values(&mnist).by_flag();
+        for (shown, (_, there)) in row.iter_mut().zip(r.values(&colour).by_flag()) {
+            if shown.1 != there {
+                shown.1 = format!("{} ({there} in colour)", shown.1);
+            }
+        }
+        row
+    })
+}
+
 /// The recipe table of docs/training.md: one row per setting, one column
 /// per recipe.
 pub fn markdown_table() -> String {
     let names = Recipe::ALL.map(|r| format!("`{}`", r.name()));
     let mut table = format!("| flag | {} |\n|---|---|---|---|\n", names.join(" | "));
-    let mnist = DataFacts::mnist();
-    let rows = Recipe::ALL.map(|r| r.values(&mnist).by_flag());
+    let rows = shown_rows();
     for column in 0..rows[0].len() {
-        let flag = format!("`--{}`", rows[0][column].0.replace('_', "-"));
+        let flag = match rows[0][column].0 {
+            "conditioning" => "cond".to_string(),
+            id => id.replace('_', "-"),
+        };
+        let flag = format!("`--{flag}`");
         let values: Vec<&str> = rows.iter().map(|row| row[column].1.as_str()).collect();
         table.push_str(&format!("| {flag} | {} |\n", values.join(" | ")));
     }
@@ -441,6 +493,36 @@ mod tests {
         assert_eq!(Recipe::Fast.values(&DataFacts::mnist()).length.epochs, 20);
     }
 
+    /// A value that follows the data is one line of a row: `varied` tells
+    /// D the class by label planes on grey images, by a projection on colour
+    /// ones, at any size; the other recipes keep the planes.
+    #[test]
+    fn varied_tells_colour_images_class_by_projection() {
+        let data = |channels, side| DataFacts {
+            shape: crate::arch::ImageShape::new(channels, side).unwrap(),
+            per_class: vec![100; 4],
+        };
+        let cond = |recipe: Recipe, data: &DataFacts| {
+            recipe.config_for(data).model.discriminator.conditioning
+        };
+        for side in [28, 32, 64] {
+            assert_eq!(cond(Recipe::Varied, &data(1, side)), None, "planes");
+            let colour = data(3, side);
+            assert_eq!(
+                cond(Recipe::Varied, &colour),
+                Some(Conditioning::Projection)
+            );
+            assert_eq!(cond(Recipe::Fast, &colour), None);
+            assert_eq!(cond(Recipe::Original, &colour), None);
+            Recipe::Varied.config_for(&colour).validate().unwrap();
+        }
+        let defaults: std::collections::HashMap<_, _> = help_defaults().into_iter().collect();
+        assert_eq!(
+            defaults["conditioning"],
+            "planes (projection in colour) varied, planes fast and original"
+        );
+    }
+
     #[test]
     fn help_groups_equal_values() {
         let defaults: std::collections::HashMap<_, _> = help_defaults().into_iter().collect();
@@ -453,6 +535,8 @@ mod tests {
             ("aux_weight", "1"),
             ("lr_schedule", "constant"),
             ("joint_batch_norm", "off"),
+            ("augment", "none"),
+            ("fake_labels", "uniform"),
             ("eval_samples", "2000"),
             ("log_every", "50"),
             ("precision", "fp32"),
