@@ -504,8 +504,8 @@ fn recipe_presets_fill_the_settings_flags_leave_out() {
 
 /// `cdcgan bench` prints its two figures last, for each path it can time:
 /// the native ones (the default), burn's (`--engine burn`, or its older
-/// name `--framework-step`), and the
-/// training fallback for an architecture the native step does not cover.
+/// name `--framework-step`), the training fallback for an architecture the
+/// native step does not cover, and a colour network of another shape.
 #[test]
 fn bench_prints_throughput_for_each_step() {
     let tiny = [
@@ -532,6 +532,12 @@ fn bench_prints_throughput_for_each_step() {
         (
             &["--aux-classifier"],
             "native step, Fp32",
+            "native generator",
+        ),
+        // Any network's shape, on random images of it.
+        (
+            &["--image-size", "32", "--channels", "3", "--classes", "4"],
+            "random, the shape of 3x32x32, 4 classes",
             "native generator",
         ),
     ];

@@ -1,9 +1,15 @@
 //! `cdcgan bench`: its arguments and handler.
 
+use std::path::PathBuf;
+
+use anyhow::{bail, ensure};
 use clap::Args;
 
+use crate::arch::{ImageShape, MAX_CLASSES};
+use crate::data::DataFacts;
+
 use super::engine::EngineArgs;
-use super::train_flags::TrainFlags;
+use super::train_flags::{ImageFlags, TrainFlags};
 use crate::bench::BenchConfig;
 use crate::native::Precision;
 use crate::train::recipe::Recipe;
@@ -39,6 +45,17 @@ pub struct BenchArgs {
     /// Arithmetic of the native products (as `train --precision`) [default: fp32].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
+    /// Time the network a folder of images trains (its classes, image size
+    /// and colour, with the image flags), on random images of its shape.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The image flags, with `--data`; without it, the timed network's
+    /// shape: 28, 32 or 64 pixels, 1 or 3 channels.
+    #[command(flatten)]
+    pub image: ImageFlags,
+    /// Classes of the timed network, without `--data` [default: 10].
+    #[arg(long)]
+    pub classes: Option<usize>,
     /// Which step is timed.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -53,9 +70,32 @@ pub fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         g_channels: args.g_channels,
         d_channels: args.d_channels,
         precision: args.precision,
+        data: args.data.clone(),
         ..TrainFlags::default()
     };
-    let train = flags.new_run()?;
+    let image = &args.image;
+    let train = match (&args.data, image.image_size, image.channels, args.classes) {
+        (Some(_), _, _, Some(_)) => {
+            bail!("--classes: a folder's classes are its sub-folders; leave it out with --data")
+        }
+        (Some(_), ..) => TrainFlags {
+            image: args.image.clone(),
+            ..flags
+        }
+        .new_run()?,
+        (None, None, None, None) => flags.new_run()?,
+        (None, side, channels, classes) => {
+            let classes = classes.unwrap_or(10);
+            ensure!(
+                (1..=MAX_CLASSES).contains(&classes),
+                "--classes must be in 1..={MAX_CLASSES} (got {classes})"
+            );
+            flags.for_facts(&DataFacts {
+                shape: ImageShape::new(channels.unwrap_or(1), side.unwrap_or(28))?,
+                per_class: vec![1000; classes],
+            })?
+        }
+    };
     args.engine.check_precision(train.precision)?;
     let config = BenchConfig {
         train_iters: args.train_iters,

@@ -302,6 +302,20 @@ impl TrainFlags {
         Ok(c)
     }
 
+    /// The config a new run of these settings flags would have on data of
+    /// `facts` (for `bench`, which times a network's shape without its
+    /// images): classes named by number.
+    pub fn for_facts(&self, facts: &DataFacts) -> anyhow::Result<TrainConfig> {
+        let mut c = self.recipe.unwrap_or_default().config_for(facts);
+        if facts.shape != ImageShape::MNIST || facts.classes() != 10 {
+            c.dataset = DatasetKind::Folder;
+            c.class_names = Some((0..facts.classes()).map(|i| i.to_string()).collect());
+        }
+        self.apply_settings(&mut c);
+        c.validate()?;
+        Ok(c)
+    }
+
     /// What the data flags say: the data set, its folder, an image
     /// folder's classes and decoding.
     fn data_settings(&self) -> anyhow::Result<DataSettings> {

@@ -10,6 +10,7 @@ use crate::optim::augment::Draw;
 /// its source ([`Draw::source`]), zero where it has none.
 pub fn augment_forward(images: &[f32], draws: &[Draw], image: ImageShape) -> Vec<f32> {
     let (row, c) = (image.len(), image.channels);
+    assert_eq!(draws.len() * row, images.len(), "a draw per image");
     let mut out = vec![0f32; images.len()];
     for ((x, y), draw) in images.chunks(row).zip(out.chunks_mut(row)).zip(draws) {
         let mut x = x.to_vec();
@@ -36,6 +37,7 @@ pub fn augment_forward(images: &[f32], draws: &[Draw], image: ImageShape) -> Vec
 /// [`augment_forward`] made of them under the same `draws`.
 pub fn augment_backward(grad: &[f32], draws: &[Draw], image: ImageShape) -> Vec<f32> {
     let (row, c) = (image.len(), image.channels);
+    assert_eq!(draws.len() * row, grad.len(), "a draw per image");
     let mut out = vec![0f32; grad.len()];
     for ((g, x), draw) in grad.chunks(row).zip(out.chunks_mut(row)).zip(draws) {
         for_each_source(draw, image, |to, from| {

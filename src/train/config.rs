@@ -151,6 +151,11 @@ impl TrainConfig {
             "--mode-seeking pairs images within the batch: --batch-size must be at least 2"
         );
         ensure!(
+            self.objective.mode_seeking == 0.0 || self.objective.fake_labels.is_uniform(),
+            "--fake-labels data asks G for the real batch's classes, which --mode-seeking's \
+             pairs would overwrite: give one or the other"
+        );
+        ensure!(
             !self.objective.joint_batch_norm || self.model.discriminator.batch_norm,
             "--joint-batch-norm needs D's batch norm, which this run turns off \
              (--d-batch-norm false, part of --recipe varied): add --d-batch-norm true"

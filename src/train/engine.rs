@@ -169,7 +169,8 @@ impl Engine {
         state.adam_d.config.lr = config.adam_d().lr * factor;
         let noise = HostBatch::noise(config, classes, at.step, &real.labels);
         let side = config.model.discriminator.image().side;
-        let draws = (config.objective.augment).draws(config.seed, at.step, config.batch_size, side);
+        let rows = real.labels.len();
+        let draws = (config.objective.augment).draws(config.seed, at.step, rows, side);
         let stats = self.step(
             state,
             (real, &noise),
