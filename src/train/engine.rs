@@ -731,8 +731,10 @@ mod tests {
     /// draws them (and leaves the noise as it was either way).
     #[test]
     fn fake_labels_follow_the_data_when_asked() {
-        let mut config = TrainConfig::default();
-        config.batch_size = 6;
+        let mut config = TrainConfig {
+            batch_size: 6,
+            ..TrainConfig::default()
+        };
         let real = [3u8, 3, 3, 1, 0, 3];
         let uniform = HostBatch::noise(&config, 10, 4, &real);
         config.objective.fake_labels = FakeLabels::Data;
