@@ -98,7 +98,7 @@ impl Recipe {
                 length: Length::of(30, data),
                 batch_size: 25,
                 lr: 4e-4,
-                g_channels: 64,
+                g_channels: g_width(64, data),
                 d_channels: 32,
                 ema: Some(0.9995),
                 minibatch_std: true,
@@ -242,6 +242,16 @@ fn conditioning_for(data: &DataFacts) -> Conditioning {
     }
 }
 
+/// G's width for `data`'s images: `at_28` (its 28-px width), or wider
+/// where the image's longer ladder of halvings would leave G's last
+/// hidden map under a quarter of it: 64 at 28 and 32 px, 128 at 64 px,
+/// where 8 channels before the image left the class barely steering G
+/// (docs/experiments/2026-12-07-own-images-zen5.md).
+fn g_width(at_28: usize, data: &DataFacts) -> usize {
+    let (_, doublings) = data.shape.ladder();
+    at_28.max((at_28 / 4) << doublings.saturating_sub(1))
+}
+
 /// A run's length on one data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Length {
@@ -354,18 +364,21 @@ fn recipe_defaults() -> Vec<(&'static str, String)> {
 /// colour)").
 fn shown_rows() -> [[(&'static str, String); 13]; 3] {
     let mnist = DataFacts::mnist();
-    let colour = DataFacts {
-        shape: crate::arch::ImageShape {
-            channels: 3,
-            side: 32,
-        },
+    let colour = |side| DataFacts {
+        shape: crate::arch::ImageShape { channels: 3, side },
         ..DataFacts::mnist()
     };
+    let variants = [("in colour", colour(32)), ("at 64 px", colour(64))];
     Recipe::ALL.map(|r| {
         let mut row = r.values(&mnist).by_flag();
-        for (shown, (_, there)) in row.iter_mut().zip(r.values(&colour).by_flag()) {
-            if shown.1 != there {
-                shown.1 = format!("{} ({there} in colour)", shown.1);
+        for (shown, column) in row.iter_mut().zip(0..) {
+            let mut seen = vec![shown.1.clone()];
+            for (where_, data) in &variants {
+                let there = r.values(data).by_flag()[column].1.clone();
+                if !seen.contains(&there) {
+                    shown.1 = format!("{} ({there} {where_})", shown.1);
+                    seen.push(there);
+                }
             }
         }
         row
@@ -520,6 +533,30 @@ mod tests {
         assert_eq!(
             defaults["conditioning"],
             "planes (projection in colour) varied, planes fast and original"
+        );
+    }
+
+    /// G's width follows the image size: 64 at 28 and 32 px, 128 at 64
+    /// px (`varied`; the other recipes keep theirs).
+    #[test]
+    fn g_s_width_follows_the_image_size() {
+        let data = |channels, side| DataFacts {
+            shape: crate::arch::ImageShape::new(channels, side).unwrap(),
+            per_class: vec![100; 4],
+        };
+        let width =
+            |recipe: Recipe, d: &DataFacts| recipe.config_for(d).model.generator.base_channels;
+        for channels in [1, 3] {
+            assert_eq!(width(Recipe::Varied, &data(channels, 28)), 64);
+            assert_eq!(width(Recipe::Varied, &data(channels, 32)), 64);
+            assert_eq!(width(Recipe::Varied, &data(channels, 64)), 128);
+            assert_eq!(width(Recipe::Fast, &data(channels, 64)), 64);
+            assert_eq!(width(Recipe::Original, &data(channels, 64)), 256);
+        }
+        let defaults: std::collections::HashMap<_, _> = help_defaults().into_iter().collect();
+        assert_eq!(
+            defaults["g_channels"],
+            "64 (128 at 64 px) varied, 64 fast, 256 original"
         );
     }
 
