@@ -15,7 +15,7 @@ use crate::data::{DataFacts, DatasetKind, folder};
 use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
-use crate::optim::{Augment, FakeLabels, GanLoss, LrSchedule};
+use crate::optim::{Augment, AugmentP, FakeLabels, GanLoss, LrSchedule};
 use crate::train::TrainConfig;
 use crate::train::recipe::{self, Recipe};
 
@@ -165,6 +165,16 @@ pub struct TrainFlags {
     /// mirrored).
     #[arg(long, value_name = "POLICY", value_parser = Augment::parse, help_heading = "Objective", display_order = 4)]
     pub augment: Option<Augment>,
+    /// The chance each of --augment's changes is made to an image: a number
+    /// in (0, 1], or `adaptive` (ADA: from 0, raised while D is too sure of
+    /// the real images, E[sign D(real)] > 0.6, and lowered otherwise).
+    #[arg(long, value_name = "P", value_parser = AugmentP::parse, help_heading = "Objective", display_order = 4)]
+    pub augment_p: Option<AugmentP>,
+    /// Weight of LeCam's regulariser in D's loss: D's logits on real images
+    /// are held near its moving mean on generated ones and the reverse, so
+    /// its verdicts do not drift apart on a small folder (e.g. 0.3).
+    #[arg(long, value_name = "W", help_heading = "Objective", display_order = 4)]
+    pub lecam: Option<f32>,
     /// Which classes G is asked for: `uniform` (each equally often) or
     /// `data` (the real batch's, so D sees each class as often generated as
     /// real).
@@ -412,6 +422,8 @@ impl TrainFlags {
         r.mode_seeking = self.mode_seeking.unwrap_or(r.mode_seeking);
         r.joint_batch_norm = self.joint_batch_norm.unwrap_or(r.joint_batch_norm);
         r.augment = self.augment.unwrap_or(r.augment);
+        r.augment_p = self.augment_p.unwrap_or(r.augment_p);
+        r.lecam = self.lecam.unwrap_or(r.lecam);
         r.fake_labels = self.fake_labels.unwrap_or(r.fake_labels);
     }
 

@@ -98,7 +98,7 @@ mod tests {
         for (channels, side) in [(1, 28), (3, 32)] {
             for policy in policies.iter().chain([&all]) {
                 let image = ImageShape::new(channels, side).unwrap();
-                let draws = policy.draws(7, side as u64, 5, side).unwrap().d_fake;
+                let draws = policy.draws(7, side as u64, (5, side), 1.0).unwrap().d_fake;
                 check(image, &draws, &policy.name());
             }
         }

@@ -2,9 +2,9 @@
 //! formulas as [`crate::optim::loss`]).
 
 use crate::optim::loss::MODE_SEEKING_EPS;
-use crate::optim::{GanLoss, Objective};
+use crate::optim::{GanLoss, Objective, StepStats};
 
-pub(super) fn mean_sigmoid(logits: &[f32]) -> f32 {
+fn mean_sigmoid(logits: &[f32]) -> f32 {
     logits.iter().map(|l| 1.0 / (1.0 + (-l).exp())).sum::<f32>() / logits.len() as f32
 }
 
@@ -59,19 +59,70 @@ pub(super) fn cross_entropy(logits: &[f32], targets: &[f32], classes: usize) -> 
     (loss / batch as f32, grad)
 }
 
-/// D's loss term on real images.
-pub(super) fn loss_real(objective: &Objective, logits: &[f32]) -> (f32, Vec<f32>) {
-    match objective.loss {
-        GanLoss::Bce => bce(logits, 1.0 - objective.label_smoothing),
-        GanLoss::Hinge => hinge(logits, -1.0),
+/// D's loss terms, with LeCam's anchors when its term is on.
+pub(super) struct Terms<'a> {
+    pub objective: &'a Objective,
+    /// D's moving mean logits on real and generated images.
+    anchors: [f32; 2],
+}
+
+impl<'a> Terms<'a> {
+    pub fn new(objective: &'a Objective, anchors: [f32; 2]) -> Self {
+        Self { objective, anchors }
+    }
+
+    /// D's loss term on real images and its gradient.
+    pub fn real(&self, logits: &[f32]) -> (f32, Vec<f32>) {
+        let o = self.objective;
+        let term = match o.loss {
+            GanLoss::Bce => bce(logits, 1.0 - o.label_smoothing),
+            GanLoss::Hinge => hinge(logits, -1.0),
+        };
+        self.with_lecam(term, logits, self.anchors[1])
+    }
+
+    /// D's loss term on generated images and its gradient.
+    pub fn fake(&self, logits: &[f32]) -> (f32, Vec<f32>) {
+        let term = match self.objective.loss {
+            GanLoss::Bce => bce(logits, 0.0),
+            GanLoss::Hinge => hinge(logits, 1.0),
+        };
+        self.with_lecam(term, logits, self.anchors[0])
+    }
+
+    /// `term` plus LeCam's `weight * mean((x - anchor)^2)` when it is on.
+    fn with_lecam(&self, term: (f32, Vec<f32>), logits: &[f32], anchor: f32) -> (f32, Vec<f32>) {
+        let weight = self.objective.lecam;
+        if weight == 0.0 {
+            return term;
+        }
+        let (mut loss, mut grad) = term;
+        let n = logits.len() as f32;
+        for (&x, g) in logits.iter().zip(&mut grad) {
+            loss += weight * (x - anchor) * (x - anchor) / n;
+            *g += 2.0 * weight * (x - anchor) / n;
+        }
+        (loss, grad)
     }
 }
 
-/// D's loss term on generated images.
-pub(super) fn loss_fake(objective: &Objective, logits: &[f32]) -> (f32, Vec<f32>) {
-    match objective.loss {
-        GanLoss::Bce => bce(logits, 0.0),
-        GanLoss::Hinge => hinge(logits, 1.0),
+/// A D step's figures from its loss and its logits on the real and the
+/// generated batch (G's loss left at 0).
+pub(super) fn d_figures(d_loss: f32, on_real: &[f32], on_fake: &[f32]) -> StepStats {
+    let mean = |x: &[f32]| x.iter().sum::<f32>() / x.len() as f32;
+    // The sign as burn's: 0 at 0.
+    let signs: Vec<f32> = on_real
+        .iter()
+        .map(|&x| ((x > 0.0) as i8 - (x < 0.0) as i8) as f32)
+        .collect();
+    StepStats {
+        d_loss,
+        g_loss: 0.0,
+        d_real: mean_sigmoid(on_real),
+        d_fake: mean_sigmoid(on_fake),
+        real_logit: mean(on_real),
+        fake_logit: mean(on_fake),
+        real_sign: mean(&signs),
     }
 }
 

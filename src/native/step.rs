@@ -20,9 +20,7 @@ use super::discriminator::{
 };
 use super::generator::{generator_backward, generator_forward};
 use super::layout::swap_inner_axes;
-use super::losses::{
-    cross_entropy, generator_loss, loss_fake, loss_real, mean_sigmoid, mode_seeking,
-};
+use super::losses::{Terms, cross_entropy, d_figures, generator_loss, mode_seeking};
 use super::norm::BatchStats;
 use super::params::{NetParams, update_running_stats};
 use super::seen::{Batch, Passes, Seen};
@@ -52,6 +50,8 @@ pub struct StepInput<'a> {
     pub fake_labels: &'a [f32],
     /// The step's changes to every image D sees, when it augments them.
     pub draws: Option<&'a StepDraws>,
+    /// LeCam's anchors: D's moving mean logits on real and generated images.
+    pub anchors: [f32; 2],
 }
 
 /// Both networks as named tensors (PyTorch layout), trained by
@@ -191,7 +191,8 @@ impl NativeGan {
         let fake = &cache.fake;
         let shape = (nets.d.image, nets.classes());
         let seen = Seen::of(input, fake, shape, objective.joint_batch_norm);
-        let (d_loss, d_real, d_fake) = self.discriminator_step(adam_d, &seen, objective, small);
+        let terms = Terms::new(objective, input.anchors);
+        let d_stats = self.discriminator_step(adam_d, &seen, &terms, small);
 
         // G step through the updated D, whose weights get no gradients.
         let (mut g_loss, mut image_grad) = self.verdict_on(&seen, objective);
@@ -205,16 +206,11 @@ impl NativeGan {
         let g_grads = g_grads.into_torch(g_layers, &self.generator);
         apply_adam(adam_g, &mut self.generator, g_grads);
 
-        StepStats {
-            d_loss,
-            g_loss,
-            d_real,
-            d_fake,
-        }
+        StepStats { g_loss, ..d_stats }
     }
 
-    /// D's update on the real batch and G's `fake` one: its loss and mean
-    /// sigmoid on each. Apart, each pass's backward follows its forward (the
+    /// D's update on the real batch and G's `fake` one: its loss and the
+    /// figures of its logits (G's loss left at 0). Apart, each pass's backward follows its forward (the
     /// two loss terms are separate sums; small fp32 steps run the two side by
     /// side: two independent chains keep both threads busy between their short
     /// parallel passes, +3-4% at the default's shape; in bf16 that measured
@@ -224,9 +220,9 @@ impl NativeGan {
         &mut self,
         adam_d: &mut Adam,
         seen: &Seen,
-        objective: &Objective,
+        terms: &Terms,
         small: bool,
-    ) -> (f32, f32, f32) {
+    ) -> StepStats {
         let nets = &self.nets;
         if nets.d.spectral {
             spectral::iterate(&mut self.discriminator, &nets.d);
@@ -244,38 +240,39 @@ impl NativeGan {
             })
         };
         // The AC-GAN head learns from the real digits only (as burn's step).
-        let head = Some((objective.aux_weight, 0..batch));
-        let (passes, d_real, d_fake) = match seen.d_step() {
+        let head = Some((terms.objective.aux_weight, 0..batch));
+        let passes = match seen.d_step() {
             Passes::Joint(both) => {
                 let term = |logits: &[f32]| {
                     let (on_real, on_fake) = logits.split_at(batch);
-                    let (real_loss, mut grad) = loss_real(objective, on_real);
-                    let (fake_loss, fake_grad) = loss_fake(objective, on_fake);
+                    let (real_loss, mut grad) = terms.real(on_real);
+                    let (fake_loss, fake_grad) = terms.fake(on_fake);
                     grad.extend(fake_grad);
                     (real_loss + fake_loss, grad)
                 };
-                let joint = pass(both, &term, head);
-                let (on_real, on_fake) = joint.logits.split_at(batch);
-                let figures = (mean_sigmoid(on_real), mean_sigmoid(on_fake));
-                (vec![joint], figures.0, figures.1)
+                vec![pass(both, &term, head)]
             }
             Passes::Apart(real, fake) => {
-                let on_real = || pass(real, &|l| loss_real(objective, l), head.clone());
-                let on_fake = || pass(fake, &|l| loss_fake(objective, l), None);
+                let on_real = || pass(real, &|l| terms.real(l), head.clone());
+                let on_fake = || pass(fake, &|l| terms.fake(l), None);
                 let (on_real, on_fake) = if small && precision != Precision::Bf16 {
                     rayon::join(on_real, on_fake)
                 } else {
                     (on_real(), on_fake())
                 };
-                let figures = (mean_sigmoid(&on_real.logits), mean_sigmoid(&on_fake.logits));
-                (vec![on_real, on_fake], figures.0, figures.1)
+                vec![on_real, on_fake]
             }
         };
+        let logits: Vec<f32> = passes
+            .iter()
+            .flat_map(|p| p.logits.iter().copied())
+            .collect();
+        let (on_real, on_fake) = logits.split_at(batch);
         // The norms' running statistics move in the order of the passes.
         for (name, stats) in passes.iter().flat_map(|p| &p.norm_stats) {
             update_running_stats(&mut self.discriminator, name, stats);
         }
-        let d_loss = passes.iter().map(|p| p.loss).sum();
+        let d_loss: f32 = passes.iter().map(|p| p.loss).sum();
         let d_layers = self.nets.d_layers();
         let mut passes = passes.into_iter().map(|p| p.grads);
         let mut d_grads = passes.next().expect("a pass");
@@ -285,7 +282,7 @@ impl NativeGan {
             norms.backward(&mut d_grads, &self.discriminator);
         }
         apply_adam(adam_d, &mut self.discriminator, d_grads);
-        (d_loss, d_real, d_fake)
+        d_figures(d_loss, on_real, on_fake)
     }
 
     /// G's loss on D's verdict on `fake` (D as it now is, its weights

@@ -29,6 +29,52 @@ pub struct Augment {
     pub flip: bool,
 }
 
+/// The chance each change is made to an image (`--augment-p`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AugmentP {
+    /// This chance throughout, in (0, 1].
+    Fixed(f32),
+    /// ADA's: from 0, raised while D is too sure of the real images and
+    /// lowered otherwise ([`super::balance`]).
+    Adaptive,
+}
+
+impl Default for AugmentP {
+    /// Every change on every image, as DiffAugment makes them.
+    fn default() -> Self {
+        AugmentP::Fixed(1.0)
+    }
+}
+
+impl AugmentP {
+    /// `adaptive`, or a number in (0, 1].
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim() == "adaptive" {
+            return Ok(AugmentP::Adaptive);
+        }
+        match text.trim().parse::<f32>() {
+            Ok(p) if p > 0.0 && p <= 1.0 => Ok(AugmentP::Fixed(p)),
+            _ => Err(format!(
+                "{text:?} is no chance: give a number in (0, 1], e.g. 0.5, or `adaptive`"
+            )),
+        }
+    }
+
+    /// Whether it is the default (config.json leaves the field out then).
+    pub fn is_default(&self) -> bool {
+        *self == AugmentP::default()
+    }
+
+    /// The chance as `--augment-p` takes it.
+    pub fn name(&self) -> String {
+        match self {
+            AugmentP::Fixed(p) => p.to_string(),
+            AugmentP::Adaptive => "adaptive".into(),
+        }
+    }
+}
+
 /// One image's random changes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Draw {
@@ -108,13 +154,21 @@ impl Augment {
     }
 
     /// The draws of training step `step` of a run seeded `seed`, for
-    /// batches of `rows` images of `side` pixels; `None` when no change is on.
-    pub fn draws(&self, seed: u64, step: u64, rows: usize, side: usize) -> Option<StepDraws> {
+    /// batches of `rows` images of `side` pixels, each change made with
+    /// chance `p`; `None` when no change is on.
+    pub fn draws(
+        &self,
+        seed: u64,
+        step: u64,
+        (rows, side): (usize, usize),
+        p: f32,
+    ) -> Option<StepDraws> {
         if !self.is_on() {
             return None;
         }
         let mut rng = stream(seed, Purpose::Augment, step);
-        let mut batch = || -> Vec<Draw> { (0..rows).map(|_| self.draw(&mut rng, side)).collect() };
+        let mut batch =
+            || -> Vec<Draw> { (0..rows).map(|_| self.draw(&mut rng, side, p)).collect() };
         Some(StepDraws {
             d_real: batch(),
             d_fake: batch(),
@@ -123,18 +177,27 @@ impl Augment {
         })
     }
 
-    /// One image's changes; those that are off leave it as it is.
-    fn draw(&self, rng: &mut impl Rng, side: usize) -> Draw {
+    /// One image's changes, each made with chance `p`; those that are off
+    /// or not made leave it as it is. Every change's values are drawn either
+    /// way, so the chance moves no other draw.
+    fn draw(&self, rng: &mut impl Rng, side: usize, p: f32) -> Draw {
         let mut draw = Draw::IDENTITY;
+        let [color, translation, cutout, flip] =
+            [self.color, self.translation, self.cutout, self.flip]
+                .map(|on| on && rng.random::<f32>() < p);
         if self.color {
-            draw.brightness = rng.random::<f32>() - 0.5;
-            draw.saturation = rng.random::<f32>() * 2.0;
-            draw.contrast = rng.random::<f32>() + 0.5;
+            let values: [f32; 3] = rng.random();
+            if color {
+                draw.brightness = values[0] - 0.5;
+                draw.saturation = values[1] * 2.0;
+                draw.contrast = values[2] + 0.5;
+            }
         }
         if self.translation {
             let most = (side as f32 / 8.0 + 0.5) as i32;
             let mut shift = || rng.random_range(-most..=most) as isize;
-            draw.shift = (shift(), shift());
+            let shift = (shift(), shift());
+            draw.shift = if translation { shift } else { (0, 0) };
         }
         if self.cutout {
             let size = (side as f32 / 2.0 + 0.5) as usize;
@@ -143,13 +206,14 @@ impl Augment {
                 (start, (centre + size - size / 2).min(side))
             };
             let places = side + 1 - size % 2;
-            draw.cut = Some((
+            let cut = (
                 span(rng.random_range(0..places)),
                 span(rng.random_range(0..places)),
-            ));
+            );
+            draw.cut = cutout.then_some(cut);
         }
         if self.flip {
-            draw.flip = rng.random::<bool>();
+            draw.flip = rng.random::<bool>() && flip;
         }
         draw
     }
@@ -246,4 +310,30 @@ pub fn augment(images: Tensor<4>, draws: &[Draw]) -> Tensor<4> {
     };
     let mask = Tensor::<4>::from_data(TensorData::new(mask, [batch, 1, side, side]), &device);
     matrices(rows).matmul(x).matmul(matrices(columns)) * mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chance_turns_changes_off_without_moving_the_others() {
+        let policy = Augment::parse("color,translation,cutout").unwrap();
+        let draws = |p| policy.draws(4, 9, (400, 32), p).unwrap().d_real;
+        assert!(draws(0.0).iter().all(|d| *d == Draw::IDENTITY));
+        let (all, half) = (draws(1.0), draws(0.5));
+        let cut = half.iter().filter(|d| d.cut.is_some()).count();
+        assert!((150..250).contains(&cut), "{cut} of 400 cut at p = 0.5");
+        assert!(all.iter().all(|d| d.cut.is_some() && d.recolours()));
+        // A change made at 0.5 is the one made at 1: the chance draws nothing else.
+        for (a, h) in all.iter().zip(&half) {
+            assert!(h.cut.is_none() || h.cut == a.cut);
+            assert!(!h.recolours() || h.brightness == a.brightness);
+        }
+        assert_eq!(AugmentP::parse("adaptive"), Ok(AugmentP::Adaptive));
+        assert_eq!(AugmentP::parse("0.25"), Ok(AugmentP::Fixed(0.25)));
+        for bad in ["0", "1.5", "sometimes"] {
+            assert!(AugmentP::parse(bad).unwrap_err().contains("adaptive"));
+        }
+    }
 }

@@ -27,6 +27,13 @@ pub struct StepStats {
     pub d_real: f32,
     /// Mean sigmoid(D(fake)) before D's update.
     pub d_fake: f32,
+    /// D's mean logit on the real batch (LeCam's anchors follow it).
+    pub real_logit: f32,
+    /// D's mean logit on the generated batch, before D's update.
+    pub fake_logit: f32,
+    /// Mean sign of D's logits on the real batch (the adaptive augmentation
+    /// follows it).
+    pub real_sign: f32,
 }
 
 impl StepStats {
@@ -73,6 +80,17 @@ pub fn generator_loss(loss: GanLoss, fake: Tensor<1>) -> Tensor<1> {
         GanLoss::Bce => bce_with_logits(fake, 1.0),
         GanLoss::Hinge => fake.mean().neg(),
     }
+}
+
+/// LeCam's regulariser (Tseng et al. 2021) times `weight`: D's logits on
+/// real images held near its moving mean on generated ones, and the reverse,
+/// `mean((real - anchor_fake)^2) + mean((fake - anchor_real)^2)`, where
+/// `anchors` = [real, fake] moving means. Returns a one-element tensor.
+pub fn lecam_loss(real: Tensor<1>, fake: Tensor<1>, anchors: [f32; 2], weight: f32) -> Tensor<1> {
+    let [anchor_real, anchor_fake] = anchors;
+    let on_real = real.sub_scalar(anchor_fake).powi_scalar(2).mean();
+    let on_fake = fake.sub_scalar(anchor_real).powi_scalar(2).mean();
+    (on_real + on_fake).mul_scalar(weight)
 }
 
 /// Keeps the mode-seeking ratio away from zero (MSGAN's constant).

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Augment, GanLoss};
+use super::{Augment, AugmentP, GanLoss};
 
 /// How the learning rates move over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -85,6 +85,15 @@ pub struct Objective {
     /// The changes to every image D sees, in both steps (`--augment`).
     #[serde(skip_serializing_if = "Augment::is_none")]
     pub augment: Augment,
+    /// The chance each of those changes is made to an image (`--augment-p`).
+    #[serde(skip_serializing_if = "AugmentP::is_default")]
+    pub augment_p: AugmentP,
+    /// Weight of LeCam's term in D's loss (`--lecam`; 0: none): the squared
+    /// distance of D's logits on real images from its moving mean on
+    /// generated ones, and the reverse, which keeps D's verdicts from
+    /// drifting apart on a small set (Tseng et al. 2021).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lecam: f32,
     /// Which classes G is asked for (`--fake-labels`).
     #[serde(skip_serializing_if = "FakeLabels::is_uniform")]
     pub fake_labels: FakeLabels,
@@ -103,6 +112,8 @@ impl Default for Objective {
             mode_seeking: 0.0,
             joint_batch_norm: false,
             augment: Augment::default(),
+            augment_p: AugmentP::default(),
+            lecam: 0.0,
             fake_labels: FakeLabels::Uniform,
         }
     }
@@ -130,6 +141,16 @@ impl Objective {
             m.is_finite() && (0.0..=100.0).contains(&m),
             "--mode-seeking must be in [0, 100], e.g. 1 (got {m})"
         );
+        anyhow::ensure!(
+            self.lecam.is_finite() && (0.0..=100.0).contains(&self.lecam),
+            "--lecam must be in [0, 100], e.g. 0.3 (got {})",
+            self.lecam
+        );
+        anyhow::ensure!(
+            self.augment_p.is_default() || self.augment.is_on(),
+            "--augment-p sets the chance of the changes --augment makes, and --augment is none: \
+             give --augment too (e.g. --augment color,translation,cutout)"
+        );
         for (flag, lr) in [("--lr-g", self.lr_g), ("--lr-d", self.lr_d)] {
             if let Some(lr) = lr {
                 anyhow::ensure!(
@@ -140,6 +161,10 @@ impl Objective {
         }
         Ok(())
     }
+}
+
+fn is_zero(w: &f32) -> bool {
+    *w == 0.0
 }
 
 #[cfg(test)]
@@ -190,6 +215,16 @@ mod tests {
             ..Default::default()
         };
         assert!(bad(seeking).contains("--mode-seeking"));
+        let lecam = Objective {
+            lecam: f32::NAN,
+            ..Default::default()
+        };
+        assert!(bad(lecam).contains("--lecam"));
+        let idle = Objective {
+            augment_p: AugmentP::Adaptive,
+            ..Default::default()
+        };
+        assert!(bad(idle).contains("give --augment too"));
         smooth(0.1).validate().unwrap();
     }
 }

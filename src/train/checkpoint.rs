@@ -97,6 +97,7 @@ pub fn save(
             "ema_updates".into(),
             state.ema.as_ref().map_or(0, |e| e.updates).to_string(),
         ),
+        ("balance".into(), serde_json::to_string(&state.balance)?),
     ]);
     // The training state first: a kill between the files then leaves a run
     // that resumes (the networks' own files follow at its next checkpoint),
@@ -182,6 +183,11 @@ pub fn load(
             adam_g,
             adam_d,
             ema,
+            // Checkpoints from before the regularisers' state start afresh.
+            balance: match meta.get("balance") {
+                Some(b) => serde_json::from_str(b).with_context(context)?,
+                None => fresh.balance,
+            },
         },
         progress,
     ))

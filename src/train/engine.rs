@@ -18,7 +18,7 @@ use crate::model::{GanConfig, one_hot, one_hot_values};
 use crate::native::choice::Choices;
 use crate::native::{NativeGan, Precision, StepInput, unsupported};
 use crate::optim::augment::StepDraws;
-use crate::optim::{Adam, FakeLabels, Objective, StepStats};
+use crate::optim::{Adam, Balance, FakeLabels, Objective, StepStats};
 use crate::rng::{Purpose, derived_seed, stream};
 
 /// The networks and optimizers a run starts from, before any checkpoint.
@@ -34,6 +34,7 @@ pub fn initial_state(config: &TrainConfig, device: &Device) -> GanState {
         adam_g: Adam::new(config.adam_g()),
         adam_d: Adam::new(config.adam_d()),
         ema: config.ema.map(Ema::new),
+        balance: Balance::start(&config.objective),
     }
 }
 
@@ -140,9 +141,11 @@ impl Engine {
         loss: &Objective,
     ) -> StepStats {
         match self {
-            Engine::Native(gan) => native_input(real, noise, draws, classes, |input| {
-                gan.step(&mut state.adam_g, &mut state.adam_d, input, loss)
-            }),
+            Engine::Native(gan) => {
+                native_input(real, noise, (draws, &state.balance), classes, |input| {
+                    gan.step(&mut state.adam_g, &mut state.adam_d, input, loss)
+                })
+            }
             Engine::Burn(device) => {
                 let real = real.to_device(classes, device);
                 let noise = noise.to_device(classes, device);
@@ -170,15 +173,12 @@ impl Engine {
         let noise = HostBatch::noise(config, classes, at.step, &real.labels);
         let side = config.model.discriminator.image().side;
         let rows = real.labels.len();
-        let draws = (config.objective.augment).draws(config.seed, at.step, rows, side);
-        let stats = self.step(
-            state,
-            (real, &noise),
-            draws.as_ref(),
-            classes,
-            &config.objective,
-        );
+        let objective = &config.objective;
+        let p = state.balance.augment_p;
+        let draws = (objective.augment).draws(config.seed, at.step, (rows, side), p);
+        let stats = self.step(state, (real, &noise), draws.as_ref(), classes, objective);
         self.update_ema(state);
+        state.balance.update(objective, &stats, at.step + 1, rows);
         Diverged::check(&stats)?;
         Ok(stats)
     }
@@ -197,7 +197,7 @@ impl Engine {
         let Engine::Native(gan) = self else {
             return None;
         };
-        native_input(real, noise, None, classes, |input| {
+        native_input(real, noise, (None, &state.balance), classes, |input| {
             gan.calibrate(&state.adam_g, &state.adam_d, input, loss)
         })
     }
@@ -255,11 +255,12 @@ impl Diverged {
     }
 }
 
-/// The native step's input for host batches of real images and noise.
+/// The native step's input for host batches of real images and noise,
+/// with the step's draws and the regularisers' state.
 fn native_input<R>(
     real: &HostBatch,
     noise: &HostBatch,
-    draws: Option<&StepDraws>,
+    (draws, balance): (Option<&StepDraws>, &Balance),
     classes: usize,
     work: impl FnOnce(StepInput) -> R,
 ) -> R {
@@ -270,6 +271,7 @@ fn native_input<R>(
         z: &noise.x,
         fake_labels: &fake_labels,
         draws,
+        anchors: balance.anchors,
     })
 }
 
@@ -398,6 +400,11 @@ mod tests {
             adam_g: gradient_revealing_adam(),
             adam_d: gradient_revealing_adam(),
             ema: None,
+            // Anchors away from zero, so LeCam's term pulls both ways.
+            balance: Balance {
+                anchors: [0.4, -0.3],
+                ..Balance::start(&objective)
+            },
         };
         let batch = 7;
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -423,7 +430,7 @@ mod tests {
         let g0 = export(&before.generator);
         let d0 = export(&before.discriminator);
 
-        let draws = objective.augment.draws(3, 0, batch, image.side);
+        let draws = objective.augment.draws(3, 0, (batch, image.side), 0.8);
         let mut reference = fresh();
         let expected = Engine::Burn(device.clone()).step(
             &mut reference,
@@ -448,6 +455,9 @@ mod tests {
             (expected.g_loss, got.g_loss),
             (expected.d_real, got.d_real),
             (expected.d_fake, got.d_fake),
+            (expected.real_logit, got.real_logit),
+            (expected.fake_logit, got.fake_logit),
+            (expected.real_sign, got.real_sign),
         ] {
             assert!(
                 (a - b).abs() < loss_tolerance * a.abs().max(1.0),
@@ -763,6 +773,19 @@ mod tests {
         compare(Objective {
             joint_batch_norm: true,
             ..augmented
+        });
+    }
+
+    #[test]
+    fn one_native_lecam_step_matches_burns_step() {
+        let lecam = Objective {
+            lecam: 0.3,
+            ..Objective::default()
+        };
+        compare(lecam);
+        compare(Objective {
+            joint_batch_norm: true,
+            ..lecam
         });
     }
 

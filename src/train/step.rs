@@ -18,8 +18,10 @@ use burn::tensor::activation::sigmoid;
 use crate::model::{Discriminator, DiscriminatorOutput, Generator};
 use crate::optim::Adam;
 use crate::optim::augment::{Draw, StepDraws, augment};
-use crate::optim::loss::{cross_entropy, discriminator_loss, generator_loss, mode_seeking_loss};
-use crate::optim::{Objective, StepStats};
+use crate::optim::loss::{
+    cross_entropy, discriminator_loss, generator_loss, lecam_loss, mode_seeking_loss,
+};
+use crate::optim::{Balance, Objective, StepStats};
 
 /// Both networks and their optimizers: everything a step changes.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct GanState {
     pub adam_d: Adam,
     /// The moving average of G, when training with `--ema`.
     pub ema: Option<super::ema::Ema>,
+    /// The state of the regularisers that follow D (adaptive augmentation, LeCam).
+    pub balance: Balance,
 }
 
 /// Images with their one-hot conditions, on the training device.
@@ -78,6 +82,10 @@ pub fn train_step(
         on_fake.logits.clone(),
         objective.label_smoothing,
     );
+    if objective.lecam > 0.0 {
+        let (real, fake) = (on_real.logits.clone(), on_fake.logits.clone());
+        d_loss = d_loss + lecam_loss(real, fake, state.balance.anchors, objective.lecam);
+    }
     if let Some(class_logits) = on_real.class_logits {
         d_loss = d_loss + cross_entropy(class_logits, real.labels.clone()).mul_scalar(aux_weight);
     }
@@ -102,13 +110,17 @@ pub fn train_step(
     let mut grads = g_loss.backward();
     state.generator = state.adam_g.step(state.generator.clone(), &mut grads);
 
-    // One host read for all four figures.
+    // One host read for all the figures.
+    let (real, fake) = (on_real.logits.detach(), on_fake.logits.detach());
     let figures = Tensor::cat(
         vec![
             d_loss.detach(),
             g_loss.detach(),
-            sigmoid(on_real.logits.detach()).mean(),
-            sigmoid(on_fake.logits.detach()).mean(),
+            sigmoid(real.clone()).mean(),
+            sigmoid(fake.clone()).mean(),
+            real.clone().mean(),
+            fake.mean(),
+            real.sign().mean(),
         ],
         0,
     )
@@ -120,6 +132,9 @@ pub fn train_step(
         g_loss: figures[1],
         d_real: figures[2],
         d_fake: figures[3],
+        real_logit: figures[4],
+        fake_logit: figures[5],
+        real_sign: figures[6],
     }
 }
 
