@@ -175,6 +175,11 @@ pub struct TrainFlags {
     /// its verdicts do not drift apart on a small folder (e.g. 0.3).
     #[arg(long, value_name = "W", help_heading = "Objective", display_order = 4)]
     pub lecam: Option<f32>,
+    /// The real batches draw each class equally often, so D sees each as
+    /// often real as generated (a small class's images then repeat within
+    /// an epoch).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Objective", display_order = 4)]
+    pub even_classes: Option<bool>,
     /// Which classes G is asked for: `uniform` (each equally often) or
     /// `data` (the real batch's, so D sees each class as often generated as
     /// real).
@@ -424,6 +429,7 @@ impl TrainFlags {
         r.augment = self.augment.unwrap_or(r.augment);
         r.augment_p = self.augment_p.unwrap_or(r.augment_p);
         r.lecam = self.lecam.unwrap_or(r.lecam);
+        r.even_classes = self.even_classes.unwrap_or(r.even_classes);
         r.fake_labels = self.fake_labels.unwrap_or(r.fake_labels);
     }
 

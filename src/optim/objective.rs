@@ -94,6 +94,9 @@ pub struct Objective {
     /// drifting apart on a small set (Tseng et al. 2021).
     #[serde(skip_serializing_if = "is_zero")]
     pub lecam: f32,
+    /// The real batches draw each class equally often (`--even-classes`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub even_classes: bool,
     /// Which classes G is asked for (`--fake-labels`).
     #[serde(skip_serializing_if = "FakeLabels::is_uniform")]
     pub fake_labels: FakeLabels,
@@ -114,6 +117,7 @@ impl Default for Objective {
             augment: Augment::default(),
             augment_p: AugmentP::default(),
             lecam: 0.0,
+            even_classes: false,
             fake_labels: FakeLabels::Uniform,
         }
     }

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::config::TrainConfig;
@@ -190,9 +191,60 @@ pub(super) fn cache_folder(run: &RunDir, data: &Dataset, classes: &[String]) -> 
     write(&run.cached_images(), &encode(&dims, &data.images)?)
 }
 
-/// The data order of `epoch`: a permutation drawn from (seed, epoch).
-pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64));
-    order
+/// The data order of `epoch`: a permutation drawn from (seed, epoch). With
+/// `even`, as many draws from it, each of a class drawn uniformly and then
+/// that class's next image in the permutation (round after round: a small
+/// class's images repeat, a large class's wait for the next epoch).
+pub fn epoch_order(labels: &[u8], seed: u64, epoch: usize, even: bool) -> Vec<usize> {
+    let mut rng = stream(seed, Purpose::Shuffle, epoch as u64);
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.shuffle(&mut rng);
+    if !even {
+        return order;
+    }
+    let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
+    let mut by_class = vec![Vec::new(); classes];
+    for &i in &order {
+        by_class[labels[i] as usize].push(i);
+    }
+    by_class.retain(|images| !images.is_empty());
+    let mut taken = vec![0; by_class.len()];
+    (0..labels.len())
+        .map(|_| {
+            let c = rng.random_range(0..by_class.len());
+            taken[c] += 1;
+            by_class[c][(taken[c] - 1) % by_class[c].len()]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_classes_draw_each_class_equally_often() {
+        // 900 images of class 0, 100 of class 2, none of class 1.
+        let labels: Vec<u8> = (0..1000).map(|i| if i < 900 { 0 } else { 2 }).collect();
+        let mut plain = epoch_order(&labels, 1, 3, false);
+        plain.sort_unstable();
+        assert_eq!(plain, (0..1000).collect::<Vec<_>>(), "a permutation");
+        let even = epoch_order(&labels, 1, 3, true);
+        assert_eq!(even, epoch_order(&labels, 1, 3, true), "seeded");
+        assert_eq!(even.len(), 1000);
+        let small = even.iter().filter(|&&i| labels[i] == 2).count();
+        assert!(
+            (430..570).contains(&small),
+            "{small} of 1000 from the small class"
+        );
+        // The small class's images come round by round: each 4-6 times.
+        let mut seen = [0usize; 100];
+        even.iter()
+            .filter(|&&i| i >= 900)
+            .for_each(|&i| seen[i - 900] += 1);
+        assert!(
+            seen.iter()
+                .all(|&n| n + 1 >= small / 100 && n <= small / 100 + 1)
+        );
+    }
 }

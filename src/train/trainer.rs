@@ -227,7 +227,8 @@ impl<'a> Trainer<'a> {
     /// before its end.
     fn run_epoch(&mut self, stop: &AtomicBool) -> anyhow::Result<Option<Ending>> {
         let config = self.config;
-        let order = epoch_order(self.data.len(), config.seed, self.progress.epoch);
+        let even = config.objective.even_classes;
+        let order = epoch_order(&self.data.labels, config.seed, self.progress.epoch, even);
         self.bar.set_prefix(format!(
             "epoch {}/{}",
             self.progress.epoch + 1,
