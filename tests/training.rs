@@ -359,6 +359,44 @@ fn spectral_norm_vectors_are_checkpointed_and_resume_is_exact() {
     }
 }
 
+/// LeCam's anchors and the adaptive augmentation's chance move every step
+/// and travel in the checkpoint's header: a resumed run (across an epoch's
+/// end, with even classes) equals an uninterrupted one.
+#[test]
+fn regularisers_state_is_checkpointed_and_resume_is_exact() {
+    use cdcgan::optim::{Augment, AugmentP, Balance};
+    let config = |steps| {
+        let mut c = tiny_config(steps);
+        c.objective.lecam = 0.3;
+        c.objective.augment = Augment::parse("color,translation,cutout").unwrap();
+        c.objective.augment_p = AugmentP::Adaptive;
+        c.objective.even_classes = true;
+        // The default's networks, G all but still: D is soon sure of the
+        // real digits, so the chance moves.
+        c.model = cdcgan::train::recipe::Recipe::Varied.config().model;
+        c.objective.lr_g = Some(1e-7);
+        c
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let straight = RunDir::new(dir.path().join("straight"));
+    train_quiet(&config(28), &straight, false);
+    let resumed = RunDir::new(dir.path().join("resumed"));
+    train_quiet(&config(17), &resumed, false);
+    train_quiet(&config(28), &resumed, true);
+    let load = |run: &RunDir| cdcgan::store::load(&run.train_state()).unwrap();
+    let ((straight, header), (resumed, _)) = (load(&straight), load(&resumed));
+    assert!(
+        straight == resumed,
+        "resumed run differs from the uninterrupted one"
+    );
+    let balance: Balance = serde_json::from_str(&header["balance"]).unwrap();
+    assert!(balance.anchors.iter().all(|a| *a != 0.0), "{balance:?}");
+    assert!(
+        balance.augment_p > 0.0,
+        "D is sure of the digits: {balance:?}"
+    );
+}
+
 /// `--precision auto`: the first run times its product shapes and caches
 /// the choices; a second run with the same seed reads them and learns the
 /// same tensors. Without AVX512_BF16 every product is fp32, bit for bit.
