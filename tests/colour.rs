@@ -260,7 +260,48 @@ fn a_folders_evaluator_scores_its_colour_run() {
     the_quality_curve_uses_it(dir.path(), d, c);
     cas_scores_the_run(r, c);
     let clf64 = train_classifier(dir.path(), d, "64");
+    let pngs = its_png_export_scores_as_the_run(dir.path(), d, r, c);
     other_sizes_are_refused(dir.path(), d, r, clf64.to_str().unwrap());
+    let out = cdcgan(&["eval", "--images", &pngs, "--data", d, "--classifier"]);
+    assert!(!out.status.success());
+    let out = cdcgan(&[
+        "eval",
+        "--images",
+        &pngs,
+        "--data",
+        d,
+        "--classifier",
+        clf64.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("32x32 pixels") && said.contains("--image-size 32"),
+        "{said}"
+    );
+}
+
+/// `eval --images DIR` scores a folder of samples (another tool's, here the
+/// run's own PNG export) against the folder `d`: the same images as
+/// `eval --run` draws score the same. Returns the samples' folder.
+fn its_png_export_scores_as_the_run(dir: &Path, d: &str, r: &str, c: &str) -> String {
+    let pngs = dir.join("scored-pngs");
+    let p = pngs.to_str().unwrap().to_string();
+    let export = ["export", "--run", r, "--count", "200", "--format", "png"];
+    succeeded(&cdcgan(&[&export[..], &["--out", &p]].concat()));
+    let score = |flags: &[&str]| -> serde_json::Value {
+        let out = cdcgan(&[&["eval", "--classifier", c, "--json"], flags].concat());
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", succeeded(&out)))
+    };
+    let mut from_run = score(&["--run", r, "--count", "200"]);
+    let mut from_pngs = score(&["--images", &p, "--data", d]);
+    // The Frechet distance up to the order of its sums (the folder's
+    // classes come interleaved); every other figure exactly.
+    let frechet = |v: &mut serde_json::Value| v["generated"]["frechet"].take().as_f64().unwrap();
+    let (a, b) = (frechet(&mut from_run), frechet(&mut from_pngs));
+    assert!((a - b).abs() < 1e-6 * a.abs().max(1.0), "{a} vs {b}");
+    assert_eq!(from_pngs["generated"], from_run["generated"]);
+    assert!(from_pngs["generated"]["samples"] == 200);
+    p
 }
 
 /// `classifier train` on the folder `d` at `size` pixels, 2 epochs; its file.

@@ -25,10 +25,12 @@ pub struct EvalArgs {
     /// A run directory: generates --count samples from its generator.
     #[arg(long, conflicts_with_all = ["images", "labels"], required_unless_present = "images")]
     pub run: Option<PathBuf>,
-    /// An IDX image file of labelled samples (e.g. from `export` or another tool).
-    #[arg(long, requires = "labels")]
+    /// An IDX image file of labelled samples (e.g. from `export` or another
+    /// tool), or a folder of samples of an image folder's classes (one
+    /// sub-folder per class, named as --data's), scored against --data.
+    #[arg(long)]
     pub images: Option<PathBuf>,
-    /// The IDX label file matching --images.
+    /// The IDX label file matching an IDX --images.
     #[arg(long, requires = "images")]
     pub labels: Option<PathBuf>,
     /// Samples to generate from --run, an equal share per class.
@@ -148,48 +150,14 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             )?;
         }
         (report, Some(run.root.join("eval.json")))
+    } else if let Some(samples) = args
+        .images
+        .as_deref()
+        .filter(|dir| crate::data::folder::is_image_folder(dir))
+    {
+        (folder_samples_report(&args, samples)?, None)
     } else {
-        let (Some(images), Some(labels)) = (&args.images, &args.labels) else {
-            bail!("give --run DIR, or --images IDX with --labels IDX");
-        };
-        ensure!(
-            args.dataset != DatasetKind::Folder,
-            "eval --images scores MNIST or Fashion-MNIST sets; score an image folder's run with \
-             eval --run DIR --classifier FILE"
-        );
-        let data = crate::data::Dataset::from_files_at_most(
-            images,
-            labels,
-            args.dataset.num_classes(),
-            MAX_SAMPLES as u32,
-        )?;
-        ensure!(
-            data.shape == ImageShape::MNIST,
-            "{}: images are {}x{} of {} channels, the evaluator takes 28x28 grey",
-            images.display(),
-            data.shape.side,
-            data.shape.side,
-            data.shape.channels
-        );
-        let least = crate::eval::minimum::samples(args.dataset.num_classes());
-        ensure!(
-            data.len() >= least,
-            "--images {}: {} samples; scoring needs at least {least}",
-            images.display(),
-            data.len()
-        );
-        let evaluator = crate::eval::Evaluator::new(
-            args.dataset,
-            args.data.as_deref(),
-            args.classifier.as_deref(),
-        )?;
-        let mut report = evaluator.report(&data.images, &data.labels, args.seed)?;
-        if args.cas {
-            let dataset = args.dataset;
-            let samples = (&data.images[..], &data.labels[..]);
-            add_cas(&mut report, samples, &evaluator, dataset, args.seed)?;
-        }
-        (report, None)
+        (idx_samples_report(&args)?, None)
     };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = save_to.filter(|path| keeps_no_larger_report(path, &report)) {
@@ -199,6 +167,137 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         println!("{json}");
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// The report of the samples in an IDX file pair (`--images`, `--labels`)
+/// of MNIST or Fashion-MNIST.
+fn idx_samples_report(args: &EvalArgs) -> anyhow::Result<Report> {
+    let (Some(images), Some(labels)) = (&args.images, &args.labels) else {
+        bail!(
+            "give --run DIR, --images IDX with --labels IDX, or --images DIR of an image \
+             folder's samples"
+        );
+    };
+    ensure!(
+        args.dataset != DatasetKind::Folder,
+        "an image folder's samples are scored from a folder (one sub-folder per class): \
+             --images DIR --data FOLDER --classifier FILE"
+    );
+    let data = crate::data::Dataset::from_files_at_most(
+        images,
+        labels,
+        args.dataset.num_classes(),
+        MAX_SAMPLES as u32,
+    )?;
+    ensure!(
+        data.shape == ImageShape::MNIST,
+        "{}: images are {}x{} of {} channels, the evaluator takes 28x28 grey",
+        images.display(),
+        data.shape.side,
+        data.shape.side,
+        data.shape.channels
+    );
+    let least = crate::eval::minimum::samples(args.dataset.num_classes());
+    ensure!(
+        data.len() >= least,
+        "--images {}: {} samples; scoring needs at least {least}",
+        images.display(),
+        data.len()
+    );
+    let evaluator = crate::eval::Evaluator::new(
+        args.dataset,
+        args.data.as_deref(),
+        args.classifier.as_deref(),
+    )?;
+    let mut report = evaluator.report(&data.images, &data.labels, args.seed)?;
+    if args.cas {
+        let dataset = args.dataset;
+        let samples = (&data.images[..], &data.labels[..]);
+        add_cas(&mut report, samples, &evaluator, dataset, args.seed)?;
+    }
+    Ok(report)
+}
+
+/// The report of a folder of samples of the image folder `--data`'s classes
+/// (one sub-folder per class, by name; as another tool writes them), decoded
+/// at the evaluator's shape and scored against `--data`'s held-out images.
+fn folder_samples_report(args: &EvalArgs, samples: &Path) -> anyhow::Result<Report> {
+    ensure!(
+        args.labels.is_none(),
+        "--images {}: a folder's sub-folders are its labels; give no --labels",
+        samples.display()
+    );
+    let Some(real) = args.data.as_deref() else {
+        bail!(
+            "--images {}: give --data DIR, the image folder the samples are of",
+            samples.display()
+        );
+    };
+    let evaluator =
+        crate::eval::Evaluator::new(DatasetKind::Folder, Some(real), args.classifier.as_deref())?;
+    let classes = crate::data::folder::class_names(real)?;
+    let theirs = crate::data::folder::class_names(samples)?;
+    ensure!(
+        theirs == classes,
+        "--images {}: its classes {theirs:?} are not --data {}'s {classes:?}",
+        samples.display(),
+        real.display()
+    );
+    let decoding = crate::data::folder::Decoding {
+        shape: evaluator.image(),
+        background: Default::default(),
+    };
+    refuse_other_sides(samples, &classes, decoding.shape.side)?;
+    let stop = crate::interrupt::Stop::NEVER;
+    let scan = crate::data::folder::scan_classes(samples, &classes, decoding, stop)?;
+    for (file, why) in &scan.skipped {
+        tracing::warn!("{}: not scored: {why}", file.display());
+    }
+    let data = scan.data;
+    let least = crate::eval::minimum::samples(classes.len());
+    ensure!(
+        (least..=MAX_SAMPLES).contains(&data.len()),
+        "--images {}: {} samples; scoring needs {least} to {MAX_SAMPLES}",
+        samples.display(),
+        data.len()
+    );
+    let mut report = evaluator.report(&data.images, &data.labels, args.seed)?;
+    if args.cas {
+        let samples = (&data.images[..], &data.labels[..]);
+        add_cas(
+            &mut report,
+            samples,
+            &evaluator,
+            DatasetKind::Folder,
+            args.seed,
+        )?;
+    }
+    Ok(report)
+}
+
+/// Refuses samples whose first image (of the first class) is not `side`
+/// pixels square: decoding would resize them, and they would be scored as
+/// images they are not.
+fn refuse_other_sides(samples: &Path, classes: &[String], side: usize) -> anyhow::Result<()> {
+    let class = samples.join(&classes[0]);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&class)
+        .with_context(|| format!("{}: cannot list", class.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.is_file())
+        .collect();
+    files.sort();
+    let first = files
+        .iter()
+        .find_map(|f| Some((f, image::image_dimensions(f).ok()?)));
+    if let Some((file, (w, h))) = first {
+        ensure!(
+            (w as usize, h as usize) == (side, side),
+            "{}: {w}x{h} pixels; the evaluator scores {side}x{side} images (train one for \
+             these: `cdcgan classifier train --data DIR --image-size {w}`)",
+            file.display()
+        );
     }
     Ok(())
 }
