@@ -393,12 +393,13 @@ fn cas_scores_the_run(r: &str, c: &str) {
         "--count",
         "200",
         "--cas",
-        "--cas-samples",
-        "100",
         "--json",
     ]);
     succeeded(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // As many samples as the evaluator's training split holds: 24 images a
+    // class, every tenth held out.
+    assert_eq!(report["cas"]["samples"], 9 * (24 - 24_usize.div_ceil(10)));
     for side in ["generated", "real"] {
         let v = report["cas"][side].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&v), "CAS {side}: {}", report["cas"]);

@@ -57,14 +57,11 @@ pub struct EvalArgs {
     /// about 5 minutes for 60,000 on 2 cores).
     #[arg(long)]
     pub cas: bool,
-    /// Samples from --run the CAS classifier trains on, an equal share per class.
-    #[arg(
-        long,
-        default_value_t = 60_000,
-        requires = "cas",
-        conflicts_with = "images"
-    )]
-    pub cas_samples: usize,
+    /// Samples from --run the CAS classifier trains on, an equal share per
+    /// class [default: 60,000; for an image folder, as many as the
+    /// evaluator's training split holds].
+    #[arg(long, requires = "cas", conflicts_with = "images")]
+    pub cas_samples: Option<usize>,
     /// How the --run's generator draws its noise.
     #[command(flatten)]
     pub noise: NoiseArgs,
@@ -112,11 +109,12 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         "--count must be in 20..=100000 (got {})",
         args.count
     );
-    ensure!(
-        (100..=100_000).contains(&args.cas_samples),
-        "--cas-samples must be in 100..=100000 (got {})",
-        args.cas_samples
-    );
+    if let Some(n) = args.cas_samples {
+        ensure!(
+            (100..=100_000).contains(&n),
+            "--cas-samples must be in 100..=100000 (got {n})"
+        );
+    }
     ensure!(
         args.run.is_some() || args.noise.noise_scale.is_none(),
         "--noise-scale applies to eval --run only: it draws the run's samples, and --images are already drawn"
@@ -140,7 +138,8 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         report.noise_scale = sampler.widened_noise_scale();
         if args.cas {
             // Fresh noise: the seed after --seed's.
-            let (images, labels) = sampler.balanced_samples(args.cas_samples, args.seed + 1)?;
+            let count = cas_samples(&args, &evaluator, config.dataset)?;
+            let (images, labels) = sampler.balanced_samples(count, args.seed + 1)?;
             add_cas(
                 &mut report,
                 (&images, &labels),
@@ -354,6 +353,22 @@ fn check_run_fits(
         );
     }
     Ok(())
+}
+
+/// How many samples the CAS classifier trains on: `--cas-samples`, else
+/// 60,000 (MNIST's training set), or for an image folder as many as the
+/// evaluator's training split holds, so both classifiers learn from sets of
+/// about one size (and at 64 px it takes minutes, not a quarter hour).
+fn cas_samples(
+    args: &EvalArgs,
+    evaluator: &crate::eval::Evaluator,
+    dataset: DatasetKind,
+) -> anyhow::Result<usize> {
+    Ok(match (args.cas_samples, dataset) {
+        (Some(n), _) => n,
+        (None, DatasetKind::Folder) => evaluator.splits()?.0.len().clamp(100, 100_000),
+        (None, _) => 60_000,
+    })
 }
 
 /// The classification accuracy score of `images`/`labels` in `report`, or
