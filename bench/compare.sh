@@ -15,6 +15,10 @@
 # [default: fp32]. The peer runs in fp32 and under bf16 autocast
 # (bench/torch_bf16.py), each round, and the ratios are against each and
 # against the faster (PEER_PRECISIONS="fp32" for fp32 alone).
+# FOLDER=DIR SIZE=28|32|64: an image folder's shape instead of MNIST's, on both
+# sides (ours: `bench --data DIR --image-size S`, the network the default resolves
+# for it, G 128 wide at 64 px; the peer: `--folder DIR --image-size S`, the same
+# widths).
 # ITERS: timed training iterations on each side [default: 30 for seed, 200 for
 # fast, whose steps are short: 30 of them last a third of a second, too short
 # to read a ratio from on a machine with neighbours].
@@ -39,8 +43,16 @@ case "$shape" in
     peer_default=""
     iters="${ITERS:-30}" ;;
 esac
-ours_shape="--recipe $shape ${OURS:-}"
-peer_shape="${PEER:-$peer_default}"
+if [ -n "${FOLDER:-}" ]; then
+  size="${SIZE:-32}"
+  # varied widens G at 64 px (recipe::g_width); the peer's --varied does not.
+  [ "$shape" = varied ] && [ "$size" = 64 ] && peer_default="--g-channels 128 --d-channels 32 --batch 25 \
+--lr 4e-4 --class-norm --no-d-batch-norm --spectral-norm --minibatch-std --ema 0.9995 --noise-scale 1.07"
+  folder_ours="--data $FOLDER --image-size $size"
+  folder_peer="--folder $FOLDER --image-size $size"
+fi
+ours_shape="--recipe $shape ${OURS:-} ${folder_ours:-}"
+peer_shape="${PEER:-$peer_default} ${folder_peer:-}"
 precision="${PRECISION:-fp32}"
 echo "shape: $shape (cdcgan: ${ours_shape:-defaults}, $precision products; peer: ${peer_shape:-defaults}), $threads threads, $iters training iterations"
 peer_dir="${PEER_DIR:-../shared/peers}"
