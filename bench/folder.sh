@@ -81,7 +81,7 @@ for entry in "${all_rows[@]}"; do
         --epochs 100000 --max-seconds "$((minutes * 60))" --export-png 9000 --out "$run" > "$run.log" 2>&1
       "$BIN" eval --images "$(ls -d "$run"/png_* | head -1)" --data "$data" --classifier "$clf" \
         --json > "$run.eval.json"
-      steps=$(grep -o 'done: [0-9]* iters' "$run.log" | awk '{s+=$2} END {print s}')
+      steps=$(grep -o 'done: [0-9]* iters' "$run.log" | tail -n 1 | awk '{print $2}')
       wall=$((minutes * 60))
     else
       # shellcheck disable=SC2086
