@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::sample::NoiseArgs;
 use crate::arch::ImageShape;
-use crate::data::DatasetKind;
+use crate::data::{Dataset, DatasetKind};
 use crate::eval::cas::{classification_accuracy_score_on, default_ceiling_cache};
 use crate::eval::report::Report;
 use crate::run::RunDir;
@@ -138,15 +138,12 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         report.noise_scale = sampler.widened_noise_scale();
         if args.cas {
             // Fresh noise: the seed after --seed's.
-            let count = cas_samples(&args, &evaluator, config.dataset)?;
+            let (train, test) = evaluator.splits()?;
+            let count = cas_samples(&args, &train, config.dataset);
             let (images, labels) = sampler.balanced_samples(count, args.seed + 1)?;
-            add_cas(
-                &mut report,
-                (&images, &labels),
-                &evaluator,
-                config.dataset,
-                args.seed,
-            )?;
+            let samples = (&images[..], &labels[..]);
+            let splits = (&train, &test);
+            add_cas(&mut report, samples, splits, config.dataset, args.seed)?;
         }
         (report, Some(run.root.join("eval.json")))
     } else if let Some(samples) = args
@@ -214,7 +211,8 @@ fn idx_samples_report(args: &EvalArgs) -> anyhow::Result<Report> {
     if args.cas {
         let dataset = args.dataset;
         let samples = (&data.images[..], &data.labels[..]);
-        add_cas(&mut report, samples, &evaluator, dataset, args.seed)?;
+        let (train, test) = evaluator.splits()?;
+        add_cas(&mut report, samples, (&train, &test), dataset, args.seed)?;
     }
     Ok(report)
 }
@@ -265,13 +263,9 @@ fn folder_samples_report(args: &EvalArgs, samples: &Path) -> anyhow::Result<Repo
     let mut report = evaluator.report(&data.images, &data.labels, args.seed)?;
     if args.cas {
         let samples = (&data.images[..], &data.labels[..]);
-        add_cas(
-            &mut report,
-            samples,
-            &evaluator,
-            DatasetKind::Folder,
-            args.seed,
-        )?;
+        let (train, test) = evaluator.splits()?;
+        let folder = DatasetKind::Folder;
+        add_cas(&mut report, samples, (&train, &test), folder, args.seed)?;
     }
     Ok(report)
 }
@@ -357,36 +351,31 @@ fn check_run_fits(
 
 /// How many samples the CAS classifier trains on: `--cas-samples`, else
 /// 60,000 (MNIST's training set), or for an image folder as many as the
-/// evaluator's training split holds, so both classifiers learn from sets of
-/// about one size (and at 64 px it takes minutes, not a quarter hour).
-fn cas_samples(
-    args: &EvalArgs,
-    evaluator: &crate::eval::Evaluator,
-    dataset: DatasetKind,
-) -> anyhow::Result<usize> {
-    Ok(match (args.cas_samples, dataset) {
+/// evaluator's training split `train` holds, so both classifiers learn from
+/// sets of about one size (and at 64 px it takes minutes, not a quarter hour).
+fn cas_samples(args: &EvalArgs, train: &Dataset, dataset: DatasetKind) -> usize {
+    match (args.cas_samples, dataset) {
         (Some(n), _) => n,
-        (None, DatasetKind::Folder) => evaluator.splits()?.0.len().clamp(100, 100_000),
+        (None, DatasetKind::Folder) => train.len().clamp(100, 100_000),
         (None, _) => 60_000,
-    })
+    }
 }
 
-/// The classification accuracy score of `images`/`labels` in `report`, or
-/// the reason it cannot be measured on them.
+/// The classification accuracy score of `images`/`labels` in `report`
+/// against the evaluator's (training, test) `splits`, or the reason it
+/// cannot be measured on them.
 fn add_cas(
     report: &mut Report,
     (images, labels): (&[u8], &[u8]),
-    evaluator: &crate::eval::Evaluator,
+    splits: (&Dataset, &Dataset),
     dataset: DatasetKind,
     seed: u64,
 ) -> anyhow::Result<()> {
-    let (train, test) = evaluator.splits()?;
-    if let Some(reason) = crate::eval::cas::unmeasured(&train, labels) {
+    if let Some(reason) = crate::eval::cas::unmeasured(splits.0, labels) {
         report.not_measured.insert("cas".to_string(), reason);
         return Ok(());
     }
     let cache = default_ceiling_cache();
-    let splits = (&train, &test);
     let cas =
         classification_accuracy_score_on(images, labels, splits, dataset, seed, cache.as_deref())?;
     report.cas = Some(cas);

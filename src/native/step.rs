@@ -210,12 +210,13 @@ impl NativeGan {
     }
 
     /// D's update on the real batch and G's `fake` one: its loss and the
-    /// figures of its logits (G's loss left at 0). Apart, each pass's backward follows its forward (the
-    /// two loss terms are separate sums; small fp32 steps run the two side by
-    /// side: two independent chains keep both threads busy between their short
-    /// parallel passes, +3-4% at the default's shape; in bf16 that measured
-    /// -2%, and large steps keep one pass's columns alive at a time). With
-    /// the joint batch norm, one pass of both.
+    /// figures of its logits (G's loss left at 0). Apart, each pass's
+    /// backward follows its forward (the two loss terms are separate sums;
+    /// small fp32 steps run the two side by side: two independent chains keep
+    /// both threads busy between their short parallel passes, +3-4% at the
+    /// default's shape; in bf16 that measured -2%, and large steps keep one
+    /// pass's columns alive at a time). With the joint batch norm, one pass
+    /// of both.
     fn discriminator_step(
         &mut self,
         adam_d: &mut Adam,
