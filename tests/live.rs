@@ -14,14 +14,16 @@ mod common;
 use common::browser::{Browser, agent, browser_available};
 use common::{Process, TINY_TRAIN, cdcgan, serving, start_server};
 
-/// A run of a few seconds an epoch on 2 cores: 150 steps of 20 images.
+/// A run of a few seconds an epoch on 2 cores: 100 steps of 20 images, six
+/// epochs (600 steps), so a page that a loaded machine opens late still sees
+/// three of them end.
 const WATCHED: [&str; 10] = [
     "--limit",
-    "3000",
+    "2000",
     "--batch-size",
     "20",
     "--epochs",
-    "4",
+    "6",
     "--eval-every",
     "0",
     "--log-every",
