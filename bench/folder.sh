@@ -3,7 +3,7 @@
 # recipe with its flags, is scored by `cdcgan eval` on 10,000 samples with the folder's
 # own evaluator, and lands as one line of a CSV; the `peer` row trains the PyTorch peer
 # (../shared/peers/torch_cdcgan.py, the default's network) for the same time and scores
-# its PNGs the same way.
+# 10,000 of its PNGs in the same class mix.
 #
 #   bench/folder.sh DATA CLASSIFIER [OUT=bench/out/folder]
 #
@@ -46,6 +46,7 @@ all_rows=(
   "ada|--augment color,translation,cutout --augment-p adaptive"
   "ada-lecam|--augment color,translation,cutout --augment-p adaptive --lecam 0.3"
   "even|--even-classes"
+  "datalabels|--fake-labels data"
   "hinge|--loss hinge"
   "beta0|--beta1 0 --beta2 0.99"
   "d64|--d-channels 64"
@@ -64,6 +65,29 @@ figures() {
 print(",".join(f"{g[k]:.4f}" for k in ("accuracy","frechet","precision","recall")))' "$1"
 }
 
+# mix SAMPLES OUT: links to 10,000 of SAMPLES' PNGs (one sub-folder per class), each class's
+# first, in the proportions of DATA's classes (as `eval --run --class-mix data` draws).
+mix() {
+  python3 - "$data" "$1" "$2" <<'PY'
+import os, sys
+data, samples, out = sys.argv[1:]
+classes = sorted(c for c in os.listdir(data) if os.path.isdir(os.path.join(data, c)))
+counts = [len(os.listdir(os.path.join(data, c))) for c in classes]
+count, total = 10_000, sum(counts)
+shares = [count * n // total for n in counts]
+for c in sorted(range(len(counts)), key=lambda c: -(count * counts[c] % total))[: count - sum(shares)]:
+    shares[c] += 1
+for c, k in zip(classes, shares):
+    files = sorted(os.listdir(os.path.join(samples, c)))
+    if len(files) < k:
+        sys.exit(f"{samples}/{c}: {len(files)} samples, the mix needs {k}")
+    os.makedirs(os.path.join(out, c))
+    for f in files[:k]:
+        os.symlink(os.path.join(samples, c, f), os.path.join(out, c, f))
+PY
+}
+classes=$(find "$data" -mindepth 1 -maxdepth 1 -type d | wc -l)
+
 for entry in "${all_rows[@]}"; do
   name="${entry%%|*}"; flags="${entry#*|}"
   [[ "$rows" == *" $name "* ]] || continue
@@ -78,9 +102,12 @@ for entry in "${all_rows[@]}"; do
       "$python" "$peer" --threads 2 --folder "$data" --image-size "$size" --seed "$seed" \
         --g-channels "$g" --d-channels 32 --batch 25 --lr 4e-4 --class-norm --no-d-batch-norm \
         --spectral-norm --minibatch-std --ema 0.9995 --noise-scale 1.07 \
-        --epochs 100000 --max-seconds "$((minutes * 60))" --export-png 9000 --out "$run" > "$run.log" 2>&1
-      "$BIN" eval --images "$(ls -d "$run"/png_* | head -1)" --data "$data" --classifier "$clf" \
-        --json > "$run.eval.json"
+        --epochs 100000 --max-seconds "$((minutes * 60))" --export-png "$((classes * 10000))" \
+        --out "$run" > "$run.log" 2>&1
+      # The peer writes an equal share per class; `eval --run` draws the data's class mix,
+      # so score the peer's first PNGs of each class in that mix.
+      mix "$(ls -d "$run"/png_* | head -1)" "$run/mix"
+      "$BIN" eval --images "$run/mix" --data "$data" --classifier "$clf" --json > "$run.eval.json"
       steps=$(grep -o 'done: [0-9]* iters' "$run.log" | tail -n 1 | awk '{print $2}')
       wall=$((minutes * 60))
     else

@@ -70,7 +70,24 @@ fn a_run_generates_exports_morphs_and_scores() {
     let export = exports_30_digits(dir.path(), run_s);
     morphs_and_walks(dir.path(), run_s);
     scores_the_export(&export);
+    eval_draws_the_test_splits_class_mix(run_s);
     refuses_bad_requests(run_s);
+}
+
+/// `eval --run` asks G for the classes in the proportions of MNIST's test
+/// split (980 zeros, 1,135 ones, ...); `--class-mix even` for equal shares.
+fn eval_draws_the_test_splits_class_mix(run_s: &str) {
+    let per_class = |mix: &str| -> Vec<u64> {
+        let eval = ["eval", "--run", run_s, "--count", "200", "--json"];
+        let out = cdcgan(&[&eval[..], &["--class-mix", mix]].concat());
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        let counts = report["generated"]["per_class_samples"].as_array().unwrap();
+        counts.iter().map(|n| n.as_u64().unwrap()).collect()
+    };
+    // 200 * [980, 1135, ...] / 10,000, the largest remainders rounded up.
+    assert_eq!(per_class("data"), [20, 23, 21, 20, 20, 18, 19, 20, 19, 20]);
+    assert_eq!(per_class("even"), [20; 10]);
 }
 
 /// `generate` by digits, as a grid, and by label from the checkpoint file: their sizes.

@@ -282,7 +282,7 @@ fn a_folders_evaluator_scores_its_colour_run() {
 
 /// `eval --images DIR` scores a folder of samples (another tool's, here the
 /// run's own PNG export) against the folder `d`: the same images as
-/// `eval --run` draws score the same. Returns the samples' folder.
+/// `eval --run --class-mix even` draws score the same. Returns the samples' folder.
 fn its_png_export_scores_as_the_run(dir: &Path, d: &str, r: &str, c: &str) -> String {
     let pngs = dir.join("scored-pngs");
     let p = pngs.to_str().unwrap().to_string();
@@ -292,7 +292,7 @@ fn its_png_export_scores_as_the_run(dir: &Path, d: &str, r: &str, c: &str) -> St
         let out = cdcgan(&[&["eval", "--classifier", c, "--json"], flags].concat());
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", succeeded(&out)))
     };
-    let mut from_run = score(&["--run", r, "--count", "200"]);
+    let mut from_run = score(&["--run", r, "--count", "200", "--class-mix", "even"]);
     let mut from_pngs = score(&["--images", &p, "--data", d]);
     // The Frechet distance up to the order of its sums (the folder's
     // classes come interleaved); every other figure exactly.

@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::sample::NoiseArgs;
 use crate::arch::ImageShape;
 use crate::data::{Dataset, DatasetKind};
 use crate::eval::cas::{classification_accuracy_score_on, default_ceiling_cache};
 use crate::eval::report::Report;
+use crate::interrupt::Stop;
 use crate::run::RunDir;
 use crate::sample::Sampler;
 use crate::train::TrainConfig;
@@ -33,9 +34,12 @@ pub struct EvalArgs {
     /// The IDX label file matching an IDX --images.
     #[arg(long, requires = "images")]
     pub labels: Option<PathBuf>,
-    /// Samples to generate from --run, an equal share per class.
+    /// Samples to generate from --run, their classes drawn as --class-mix says.
     #[arg(long, default_value_t = 10_000, conflicts_with = "images")]
     pub count: usize,
+    /// The classes of the samples drawn from --run (and for --cas).
+    #[arg(long, value_enum, default_value_t = ClassMix::Data, conflicts_with = "images")]
+    pub class_mix: ClassMix,
     /// Seed for the generated noise and the real-digit ceiling draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -57,14 +61,26 @@ pub struct EvalArgs {
     /// about 5 minutes for 60,000 on 2 cores).
     #[arg(long)]
     pub cas: bool,
-    /// Samples from --run the CAS classifier trains on, an equal share per
-    /// class [default: 60,000; for an image folder, as many as the
-    /// evaluator's training split holds].
+    /// Samples from --run the CAS classifier trains on, in --class-mix
+    /// [default: 60,000; for an image folder, as many as the evaluator's
+    /// training split holds].
     #[arg(long, requires = "cas", conflicts_with = "images")]
     pub cas_samples: Option<usize>,
     /// How the --run's generator draws its noise.
     #[command(flatten)]
     pub noise: NoiseArgs,
+}
+
+/// The classes of the samples `eval --run` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassMix {
+    /// In the proportions of the real test split the figures compare with
+    /// (and of the real images of the ceiling row): like with like.
+    Data,
+    /// An equal share per class, as `export` writes them (how `eval` drew
+    /// until 2026-12-08; on an uneven folder it scores the mix as much as
+    /// the images).
+    Even,
 }
 
 /// The subcommands of `cdcgan classifier`.
@@ -133,14 +149,21 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             .noise
             .apply(Sampler::load(&run.sampling_generator())?)?;
         check_run_fits(&config, &sampler, &evaluator, data_dir.as_deref())?;
-        let (images, labels) = sampler.balanced_samples(args.count, args.seed)?;
+        let draw = |count, seed| {
+            let labels = match args.class_mix {
+                ClassMix::Data => evaluator.class_mix(count),
+                ClassMix::Even => sampler.balanced_labels(count),
+            };
+            sampler.samples_until(labels, seed, Stop::NEVER)
+        };
+        let (images, labels) = draw(args.count, args.seed)?;
         let mut report = evaluator.report(&images, &labels, args.seed)?;
         report.noise_scale = sampler.widened_noise_scale();
         if args.cas {
             // Fresh noise: the seed after --seed's.
             let (train, test) = evaluator.splits()?;
             let count = cas_samples(&args, &train, config.dataset);
-            let (images, labels) = sampler.balanced_samples(count, args.seed + 1)?;
+            let (images, labels) = draw(count, args.seed + 1)?;
             let samples = (&images[..], &labels[..]);
             let splits = (&train, &test);
             add_cas(&mut report, samples, splits, config.dataset, args.seed)?;
@@ -247,7 +270,7 @@ fn folder_samples_report(args: &EvalArgs, samples: &Path) -> anyhow::Result<Repo
         background: Default::default(),
     };
     refuse_other_sides(samples, &classes, decoding.shape.side)?;
-    let stop = crate::interrupt::Stop::NEVER;
+    let stop = Stop::NEVER;
     let scan = crate::data::folder::scan_classes(samples, &classes, decoding, stop)?;
     for (file, why) in &scan.skipped {
         tracing::warn!("{}: not scored: {why}", file.display());

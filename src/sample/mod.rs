@@ -291,19 +291,20 @@ impl Sampler {
     /// `count` samples with an equal share of each class, from the noise of `seed`:
     /// (images, labels).
     pub fn balanced_samples(&self, count: usize, seed: u64) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-        self.balanced_samples_until(count, seed, Stop::NEVER)
+        self.samples_until(self.balanced_labels(count), seed, Stop::NEVER)
     }
 
-    /// [`Sampler::balanced_samples`], a batch at a time, ending with
+    /// A sample of each of `labels`, from the noise of `seed`: (images,
+    /// labels). A batch at a time, ending with
     /// [`Interrupted`](crate::interrupt::Interrupted) between batches once
-    /// `stop` is set. The images are the same as drawn at once.
-    pub fn balanced_samples_until(
+    /// `stop` is set; the images are the same as drawn at once.
+    pub fn samples_until(
         &self,
-        count: usize,
+        labels: Vec<u8>,
         seed: u64,
         stop: Stop,
     ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-        let labels = self.balanced_labels(count);
+        let count = labels.len();
         let z = self.noise(seed, 0, count);
         let mut images = Vec::with_capacity(count * self.image.len());
         for (zs, ls) in z

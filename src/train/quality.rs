@@ -150,7 +150,8 @@ impl<'a> QualityProbe<'a> {
         };
         let began = Instant::now();
         let sampler = run_sampler(generator, config)?;
-        let (images, labels) = sampler.balanced_samples(config.eval_samples, 0)?;
+        let labels = evaluator.class_mix(config.eval_samples);
+        let (images, labels) = sampler.samples_until(labels, 0, Stop::NEVER)?;
         let f = evaluator.score(&images, &labels)?;
         let measure_s = began.elapsed().as_secs_f64();
         let diversity = evaluator.diversity(&f);
@@ -198,7 +199,8 @@ impl<'a> QualityProbe<'a> {
             return Ok(());
         };
         let sampler = run_sampler(generator, config)?;
-        let (images, labels) = sampler.balanced_samples_until(FINAL_SAMPLES, 0, stop)?;
+        let labels = evaluator.class_mix(FINAL_SAMPLES);
+        let (images, labels) = sampler.samples_until(labels, 0, stop)?;
         let mut report = evaluator.report_until(&images, &labels, 0, stop)?;
         report.noise_scale = sampler.widened_noise_scale();
         let path = run.root.join("eval.json");
