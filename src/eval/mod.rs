@@ -32,7 +32,7 @@ use rand::seq::index::sample;
 use self::classifier::{Classifier, FEATURES, classify};
 use self::fit::argmax;
 use self::frechet::{Gaussian, frechet_distance};
-use self::precision_recall::{coverage, knn_radii};
+use self::precision_recall::{coverage, knn_radii, recall};
 use self::report::{COLLAPSE_RATIO, Figures, Report};
 use crate::data::folder::Decoding;
 use crate::data::{Dataset, Split};
@@ -275,8 +275,6 @@ impl Evaluator {
             );
         }
         stop.check()?;
-        let fake_radii = knn_radii(&features, FEATURES, K);
-        stop.check()?;
         let precision = coverage(
             &features,
             &self.reference.features,
@@ -293,7 +291,7 @@ impl Evaluator {
             mean_class_frechet,
             per_class_frechet,
             precision,
-            recall: coverage(&self.reference.features, &features, &fake_radii, FEATURES),
+            recall: recall(&self.reference.features, &features, FEATURES, K),
             per_class_spread,
             not_measured,
         })

@@ -74,13 +74,32 @@ pub fn coverage(queries: &[f32], support: &[f32], support_radii: &[f32], dim: us
     inside as f64 / (queries.len() / dim).max(1) as f64
 }
 
+/// Recall of `fake` against `real`, with the rows of `fake` dealt into
+/// interleaved sets of about `real`'s size and the sets' recalls averaged.
+/// The measure compares sets of equal size (Kynkaanniemi et al.): each
+/// ball's radius, its k-th neighbour's distance, shrinks as its set grows,
+/// so one set of 10,000 samples against a small folder's 378 test images
+/// recalls less than 1,000 of the same samples do (0.675 against 0.801).
+pub fn recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> f64 {
+    let (n_real, n_fake) = (real.len() / dim, fake.len() / dim);
+    let sets = match n_real > k {
+        true => (n_fake / n_real).max(1),
+        false => 1,
+    };
+    let each = (0..sets).map(|set| {
+        let rows = fake.chunks_exact(dim).skip(set).step_by(sets);
+        let rows: Vec<f32> = rows.flatten().copied().collect();
+        coverage(real, &rows, &knn_radii(&rows, dim, k), dim)
+    });
+    each.sum::<f64>() / sets as f64
+}
+
 /// (precision, recall) of `fake` against `real`, both rows of `dim` features.
 pub fn precision_recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> (f64, f64) {
     let real_radii = knn_radii(real, dim, k);
-    let fake_radii = knn_radii(fake, dim, k);
     (
         coverage(fake, real, &real_radii, dim),
-        coverage(real, fake, &fake_radii, dim),
+        recall(real, fake, dim, k),
     )
 }
 
@@ -117,5 +136,24 @@ mod tests {
         let collapsed: Vec<f32> = cloud(600, 6, 0.0, 3).iter().map(|v| v * 0.05).collect();
         let (p, r) = precision_recall(&a, &collapsed, 6, 3);
         assert!(p > 0.9 && r < 0.2, "p {p} r {r}");
+    }
+
+    #[test]
+    fn recall_does_not_fall_as_more_samples_are_drawn() {
+        // A generator a little off the real cloud: drawn once as many as
+        // the real set and once ten times as many, it recalls about as much.
+        let real = cloud(300, 6, 0.0, 4);
+        let few = cloud(300, 6, 0.4, 5);
+        let many = cloud(3000, 6, 0.4, 6);
+        let (r_few, r_many) = (recall(&real, &few, 6, 3), recall(&real, &many, 6, 3));
+        assert!((r_few - r_many).abs() < 0.05, "{r_few} vs {r_many}");
+        // Each sample ten times in a row: every set holds each sample
+        // once, so the recall is exactly the few's. As one set, each ball
+        // would shrink to nothing (its third neighbour is its own copy).
+        let repeated: Vec<f32> = (0..10 * 300)
+            .flat_map(|i| few[(i / 10) * 6..][..6].to_vec())
+            .collect();
+        assert!((recall(&real, &repeated, 6, 3) - r_few).abs() < 1e-12);
+        assert!(coverage(&real, &repeated, &knn_radii(&repeated, 6, 3), 6) < 0.1);
     }
 }
