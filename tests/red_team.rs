@@ -105,11 +105,13 @@ fn a_class_too_small_for_a_reference_is_na_not_a_panic() {
         end.contains(&format!("{rate:.1} samples/s")),
         "{end} vs {status}"
     );
-    // eval, with and without the classification accuracy score.
+    // eval, with and without the classification accuracy score; an even mix,
+    // so the generated side has 50 of class b and only the real side is short.
     for cas in [&[][..], &["--cas", "--cas-samples", "100"][..]] {
         let eval = [
             &["eval", "--run", path(&run), "--classifier", path(&clf)][..],
             &["--data", path(&img), "--count", "100", "--json"][..],
+            &["--class-mix", "even"][..],
             cas,
         ]
         .concat();
