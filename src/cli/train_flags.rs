@@ -430,7 +430,13 @@ impl TrainFlags {
         r.augment_p = self.augment_p.unwrap_or(r.augment_p);
         r.lecam = self.lecam.unwrap_or(r.lecam);
         r.even_classes = self.even_classes.unwrap_or(r.even_classes);
-        r.fake_labels = self.fake_labels.unwrap_or(r.fake_labels);
+        // --mode-seeking pairs G's classes itself: the data's classes
+        // (varied's default on uneven classes) give way unless asked for.
+        let recipes = match r.mode_seeking > 0.0 {
+            true => FakeLabels::Uniform,
+            false => r.fake_labels,
+        };
+        r.fake_labels = self.fake_labels.unwrap_or(recipes);
     }
 
     /// Refuses a flag given that `c`, the config it resolved to, would not

@@ -15,7 +15,7 @@ use crate::model::GanConfig;
 use crate::model::discriminator::Conditioning;
 use crate::native::Precision;
 use crate::optim::AdamConfig;
-use crate::optim::Objective;
+use crate::optim::{FakeLabels, Objective};
 
 /// A named recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,6 +57,8 @@ pub struct RecipeValues {
     pub conditioning: Conditioning,
     /// The noise scale a run's digits are drawn with (`--sample-noise-scale`).
     pub sample_noise_scale: f32,
+    /// Which classes G is asked for in a step (`--fake-labels`).
+    pub fake_labels: FakeLabels,
 }
 
 impl Recipe {
@@ -107,6 +109,7 @@ impl Recipe {
                 d_batch_norm: false,
                 conditioning: conditioning_for(data),
                 sample_noise_scale: 1.07,
+                fake_labels: fake_labels_for(data),
             },
             Recipe::Fast => RecipeValues {
                 length: Length::of(20, data),
@@ -121,6 +124,7 @@ impl Recipe {
                 d_batch_norm: true,
                 conditioning: Conditioning::Planes,
                 sample_noise_scale: 1.0,
+                fake_labels: FakeLabels::Uniform,
             },
             Recipe::Original => RecipeValues {
                 length: Length::of(20, data),
@@ -135,6 +139,7 @@ impl Recipe {
                 d_batch_norm: true,
                 conditioning: Conditioning::Planes,
                 sample_noise_scale: 1.0,
+                fake_labels: FakeLabels::Uniform,
             },
         }
     }
@@ -176,7 +181,10 @@ impl Recipe {
             checkpoint_every: None,
             log_every: 50,
             ema: v.ema,
-            objective: Objective::default(),
+            objective: Objective {
+                fake_labels: v.fake_labels,
+                ..Objective::default()
+            },
             eval_every: v.length.eval_every,
             eval_samples: 2000,
             precision: Precision::Fp32,
@@ -193,7 +201,7 @@ impl Recipe {
 
 impl RecipeValues {
     /// Each value as text, by the `train` flag (its id) that overrides it.
-    pub fn by_flag(&self) -> [(&'static str, String); 13] {
+    pub fn by_flag(&self) -> [(&'static str, String); 14] {
         let on = |b: bool| if b { "on" } else { "off" }.to_string();
         [
             (
@@ -228,6 +236,13 @@ impl RecipeValues {
                     .to_string(),
             ),
             ("sample_noise_scale", self.sample_noise_scale.to_string()),
+            (
+                "fake_labels",
+                serde_json::json!(self.fake_labels)
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
         ]
     }
 }
@@ -239,6 +254,19 @@ fn conditioning_for(data: &DataFacts) -> Conditioning {
     match data.shape.channels {
         1 => Conditioning::Planes,
         _ => Conditioning::Projection,
+    }
+}
+
+/// Which classes `varied` asks G for: the data's shares where its classes
+/// are uneven (the largest over twice the smallest), so that D sees each
+/// class as often generated as real; each class equally often on a near-even
+/// set such as MNIST (docs/experiments/2026-12-08-class-mix-zen4.md).
+fn fake_labels_for(data: &DataFacts) -> FakeLabels {
+    let most = data.per_class.iter().max().copied().unwrap_or(0);
+    let least = data.per_class.iter().min().copied().unwrap_or(0);
+    match most > 2 * least {
+        true => FakeLabels::Data,
+        false => FakeLabels::Uniform,
     }
 }
 
@@ -320,7 +348,6 @@ fn shared_by_flag() -> Vec<(&'static str, String)> {
         ("augment_p", o.augment_p.name()),
         ("lecam", o.lecam.to_string()),
         ("even_classes", on(o.even_classes)),
-        ("fake_labels", name(serde_json::json!(o.fake_labels))),
         ("eval_samples", c.eval_samples.to_string()),
         ("log_every", c.log_every.to_string()),
         ("precision", name(serde_json::json!(c.precision))),
@@ -365,13 +392,22 @@ fn recipe_defaults() -> Vec<(&'static str, String)> {
 /// Each recipe's row as `--help` and the docs show it: MNIST's values,
 /// and beside one a colour set's where it differs ("planes (projection in
 /// colour)").
-fn shown_rows() -> [[(&'static str, String); 13]; 3] {
+fn shown_rows() -> [[(&'static str, String); 14]; 3] {
     let mnist = DataFacts::mnist();
     let colour = |side| DataFacts {
         shape: crate::arch::ImageShape { channels: 3, side },
         ..DataFacts::mnist()
     };
-    let variants = [("in colour", colour(32)), ("at 64 px", colour(64))];
+    // MNIST's 60,000 images in classes of 2,000 to 10,000.
+    let uneven = DataFacts {
+        per_class: [vec![2000], vec![6000; 8], vec![10_000]].concat(),
+        ..DataFacts::mnist()
+    };
+    let variants = [
+        ("in colour", colour(32)),
+        ("at 64 px", colour(64)),
+        ("on uneven classes", uneven),
+    ];
     Recipe::ALL.map(|r| {
         let mut row = r.values(&mnist).by_flag();
         for (shown, column) in row.iter_mut().zip(0..) {
@@ -513,6 +549,28 @@ mod tests {
     /// D the class by label planes on grey images, by a projection on colour
     /// ones, at any size; the other recipes keep the planes.
     #[test]
+    fn varied_asks_g_for_the_data_s_classes_where_they_are_uneven() {
+        let classes = |per_class: Vec<usize>, recipe: Recipe| {
+            let data = DataFacts {
+                per_class,
+                ..DataFacts::mnist()
+            };
+            recipe.config_for(&data).objective.fake_labels
+        };
+        assert_eq!(
+            Recipe::Varied.config().objective.fake_labels,
+            FakeLabels::Uniform
+        );
+        assert_eq!(classes(vec![100, 200], Recipe::Varied), FakeLabels::Uniform);
+        // The emoji's 85 to 2,261.
+        let emoji = vec![85, 159, 270, 131, 264, 2261, 169, 224, 218];
+        assert_eq!(classes(emoji.clone(), Recipe::Varied), FakeLabels::Data);
+        assert_eq!(classes(vec![100, 201], Recipe::Varied), FakeLabels::Data);
+        assert_eq!(classes(emoji.clone(), Recipe::Fast), FakeLabels::Uniform);
+        assert_eq!(classes(emoji, Recipe::Original), FakeLabels::Uniform);
+    }
+
+    #[test]
     fn varied_tells_colour_images_class_by_projection() {
         let data = |channels, side| DataFacts {
             shape: crate::arch::ImageShape::new(channels, side).unwrap(),
@@ -579,7 +637,6 @@ mod tests {
             ("augment_p", "1"),
             ("lecam", "0"),
             ("even_classes", "off"),
-            ("fake_labels", "uniform"),
             ("eval_samples", "2000"),
             ("log_every", "50"),
             ("precision", "fp32"),
@@ -595,6 +652,10 @@ mod tests {
         assert_eq!(defaults["batch_size"], "25 varied and fast, 100 original");
         assert_eq!(defaults["ema"], "0.9995 varied, 0.99 fast, none original");
         assert_eq!(defaults["d_batch_norm"], "off varied, on fast and original");
+        assert_eq!(
+            defaults["fake_labels"],
+            "uniform (data on uneven classes) varied, uniform fast and original"
+        );
     }
 
     /// docs/training.md holds the table as rendered from the rows above.
