@@ -440,9 +440,7 @@ impl Evaluator {
     /// `count` labels in the class mix of the real test split, the
     /// reference every figure is measured against, in class order. Samples
     /// drawn this way compare like with like: on an uneven folder an equal
-    /// share per class measures the mix as much as the images (the emoji
-    /// folder's own real images, drawn evenly, score Frechet 17.8 against its
-    /// reference, against 1.1 in their own mix).
+    /// share per class measures the mix as much as the images.
     pub fn class_mix(&self, count: usize) -> Vec<u8> {
         apportion(count, &self.reference.class_counts)
     }

@@ -228,21 +228,9 @@ impl RecipeValues {
             ("class_norm", on(self.class_norm)),
             ("spectral_norm", on(self.spectral_norm)),
             ("d_batch_norm", on(self.d_batch_norm)),
-            (
-                "conditioning",
-                serde_json::json!(self.conditioning)
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
+            ("conditioning", flag_value(self.conditioning)),
             ("sample_noise_scale", self.sample_noise_scale.to_string()),
-            (
-                "fake_labels",
-                serde_json::json!(self.fake_labels)
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
+            ("fake_labels", flag_value(self.fake_labels)),
         ]
     }
 }
@@ -315,6 +303,12 @@ pub fn eval_every_for(epochs: usize) -> usize {
 /// (30 MNIST epochs: every epoch).
 pub const EVALUATIONS: usize = 30;
 
+/// A setting's value as its flag takes it (`bce`, `projection`).
+fn flag_value(value: impl serde::Serialize) -> String {
+    let v = serde_json::json!(value);
+    v.as_str().map_or(v.to_string(), str::to_string)
+}
+
 /// `n` with thousands separated by commas: 1,800,000.
 fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -332,17 +326,16 @@ fn thousands(n: usize) -> String {
 /// overrides it, as text: read from a recipe's config, where they are set.
 fn shared_by_flag() -> Vec<(&'static str, String)> {
     let c = Recipe::default().config();
-    let name = |v: serde_json::Value| v.as_str().map_or(v.to_string(), str::to_string);
     let on = |b: bool| if b { "on" } else { "off" }.to_string();
     let o = &c.objective;
     vec![
         ("beta1", c.adam.beta1.to_string()),
         ("beta2", c.adam.beta2.to_string()),
         ("seed", c.seed.to_string()),
-        ("loss", name(serde_json::json!(o.loss))),
+        ("loss", flag_value(o.loss)),
         ("mode_seeking", o.mode_seeking.to_string()),
         ("aux_weight", o.aux_weight.to_string()),
-        ("lr_schedule", name(serde_json::json!(o.lr_schedule))),
+        ("lr_schedule", flag_value(o.lr_schedule)),
         ("joint_batch_norm", on(o.joint_batch_norm)),
         ("augment", o.augment.name()),
         ("augment_p", o.augment_p.name()),
@@ -350,7 +343,7 @@ fn shared_by_flag() -> Vec<(&'static str, String)> {
         ("even_classes", on(o.even_classes)),
         ("eval_samples", c.eval_samples.to_string()),
         ("log_every", c.log_every.to_string()),
-        ("precision", name(serde_json::json!(c.precision))),
+        ("precision", flag_value(c.precision)),
     ]
 }
 
